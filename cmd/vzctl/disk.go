@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/ct"
+)
+
+func createCmd(e *env) *cli.Command {
+	return &cli.Command{
+		Name:         "create",
+		Usage:        "create a container from an OS template",
+		ArgsUsage:    "CTID",
+		OnUsageError: usageErr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ostemplate", Usage: "OS template (default: def_ostemplate)"},
+			&cli.StringFlag{Name: "config", Usage: "config sample (default: configfile)"},
+			&cli.StringFlag{Name: "private", Usage: "private area path ($VEID expands)"},
+			&cli.StringFlag{Name: "root", Usage: "mount point path ($VEID expands)"},
+			&cli.StringFlag{Name: "hostname"},
+			&cli.StringFlag{Name: "name"},
+			&cli.StringFlag{Name: "description"},
+			&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "address, repeatable"},
+		},
+		Action: func(c *cli.Context) error {
+			return e.withCT(c, func(n *ct.Node, id int) error {
+				return n.Create(id, ct.CreateOptions{
+					OSTemplate:  c.String("ostemplate"),
+					Config:      c.String("config"),
+					Private:     c.String("private"),
+					Root:        c.String("root"),
+					Hostname:    c.String("hostname"),
+					Name:        c.String("name"),
+					Description: c.String("description"),
+					IPAdd:       c.StringSlice("ipadd"),
+				})
+			})
+		},
+	}
+}
+
+func destroyCmd(e *env, name string) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: "destroy a stopped, unmounted container", ArgsUsage: "CTID",
+		OnUsageError: usageErr,
+		Action: func(c *cli.Context) error {
+			return e.withCT(c, func(n *ct.Node, id int) error { return n.Destroy(id) })
+		},
+	}
+}
+
+func mountCmd(e *env) *cli.Command {
+	return &cli.Command{
+		Name: "mount", Usage: "mount the container's private area at its root", ArgsUsage: "CTID",
+		OnUsageError: usageErr,
+		Action: func(c *cli.Context) error {
+			return e.withCT(c, func(n *ct.Node, id int) error { return n.Mount(id) })
+		},
+	}
+}
+
+func umountCmd(e *env) *cli.Command {
+	return &cli.Command{
+		Name: "umount", Usage: "unmount a stopped container", ArgsUsage: "CTID",
+		OnUsageError: usageErr,
+		Action: func(c *cli.Context) error {
+			return e.withCT(c, func(n *ct.Node, id int) error { return n.Umount(id) })
+		},
+	}
+}
+
+func statusCmd(e *env, out io.Writer) *cli.Command {
+	return &cli.Command{
+		Name: "status", Usage: "print CTID ID exist|deleted mounted|unmounted running|down", ArgsUsage: "CTID",
+		OnUsageError: usageErr,
+		Action: func(c *cli.Context) error {
+			// status keeps stdout for its one line (vzctl forces quiet).
+			e.log.Quiet = true
+			return e.withCT(c, func(n *ct.Node, id int) error {
+				st, err := n.Status(id)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(out, st.String())
+				return nil
+			})
+		},
+	}
+}

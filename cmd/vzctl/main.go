@@ -1,0 +1,148 @@
+// Command vzctl manages govz containers with OpenVZ vzctl's grammar:
+//
+//	vzctl [--quiet|--verbose] COMMAND CTID|NAME [options]
+//
+// Each command parses its flags, calls one library function and prints;
+// errors become one line on stderr and vzctl's numbered exit code.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/ct"
+	"govz/ct/vzerror"
+	"govz/ct/vzlog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// env is one invocation: the logger and, once a command needs it, the node.
+type env struct {
+	log *vzlog.Logger
+}
+
+func (e *env) node() (*ct.Node, error) {
+	n, err := ct.OpenNode(e.log)
+	if err != nil {
+		return nil, err
+	}
+	e.log.ConsoleLevel += ct.Verbosity(n)
+	e.log.OpenFile(ct.LogFile(n), ct.LogLevel(n))
+	return n, nil
+}
+
+// withCT resolves the CTID argument and runs f with the node.
+func (e *env) withCT(c *cli.Context, f func(n *ct.Node, id int) error) error {
+	if c.NArg() < 1 {
+		return fmt.Errorf("container id is not given: %w", vzerror.ErrInvalidValue)
+	}
+	if c.NArg() > 1 {
+		return fmt.Errorf("unexpected argument %q: %w", c.Args().Get(1), vzerror.ErrSyntax)
+	}
+	n, err := e.node()
+	if err != nil {
+		return err
+	}
+	id, err := n.Resolve(c.Args().First())
+	if err != nil {
+		return err
+	}
+	e.log.CT = id
+	return f(n, id)
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	log := &vzlog.Logger{Prog: "vzctl", Out: stdout, Err: stderr}
+	defer log.Close()
+	args := argv[1:]
+	// Global flags precede the command, as in vzctl.
+	for len(args) > 0 {
+		switch args[0] {
+		case "--quiet":
+			log.Quiet = true
+		case "--verbose":
+			log.ConsoleLevel++
+		case "--version":
+			fmt.Fprintln(stdout, "vzctl version "+version)
+			return 0
+		default:
+			goto done
+		}
+		args = args[1:]
+	}
+done:
+	e := &env{log: log}
+	app := newApp(e, stdout, stderr)
+	err := app.Run(append([]string{"vzctl"}, reorder(args)...))
+	if err != nil {
+		fmt.Fprintln(stderr, errorLine(err))
+	}
+	return vzerror.Code(err)
+}
+
+// errorLine makes the one line an error prints: the message, capitalised
+// once here (library errors are lower-case), without newlines.
+func errorLine(err error) string {
+	m := strings.ReplaceAll(err.Error(), "\n", " ")
+	if m != "" && m[0] >= 'a' && m[0] <= 'z' {
+		m = string(m[0]-'a'+'A') + m[1:]
+	}
+	return m
+}
+
+// verbatim commands take everything after the CTID as the command to run.
+var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runscript": true, "enter": true}
+
+// reorder moves the CTID behind the options: vzctl writes "set 101 --save",
+// while the flag parser stops at the first positional argument.
+func reorder(args []string) []string {
+	if len(args) < 2 || verbatim[args[0]] || args[1] == "--help" || args[1] == "-h" {
+		return args
+	}
+	out := []string{args[0]}
+	out = append(out, args[2:]...)
+	return append(out, "--", args[1])
+}
+
+func newApp(e *env, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:            "vzctl",
+		Usage:           "manage OpenVZ-style system containers",
+		UsageText:       "vzctl [--quiet|--verbose] COMMAND CTID|NAME [options]",
+		Version:         version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideVersion:     true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, cmd string) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				cli.ShowAppHelp(c)
+				return fmt.Errorf("no command given: %w", vzerror.ErrSyntax)
+			}
+			return fmt.Errorf("bad command: %s: %w", c.Args().First(), vzerror.ErrSyntax)
+		},
+		Commands: []*cli.Command{
+			createCmd(e), destroyCmd(e, "destroy"), destroyCmd(e, "delete"),
+			mountCmd(e), umountCmd(e), statusCmd(e, stdout), setCmd(e),
+		},
+	}
+}
+
+// usageErr makes urfave's flag errors exit 20 like vzctl's.
+func usageErr(c *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/conf"
+	"govz/ct"
+	"govz/ct/vzerror"
+)
+
+// setFlags maps vzctl set options to config keys. Options whose name is
+// the key's are generated from the key table; these differ.
+var setRenames = map[string]string{
+	"stop-timeout": "stop_timeout",
+}
+
+// setSkip are keys set does not take as plain options.
+var setSkip = map[string]bool{
+	"ip_address": true, "origin_sample": true, "ve_layout": true, "netif": true,
+	"local_uid": true, "local_gid": true, "stop_timeout": true, "ve_root": true, "ve_private": true,
+}
+
+func setCmd(e *env) *cli.Command {
+	flags := []cli.Flag{
+		&cli.BoolFlag{Name: "save", Usage: "store the changes in the container's config"},
+		&cli.BoolFlag{Name: "force", Usage: "save even where this kernel cannot apply a key"},
+		&cli.StringFlag{Name: "setmode", Usage: "restart|ignore: what to do with changes a running container cannot take live"},
+		&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "add a routed address, repeatable"},
+		&cli.StringSliceFlag{Name: "ipdel", Usage: "remove an address, or all"},
+		&cli.StringFlag{Name: "stop-timeout", Usage: "seconds to wait for a clean halt"},
+		&cli.StringFlag{Name: "root", Usage: "mount point path"},
+		&cli.StringFlag{Name: "private", Usage: "private area path"},
+	}
+	for _, k := range conf.Keys {
+		if k.Scope != conf.CT || setSkip[k.Name] {
+			continue
+		}
+		if k.Kind == conf.KindList || k.Kind == conf.KindIP || k.Kind == conf.KindNameserver || k.Kind == conf.KindSearch {
+			flags = append(flags, &cli.StringSliceFlag{Name: k.Name, Usage: k.Help})
+		} else {
+			flags = append(flags, &cli.StringFlag{Name: k.Name, Usage: k.Help})
+		}
+	}
+	return &cli.Command{
+		Name: "set", Usage: "change container parameters", ArgsUsage: "CTID",
+		OnUsageError: usageErr,
+		Flags:        flags,
+		Action: func(c *cli.Context) error {
+			o := ct.SetOptions{Layer: &conf.Config{}, Save: c.Bool("save"), SetMode: c.String("setmode"),
+				IPAdd: c.StringSlice("ipadd"), IPDel: c.StringSlice("ipdel")}
+			if o.SetMode != "" && o.SetMode != "restart" && o.SetMode != "ignore" {
+				return fmt.Errorf("bad --setmode %q (restart or ignore): %w", o.SetMode, vzerror.ErrInvalidValue)
+			}
+			for _, name := range c.FlagNames() {
+				key := name
+				if r, ok := setRenames[name]; ok {
+					key = r
+				}
+				if name == "root" {
+					key = "ve_root"
+				} else if name == "private" {
+					key = "ve_private"
+				}
+				if _, ok := conf.KeyByName(key); !ok || !c.IsSet(name) {
+					continue
+				}
+				vals := c.StringSlice(name)
+				if vals == nil {
+					vals = []string{c.String(name)}
+				}
+				for _, v := range vals {
+					if err := setKey(o.Layer, key, v); err != nil {
+						return err
+					}
+				}
+			}
+			return e.withCT(c, func(n *ct.Node, id int) error { return n.Set(id, o) })
+		},
+	}
+}
+
+// setKey handles vzctl's list semantics: a list option given in one call
+// replaces the list, and "inherit" stays a word.
+func setKey(l *conf.Config, key, v string) error {
+	for _, part := range strings.Fields(strings.ReplaceAll(v, ",", " ")) {
+		if k, _ := conf.KeyByName(key); k.Kind != conf.KindList && k.Kind != conf.KindNameserver && k.Kind != conf.KindSearch {
+			return l.SetString(key, v)
+		}
+		if err := l.SetString(key, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+// Command vzlist lists govz containers with OpenVZ vzlist's options,
+// fields and output formats.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/ct"
+	"govz/ct/listing"
+	"govz/ct/vzerror"
+	"govz/ct/vzlog"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	log := &vzlog.Logger{Prog: "vzlist", Out: stderr, Err: stderr}
+	app := &cli.App{
+		Name:                   "vzlist",
+		Usage:                  "list containers",
+		UsageText:              "vzlist [-a|-S] [-n] [-H] [-t] [-j] [-o field[,field...]|-1] [-s [-]field] [-h pattern] [-N pattern] [-d pattern] [CTID ...]\n   vzlist -L",
+		HideHelpCommand:        true,
+		HideHelp:               true,
+		UseShortOptionHandling: true,
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		ExitErrHandler:         func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+		},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "all containers"},
+			&cli.BoolFlag{Name: "stopped", Aliases: []string{"S"}, Usage: "only containers not running"},
+			&cli.BoolFlag{Name: "name", Aliases: []string{"n"}, Usage: "show names instead of CTIDs"},
+			&cli.BoolFlag{Name: "no-header", Aliases: []string{"H"}, Usage: "no header line"},
+			&cli.BoolFlag{Name: "no-trim", Aliases: []string{"t"}, Usage: "do not trim long values"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "JSON output"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "fields to show"},
+			&cli.BoolFlag{Name: "1", Usage: "CTIDs only, one per line (-H -octid)"},
+			&cli.StringFlag{Name: "sort", Aliases: []string{"s"}, Usage: "sort by field, -field reverses"},
+			&cli.StringFlag{Name: "hostname", Aliases: []string{"h"}, Usage: "filter by hostname glob"},
+			&cli.StringFlag{Name: "name_filter", Aliases: []string{"N"}, Usage: "filter by name glob"},
+			&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "filter by description glob"},
+			&cli.BoolFlag{Name: "list", Aliases: []string{"L"}, Usage: "list field names"},
+			&cli.BoolFlag{Name: "help", Usage: "show usage"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Bool("help") {
+				return cli.ShowAppHelp(c)
+			}
+			if c.Bool("list") {
+				for _, f := range listing.Names() {
+					fmt.Fprintf(stdout, "%-15s %s\n", f.Name, f.Header)
+				}
+				return nil
+			}
+			n, err := ct.OpenNode(log)
+			if err != nil {
+				return err
+			}
+			var ids []int
+			for _, a := range c.Args().Slice() {
+				id, err := n.Resolve(a)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			o := listing.Options{
+				Fields: c.String("output"), NoHeader: c.Bool("no-header"), NoTrim: c.Bool("no-trim"),
+				JSON: c.Bool("json"), Sort: c.String("sort"), Hostname: c.String("hostname"),
+				Name: c.String("name_filter"), Desc: c.String("description"),
+			}
+			if c.Bool("1") {
+				o.Fields, o.NoHeader = "ctid", true
+			}
+			if o.Fields == "" && c.Bool("name") {
+				o.Fields = listing.DefaultNameFields
+			}
+			infos, err := n.List(ct.ListFilter{All: c.Bool("all"), Stopped: c.Bool("stopped"), IDs: ids})
+			if err != nil {
+				return err
+			}
+			out, err := listing.Format(infos, o)
+			if err != nil {
+				return err
+			}
+			if len(infos) == 0 && !o.JSON {
+				fmt.Fprintln(stderr, "Container(s) not found")
+				if len(ids) > 0 {
+					return fmt.Errorf("no such container: %w", vzerror.ErrNoConfig)
+				}
+				return nil
+			}
+			_, err = io.WriteString(stdout, out)
+			return err
+		},
+	}
+	err := app.Run(argv)
+	if err != nil {
+		m := err.Error()
+		fmt.Fprintln(stderr, strings.ToUpper(m[:1])+m[1:])
+	}
+	return vzerror.Code(err)
+}

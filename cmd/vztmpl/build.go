@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/templates"
+)
+
+// buildCommand has one subcommand per recipe, so that each takes its own
+// flags after the recipe name (urfave/cli v2 stops parsing flags at the
+// first positional argument).
+func buildCommand() *cli.Command {
+	common := func() []cli.Flag {
+		return []cli.Flag{
+			cacheFlag(),
+			&cli.StringFlag{Name: "compress", Value: "gz", Usage: "compression: gz, xz or zst"},
+			&cli.BoolFlag{Name: "force", Usage: "rebuild even if the template is cached"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the recipe's own output"},
+		}
+	}
+	return &cli.Command{
+		Name:         "build",
+		Usage:        "build a template from a recipe",
+		OnUsageError: usageError,
+		Subcommands: []*cli.Command{
+			{
+				Name:         "busybox",
+				Usage:        "busybox-ARCH from the host's static busybox (busybox-static), offline",
+				Flags:        common(),
+				OnUsageError: usageError,
+				Action:       runBuild("busybox"),
+			},
+			{
+				Name:  "debian",
+				Usage: "debian-VERSION-ARCH or ubuntu-VERSION-ARCH with debootstrap",
+				Flags: append(common(),
+					&cli.StringFlag{Name: "suite", Value: templates.DefaultSuite, Usage: "release code name: bookworm, trixie, jammy, noble, ..."},
+					&cli.StringFlag{Name: "mirror", Usage: "archive `URL` (default: the host's apt mirror)"},
+				),
+				OnUsageError: usageError,
+				Action:       runBuild("debian"),
+			},
+		},
+		Action: func(c *cli.Context) error {
+			err := noArgs(c)
+			if err != nil {
+				return err
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
+	}
+}
+
+func runBuild(recipe string) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := noArgs(c)
+		if err != nil {
+			return err
+		}
+		path, err := templates.Build(c.Context, recipe, templates.BuildOptions{
+			CacheDir: cacheDir(c),
+			Suite:    c.String("suite"),
+			Mirror:   c.String("mirror"),
+			Compress: c.String("compress"),
+			Out:      os.Stderr,
+			Force:    c.Bool("force"),
+			Verbose:  c.Bool("verbose"),
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println(path)
+		return nil
+	}
+}

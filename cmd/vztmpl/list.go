@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/templates"
+)
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the templates in the cache",
+		Flags: []cli.Flag{
+			cacheFlag(),
+			&cli.BoolFlag{Name: "no-header", Aliases: []string{"H"}, Usage: "omit the header line"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "print JSON"},
+		},
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			err := noArgs(c)
+			if err != nil {
+				return err
+			}
+			list, err := templates.Cache{Dir: cacheDir(c)}.List()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if list == nil {
+					list = []templates.Template{}
+				}
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', 0)
+			if !c.Bool("no-header") {
+				fmt.Fprintln(w, "NAME\tSIZE\tDATE")
+			}
+			for _, t := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", t.Name, size(t.Size), t.ModTime.Format("2006-01-02 15:04"))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+// size prints n like ls -sh: 1.0M, 118M.
+func size(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return fmt.Sprintf("%d", n)
+	}
+	v := float64(n) / 1024
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.1f%c", v, units[i])
+	}
+	return fmt.Sprintf("%.0f%c", v, units[i])
+}

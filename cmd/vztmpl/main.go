@@ -1,0 +1,89 @@
+// Command vztmpl manages the OS template cache: it lists the cached templates
+// and builds new ones from the recipes embedded in the binary.
+//
+//	vztmpl list [-H] [-j]
+//	vztmpl build busybox [--compress gz|xz|zst] [--force]
+//	vztmpl build debian [--suite S] [--mirror URL] [--compress gz|xz|zst] [--force]
+//
+// The cache is $VZ_ROOT/template/cache (VZ_ROOT defaults to /vz) unless
+// --cache names another directory.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/ct/vzerror"
+)
+
+func main() {
+	// A signal cancels the context; Build then kills the recipe and removes
+	// its work files before main exits.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vztmpl: %v\n", err)
+		os.Exit(vzerror.Code(err))
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "vztmpl",
+		Usage: "list and build OS templates",
+		Flags: []cli.Flag{cacheFlag()},
+		Commands: []*cli.Command{
+			listCommand(),
+			buildCommand(),
+		},
+		HideHelpCommand: true,
+		OnUsageError:    usageError,
+		// Errors are printed once, by main, with vzctl's exit codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return fmt.Errorf("unknown command %q: %w", c.Args().First(), vzerror.ErrSyntax)
+			}
+			return cli.ShowAppHelp(c)
+		},
+	}
+}
+
+func cacheFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:  "cache",
+		Usage: "template cache `DIR` (default $VZ_ROOT/template/cache)",
+	}
+}
+
+// cacheDir is --cache, else $VZ_ROOT/template/cache.
+func cacheDir(c *cli.Context) string {
+	dir := c.String("cache")
+	if dir != "" {
+		return dir
+	}
+	root := os.Getenv("VZ_ROOT")
+	if root == "" {
+		root = "/vz"
+	}
+	return filepath.Join(root, "template", "cache")
+}
+
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+}
+
+// noArgs rejects stray arguments.
+func noArgs(c *cli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("unexpected argument %q: %w", c.Args().First(), vzerror.ErrSyntax)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package conf
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"govz/ct/vzerror"
+)
+
+func TestParseValue(t *testing.T) {
+	ps := pageSize
+	cases := []struct {
+		in   string
+		unit Unit
+		want int64
+		err  bool
+	}{
+		{"512M", UnitBytes, 512 << 20, false},
+		{"1g", UnitBytes, 1 << 30, false},
+		{"10P", UnitBytes, 10 * ps, false},
+		{"256M", UnitPages, (256 << 20) / ps, false},
+		{"1000", UnitPages, 1000, false},
+		{"2G", UnitKB, 2 << 20, false},
+		{"2.2G", UnitKB, 2306868, false},
+		{"1.5", UnitKB, 0, true},
+		{"unlimited", UnitItems, Unlimited, false},
+		{"64", UnitItems, 64, false},
+		{"64K", UnitItems, 0, true},
+		{"-5", UnitBytes, 0, true},
+		{"12Q", UnitBytes, 0, true},
+		{"", UnitBytes, 0, true},
+		{"1e9", UnitBytes, 0, true},
+		{"99999999999T", UnitBytes, 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseValue(c.in, c.unit)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("ParseValue(%q, %v) = %d, %v; want %d, err=%v", c.in, c.unit, got, err, c.want, c.err)
+		}
+		if err != nil && !errors.Is(err, vzerror.ErrInvalidValue) {
+			t.Errorf("ParseValue(%q): error %v does not wrap ErrInvalidValue", c.in, err)
+		}
+	}
+}
+
+func TestBarrierLimit(t *testing.T) {
+	bl, err := ParseBarrierLimit("2G:2.2G", UnitKB)
+	if err != nil || bl.String() != "2097152:2306868" {
+		t.Fatalf("got %v %v", bl, err)
+	}
+	bl, err = ParseBarrierLimit("64", UnitItems)
+	if err != nil || bl.String() != "64:64" {
+		t.Fatalf("one value sets both: %v %v", bl, err)
+	}
+	bl, err = ParseBarrierLimit("0:unlimited", UnitPages)
+	if err != nil || bl.String() != "0:unlimited" {
+		t.Fatalf("unlimited: %v %v", bl, err)
+	}
+	if _, err := ParseBarrierLimit("10:5", UnitItems); err == nil {
+		t.Fatal("limit below barrier accepted")
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	cases := []struct {
+		text, key string
+		line      int
+		sentinel  error
+	}{
+		{"hostname = \"a\"\nbogus = 1\n", "bogus", 2, vzerror.ErrInvalidConfig},
+		{"\n\nhostname = 5\n", "hostname", 3, vzerror.ErrInvalidConfig},
+		{"hostname = \"a\"\nip_address = [\n", "", 0, vzerror.ErrInvalidConfig},
+		{"lockdir = \"/x\"\n", "lockdir", 1, vzerror.ErrInvalidConfig},
+		{"\nhostname = \"bad_name!\"\n", "hostname", 2, vzerror.ErrInvalidConfig},
+		{"physpages = \"lots\"\n", "physpages", 1, vzerror.ErrInvalidConfig},
+		{"ve_layout = \"ploop\"\n", "ve_layout", 1, vzerror.ErrInvalidConfig},
+	}
+	for _, c := range cases {
+		_, err := Parse("x.toml", []byte(c.text), CT)
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			t.Errorf("%q: want FileError, got %v", c.text, err)
+			continue
+		}
+		if !errors.Is(err, c.sentinel) || vzerror.Code(err) != 85 {
+			t.Errorf("%q: %v: code %d", c.text, err, vzerror.Code(err))
+		}
+		if c.key != "" && (fe.Key != c.key || fe.Line != c.line) {
+			t.Errorf("%q: key %q line %d, want %q line %d (%v)", c.text, fe.Key, fe.Line, c.key, c.line, err)
+		}
+		if !strings.HasPrefix(err.Error(), "x.toml") {
+			t.Errorf("%q: message does not start with the file: %v", c.text, err)
+		}
+	}
+	if _, err := Parse("vz.toml", []byte("lockdir = \"/x\"\nhostname = \"h\"\n"), Global); err != nil {
+		t.Errorf("global file with a CT default: %v", err)
+	}
+}
+
+func TestMergePrecedence(t *testing.T) {
+	s := func(v string) *string { return &v }
+	global := &Config{Hostname: s("g"), Description: s("g"), VELayout: s("dir")}
+	sample := &Config{Hostname: s("s"), Description: s("s"), PhysPages: s("0:1")}
+	ct := &Config{Hostname: s("c")}
+	cmd := &Config{Nameserver: []string{"10.0.0.1"}}
+	m := Merge(global, sample, ct, cmd)
+	if *m.Hostname != "c" || *m.Description != "s" || *m.VELayout != "dir" || *m.PhysPages != "0:1" || m.Nameserver[0] != "10.0.0.1" {
+		t.Fatalf("merge: %+v", m)
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	c := &Config{}
+	for k, v := range map[string]string{"hostname": "h.example", "onboot": "yes", "bootorder": "3", "physpages": "0:256M", "vm_overcommit": "1.5"} {
+		if err := c.SetString(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetString("ip_address", "10.0.0.1")
+	c.SetString("ip_address", "fd00::1/64")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("x", b, CT)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(c, back) {
+		t.Fatalf("round trip:\n%s\n%+v\n%+v", b, c, back)
+	}
+}
+
+func TestEveryFieldHasAKey(t *testing.T) {
+	tp := reflect.TypeOf(Config{})
+	seen := map[string]bool{}
+	for i := 0; i < tp.NumField(); i++ {
+		name := tp.Field(i).Tag.Get("toml")
+		if _, ok := KeyByName(name); !ok {
+			t.Errorf("field %s (%s) has no row in Keys", tp.Field(i).Name, name)
+		}
+		seen[name] = true
+	}
+	for _, k := range Keys {
+		if !seen[k.Name] {
+			t.Errorf("key %s has no field", k.Name)
+		}
+	}
+}
+
+func TestSamplesParse(t *testing.T) {
+	p := Paths{Root: t.TempDir()}
+	for _, name := range []string{"basic", "vswap-256m", "vswap-512m", "vswap-1g", "vswap-2g"} {
+		c, err := LoadSample(p, name)
+		if err != nil {
+			t.Fatalf("sample %s: %v", name, err)
+		}
+		if _, ok := c.Resource("physpages"); !ok {
+			t.Errorf("sample %s has no physpages", name)
+		}
+	}
+	if _, err := LoadSample(p, "nope"); !errors.Is(err, vzerror.ErrSample) {
+		t.Fatalf("missing sample: %v", err)
+	}
+	if _, err := LoadSample(p, "../x"); err == nil {
+		t.Fatal("sample name with a path accepted")
+	}
+}
+
+func TestKeysDoc(t *testing.T) {
+	want := KeysMarkdown()
+	if os.Getenv("UPDATE_DOCS") == "1" {
+		os.WriteFile("KEYS.md", []byte(want), 0o644)
+	}
+	got, err := os.ReadFile("KEYS.md")
+	if err != nil || string(got) != want {
+		t.Fatal("conf/KEYS.md is out of date: run UPDATE_DOCS=1 go test ./conf")
+	}
+}
+
+func TestValidateIPs(t *testing.T) {
+	for _, bad := range []string{"10.0.0.256", "0.0.0.0", "127.0.0.1", "fe80::1", "224.0.0.1", "10.0.0.1/33", "x", "10.0.0.1%eth0"} {
+		if _, err := ParseIP(bad); !errors.Is(err, vzerror.ErrBadIP) {
+			t.Errorf("ParseIP(%q) = %v", bad, err)
+		}
+	}
+	if p, err := ParseIP("fd00:0::1/64"); err != nil || p != "fd00::1/64" {
+		t.Errorf("canonical form: %q %v", p, err)
+	}
+}

@@ -1,0 +1,133 @@
+package conf
+
+// Scope says which files may hold a key.
+type Scope int
+
+const (
+	// Global keys describe the installation and live only in vz.toml.
+	Global Scope = iota
+	// CT keys describe one container; vz.toml may hold them as defaults.
+	CT
+)
+
+// Value kinds, which decide how a value is validated and normalised.
+const (
+	KindString     = "string"
+	KindInt        = "integer"
+	KindFloat      = "float"
+	KindBool       = "boolean"
+	KindList       = "list of strings"
+	KindPages      = "barrier:limit, pages"     // suffixes K M G T convert bytes to pages
+	KindBytes      = "barrier:limit, bytes"     // suffixes K M G T, P for pages
+	KindItems      = "barrier:limit, items"     // plain counts, no suffixes
+	KindKB         = "softlimit:hardlimit, KiB" // suffixes K M G T
+	KindInodes     = "softlimit:hardlimit, inodes"
+	KindRate       = "rate"
+	KindIP         = "list of addresses"
+	KindNameserver = "list of addresses or inherit"
+	KindSearch     = "list of domains or inherit"
+	KindHostname   = "hostname"
+)
+
+// Key documents one configuration key. The table is the single source for
+// validation, `vzctl set` help and conf/KEYS.md.
+type Key struct {
+	Name    string
+	Kind    string
+	Scope   Scope
+	Default string // as documented; "" = unset
+	Live    string // whether `vzctl set` changes a running container at once
+	VZName  string // vzctl 4.x's name for the key
+	Help    string
+}
+
+// Keys lists every configuration key in the order files are written.
+var Keys = []Key{
+	{"template", KindString, Global, "$VZ_ROOT/template", "n/a", "TEMPLATE", "Template area; OS template tarballs live in its cache/ directory."},
+	{"lockdir", KindString, Global, "$VZ_ROOT/lock", "n/a", "LOCKDIR", "Per-container lock files."},
+	{"dumpdir", KindString, Global, "$VZ_ROOT/dump", "n/a", "DUMPDIR", "Checkpoint dumps."},
+	{"rundir", KindString, Global, "$VZ_ROOT/run", "n/a", "", "Runtime state of running containers (one directory each)."},
+	{"def_ostemplate", KindString, Global, "busybox-<arch>", "n/a", "DEF_OSTEMPLATE", "OS template used by create when --ostemplate is not given."},
+	{"configfile", KindString, Global, "vswap-256m", "n/a", "CONFIGFILE", "Sample used by create when --config is not given."},
+	{"logging", KindBool, Global, "true", "n/a", "LOGGING", "Write the log file."},
+	{"logfile", KindString, Global, "$VZ_ROOT/log/vzctl.log", "n/a", "LOGFILE", "Log file."},
+	{"log_level", KindInt, Global, "0", "n/a", "LOG_LEVEL", "Log file verbosity: -1 errors only, 0 normal, 1 and up debug."},
+	{"verbose", KindInt, Global, "0", "n/a", "VERBOSE", "Console verbosity (--verbose raises it, --quiet silences it)."},
+	{"cgroup_parent", KindString, Global, "govz", "n/a", "", "Parent cgroup (relative) under which every container's cgroups live."},
+	{"neighbour_devs", KindString, Global, "detect", "n/a", "NEIGHBOUR_DEVS", "Where proxy ARP/NDP entries go: detect, all, or list:DEV DEV..."},
+	{"ipv6", KindBool, Global, "true", "n/a", "IPV6", "Allow IPv6 container addresses."},
+
+	{"ve_root", KindString, CT, "$VZ_ROOT/root/$VEID", "no", "VE_ROOT", "Mount point of the container's root; $VEID expands to the CTID."},
+	{"ve_private", KindString, CT, "$VZ_ROOT/private/$VEID", "no", "VE_PRIVATE", "Private area holding the container's files."},
+	{"ve_layout", KindString, CT, "dir", "no", "VE_LAYOUT", "Storage layout of the private area: dir."},
+
+	{"name", KindString, CT, "", "yes", "NAME", "Alias usable wherever a CTID is; unique on the node."},
+	{"description", KindString, CT, "", "yes", "DESCRIPTION", "Free text."},
+	{"ostemplate", KindString, CT, "", "yes", "OSTEMPLATE", "OS template the container was created from."},
+	{"origin_sample", KindString, CT, "", "yes", "ORIGIN_SAMPLE", "Sample the container was created from."},
+	{"onboot", KindBool, CT, "unset", "yes", "ONBOOT", "Start at node boot; unset = start if it was running before."},
+	{"bootorder", KindInt, CT, "unset", "yes", "BOOTORDER", "Higher starts earlier at node boot."},
+	{"disabled", KindBool, CT, "false", "yes", "DISABLED", "Refuse start unless --force."},
+	{"stop_timeout", KindInt, CT, "120", "yes", "STOP_TIMEOUT", "Seconds to wait for a clean halt before killing; 0 = the global default."},
+	{"local_uid", KindInt, CT, "0", "no", "LOCAL_UID", "Host UID that container root maps to (user namespace); 0 = none."},
+	{"local_gid", KindInt, CT, "0", "no", "LOCAL_GID", "Host GID that container root maps to (user namespace); 0 = none."},
+
+	{"hostname", KindHostname, CT, "", "yes", "HOSTNAME", "Host name of the container."},
+	{"ip_address", KindIP, CT, "[]", "yes", "IP_ADDRESS", "Routed (venet) addresses, ADDR or ADDR/PREFIX, IPv4 and IPv6."},
+	{"nameserver", KindNameserver, CT, "[]", "yes", "NAMESERVER", "DNS servers written into the guest; inherit = the host's."},
+	{"searchdomain", KindSearch, CT, "[]", "yes", "SEARCHDOMAIN", "DNS search domains; inherit = the host's."},
+	{"netif", KindList, CT, "[]", "yes", "NETIF", "Bridged veth interfaces, ifname=..,mac=..,host_ifname=..,host_mac=..,bridge=..,mac_filter=.."},
+
+	{"physpages", KindPages, CT, "0:unlimited", "yes", "PHYSPAGES", "RAM limit (--ram sets the limit part)."},
+	{"swappages", KindPages, CT, "0:unlimited", "yes", "SWAPPAGES", "Swap limit (--swap)."},
+	{"vm_overcommit", KindFloat, CT, "unset", "yes", "VM_OVERCOMMIT", "privvmpages = (ram+swap) x this value."},
+	{"numproc", KindItems, CT, "unlimited", "yes", "NUMPROC", "Processes and threads."},
+	{"kmemsize", KindBytes, CT, "unlimited", "yes", "KMEMSIZE", "Kernel memory."},
+	{"lockedpages", KindPages, CT, "unlimited", "yes", "LOCKEDPAGES", "mlock()ed memory."},
+	{"privvmpages", KindPages, CT, "unlimited", "yes", "PRIVVMPAGES", "Allocated memory."},
+	{"shmpages", KindPages, CT, "unlimited", "yes", "SHMPAGES", "IPC shared memory."},
+	{"vmguarpages", KindPages, CT, "unlimited", "yes", "VMGUARPAGES", "Memory allocation guarantee."},
+	{"oomguarpages", KindPages, CT, "unlimited", "yes", "OOMGUARPAGES", "OOM-kill guarantee."},
+	{"numtcpsock", KindItems, CT, "unlimited", "yes", "NUMTCPSOCK", "TCP sockets."},
+	{"numflock", KindItems, CT, "unlimited", "yes", "NUMFLOCK", "File locks."},
+	{"numpty", KindItems, CT, "unlimited", "no", "NUMPTY", "Pseudo terminals."},
+	{"numsiginfo", KindItems, CT, "unlimited", "yes", "NUMSIGINFO", "Pending signals."},
+	{"tcpsndbuf", KindBytes, CT, "unlimited", "yes", "TCPSNDBUF", "TCP send buffers."},
+	{"tcprcvbuf", KindBytes, CT, "unlimited", "yes", "TCPRCVBUF", "TCP receive buffers."},
+	{"othersockbuf", KindBytes, CT, "unlimited", "yes", "OTHERSOCKBUF", "Other socket buffers."},
+	{"dgramrcvbuf", KindBytes, CT, "unlimited", "yes", "DGRAMRCVBUF", "Datagram receive buffers."},
+	{"numothersock", KindItems, CT, "unlimited", "yes", "NUMOTHERSOCK", "Non-TCP sockets."},
+	{"dcachesize", KindBytes, CT, "unlimited", "yes", "DCACHESIZE", "Dentry and inode caches."},
+	{"numfile", KindItems, CT, "unlimited", "no", "NUMFILE", "Open files."},
+	{"numiptent", KindItems, CT, "unlimited", "yes", "NUMIPTENT", "iptables entries."},
+
+	{"cpuunits", KindInt, CT, "1000", "yes", "CPUUNITS", "CPU weight, 8..500000."},
+	{"cpulimit", KindInt, CT, "0", "yes", "CPULIMIT", "Hard CPU cap in % of one CPU; 0 = none."},
+	{"cpus", KindInt, CT, "0", "yes", "CPUS", "Number of CPUs the container may use; 0 = all."},
+	{"cpumask", KindString, CT, "all", "yes", "CPUMASK", "Allowed CPUs, e.g. 0-2,7."},
+	{"nodemask", KindString, CT, "all", "yes", "NODEMASK", "Allowed NUMA nodes."},
+	{"ioprio", KindInt, CT, "4", "yes", "IOPRIO", "I/O priority 0..7."},
+	{"iolimit", KindRate, CT, "0", "yes", "IOLIMIT", "I/O bandwidth cap in bytes/s; 0 = none."},
+	{"iopslimit", KindRate, CT, "0", "yes", "IOPSLIMIT", "I/O operations per second cap; 0 = none."},
+
+	{"diskspace", KindKB, CT, "unlimited", "yes", "DISKSPACE", "Disk space soft:hard limit."},
+	{"diskinodes", KindInodes, CT, "unlimited", "yes", "DISKINODES", "Disk inode soft:hard limit."},
+	{"quotatime", KindInt, CT, "0", "yes", "QUOTATIME", "Grace period in seconds for the soft limits."},
+	{"quotaugidlimit", KindInt, CT, "0", "no", "QUOTAUGIDLIMIT", "Per-user/group quota inside the container; 0 = off."},
+
+	{"capability", KindList, CT, "[]", "no", "CAPABILITY", "Capability changes, NAME:on|off."},
+	{"devnodes", KindList, CT, "[]", "no", "DEVNODES", "Device nodes granted, NAME:r|w|rw|none (e.g. net/tun:rw)."},
+	{"devices", KindList, CT, "[]", "no", "DEVICES", "Devices granted by number, b|c:MAJOR:MINOR|all:r|w|rw."},
+	{"features", KindList, CT, "[]", "no", "FEATURES", "Features, NAME:on|off."},
+	{"netfilter", KindString, CT, "stateless", "no", "NETFILTER", "disabled, stateless, stateful or full."},
+}
+
+// KeyByName returns the table row for a key.
+func KeyByName(name string) (Key, bool) {
+	for _, k := range Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}

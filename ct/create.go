@@ -1,0 +1,220 @@
+package ct
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"govz/conf"
+	"govz/ct/revert"
+	"govz/ct/vzerror"
+	"govz/templates"
+	"govz/templates/untar"
+)
+
+// CreateOptions are vzctl create's options; empty fields take the
+// sample's or the global config's values.
+type CreateOptions struct {
+	OSTemplate  string
+	Config      string // sample name
+	Private     string
+	Root        string
+	Hostname    string
+	Name        string
+	Description string
+	IPAdd       []string
+	// Progress, when set, receives unpacking progress in bytes.
+	Progress func(done, total int64)
+}
+
+// Create makes container id on disk: config from a sample, private area
+// unpacked from an OS template. The config file is written last and is
+// the commit point: until it exists the container does not exist, and a
+// create that dies before it is rolled back by the next command that
+// takes the container's lock.
+func (n *Node) Create(id int, o CreateOptions) (err error) {
+	l, err := n.lock(id, "create")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+
+	cfgPath := n.Paths.CTConfig(id)
+	if _, err := os.Stat(cfgPath); err == nil {
+		return fmt.Errorf("container %d: config %s already exists: %w", id, cfgPath, vzerror.ErrPrivateExists)
+	}
+	sample := o.Config
+	if sample == "" {
+		sample = conf.Str(n.Global.ConfigFile)
+	}
+	layer, err := conf.LoadSample(n.Paths, sample)
+	if err != nil {
+		return err
+	}
+	tmplName := o.OSTemplate
+	if tmplName == "" {
+		tmplName = conf.Str(n.Global.DefOSTemplate)
+	}
+	if tmplName == "" {
+		return fmt.Errorf("no os template given and def_ostemplate unset: %w", vzerror.ErrNoOSTemplate)
+	}
+	tmplPath, err := templates.Cache{Dir: n.TemplateCacheDir()}.Find(tmplName)
+	if err != nil {
+		return err
+	}
+
+	cmd := &conf.Config{OSTemplate: &tmplName, OriginSample: &sample}
+	set := func(dst **string, v string) {
+		if v != "" {
+			*dst = &v
+		}
+	}
+	set(&cmd.Hostname, o.Hostname)
+	set(&cmd.Name, o.Name)
+	set(&cmd.Description, o.Description)
+	set(&cmd.VEPrivate, o.Private)
+	set(&cmd.VERoot, o.Root)
+	if len(o.IPAdd) > 0 {
+		cmd.IPAddress = dedupIPs(o.IPAdd)
+	}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	layer = conf.Merge(layer, cmd)
+	if err := n.checkIPsFree(id, layer.IPAddress); err != nil {
+		return err
+	}
+	eff := n.Effective(layer)
+	private := n.path(eff.VEPrivate, id)
+	root := n.path(eff.VERoot, id)
+	// From here on the disk changes: record where, so that the next holder
+	// of the lock can roll back if this process dies.
+	if err := l.Update(opRecord("create", private, root)); err != nil {
+		return err
+	}
+
+	r := revert.New()
+	defer r.Fail()
+	if o.Name != "" {
+		if err := n.registerName(id, o.Name); err != nil {
+			return err
+		}
+		r.Add(func() { n.unregisterName(id, o.Name) })
+	}
+	if err := n.checkPrivateFree(private); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(private), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %v: %w", filepath.Dir(private), err, vzerror.ErrCreatePrivate)
+	}
+	tmp := private + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("removing stale %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+	}
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+	}
+	r.Add(func() { os.RemoveAll(tmp) })
+
+	n.Log.Infof("Creating container private area (%s)", tmplName)
+	if err := untar.ExtractFile(tmplPath, tmp, untar.Options{Progress: o.Progress, Warnf: n.Log.Warnf}); err != nil {
+		return fmt.Errorf("unpacking %s into %s: %w", tmplPath, tmp, err)
+	}
+	if err := os.Rename(tmp, private); err != nil {
+		return fmt.Errorf("renaming %s to %s: %v: %w", tmp, private, err, vzerror.ErrCreatePrivate)
+	}
+	r.Add(func() { os.RemoveAll(private) })
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
+	}
+	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
+	}
+	if err := layer.Save(cfgPath, configHeader(id)); err != nil {
+		return err
+	}
+	r.Success()
+	n.Log.Infof("CT configuration saved to %s", cfgPath)
+	n.Log.Infof("Container private area was created")
+	return nil
+}
+
+func configHeader(id int) string {
+	return "# Configuration of container " + strconv.Itoa(id) + " (govz). Keys: conf/KEYS.md.\n"
+}
+
+// checkPrivateFree refuses to unpack over an existing private area or
+// into a directory that is a mount point.
+func (n *Node) checkPrivateFree(private string) error {
+	ents, err := os.ReadDir(private)
+	if err == nil && len(ents) > 0 {
+		return fmt.Errorf("private area %s already exists: %w", private, vzerror.ErrPrivateExists)
+	}
+	if err == nil {
+		if mp, _ := isMountPoint(private); mp {
+			return fmt.Errorf("private area %s is a mount point: %w", private, vzerror.ErrPrivateExists)
+		}
+		return os.Remove(private)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("private area %s: %v: %w", private, err, vzerror.ErrCreatePrivate)
+	}
+	return nil
+}
+
+// recover rolls back what a dead holder of the lock left: a create that
+// never wrote its config, or a destroy that removed the config and not yet
+// the files.
+func (n *Node) recover(id int, record string) error {
+	_, private, root := parseOpRecord(record)
+	if private == "" {
+		// The holder died before it touched the disk.
+		return nil
+	}
+	if _, err := n.LoadCT(id); err == nil {
+		// The config exists: a create committed, or a destroy had not
+		// begun removing anything. Only a stale temp area may remain.
+		return os.RemoveAll(private + ".tmp")
+	} else if !errors.Is(err, vzerror.ErrNoConfig) {
+		return err
+	}
+	if busy, _ := n.mountedUnder(private, root); busy {
+		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
+	}
+	for _, p := range []string{private + ".tmp", private + ".destroyed", private} {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("removing %s: %v: %w", p, err, vzerror.ErrDeletePrivate)
+		}
+	}
+	os.Remove(root)
+	n.removeStaleNames(id)
+	return nil
+}
+
+// opRecord is what a command writes into its lock before it changes the
+// disk: the operation and the paths it works on, quoted.
+func opRecord(op, private, root string) string {
+	return op + " " + strconv.Quote(private) + " " + strconv.Quote(root)
+}
+
+func parseOpRecord(rec string) (op, private, root string) {
+	op, rest, _ := strings.Cut(rec, " ")
+	p, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return op, "", ""
+	}
+	rest = strings.TrimPrefix(rest[len(p):], " ")
+	r, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return op, "", ""
+	}
+	private, _ = strconv.Unquote(p)
+	root, _ = strconv.Unquote(r)
+	if !filepath.IsAbs(private) || !filepath.IsAbs(root) {
+		return op, "", ""
+	}
+	return op, private, root
+}

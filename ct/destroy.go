@@ -1,0 +1,60 @@
+package ct
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"govz/conf"
+	"govz/ct/vzerror"
+)
+
+// Destroy removes container id: config, name, private area, mount point
+// and run directory. The config goes first: from that moment the container
+// no longer exists, and if this process dies the next holder of the lock
+// removes the rest.
+func (n *Node) Destroy(id int) error {
+	l, err := n.lock(id, "destroy")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	if n.Running(id) {
+		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
+	}
+	eff := n.Effective(layer)
+	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
+	// Refuse while anything is mounted in the tree: removing files through
+	// a mount would delete whatever the mount shows, host data included.
+	if busy, err := n.mountedUnder(private, root); err != nil {
+		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	} else if busy {
+		return fmt.Errorf("container %d is mounted, unmount it first: %w", id, vzerror.ErrMounted)
+	}
+	if err := l.Update(opRecord("destroy", private, root)); err != nil {
+		return err
+	}
+	if err := os.Remove(n.Paths.CTConfig(id)); err != nil {
+		return fmt.Errorf("removing config %s: %v: %w", n.Paths.CTConfig(id), err, vzerror.ErrDeletePrivate)
+	}
+	if nm := conf.Str(layer.Name); nm != "" {
+		n.unregisterName(id, nm)
+	}
+	n.Log.Infof("Destroying container private area: %s", private)
+	// Rename first so a half-removed tree never sits at the private path.
+	gone := private + ".destroyed"
+	if err := os.Rename(private, gone); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("renaming %s: %v: %w", private, err, vzerror.ErrDeletePrivate)
+	}
+	if err := os.RemoveAll(gone); err != nil {
+		return fmt.Errorf("removing %s: %v: %w", gone, err, vzerror.ErrDeletePrivate)
+	}
+	os.Remove(root)
+	os.RemoveAll(n.RunDir(id))
+	n.Log.Infof("Container private area was destroyed")
+	return nil
+}

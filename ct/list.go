@@ -1,0 +1,115 @@
+package ct
+
+import (
+	"strings"
+
+	"govz/conf"
+	"govz/ct/listing"
+)
+
+// ListFilter selects containers for vzlist.
+type ListFilter struct {
+	All     bool  // stopped ones too
+	Stopped bool  // only those not running
+	IDs     []int // restrict to these
+}
+
+// List gathers what vzlist shows about the selected containers, in CTID
+// order. It takes no locks: like status, it must answer while other
+// commands run.
+func (n *Node) List(f ListFilter) ([]listing.Info, error) {
+	ids, err := n.IDs()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.IDs) > 0 {
+		want := map[int]bool{}
+		for _, id := range f.IDs {
+			want[id] = true
+		}
+		var sel []int
+		for _, id := range ids {
+			if want[id] {
+				sel = append(sel, id)
+			}
+		}
+		ids = sel
+	}
+	var out []listing.Info
+	for _, id := range ids {
+		layer, err := n.LoadCT(id)
+		if err != nil {
+			n.Log.Warnf("container %d: %v", id, err)
+			continue
+		}
+		st, _ := n.Status(id)
+		if !st.Exists {
+			continue
+		}
+		info := n.info(id, layer, st)
+		running := st.Running
+		if f.Stopped && running {
+			continue
+		}
+		if !f.All && !f.Stopped && !running && len(f.IDs) == 0 {
+			continue
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
+	eff := n.Effective(layer)
+	i := listing.Info{
+		ID:           id,
+		Name:         conf.Str(layer.Name),
+		Hostname:     conf.Str(eff.Hostname),
+		Description:  conf.Str(eff.Description),
+		OSTemplate:   conf.Str(eff.OSTemplate),
+		Private:      n.path(eff.VEPrivate, id),
+		Root:         n.path(eff.VERoot, id),
+		OriginSample: conf.Str(eff.OriginSample),
+		Layout:       conf.Str(eff.VELayout),
+		IPs:          eff.IPAddress,
+		Nameserver:   eff.Nameserver,
+		SearchDomain: eff.SearchDomain,
+		OnBoot:       conf.Bool(eff.OnBoot, false),
+		Disabled:     conf.Bool(eff.Disabled, false),
+		UBC:          map[string]listing.UBC{},
+		Quota:        map[string]listing.Quota{},
+	}
+	switch {
+	case st.Running:
+		i.Status = "running"
+	case st.Mounted:
+		i.Status = "mounted"
+	default:
+		i.Status = "stopped"
+	}
+	i.BootOrder = int64p(eff.BootOrder)
+	i.CPUUnits = int64p(eff.CPUUnits)
+	i.CPULimit = int64p(eff.CPULimit)
+	i.CPUs = int64p(eff.CPUs)
+	i.IOPrio = int64p(eff.IOPrio)
+	i.Features = strings.Join(eff.Features, ",")
+	for _, u := range listing.UBCNames {
+		if bl, ok := eff.Resource(u.Name); ok {
+			i.UBC[u.Name] = listing.UBC{Barrier: bl.Barrier, Limit: bl.Limit}
+		}
+	}
+	for _, q := range []string{"diskspace", "diskinodes"} {
+		if bl, ok := eff.Resource(q); ok {
+			i.Quota[q] = listing.Quota{Soft: bl.Barrier, Hard: bl.Limit}
+		}
+	}
+	return i
+}
+
+func int64p(p *int) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := int64(*p)
+	return &v
+}

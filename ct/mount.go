@@ -1,0 +1,168 @@
+package ct
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/vzerror"
+)
+
+// mountPoints returns the mount points of this mount namespace.
+func mountPoints() ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			out = append(out, unescapeMount(fields[4]))
+		}
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes the octal escapes mountinfo uses for space, tab,
+// newline and backslash.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// realPath resolves symlinks in the existing part of p, so it compares
+// with mountinfo, which shows resolved paths.
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+func isMountPoint(p string) (bool, error) {
+	mps, err := mountPoints()
+	if err != nil {
+		return false, err
+	}
+	rp := realPath(p)
+	for _, m := range mps {
+		if m == rp {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// mountedUnder reports whether anything is mounted at or below any of dirs.
+func (n *Node) mountedUnder(dirs ...string) (bool, error) {
+	mps, err := mountPoints()
+	if err != nil {
+		return false, err
+	}
+	for _, d := range dirs {
+		rd := realPath(d)
+		for _, m := range mps {
+			if m == rd || strings.HasPrefix(m, rd+"/") {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// Mount mounts container id's private area at its root (the dir layout: a
+// bind mount).
+func (n *Node) Mount(id int) error {
+	l, err := n.lock(id, "mount")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	return n.mount(id)
+}
+
+func (n *Node) mount(id int) error {
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	eff := n.Effective(layer)
+	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
+	if mp, err := isMountPoint(root); err != nil {
+		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	} else if mp {
+		return fmt.Errorf("container %d is already mounted at %s: %w", id, root, vzerror.ErrMounted)
+	}
+	if st, err := os.Stat(private); err != nil || !st.IsDir() {
+		return fmt.Errorf("container %d: private area %s not found: %w", id, private, vzerror.ErrNoPrivate)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
+	}
+	// MS_PRIVATE after the bind: the container's mounts must not propagate
+	// into the private area's parent mount, or back.
+	if err := unix.Mount(private, root, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mounting %s at %s: %v: %w", private, root, err, vzerror.ErrMount)
+	}
+	if err := unix.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
+		unix.Unmount(root, unix.MNT_DETACH)
+		return fmt.Errorf("making %s private: %v: %w", root, err, vzerror.ErrMount)
+	}
+	n.Log.Infof("Container is mounted")
+	return nil
+}
+
+// Umount unmounts container id's root; it refuses while the container runs.
+func (n *Node) Umount(id int) error {
+	l, err := n.lock(id, "umount")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	if n.Running(id) {
+		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
+	}
+	return n.umount(id)
+}
+
+func (n *Node) umount(id int) error {
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	root := n.path(n.Effective(layer).VERoot, id)
+	mp, err := isMountPoint(root)
+	if err != nil {
+		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	}
+	if !mp {
+		return fmt.Errorf("container %d is not mounted: %w", id, vzerror.ErrNotMounted)
+	}
+	if err := unix.Unmount(root, 0); err != nil {
+		return fmt.Errorf("unmounting %s: %v: %w", root, err, vzerror.ErrUmount)
+	}
+	n.Log.Infof("Container is unmounted")
+	return nil
+}

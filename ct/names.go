@@ -1,0 +1,140 @@
+package ct
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"govz/conf"
+	"govz/ct/vzerror"
+)
+
+// registerName points names/NAME at container id's config. symlink(2)
+// fails if the name exists, which makes names unique without a lock; a
+// link whose container is gone is stale and replaced.
+func (n *Node) registerName(id int, name string) error {
+	if err := conf.ValidateName(name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.Paths.NamesDir(), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %v: %w", n.Paths.NamesDir(), err, vzerror.ErrName)
+	}
+	link := filepath.Join(n.Paths.NamesDir(), name)
+	target := filepath.Join("..", strconv.Itoa(id)+".toml")
+	for range 2 {
+		err := os.Symlink(target, link)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("registering name %s: %v: %w", name, err, vzerror.ErrName)
+		}
+		other, ok := n.lookupName(name)
+		if ok && other == id {
+			return nil
+		}
+		if ok {
+			return fmt.Errorf("name %s is already used by container %d: %w", name, other, vzerror.ErrName)
+		}
+		os.Remove(link) // stale: its container is gone
+	}
+	return fmt.Errorf("registering name %s: %w", name, vzerror.ErrName)
+}
+
+// unregisterName removes names/NAME if it points at container id.
+func (n *Node) unregisterName(id int, name string) {
+	link := filepath.Join(n.Paths.NamesDir(), name)
+	if t, err := os.Readlink(link); err == nil && filepath.Base(t) == strconv.Itoa(id)+".toml" {
+		os.Remove(link)
+	}
+}
+
+// removeStaleNames removes every name link pointing at container id.
+func (n *Node) removeStaleNames(id int) {
+	ents, _ := os.ReadDir(n.Paths.NamesDir())
+	for _, e := range ents {
+		n.unregisterName(id, e.Name())
+	}
+}
+
+// dedupIPs drops repeated addresses, keeping the first spelling.
+func dedupIPs(ips []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ip := range ips {
+		a, err := conf.IPAddr(ip)
+		key := ip
+		if err == nil {
+			key = a.String()
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// checkIPsFree refuses addresses another container on this node holds.
+func (n *Node) checkIPsFree(id int, ips []string) error {
+	if len(ips) == 0 {
+		return nil
+	}
+	want := map[netip.Addr]string{}
+	for _, ip := range ips {
+		a, err := conf.IPAddr(ip)
+		if err != nil {
+			return err
+		}
+		want[a] = ip
+	}
+	ids, err := n.IDs()
+	if err != nil {
+		return err
+	}
+	for _, other := range ids {
+		if other == id {
+			continue
+		}
+		c, err := n.LoadCT(other)
+		if err != nil {
+			continue
+		}
+		for _, ip := range c.IPAddress {
+			if a, err := conf.IPAddr(ip); err == nil {
+				if s, ok := want[a]; ok {
+					return fmt.Errorf("ip address %s is already used by container %d: %w", s, other, vzerror.ErrIPInUse)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// IDs lists the containers that have a config file, in numeric order.
+func (n *Node) IDs() ([]int, error) {
+	ents, err := os.ReadDir(n.Paths.ConfDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", n.Paths.ConfDir(), err)
+	}
+	var ids []int
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".toml")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if id, numeric, err := ParseID(name); numeric && err == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

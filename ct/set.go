@@ -1,0 +1,118 @@
+package ct
+
+import (
+	"fmt"
+	"slices"
+
+	"govz/conf"
+	"govz/ct/vzerror"
+)
+
+// SetOptions is one `vzctl set` call: the keys given on the command line
+// as a config layer, plus the list edits.
+type SetOptions struct {
+	Layer   *conf.Config // keys to set (nil fields untouched)
+	IPAdd   []string
+	IPDel   []string // "all" removes every address
+	Save    bool
+	SetMode string // "", "restart" or "ignore"
+}
+
+// Set changes container id's parameters: stored with Save, applied at once
+// to a running container where the key allows it.
+func (n *Node) Set(id int, o SetOptions) error {
+	if o.Layer == nil {
+		o.Layer = &conf.Config{}
+	}
+	if err := o.Layer.Validate(); err != nil {
+		return err
+	}
+	for _, k := range []string{"name", "ostemplate", "ve_root", "ve_private"} {
+		if o.Layer.IsSet(k) && !o.Save {
+			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)
+		}
+	}
+	l, err := n.lock(id, "set")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	ips, err := editIPs(layer.IPAddress, o.IPAdd, o.IPDel, n.Log.Warnf)
+	if err != nil {
+		return err
+	}
+	if err := n.checkIPsFree(id, o.IPAdd); err != nil {
+		return err
+	}
+	next := conf.Merge(layer, o.Layer)
+	if len(o.IPAdd) > 0 || len(o.IPDel) > 0 {
+		next.IPAddress = ips
+		if len(ips) == 0 {
+			next.IPAddress = nil
+		}
+	}
+	oldName, newName := conf.Str(layer.Name), conf.Str(o.Layer.Name)
+	if newName != "" && newName != oldName {
+		if err := n.registerName(id, newName); err != nil {
+			return err
+		}
+	}
+	running := n.Running(id)
+	if !o.Save {
+		if running {
+			n.Log.Warnf("Settings were applied to the running container but not saved; they will be lost after restart")
+		} else {
+			n.Log.Warnf("Container is not running and --save was not given: nothing changed")
+		}
+		return nil
+	}
+	if err := next.Save(n.Paths.CTConfig(id), configHeader(id)); err != nil {
+		if newName != "" && newName != oldName {
+			n.unregisterName(id, newName)
+		}
+		return err
+	}
+	if newName != "" && newName != oldName && oldName != "" {
+		n.unregisterName(id, oldName)
+	}
+	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
+	return nil
+}
+
+// editIPs applies --ipdel then --ipadd to list, comparing addresses (not
+// spellings), keeping order.
+func editIPs(list, add, del []string, warnf func(string, ...any)) ([]string, error) {
+	out := slices.Clone(list)
+	for _, d := range del {
+		if d == "all" {
+			out = nil
+			continue
+		}
+		da, err := conf.IPAddr(d)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(out, func(s string) bool { a, err := conf.IPAddr(s); return err == nil && a == da })
+		if i < 0 {
+			warnf("ip address %s is not assigned, not deleted", d)
+			continue
+		}
+		out = slices.Delete(out, i, i+1)
+	}
+	for _, a := range add {
+		p, err := conf.ParseIP(a)
+		if err != nil {
+			return nil, err
+		}
+		aa, _ := conf.IPAddr(p)
+		if slices.ContainsFunc(out, func(s string) bool { x, err := conf.IPAddr(s); return err == nil && x == aa }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

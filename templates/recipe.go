@@ -1,0 +1,105 @@
+package templates
+
+import (
+	"debug/elf"
+	"embed"
+	"fmt"
+	"strings"
+
+	"govz/ct/vzerror"
+)
+
+//go:embed recipes/*.sh
+var recipeFiles embed.FS
+
+// busyboxPath is where Debian's busybox-static installs its binary.
+const busyboxPath = "/bin/busybox"
+
+// Recipes returns the names Build accepts.
+func Recipes() []string {
+	return []string{"busybox", "debian"}
+}
+
+// recipe is a resolved build: the script to run, the template it makes and
+// the environment the script gets (see the package documentation).
+type recipe struct {
+	name     string
+	template string
+	script   []byte
+	env      []string
+}
+
+// resolveRecipe checks a build request and turns it into a recipe for the
+// machine architecture goarch. aptDir (/etc/apt) supplies the default mirror.
+func resolveRecipe(name string, opt BuildOptions, goarch, aptDir string) (recipe, error) {
+	a, err := archFor(goarch)
+	if err != nil {
+		return recipe{}, err
+	}
+	r := recipe{name: name}
+	switch name {
+	case "busybox":
+		if opt.Suite != "" || opt.Mirror != "" {
+			return recipe{}, fmt.Errorf("recipe busybox takes no suite or mirror: %w", vzerror.ErrInvalidValue)
+		}
+		r.template = "busybox-" + a.ovz
+		r.env = []string{"BUSYBOX=" + busyboxPath}
+	case "debian":
+		suite := opt.Suite
+		if suite == "" {
+			suite = DefaultSuite
+		}
+		rel, err := releaseFor(suite)
+		if err != nil {
+			return recipe{}, err
+		}
+		mirror := opt.Mirror
+		if mirror == "" {
+			mirror = defaultMirror(hostAptSources(aptDir), rel.distro, a)
+		}
+		err = checkMirror(mirror)
+		if err != nil {
+			return recipe{}, err
+		}
+		r.template = rel.templateName(a)
+		r.env = []string{"DISTRO=" + rel.distro, "SUITE=" + suite, "MIRROR=" + mirror}
+	default:
+		return recipe{}, fmt.Errorf("unknown recipe %q (known: %s): %w",
+			name, strings.Join(Recipes(), ", "), vzerror.ErrInvalidValue)
+	}
+	prelude, err := recipeFiles.ReadFile("recipes/prelude.sh")
+	if err != nil {
+		return recipe{}, fmt.Errorf("reading embedded prelude: %w", err)
+	}
+	body, err := recipeFiles.ReadFile("recipes/" + name + ".sh")
+	if err != nil {
+		return recipe{}, fmt.Errorf("reading embedded recipe %s: %w", name, err)
+	}
+	r.script = append(append(prelude, '\n'), body...)
+	r.env = append(r.env, "ARCH="+a.ovz, "DEB_ARCH="+a.deb, "TEMPLATE="+r.template)
+	return r, nil
+}
+
+// checkStatic fails unless path is a statically linked ELF executable: the
+// busybox template has no libc, so a dynamic busybox would not run in it.
+// Debian's "busybox" package is dynamic; "busybox-static" is not.
+func checkStatic(path string) error {
+	hint := "apt-get install busybox-static"
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("checking %s (%s): %w: %w", path, hint, err, vzerror.ErrSystem)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked, the template needs a static busybox: %s: %w",
+				path, hint, vzerror.ErrSystem)
+		}
+	}
+	libs, err := f.ImportedLibraries()
+	if err == nil && len(libs) > 0 {
+		return fmt.Errorf("%s needs shared libraries %v, the template needs a static busybox: %s: %w",
+			path, libs, hint, vzerror.ErrSystem)
+	}
+	return nil
+}

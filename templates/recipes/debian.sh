@@ -1,0 +1,159 @@
+# debian.sh: a Debian or Ubuntu system-container tree made with debootstrap.
+#
+# Environment (set by Build):
+#   ROOTFS    empty directory to fill
+#   DISTRO    debian or ubuntu
+#   SUITE     release code name (bookworm, trixie, jammy, noble, ...)
+#   MIRROR    archive URL (http://deb.debian.org/debian, ...)
+#   DEB_ARCH  Debian architecture (amd64, arm64, ...)
+#   ARCH      OpenVZ arch name (x86_64, ...), informational
+#
+# Needs the network (to reach MIRROR), debootstrap, and the distribution's
+# archive keyring. systemd is the guest's init.
+
+: "${DISTRO:?DISTRO is not set}" "${SUITE:?SUITE is not set}"
+: "${MIRROR:?MIRROR is not set}" "${DEB_ARCH:?DEB_ARCH is not set}"
+
+phase "checking prerequisites"
+command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
+scripts=/usr/share/debootstrap/scripts
+case "$DISTRO" in
+debian)
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	keypkg=debian-archive-keyring
+	fallback=sid
+	components=main
+	;;
+ubuntu)
+	keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg
+	keypkg=ubuntu-keyring
+	fallback=gutsy
+	components=main,universe
+	;;
+*) die "unknown distribution $DISTRO" ;;
+esac
+# Without its keyring debootstrap would only warn and install unverified
+# packages; refuse instead.
+[ -r "$keyring" ] || die "$DISTRO archive keyring $keyring not found: apt-get install $keypkg"
+# debootstrap releases name only the suites known when they were made; every
+# later Debian suite works with the sid script and every Ubuntu one with gutsy.
+script=$scripts/$SUITE
+if [ ! -e "$script" ]; then
+	script=$scripts/$fallback
+	[ -e "$script" ] || die "debootstrap has no script for $SUITE nor $fallback: upgrade debootstrap"
+fi
+
+# What a system container needs on top of minbase, and no more: systemd as
+# init, dbus for hostnamectl/loginctl, the network tools the host-side
+# configurators drive (ifupdown, iproute2), and the basics users expect.
+include=systemd-sysv,dbus,procps,iproute2,ifupdown,iputils-ping,netbase,ca-certificates
+
+phase "debootstrap $SUITE ($DEB_ARCH) from $MIRROR"
+debootstrap --variant=minbase --arch="$DEB_ARCH" --keyring="$keyring" \
+	--components="$components" --include="$include" \
+	"$SUITE" "$ROOTFS" "$MIRROR" "$script"
+
+# debootstrap unmounts what it mounted on success; never delete through a
+# mount that is still there.
+if awk -v r="$ROOTFS" '$2 == r || index($2, r "/") == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
+	die "debootstrap left mounts under $ROOTFS"
+fi
+
+phase "configuring the tree for a container"
+case "$DISTRO" in
+debian)
+	sources="deb $MIRROR $SUITE main"
+	case "$SUITE" in
+	sid | unstable) ;;
+	*) sources="$sources
+deb $MIRROR $SUITE-updates main
+deb http://security.debian.org/debian-security $SUITE-security main" ;;
+	esac
+	;;
+ubuntu)
+	sources="deb $MIRROR $SUITE main universe
+deb $MIRROR $SUITE-updates main universe
+deb $MIRROR $SUITE-security main universe"
+	;;
+esac
+
+# Everything below runs chrooted, so the guest's own symlinks resolve inside
+# the guest tree and never on the host.
+chroot "$ROOTFS" /bin/sh -s -- "$sources" <<'GUEST'
+set -eu
+sources=$1
+sysdir=/etc/systemd/system
+units=/lib/systemd/system
+
+[ -x /lib/systemd/systemd ] || { echo "error: systemd is not installed" >&2; exit 1; }
+[ "$(readlink -f /sbin/init)" = "$(readlink -f /lib/systemd/systemd)" ] ||
+	{ echo "error: /sbin/init is not systemd" >&2; exit 1; }
+
+# An empty machine-id makes systemd generate one at first boot, so clones of
+# the template do not share an id.
+: >/etc/machine-id
+if [ -d /var/lib/dbus ]; then
+	rm -f /var/lib/dbus/machine-id
+	ln -s /etc/machine-id /var/lib/dbus/machine-id
+fi
+# debootstrap copies the build host's hostname and resolv.conf; the runtime
+# writes the container's own.
+: >/etc/hostname
+: >/etc/resolv.conf
+chmod 0644 /etc/hostname /etc/resolv.conf
+cat >/etc/hosts <<'HOSTS'
+127.0.0.1	localhost
+::1		localhost ip6-localhost ip6-loopback
+ff02::1		ip6-allnodes
+ff02::2		ip6-allrouters
+HOSTS
+echo "# The container's filesystems are set up by the host." >/etc/fstab
+
+# Units that make no sense in a container: no devices to manage (udev), no
+# clock to set, no kernel to configure, no block devices to check or trim,
+# no root filesystem to remount. systemd skips most of them by itself when it
+# detects a container ($container in PID 1's environment); masking keeps the
+# template right when the runtime does not say so. systemd-firstboot would
+# wait for answers on a console nobody reads.
+for u in \
+	systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+	systemd-udev-trigger.service systemd-udev-settle.service udev.service \
+	systemd-timesyncd.service systemd-remount-fs.service systemd-firstboot.service \
+	sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount \
+	sys-fs-fuse-connections.mount dev-hugepages.mount \
+	proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount systemd-binfmt.service \
+	systemd-modules-load.service kmod-static-nodes.service systemd-hwdb-update.service \
+	systemd-journald-audit.socket systemd-pstore.service \
+	e2scrub_all.timer e2scrub_all.service e2scrub_reap.service \
+	fstrim.timer fstrim.service; do
+	ln -sfn /dev/null "$sysdir/$u"
+	rm -f "$sysdir"/*.wants/"$u"
+done
+
+ln -sfn "$units/multi-user.target" "$sysdir/default.target"
+
+# A login prompt on /dev/console for "vzctl console"; no getty on tty1, which
+# a container does not have.
+[ -e "$units/console-getty.service" ] || { echo "error: console-getty.service missing" >&2; exit 1; }
+mkdir -p "$sysdir/getty.target.wants"
+ln -sfn "$units/console-getty.service" "$sysdir/getty.target.wants/console-getty.service"
+rm -f "$sysdir/getty.target.wants/getty@tty1.service"
+
+# Locked until "vzctl set --userpasswd" sets a password.
+passwd -l root >/dev/null
+
+printf '%s\n' "$sources" >/etc/apt/sources.list
+
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/* /var/tmp/*
+mkdir -p /var/lib/apt/lists/partial
+rm -f /var/log/*.log /var/log/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
+	/var/lib/systemd/random-seed /etc/ssh/ssh_host_*
+GUEST
+
+# The runtime populates /dev; debootstrap's device nodes would only stop an
+# unprivileged (user-namespaced) extraction. Emptied last: the chrooted steps
+# above still needed /dev/null.
+find "$ROOTFS/dev" -mindepth 1 -delete
+
+phase "tree ready"
