@@ -54,7 +54,9 @@ type tarEntry struct {
 	body string
 }
 
-func dir(name string) tarEntry { return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}} }
+func dir(name string) tarEntry {
+	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
+}
 func file(name, body string) tarEntry {
 	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg}, body: body}
 }
@@ -78,17 +80,17 @@ func TestHostileTemplates(t *testing.T) {
 	}
 	base := []tarEntry{dir("./"), dir("./sbin/"), file("./sbin/init", "#!/bin/sh\n")}
 	cases := map[string][]tarEntry{
-		"dotdot":        {file("../../../../../../" + strings.TrimPrefix(outside, "/") + "/pwned", "x")},
-		"dotdot-middle": {dir("./a/"), file("./a/../../../../../../../../.." + outside + "/pwned", "x")},
-		"absolute":      {file(outside+"/pwned", "x")},
-		"symlink-abs":   {symlink("./etc", outside), file("./etc/pwned", "x")},
-		"symlink-rel":   {symlink("./up", rel("up")), file("./up/pwned", "x")},
-		"symlink-chain": {symlink("./a", "../../../../../../../../.."), symlink("./b", "a"+outside), file("./b/pwned", "x")},
+		"dotdot":               {file("../../../../../../"+strings.TrimPrefix(outside, "/")+"/pwned", "x")},
+		"dotdot-middle":        {dir("./a/"), file("./a/../../../../../../../../.."+outside+"/pwned", "x")},
+		"absolute":             {file(outside+"/pwned", "x")},
+		"symlink-abs":          {symlink("./etc", outside), file("./etc/pwned", "x")},
+		"symlink-rel":          {symlink("./up", rel("up")), file("./up/pwned", "x")},
+		"symlink-chain":        {symlink("./a", "../../../../../../../../.."), symlink("./b", "a"+outside), file("./b/pwned", "x")},
 		"symlink-dir-then-dir": {symlink("./d", outside), dir("./d/sub/"), file("./d/sub/pwned", "x")},
-		"hardlink-out":  {hardlink("./h", rel("h")+"/secret")},
-		"hardlink-abs":  {hardlink("./h", secret)},
+		"hardlink-out":         {hardlink("./h", rel("h")+"/secret")},
+		"hardlink-abs":         {hardlink("./h", secret)},
 		"hardlink-via-symlink": {symlink("./s", outside), hardlink("./h", "./s/secret")},
-		"symlink-overwrite": {symlink("./victim", secret), file("./victim", "overwritten")},
+		"symlink-overwrite":    {symlink("./victim", secret), file("./victim", "overwritten")},
 	}
 	for name, entries := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -19,8 +19,8 @@ func TestHostile(t *testing.T) {
 	skipUnlessRoot(t)
 	type outcome int
 	const (
-		rejected outcome = iota // error wrapping ErrBadTemplate
-		contained               // success, everything landed inside dest
+		rejected  outcome = iota // error wrapping ErrBadTemplate
+		contained                // success, everything landed inside dest
 	)
 	cases := []struct {
 		name    string
