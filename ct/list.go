@@ -1,9 +1,11 @@
 package ct
 
 import (
+	"strconv"
 	"strings"
 
 	"govz/conf"
+	"govz/ct/cgroup"
 	"govz/ct/listing"
 )
 
@@ -82,6 +84,12 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	switch {
 	case st.Running:
 		i.Status = "running"
+		if g, err := cgroup.Open(conf.Str(eff.CgroupParent), strconv.Itoa(id)); err == nil {
+			if procs, err := g.Procs(); err == nil {
+				held := int64(len(procs))
+				i.UBC["numproc"] = listing.UBC{Held: &held, Barrier: conf.Unlimited, Limit: conf.Unlimited}
+			}
+		}
 	case st.Mounted:
 		i.Status = "mounted"
 	default:
@@ -95,7 +103,9 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	i.Features = strings.Join(eff.Features, ",")
 	for _, u := range listing.UBCNames {
 		if bl, ok := eff.Resource(u.Name); ok {
-			i.UBC[u.Name] = listing.UBC{Barrier: bl.Barrier, Limit: bl.Limit}
+			ubc := i.UBC[u.Name]
+			ubc.Barrier, ubc.Limit = bl.Barrier, bl.Limit
+			i.UBC[u.Name] = ubc
 		}
 	}
 	for _, q := range []string{"diskspace", "diskinodes"} {

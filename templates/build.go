@@ -227,6 +227,9 @@ func runRecipe(ctx context.Context, bash, script, dir string, env []string, p *p
 			tail = tail[1:]
 		}
 	}
+	// A line longer than the scanner's buffer ends the loop early; keep the
+	// pipe drained so the recipe never blocks writing to it.
+	_, _ = io.Copy(io.Discard, rd)
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())

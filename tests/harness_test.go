@@ -84,7 +84,7 @@ func newNode(t *testing.T) *node {
 	if err := os.Link(busyboxTmpl, filepath.Join(cache, filepath.Base(busyboxTmpl))); err != nil {
 		t.Fatal(err)
 	}
-	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\n", "govz-test-"+filepath.Base(root)))
+	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\n", n.cgroupParent()))
 	t.Cleanup(n.cleanup)
 	return n
 }
@@ -159,9 +159,20 @@ func (n *node) fails(want int, name string, args ...string) result {
 	return r
 }
 
-// cleanup unmounts whatever the test left mounted under its root, so a
-// failing test leaves no mount behind.
+// cgroupParent is the node's test-private cgroup parent.
+func (n *node) cgroupParent() string { return "govz-test-" + filepath.Base(n.root) }
+
+// cleanup stops every container the test left running, unmounts whatever
+// is mounted under the node's root and removes the test's cgroup parent,
+// so a failing test leaves nothing behind.
 func (n *node) cleanup() {
+	ents, _ := os.ReadDir(n.path("conf"))
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".toml"); ok && id != "vz" {
+			n.cmd("vzctl", "stop", "--fast", id).Run()
+		}
+	}
+	defer removeCgroupParent(n.cgroupParent())
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return
@@ -187,6 +198,41 @@ func (n *node) mounts() []string {
 		if len(f) > 4 && strings.HasPrefix(f[4], n.root+"/") {
 			out = append(out, f[4])
 		}
+	}
+	return out
+}
+
+// removeCgroupParent removes a test's cgroup parent from every hierarchy
+// (depth-first: a failed test may leave a container's groups in it).
+func removeCgroupParent(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		dir := filepath.Join(r, parent)
+		var dirs []string
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}
+
+// cgroupDirs lists the directories of a cgroup parent in every hierarchy.
+func cgroupDirs(parent string) []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	var out []string
+	for _, r := range roots {
+		filepath.WalkDir(filepath.Join(r, parent), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && p != filepath.Join(r, parent) {
+				out = append(out, p)
+			}
+			return nil
+		})
 	}
 	return out
 }

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"govz/ct"
+	"govz/ct/nsinit"
+	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 )
@@ -37,7 +40,7 @@ func (e *env) node() (*ct.Node, error) {
 	return n, nil
 }
 
-// withCT resolves the CTID argument and runs f with the node.
+// withCT resolves the one CTID argument and runs f with the node.
 func (e *env) withCT(c *cli.Context, f func(n *ct.Node, id int) error) error {
 	if c.NArg() < 1 {
 		return fmt.Errorf("container id is not given: %w", vzerror.ErrInvalidValue)
@@ -45,11 +48,16 @@ func (e *env) withCT(c *cli.Context, f func(n *ct.Node, id int) error) error {
 	if c.NArg() > 1 {
 		return fmt.Errorf("unexpected argument %q: %w", c.Args().Get(1), vzerror.ErrSyntax)
 	}
+	return e.withID(c.Args().First(), f)
+}
+
+// withID resolves a CTID or name and runs f with the node.
+func (e *env) withID(arg string, f func(n *ct.Node, id int) error) error {
 	n, err := e.node()
 	if err != nil {
 		return err
 	}
-	id, err := n.Resolve(c.Args().First())
+	id, err := n.Resolve(arg)
 	if err != nil {
 		return err
 	}
@@ -58,6 +66,15 @@ func (e *env) withCT(c *cli.Context, f func(n *ct.Node, id int) error) error {
 }
 
 func main() {
+	// The hidden verbs of the re-exec'd supervisor (nsinit's child and
+	// nsenter's joiner dispatch themselves before main: see ct/nsinit and
+	// ct/nsenter).
+	if len(os.Args) > 1 && os.Args[1] == supervisor.Verb {
+		os.Exit(ct.SupervisorMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == nsinit.Verb {
+		nsinit.Main()
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
@@ -84,7 +101,9 @@ done:
 	e := &env{log: log}
 	app := newApp(e, stdout, stderr)
 	err := app.Run(append([]string{"vzctl"}, reorder(args)...))
-	if err != nil {
+	var exit *vzerror.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		// exec2/exec3 pass the command's status on silently, as vzctl does.
 		fmt.Fprintln(stderr, errorLine(err))
 	}
 	return vzerror.Code(err)
@@ -106,12 +125,17 @@ var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runs
 // reorder moves the CTID behind the options: vzctl writes "set 101 --save",
 // while the flag parser stops at the first positional argument.
 func reorder(args []string) []string {
-	if len(args) < 2 || verbatim[args[0]] || args[1] == "--help" || args[1] == "-h" {
+	if len(args) < 2 || verbatim[args[0]] || isFlag(args[1]) {
 		return args
 	}
 	out := []string{args[0]}
 	out = append(out, args[2:]...)
 	return append(out, "--", args[1])
+}
+
+// isFlag tells options from a CTID: "-1" is a (bad) CTID, "--fast" is not.
+func isFlag(a string) bool {
+	return strings.HasPrefix(a, "--") || len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9')
 }
 
 func newApp(e *env, stdout, stderr io.Writer) *cli.App {
@@ -138,6 +162,11 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			createCmd(e), destroyCmd(e, "destroy"), destroyCmd(e, "delete"),
 			mountCmd(e), umountCmd(e), statusCmd(e, stdout), setCmd(e),
+			startCmd(e), stopCmd(e), restartCmd(e),
+			execCmd(e, "exec", ct.ExecShell, "run a command through the container's shell (exit 8 on failure)"),
+			execCmd(e, "exec2", ct.ExecShell2, "run a command through the container's shell, returning its status"),
+			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
+			enterCmd(e), consoleCmd(e), runscriptCmd(e),
 		},
 	}
 }

@@ -60,8 +60,12 @@ func runBuild(recipe string) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		dir, err := cacheDir(c)
+		if err != nil {
+			return err
+		}
 		path, err := templates.Build(c.Context, recipe, templates.BuildOptions{
-			CacheDir: cacheDir(c),
+			CacheDir: dir,
 			Suite:    c.String("suite"),
 			Mirror:   c.String("mirror"),
 			Compress: c.String("compress"),

@@ -26,7 +26,11 @@ func listCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			list, err := templates.Cache{Dir: cacheDir(c)}.List()
+			dir, err := cacheDir(c)
+			if err != nil {
+				return err
+			}
+			list, err := templates.Cache{Dir: dir}.List()
 			if err != nil {
 				return err
 			}

@@ -5,8 +5,9 @@
 //	vztmpl build busybox [--compress gz|xz|zst] [--force]
 //	vztmpl build debian [--suite S] [--mirror URL] [--compress gz|xz|zst] [--force]
 //
-// The cache is $VZ_ROOT/template/cache (VZ_ROOT defaults to /vz) unless
-// --cache names another directory.
+// The cache is the cache/ directory of the template area in the global
+// config ($VZ_ROOT/template/cache by default, VZ_ROOT defaulting to /vz)
+// unless --cache names another directory.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"govz/conf"
 	"govz/ct/vzerror"
 )
 
@@ -63,17 +65,19 @@ func cacheFlag() cli.Flag {
 	}
 }
 
-// cacheDir is --cache, else $VZ_ROOT/template/cache.
-func cacheDir(c *cli.Context) string {
+// cacheDir is --cache, else the cache/ directory of the global config's
+// template area ($VZ_ROOT/template/cache by default; vzctl's TEMPLATE).
+func cacheDir(c *cli.Context) (string, error) {
 	dir := c.String("cache")
 	if dir != "" {
-		return dir
+		return dir, nil
 	}
-	root := os.Getenv("VZ_ROOT")
-	if root == "" {
-		root = "/vz"
+	p := conf.PathsFromEnv()
+	g, err := conf.LoadGlobal(p)
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(root, "template", "cache")
+	return filepath.Join(p.Expand(conf.Str(g.Template), -1), "cache"), nil
 }
 
 func usageError(_ *cli.Context, err error, _ bool) error {

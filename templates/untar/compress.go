@@ -160,7 +160,7 @@ func startProgram(c Compression, prog string, src source, args ...string) (*deco
 	} else {
 		cmd.Stdin = src.r
 	}
-	stderr := &tailBuffer{}
+	stderr := &stderrHead{}
 	cmd.Stderr = stderr
 	// Should the child exit while exec's goroutine still copies a slow
 	// io.Reader into it, do not wait for that reader forever.
@@ -204,15 +204,15 @@ func startProgram(c Compression, prog string, src source, args ...string) (*deco
 	return &decoder{r: out, finish: finish}, nil
 }
 
-// tailBuffer keeps the first few KiB a decompressor writes to stderr: its
+// stderrHead keeps the first few KiB a decompressor writes to stderr: its
 // complaint is the first line, and a hostile stream must not make us hoard
 // an unbounded amount of output.
-type tailBuffer struct {
+type stderrHead struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+func (b *stderrHead) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if room := 4096 - len(b.buf); room > 0 {
@@ -221,7 +221,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tailBuffer) String() string {
+func (b *stderrHead) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)

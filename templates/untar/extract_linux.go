@@ -41,6 +41,7 @@ type extractor struct {
 	// instead of the umask.
 	alwaysChmod bool
 	warnedAbs   bool
+	warnedACL   bool
 }
 
 // dirTime is a directory's mtime, set once all members are in: creating
@@ -349,6 +350,12 @@ func (x *extractor) setXattrs(name string, hdr *tar.Header, set func(attr, value
 	for k, v := range hdr.PAXRecords {
 		attr, ok := strings.CutPrefix(k, "SCHILY.xattr.")
 		if !ok {
+			if strings.HasPrefix(k, "SCHILY.acl.") && !x.warnedACL {
+				// GNU tar --acls; templates carry ACLs, if any, as
+				// system.posix_acl_* xattrs, which are applied.
+				x.warnedACL = true
+				x.warnf("%s: SCHILY.acl records (tar --acls) are not applied", name)
+			}
 			continue
 		}
 		if attr == "system.posix_acl_default" {

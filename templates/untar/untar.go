@@ -111,14 +111,15 @@ func run(c Compression, src source, pos func() int64, total int64, destDir strin
 			drained = true
 		}
 	}
-	if ferr := dec.finish(drained); ferr != nil {
-		if err == nil {
-			err = ferr
-		} else {
-			// The decompressor's complaint is the cause, a short read the
-			// symptom.
-			err = fmt.Errorf("%w; %v", ferr, err)
-		}
+	ferr := dec.finish(drained)
+	switch {
+	case err == nil:
+		err = ferr
+	case ferr != nil && errors.Is(err, vzerror.ErrBadTemplate):
+		// A short or garbled read: the decompressor's complaint is the
+		// cause. After any other failure it only complains of the pipe
+		// we closed.
+		err = fmt.Errorf("%w; %w", ferr, err)
 	}
 	if err == nil && prog.fn != nil {
 		if total >= 0 {

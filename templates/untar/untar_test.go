@@ -495,3 +495,36 @@ func TestProgress(t *testing.T) {
 		})
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	skipUnlessRoot(t)
+	bogus := reg("f", "f", 0o644)
+	bogus.hdr.PAXRecords = map[string]string{"SCHILY.xattr.bogusns.attr": "v", "SCHILY.xattr.user.ok": "v"}
+	unknown := member{hdr: tar.Header{Typeflag: 'Z', Name: "z", Size: 3, Mode: 0o644, ModTime: epoch}, data: "zzz"}
+	var warnings []string
+	opt := Options{Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }}
+	dest := t.TempDir()
+	if err := extractBytes(t, dest, tarBytes(t, bogus, unknown, reg("after", "a", 0o644)), opt); err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "bogusns.attr") || !strings.Contains(warnings[1], `'Z'`) {
+		t.Errorf("warnings %q, want one for the unsupported xattr namespace and one for type 'Z'", warnings)
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "z")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unknown member type was extracted: %v", err)
+	}
+	if got := readString(t, filepath.Join(dest, "after")); got != "a" {
+		t.Errorf("member after the skipped one: %q", got)
+	}
+	buf := make([]byte, 16)
+	if n, err := unix.Getxattr(filepath.Join(dest, "f"), "user.ok", buf); err != nil || string(buf[:n]) != "v" {
+		t.Errorf("user.ok = %q, %v", buf[:max(n, 0)], err)
+	}
+}
+
+func TestMissingDestination(t *testing.T) {
+	err := Extract(bytes.NewReader(tarBytes(t, reg("a", "a", 0o644))), filepath.Join(t.TempDir(), "nope"), Options{})
+	if !errors.Is(err, vzerror.ErrCreatePrivate) || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("got %v, want ErrCreatePrivate wrapping ENOENT", err)
+	}
+}

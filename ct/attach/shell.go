@@ -1,0 +1,36 @@
+package attach
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// pickShell returns the shell commands run with: /bin/bash as vzctl used,
+// or /bin/sh where the guest has no bash (busybox, alpine). The lookup
+// happens under the container's root and cannot follow the guest's
+// symlinks out of it.
+func pickShell(root *os.File) string {
+	if isExecutable(root, "bin/bash") {
+		return "/bin/bash"
+	}
+	return "/bin/sh"
+}
+
+// isExecutable reports whether rel, resolved inside root, is an executable
+// regular file.
+func isExecutable(root *os.File, rel string) bool {
+	fd, err := unix.Openat2(int(root.Fd()), rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0
+}

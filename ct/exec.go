@@ -1,0 +1,76 @@
+package ct
+
+import (
+	"fmt"
+	"os"
+
+	"govz/ct/attach"
+	"govz/ct/supervisor"
+	"govz/ct/vzerror"
+)
+
+// ExecMode selects vzctl's exec flavour.
+type ExecMode int
+
+const (
+	ExecShell  ExecMode = iota // exec: shell, exit 8 on failure
+	ExecShell2                 // exec2: shell, the command's own status
+	ExecDirect                 // exec3: argv as is, the command's own status
+)
+
+// Exec runs argv in running container id. Commands on a running container
+// take no lock (vzctl does not either): they must work while a long
+// command holds it.
+func (n *Node) Exec(id int, argv []string, mode ExecMode) error {
+	if _, err := n.LoadCT(id); err != nil {
+		return err
+	}
+	if len(argv) == 0 {
+		return fmt.Errorf("no command given: %w", vzerror.ErrNotEnoughParams)
+	}
+	o := attach.Options{}
+	if mode == ExecDirect {
+		o.Mode = attach.Direct
+	}
+	st, err := attach.Exec(n.RunDir(id), argv, o)
+	if err != nil {
+		return err
+	}
+	if mode == ExecShell {
+		return attach.CommandError(st)
+	}
+	return attach.StatusError(st)
+}
+
+// Enter opens a root shell in running container id on this terminal.
+func (n *Node) Enter(id int, execArgs []string) error {
+	if _, err := n.LoadCT(id); err != nil {
+		return err
+	}
+	n.Log.Infof("entered into CT %d", id)
+	err := attach.Enter(n.RunDir(id), execArgs, attach.Options{})
+	if err == nil {
+		n.Log.Infof("exited from CT %d", id)
+	}
+	return err
+}
+
+// Runscript runs a host-side script inside running container id.
+func (n *Node) Runscript(id int, script string, args []string) error {
+	if _, err := n.LoadCT(id); err != nil {
+		return err
+	}
+	st, err := attach.Runscript(n.RunDir(id), script, args, attach.Options{})
+	if err != nil {
+		return err
+	}
+	return attach.StatusError(st)
+}
+
+// Console attaches this terminal to container id's console.
+func (n *Node) Console(id int, tty int) error {
+	if _, err := n.LoadCT(id); err != nil {
+		return err
+	}
+	return supervisor.Console(n.RunDir(id), tty, os.Stdin, os.Stdout)
+}

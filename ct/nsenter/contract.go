@@ -1,0 +1,29 @@
+package nsenter
+
+// Verb is argv[1] of the re-exec: /proc/self/exe Verb PATH ARGV0 [ARG...].
+const Verb = "__nsexec"
+
+// Environment variables the constructor reads; they are its whole
+// environment, the command's comes through EnvEnvFD.
+const (
+	EnvPrefix    = "_GOVZ_NSEXEC_"
+	EnvErrFD     = EnvPrefix + "ERRFD"     // pipe write end for "<stage> <message>\n"
+	EnvPID       = EnvPrefix + "PID"       // host pid of the container's init
+	EnvPidFD     = EnvPrefix + "PIDFD"     // optional pidfd of that init
+	EnvRootFD    = EnvPrefix + "ROOTFD"    // O_PATH fd of /proc/PID/root
+	EnvNSFlags   = EnvPrefix + "NSFLAGS"   // decimal CLONE_NEW* mask
+	EnvCgroupFDs = EnvPrefix + "CGROUPFDS" // comma-separated cgroup.procs fds
+	EnvCapKeep   = EnvPrefix + "CAPKEEP"   // hex bounding set to keep
+	EnvPtyFD     = EnvPrefix + "PTYFD"     // optional unix socket: enter mode
+	EnvEnvFD     = EnvPrefix + "ENVFD"     // memfd of NUL-terminated KEY=VALUE entries
+)
+
+// Stages of an error line on the ErrFD pipe.
+const (
+	StageNotRunning = "notrunning" // the init is gone
+	StageSetup      = "setup"      // joining the container failed
+	StageExec       = "exec"       // execve of the command failed
+)
+
+// FailStatus is the constructor's exit status when it wrote an error line.
+const FailStatus = 255

@@ -1,0 +1,11 @@
+// Package nsenter holds govz's only C: an ELF constructor (nsexec.c) that
+// joins a running container's namespaces and cgroups before the Go runtime
+// starts, then runs one command there. setns(2) into a mount namespace
+// needs a single-threaded process, which a Go program never is; runc's
+// libcontainer/nsenter and incusd's main_nsexec.go solve it the same way.
+//
+// Linking this package is what makes a binary a valid re-exec target:
+// package attach imports it, so vzctl and attach's tests get the
+// constructor. The argv/env/fd contract is documented at the top of
+// nsexec.c; contract.go names it for Go, and a test keeps the two in step.
+package nsenter

@@ -1,0 +1,419 @@
+/*
+ * nsexec joins a running container before the Go runtime starts.
+ *
+ * Why C: setns(2) refuses CLONE_NEWNS to a process whose fs_struct is shared
+ * (EINVAL), and every Go thread shares it; joining a pid namespace only
+ * moves the children created afterwards. So the join must happen in a
+ * single-threaded process: this ELF constructor runs from glibc's init_array
+ * before main(), i.e. before the Go runtime starts a thread, and never
+ * returns when its verb is argv[1]. (runc libcontainer/nsenter and incusd
+ * main_nsexec.go do the same.) glibc passes argc/argv/envp to constructors.
+ *
+ * Contract (Go side: ct/attach/nsexec.go; names in contract.go):
+ *
+ *   argv  /proc/self/exe __nsexec PATH ARGV0 [ARG...]
+ *         PATH is searched in the container's PATH when it has no '/'.
+ *   env   _GOVZ_NSEXEC_ERRFD=N       write end of a pipe for one error line
+ *         _GOVZ_NSEXEC_PID=N         host pid of the container's init
+ *         _GOVZ_NSEXEC_PIDFD=N       optional: pidfd of that init
+ *         _GOVZ_NSEXEC_ROOTFD=N      O_PATH fd of /proc/PID/root
+ *         _GOVZ_NSEXEC_NSFLAGS=N     CLONE_NEW* mask to join, decimal
+ *         _GOVZ_NSEXEC_CGROUPFDS=N,N optional: cgroup.procs files, O_WRONLY
+ *         _GOVZ_NSEXEC_CAPKEEP=HEX   capability bounding set to keep
+ *         _GOVZ_NSEXEC_PTYFD=N       optional: unix socket, enter mode
+ *         _GOVZ_NSEXEC_ENVFD=N       memfd: the command's environment as
+ *                                    NUL-terminated KEY=VALUE entries
+ *         Nothing else: the dynamic loader and libc of this host binary
+ *         must not see the command's variables (LD_*, GLIBC_TUNABLES).
+ *   fds   0, 1, 2 become the command's stdio (replaced by the pty slave in
+ *         enter mode); every fd above 2 is closed at exec.
+ *   pty   the child opens /dev/ptmx inside the container (the guest's
+ *         devpts), sends the master over PTYFD (SCM_RIGHTS, one data byte),
+ *         reads one byte back (the host has set the window size), then makes
+ *         the slave its controlling terminal and stdio.
+ *   error "<stage> <message>\n" on ERRFD (stderr if ERRFD is unusable) and
+ *         exit 255; stage is "notrunning" (the init is gone), "setup"
+ *         (joining failed) or "exec" (execve failed).
+ *   exit  otherwise the command's status, 128+N if signal N killed it.
+ *   sigs  the waiting process ignores SIGINT/SIGQUIT (the terminal sends
+ *         them to the command too) and forwards SIGTERM/SIGHUP.
+ *
+ *   attach (Go, host)        nsexec (host pid ns)           child (CT pid ns)
+ *   pidfd, root fd, cgroup
+ *   fds, /proc/self/exe ---> write pid to cgroup.procs
+ *                            setns(pidfd, NSFLAGS)   [< 5.8: /proc/PID/ns/X]
+ *                            fchdir(root); chroot(".")
+ *                            fork -----------------------> [ptmx -> SCM_RIGHTS,
+ *                            waitpid                        wait for ack]
+ *                                                          drop bounding set,
+ *                                                          inheritable, ambient
+ *                                                          execvpe
+ *   wait <------------------ exit(status)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define VERB "__nsexec"
+#define ENV(name) "_GOVZ_NSEXEC_" name
+
+static int errfd = -1;
+static volatile sig_atomic_t child = -1;
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(const char *stage, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s ", stage);
+	n = strlen(buf);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	n = strlen(buf);
+	if (n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(errfd >= 0 ? errfd : 2, buf, n) < 0 && errfd >= 0)
+		(void)!write(2, buf, n);
+	_exit(255);
+}
+
+/* envnum parses a non-negative number; -1 if unset and optional. */
+static long long envnum(const char *name, int base, int required)
+{
+	const char *v = getenv(name);
+	char *end;
+	long long n;
+
+	if (v == NULL) {
+		if (required)
+			die("setup", "%s not set", name);
+		return -1;
+	}
+	errno = 0;
+	n = strtoll(v, &end, base);
+	if (errno != 0 || end == v || *end != '\0' || n < 0)
+		die("setup", "%s=%s: not a number", name, v);
+	return n;
+}
+
+/*
+ * Cgroup first: once the cgroup namespace is joined, paths are relative to
+ * the container's root and v2 refuses moves outside the namespace.
+ */
+static void join_cgroups(const char *list)
+{
+	char pid[24];
+	int len = snprintf(pid, sizeof(pid), "%d", getpid());
+
+	while (list != NULL && *list != '\0') {
+		char *end;
+		long fd = strtol(list, &end, 10);
+
+		if (end == list || (*end != '\0' && *end != ','))
+			die("setup", "%s=%s: bad list", ENV("CGROUPFDS"), list);
+		if (write(fd, pid, len) != len) {
+			int err = errno;
+			char link[48], path[256] = "?";
+			ssize_t n;
+
+			snprintf(link, sizeof(link), "/proc/self/fd/%ld", fd);
+			n = readlink(link, path, sizeof(path) - 1);
+			path[n > 0 ? n : 1] = '\0';
+			die("setup", "joining cgroup %s: %s", path, strerror(err));
+		}
+		close(fd);
+		list = *end == ',' ? end + 1 : end;
+	}
+}
+
+static const struct {
+	int flag;
+	const char *name;
+} nstypes[] = {
+	{CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
+	{CLONE_NEWNET, "net"},       {CLONE_NEWPID, "pid"}, {CLONE_NEWTIME, "time"},
+	{CLONE_NEWNS, "mnt"},
+};
+#define NNS (sizeof(nstypes) / sizeof(nstypes[0]))
+
+static void join_namespaces(long long pid, int pidfd, int flags)
+{
+	int fds[NNS];
+	size_t i;
+
+	if (pidfd >= 0) {
+		/* Linux >= 5.8: all namespaces at once, and no pid reuse race. */
+		if (setns(pidfd, flags) == 0)
+			return;
+		if (errno == ESRCH)
+			die("notrunning", "init %lld exited", pid);
+		if (errno != EINVAL)
+			die("setup", "setns: %s", strerror(errno));
+	}
+	/* Open every file before the first setns: /proc changes with mnt. */
+	for (i = 0; i < NNS; i++) {
+		char path[64];
+
+		fds[i] = -1;
+		if (!(flags & nstypes[i].flag))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%lld/ns/%s", pid, nstypes[i].name);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			die(errno == ENOENT ? "notrunning" : "setup", "opening %s: %s",
+			    path, strerror(errno));
+	}
+	/* The files name the init only if it still lived after they opened. */
+	if (pidfd >= 0 && syscall(__NR_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		die("notrunning", "init %lld exited", pid);
+	for (i = 0; i < NNS; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setns(fds[i], nstypes[i].flag) < 0)
+			die("setup", "joining %s namespace: %s", nstypes[i].name,
+			    strerror(errno));
+		close(fds[i]);
+	}
+}
+
+static void send_fd(int sock, int fd)
+{
+	char byte = 'P';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != 1)
+		die("setup", "sending the pty master: %s", strerror(errno));
+}
+
+/*
+ * The pty comes from the container's devpts, so the guest's tools see a
+ * terminal of their own; the host only ever holds the master, and no host
+ * terminal is reachable from the container (TIOCSTI, TIOCSETD).
+ */
+static void attach_pty(int sock)
+{
+	int unlock = 0, master, slave;
+	char ack;
+
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		die("setup", "opening /dev/ptmx in the container: %s", strerror(errno));
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		die("setup", "unlocking the pty: %s", strerror(errno));
+	/* TIOCGPTPEER (4.13) opens the slave without a path lookup in /dev/pts. */
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		die("setup", "opening the pty slave: %s", strerror(errno));
+	send_fd(sock, master);
+	if (read(sock, &ack, 1) != 1)
+		die("setup", "host closed the pty socket");
+	close(master);
+	close(sock);
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+		die("setup", "making the pty the controlling terminal: %s",
+		    strerror(errno));
+	if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+		die("setup", "pty stdio: %s", strerror(errno));
+	if (slave > 2)
+		close(slave);
+}
+
+/*
+ * execve(2) gives uid 0 the full file capability sets, masked by the
+ * bounding set, plus the inheritable and ambient sets: clear those too.
+ */
+static void drop_caps(unsigned long long keep)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	int c, r;
+
+	for (c = 0; c < 64; c++) {
+		r = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+		if (r < 0)
+			break; /* EINVAL past CAP_LAST_CAP */
+		if (r == 1 && !(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			die("setup", "dropping capability %d: %s", c, strerror(errno));
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		die("setup", "clearing ambient capabilities: %s", strerror(errno));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		die("setup", "capget: %s", strerror(errno));
+	data[0].inheritable = data[1].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		die("setup", "capset: %s", strerror(errno));
+}
+
+/* read_env splits the environment memfd into an envp array. */
+static char **read_env(int fd)
+{
+	struct stat st;
+	char *buf, *p, **env;
+	size_t n = 0, i = 0;
+	ssize_t r;
+	off_t off = 0;
+
+	if (fstat(fd, &st) < 0)
+		die("setup", "environment fd: %s", strerror(errno));
+	buf = malloc(st.st_size + 1);
+	if (buf == NULL)
+		die("setup", "out of memory");
+	while (off < st.st_size) {
+		r = pread(fd, buf + off, st.st_size - off, off);
+		if (r <= 0)
+			die("setup", "reading environment: %s", r ? strerror(errno) : "short");
+		off += r;
+	}
+	buf[off] = '\0';
+	for (p = buf; p < buf + off; p += strlen(p) + 1)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (env == NULL)
+		die("setup", "out of memory");
+	for (p = buf; p < buf + off; p += strlen(p) + 1)
+		env[i++] = p;
+	close(fd);
+	return env;
+}
+
+static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
+						  unsigned long long keep, char **env)
+{
+	int fd;
+
+	if (ptyfd >= 0)
+		attach_pty(ptyfd);
+	drop_caps(keep);
+	/* Cloexec rather than close: ERRFD must outlive a failed execve. */
+	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (fd = 3; fd < sysconf(_SC_OPEN_MAX); fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* execvpe searches getenv("PATH"): make it the command's. */
+	environ = env;
+	execvpe(cmd[0], cmd + 1, env);
+	die("exec", "%s: %s", cmd[0], strerror(errno));
+}
+
+static void forward(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+}
+
+static void __attribute__((noreturn)) wait_child(void)
+{
+	struct sigaction sa;
+	int st;
+
+	/* The terminal signals the whole process group, child included. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sa.sa_handler = forward;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR)
+			die("setup", "waitpid: %s", strerror(errno));
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st));
+	_exit(128 + WTERMSIG(st));
+}
+
+__attribute__((constructor)) static void nsexec(int argc, char **argv)
+{
+	long long pid, pidfd, rootfd, flags, ptyfd;
+	unsigned long long keep;
+	char **env;
+	const char *v;
+	char *end;
+
+	if (argc < 2 || strcmp(argv[1], VERB) != 0)
+		return;
+	errfd = (int)envnum(ENV("ERRFD"), 10, 1);
+	if (argc < 4)
+		die("setup", "usage: %s PATH ARGV0 [ARG...]", VERB);
+	pid = envnum(ENV("PID"), 10, 1);
+	pidfd = envnum(ENV("PIDFD"), 10, 0);
+	rootfd = envnum(ENV("ROOTFD"), 10, 1);
+	flags = envnum(ENV("NSFLAGS"), 10, 1);
+	ptyfd = envnum(ENV("PTYFD"), 10, 0);
+	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
+	v = getenv(ENV("CAPKEEP"));
+	if (v == NULL)
+		die("setup", "%s not set", ENV("CAPKEEP"));
+	errno = 0;
+	keep = strtoull(v, &end, 16);
+	if (errno != 0 || end == v || *end != '\0')
+		die("setup", "%s=%s: not a hex mask", ENV("CAPKEEP"), v);
+
+	join_cgroups(getenv(ENV("CGROUPFDS")));
+	join_namespaces(pid, (int)pidfd, (int)flags);
+	/* setns(CLONE_NEWNS) lands on the namespace root, which is not the
+	 * init's root if the init chrooted: use the root the host opened. */
+	if (fchdir((int)rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		die("setup", "entering the container root: %s", strerror(errno));
+	close((int)rootfd);
+	if (pidfd >= 0)
+		close((int)pidfd);
+	/* Until execve the child runs the host binary inside the container's
+	 * pid namespace: keep /proc/PID/exe and ptrace away from the guest. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die("setup", "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		die("setup", "fork: %s", strerror(errno));
+	if (child == 0)
+		run_child(argv + 2, (int)ptyfd, keep, env);
+	if (ptyfd >= 0)
+		close((int)ptyfd);
+	wait_child();
+}

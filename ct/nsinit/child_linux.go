@@ -1,0 +1,221 @@
+package nsinit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/caps"
+	"govz/ct/rootfs"
+	"govz/ct/vzerror"
+)
+
+// syncFD is the child's end of the socketpair.
+const syncFD = 3
+
+func init() {
+	// Capabilities, the seccomp filter and the cgroup namespace are per
+	// thread: keep the main goroutine on the main thread from before main
+	// runs until execve, so all of them land on the thread that execs
+	// (runc does the same in its init package).
+	if len(os.Args) > 1 && os.Args[1] == Verb {
+		runtime.LockOSThread()
+	}
+}
+
+// Main is the child. It never returns: it either execs the guest's init
+// or reports its error to the parent and exits.
+func Main() {
+	sock := os.NewFile(syncFD, "sync")
+	err := child(sock)
+	// Only failures get here.
+	if b, eerr := encode(&message{Type: msgError, Error: NewRemoteError(err)}); eerr == nil {
+		sock.Write(b)
+	}
+	fmt.Fprintf(os.Stderr, "govz nsinit: %v\n", err)
+	os.Exit(1)
+}
+
+func child(sock *os.File) error {
+	unix.CloseOnExec(syncFD)
+	m, err := recv(sock)
+	if err != nil {
+		return fmt.Errorf("waiting for config: %w", err)
+	}
+	if m.Type != msgConfig || m.Config == nil {
+		return fmt.Errorf("expected config, got %q", m.Type)
+	}
+	c := m.Config
+
+	// The parent has moved us into the container's cgroups; a new cgroup
+	// namespace now takes them as its root, so the guest sees "/" there
+	// (clone(2) with CLONE_NEWCGROUP would have taken the supervisor's).
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
+	}
+	unix.Umask(0)
+	resolved, err := build(c)
+	if err != nil {
+		return err
+	}
+
+	kind := guestKind(resolved)
+	var hooks []string
+	if c.ReadyHooks && kind != KindSystemd && c.ReadyFifo != "" {
+		hooks, err = rootfs.PlantReadyHooks("/")
+		if err != nil {
+			return fmt.Errorf("planting readiness hook: %w", err)
+		}
+	}
+	if err := send(sock, &message{Type: msgPrestart, Kind: kind, Hooks: hooks}); err != nil {
+		return err
+	}
+	m, err = recv(sock)
+	if err != nil {
+		return fmt.Errorf("waiting for run: %w", err)
+	}
+	if m.Type != msgRun {
+		return fmt.Errorf("expected run, got %q", m.Type)
+	}
+
+	// The kernel starts init with umask 022; so do we.
+	unix.Umask(0o022)
+	// Nothing of ours may reach the guest: the supervisor passed only fds
+	// 0-3, but the Go runtime has its own (epoll), and 3 must close on
+	// exec to tell the parent it worked.
+	if err := unix.CloseRange(syncFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	if c.Seccomp {
+		if _, err := caps.InstallFilter(); err != nil {
+			return err
+		}
+	}
+	if err := caps.Apply(c.Caps, c.CapLast); err != nil {
+		return err
+	}
+	if err := send(sock, &message{Type: msgExec}); err != nil {
+		return err
+	}
+	// Exec the path as given (argv[0] and the kernel's own symlink walk
+	// decide what runs, as they would on a real boot); resolved only told
+	// us what kind of init it is.
+	err = unix.Exec(c.Init[0], c.Init, c.Env)
+	return fmt.Errorf("exec %s: %v: %w", c.Init[0], err, vzerror.ErrBadTemplate)
+}
+
+// build sets up the container's filesystem and UTS name, and returns the
+// resolved path of the guest's init inside the new root.
+func build(c *Config) (string, error) {
+	if len(c.Init) == 0 {
+		return "", fmt.Errorf("no init command: %w", vzerror.ErrInvalidValue)
+	}
+	if err := rootfs.PrepareRoot(c.Rootfs); err != nil {
+		return "", err
+	}
+	// Host objects the container gets are cloned as detached mounts while
+	// the host's tree is still visible, and attached after the pivot.
+	fs := c.FS
+	fs.ConsoleFD, fs.NotifyFD, fs.ReadyFD = -1, -1, -1
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	clone := func(fd int, p string) (int, error) {
+		mfd, err := rootfs.Clone(fd, p)
+		if err == nil {
+			fds = append(fds, mfd)
+		}
+		return mfd, err
+	}
+	var err error
+	if c.Console {
+		// open_tree(2) clones only mounts of the caller's mount namespace
+		// (check_mnt), and fd 0 was opened in the supervisor's; its path
+		// names the same pty in our copy of that namespace.
+		pts, err := os.Readlink("/proc/self/fd/0")
+		if err != nil {
+			return "", fmt.Errorf("console: %w", err)
+		}
+		if fs.ConsoleFD, err = clone(-1, pts); err != nil {
+			return "", fmt.Errorf("console: %w", err)
+		}
+	}
+	if c.NotifySocket != "" {
+		if fs.NotifyFD, err = clone(-1, c.NotifySocket); err != nil {
+			return "", fmt.Errorf("notify socket: %w", err)
+		}
+	}
+	if c.ReadyFifo != "" {
+		if fs.ReadyFD, err = clone(-1, c.ReadyFifo); err != nil {
+			return "", fmt.Errorf("readiness fifo: %w", err)
+		}
+	}
+	if err := rootfs.PivotRoot(c.Rootfs); err != nil {
+		return "", fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+	}
+	steps, err := rootfs.Plan(fs)
+	if err != nil {
+		return "", err
+	}
+	if err := rootfs.Apply(rootfs.HostKernel{}, steps); err != nil {
+		return "", err
+	}
+	if c.Hostname != "" {
+		if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+			return "", fmt.Errorf("sethostname %q: %v: %w", c.Hostname, err, vzerror.ErrBadHostname)
+		}
+	}
+	return findInit(c.Init[0])
+}
+
+// findInit resolves the guest's init inside the (already pivoted) root and
+// checks that it can be executed; a missing or broken init is a broken
+// template (vzctl exit 47).
+func findInit(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("init %q is not an absolute path: %w", p, vzerror.ErrInvalidValue)
+	}
+	resolved, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("init %s: %v: %w", p, err, vzerror.ErrBadTemplate)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(resolved, &st); err != nil {
+		return "", fmt.Errorf("init %s: %v: %w", p, err, vzerror.ErrBadTemplate)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+		return "", fmt.Errorf("init %s (%s) is not an executable file: %w", p, resolved, vzerror.ErrBadTemplate)
+	}
+	return resolved, nil
+}
+
+func send(sock *os.File, m *message) error {
+	b, err := encode(m)
+	if err != nil {
+		return err
+	}
+	if _, err := sock.Write(b); err != nil {
+		return fmt.Errorf("sending %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+func recv(sock *os.File) (*message, error) {
+	buf := make([]byte, maxMessage)
+	n, err := sock.Read(buf)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("the other side went away: %w", io.EOF)
+		}
+		return nil, err
+	}
+	return decode(buf[:n])
+}

@@ -1,0 +1,49 @@
+package nsinit
+
+import (
+	"path"
+	"path/filepath"
+
+	"govz/ct/caps"
+	"govz/ct/rootfs"
+)
+
+// Config is everything the child needs to build the container. The parent
+// sends it after placing the child in the container's cgroup.
+type Config struct {
+	ID       string   `json:"id"`
+	Rootfs   string   `json:"rootfs"`   // host path of the mounted root
+	Hostname string   `json:"hostname"` // "" = leave the UTS name empty
+	Init     []string `json:"init"`     // argv of the guest's init; Init[0] is a path inside the root
+	Env      []string `json:"env"`      // init's whole environment
+
+	Caps    caps.Set `json:"caps"`     // bounding set
+	CapLast caps.Cap `json:"cap_last"` // highest capability the kernel has
+	Seccomp bool     `json:"seccomp"`  // install caps.Filter
+
+	Console      bool   `json:"console"`       // fds 0-2 are the console pty slave: bind it at /dev/console
+	NotifySocket string `json:"notify_socket"` // host path of the supervisor's notify socket; "" = none
+	ReadyFifo    string `json:"ready_fifo"`    // host path of the readiness fifo; "" = none
+	ReadyHooks   bool   `json:"ready_hooks"`   // plant rootfs.ReadyHookPaths in a non-systemd guest
+
+	FS rootfs.Config `json:"fs"` // the file descriptor fields are the child's own
+}
+
+// Guest kinds, from where the guest's init resolves to.
+const (
+	KindSystemd = "systemd"
+	KindBusybox = "busybox"
+	KindOther   = "other"
+)
+
+// guestKind classifies an init by the file its path resolves to inside
+// the root ("/sbin/init" -> "/lib/systemd/systemd").
+func guestKind(resolved string) string {
+	switch path.Base(filepath.ToSlash(resolved)) {
+	case "systemd":
+		return KindSystemd
+	case "busybox":
+		return KindBusybox
+	}
+	return KindOther
+}

@@ -1,0 +1,173 @@
+package nsinit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/revert"
+	"govz/ct/vzerror"
+)
+
+// Namespaces the child is cloned into. The cgroup namespace comes later,
+// from the child itself, once the parent has moved it into its cgroups.
+const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET
+
+// Options are the parent's side of a start.
+type Options struct {
+	// Exe is the executable to re-exec with Verb; "" = /proc/self/exe.
+	Exe string
+	// Console becomes the child's stdin, stdout, stderr and controlling
+	// terminal (a pty slave); nil = /dev/null and no /dev/console.
+	Console *os.File
+	// Place puts the child (host PID) into the container's cgroups. It
+	// runs before the child does anything.
+	Place func(pid int) error
+	// Prestart runs when the container's namespaces and filesystem exist
+	// and before its init is exec'd (networking moves interfaces into
+	// /proc/PID/ns/net here). Optional.
+	Prestart func(pid int) error
+}
+
+// Process is a started container init.
+type Process struct {
+	*os.Process
+	Kind  string   // KindSystemd, KindBusybox or KindOther
+	Hooks []string // readiness hooks planted in the guest
+}
+
+// Start creates the container described by c and returns once its init has
+// been exec'd, or with the error that stopped it (a child's error keeps its
+// vzerror sentinel). On error nothing is left: the child is killed and
+// reaped. ctx bounds the whole setup.
+func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
+	r := revert.New()
+	defer r.Fail()
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	// The parent's end is non-blocking so that the Go poller serves it and
+	// read deadlines work.
+	if err := unix.SetNonblock(pair[0], true); err != nil {
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	sock := os.NewFile(uintptr(pair[0]), "nsinit-sync")
+	childEnd := os.NewFile(uintptr(pair[1]), "nsinit-sync-child")
+	defer sock.Close()
+
+	stdio := o.Console
+	if stdio == nil {
+		devNull, err := os.Open(os.DevNull)
+		if err != nil {
+			childEnd.Close()
+			return nil, err
+		}
+		defer devNull.Close()
+		stdio = devNull
+	}
+	exe := o.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	attr := &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
+		Files: []*os.File{stdio, stdio, stdio, childEnd},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: Namespaces,
+			Setsid:     true,
+			Setctty:    o.Console != nil,
+			Ctty:       0,
+		},
+	}
+	proc, err := os.StartProcess(exe, []string{"govz-init", Verb}, attr)
+	childEnd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("starting %s %s: %w", exe, Verb, err)
+	}
+	r.Add(func() {
+		proc.Kill()
+		proc.Wait()
+	})
+
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(2 * time.Minute)
+	}
+	sock.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { sock.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if o.Place != nil {
+		if err := o.Place(proc.Pid); err != nil {
+			return nil, err
+		}
+	}
+	if err := send(sock, &message{Type: msgConfig, Config: c}); err != nil {
+		return nil, err
+	}
+	// One small heap buffer for the child's messages (prestart, exec,
+	// error): a large one would live on, and grow, the caller's stack.
+	buf := make([]byte, 16<<10)
+	m, err := expect(sock, buf, msgPrestart)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{Process: proc, Kind: m.Kind, Hooks: m.Hooks}
+	if o.Prestart != nil {
+		if err := o.Prestart(proc.Pid); err != nil {
+			return nil, fmt.Errorf("prestart hook: %w", err)
+		}
+	}
+	if err := send(sock, &message{Type: msgRun}); err != nil {
+		return nil, err
+	}
+	if _, err := expect(sock, buf, msgExec); err != nil {
+		return nil, err
+	}
+	// Either EOF (execve closed the child's end) or an error message.
+	if _, err := expect(sock, buf, ""); err != nil {
+		return nil, err
+	}
+	r.Success()
+	return p, nil
+}
+
+// expect reads the next message and wants type want; want "" means EOF.
+// An error message from the child becomes its RemoteError.
+func expect(sock *os.File, buf []byte, want string) (*message, error) {
+	n, err := sock.Read(buf)
+	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+		if want == "" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("container init exited while setting up (waiting for %s): %w", want, vzerror.ErrSystem)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("timed out waiting for container init (%s): %w", want, vzerror.ErrSystem)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading from container init: %w", err)
+	}
+	m, err := decode(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == msgError && m.Error != nil {
+		return nil, m.Error
+	}
+	if m.Type != want {
+		return nil, fmt.Errorf("container init sent %q, expected %q: %w", m.Type, want, vzerror.ErrSystem)
+	}
+	return m, nil
+}

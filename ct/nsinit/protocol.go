@@ -1,0 +1,140 @@
+// Package nsinit creates a container's namespaces and turns into its init.
+//
+// The supervisor starts a copy of its own executable (/proc/self/exe) with
+// the hidden first argument Verb, in new mount, PID, UTS, IPC and network
+// namespaces; main must call Main for that verb before doing anything else.
+// That child builds the container (cgroup namespace, root, mounts,
+// hostname, syscall filter, capabilities) and execs the guest's init, which
+// keeps PID 1 and the supervisor as its parent. Start is the parent's half.
+//
+// Why a re-exec and not a fork: Go cannot fork without exec, and clone(2)
+// with namespace flags through os.StartProcess gives a fresh single-purpose
+// process inside the new namespaces from its first instruction; everything
+// that needs to happen inside them happens in Go in that process.
+package nsinit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"govz/ct/vzerror"
+)
+
+// Verb is the hidden first argument that makes the executable run Main.
+const Verb = "__govz_nsinit"
+
+// The parent (supervisor) and the child (nsinit, PID 1 of the new PID
+// namespace) talk over a SOCK_SEQPACKET socketpair, the child's fd 3, one
+// JSON message per packet. The child's end is close-on-exec, so a
+// successful execve of the guest's init shows up in the parent as EOF.
+//
+//	   supervisor (parent)                      nsinit (child, PID 1)
+//	   clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET)
+//	          ------------------------------------> starts, blocks reading fd 3
+//	   Place(pid): cgroup.AddProc
+//	   config {Config} -------------------------->
+//	                                               unshare(CLONE_NEWCGROUP)
+//	                                               (its cgroupns root is now
+//	                                               the container's cgroup)
+//	                                               rslave /, bind the root
+//	                                               open_tree: console, notify
+//	                                               pivot_root, detach old root
+//	                                               /proc /sys /dev /run, masks,
+//	                                               cgroup view, hostname,
+//	                                               readiness hook, find init
+//	          <------------------------------------ prestart {Kind, Hooks}
+//	   Prestart(pid): e.g. move
+//	   veths into /proc/pid/ns/net
+//	   run ------------------------------------->
+//	                                               seccomp filter, capabilities
+//	          <------------------------------------ exec
+//	                                               execve(init)
+//	          <------------------------------------ EOF (fd 3 closed on exec)
+//	   init is running
+//
+//	Any step in the child may fail instead:
+//	          <------------------------------------ error {Code, Msg}; exit 1
+//	   Start returns it (errors.Is matches the vzerror sentinel of Code);
+//	   a failure in the parent (Place, Prestart, a timeout) kills the child.
+const (
+	msgConfig   = "config"
+	msgPrestart = "prestart"
+	msgRun      = "run"
+	msgExec     = "exec"
+	msgError    = "error"
+)
+
+type message struct {
+	Type   string       `json:"type"`
+	Config *Config      `json:"config,omitempty"`
+	Kind   string       `json:"kind,omitempty"`
+	Hooks  []string     `json:"hooks,omitempty"`
+	Error  *RemoteError `json:"error,omitempty"`
+}
+
+// maxMessage bounds one packet; a Config is a few KiB.
+const maxMessage = 1 << 20
+
+func encode(m *message) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMessage {
+		return nil, fmt.Errorf("%s message of %d bytes is too big", m.Type, len(b))
+	}
+	return b, nil
+}
+
+func decode(b []byte) (*message, error) {
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parsing message from the other side: %w", err)
+	}
+	return &m, nil
+}
+
+// RemoteError is an error that crossed a process boundary (child to
+// supervisor, supervisor to vzctl): its text and its vzctl exit code. It
+// matches, with errors.Is, the vzerror sentinel of that code, so
+// "missing init" stays vzerror.ErrBadTemplate (exit 47) all the way up.
+type RemoteError struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+// NewRemoteError captures err for sending.
+func NewRemoteError(err error) *RemoteError {
+	return &RemoteError{Code: vzerror.Code(err), Msg: err.Error()}
+}
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Is matches the sentinel whose exit code is e.Code. Any error that is not
+// a sentinel has code 3 too, so for 3 only vzerror.ErrSystem itself
+// matches.
+func (e *RemoteError) Is(target error) bool {
+	if target == nil {
+		return false
+	}
+	var ee *vzerror.ExitError
+	if errors.As(target, &ee) {
+		return false
+	}
+	c := vzerror.Code(target)
+	if c == 3 {
+		return target == vzerror.ErrSystem && e.Code == 3
+	}
+	return c == e.Code
+}
+
+// As lets vzerror.Code read the exact exit code, also one that no sentinel
+// has.
+func (e *RemoteError) As(target any) bool {
+	if p, ok := target.(**vzerror.ExitError); ok {
+		*p = &vzerror.ExitError{Status: e.Code, Err: errors.New(e.Msg)}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,240 @@
+package ct
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/conf"
+	"govz/ct/rootfs"
+	"govz/ct/supervisor"
+	"govz/ct/vzerror"
+	"govz/ct/vzlog"
+)
+
+// StartOptions are vzctl start's options.
+type StartOptions struct {
+	Wait  bool // return when the guest reports it finished booting
+	Force bool // start even when disabled
+}
+
+// skipUmountName in the run directory tells the supervisor's post-stop
+// hook to leave the root mounted (vzctl stop --skip-umount).
+const skipUmountName = "skip-umount"
+
+// Start boots container id: mounts its root if needed and hands it to a
+// new supervisor, which outlives this command.
+func (n *Node) Start(id int, o StartOptions) error {
+	l, err := n.lock(id, "start")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	return n.start(id, o)
+}
+
+func (n *Node) start(id int, o StartOptions) error {
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	if n.Running(id) {
+		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
+	}
+	eff := n.Effective(layer)
+	if conf.Bool(eff.Disabled, false) && !o.Force {
+		return fmt.Errorf("container %d start disabled (use --force): %w", id, vzerror.ErrStartDisabled)
+	}
+	root := n.path(eff.VERoot, id)
+	mounted, err := isMountPoint(root)
+	if err != nil {
+		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	}
+	n.Log.Infof("Starting container...")
+	if !mounted {
+		if err := n.mount(id); err != nil {
+			return err
+		}
+	}
+	os.Remove(filepath.Join(n.RunDir(id), skipUmountName))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err = supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Wait: o.Wait})
+	if err != nil {
+		if !mounted && !n.Running(id) {
+			unix.Unmount(root, unix.MNT_DETACH)
+		}
+		return err
+	}
+	n.Log.Infof("Container start in progress...")
+	return nil
+}
+
+// Stop halts container id (gracefully unless fast) and unmounts it unless
+// skipUmount.
+func (n *Node) Stop(id int, fast, skipUmount bool) error {
+	l, err := n.lock(id, "stop")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	return n.stop(id, fast, skipUmount)
+}
+
+func (n *Node) stop(id int, fast, skipUmount bool) error {
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	eff := n.Effective(layer)
+	if !n.Running(id) {
+		return fmt.Errorf("container %d is not running: %w", id, vzerror.ErrNotRunning)
+	}
+	n.Log.Infof("Stopping container ...")
+	rd := n.RunDir(id)
+	if skipUmount {
+		os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
+	}
+	timeout := time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second
+	if err := supervisor.Stop(rd, timeout, fast); err != nil && !errors.Is(err, vzerror.ErrNotRunning) {
+		return err
+	}
+	n.Log.Infof("Container was stopped")
+	root := n.path(eff.VERoot, id)
+	if mp, _ := isMountPoint(root); mp && !skipUmount {
+		return n.umount(id)
+	}
+	return nil
+}
+
+// Restart stops container id if it runs, then starts it.
+func (n *Node) Restart(id int, fast bool, o StartOptions) error {
+	l, err := n.lock(id, "restart")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	n.Log.Infof("Restarting container")
+	if n.Running(id) {
+		if err := n.stop(id, fast, true); err != nil {
+			return err
+		}
+	}
+	return n.start(id, o)
+}
+
+// SpecLoader builds container id's supervisor spec from its current
+// configuration; the supervisor calls it on every boot, so a reboot from
+// inside picks up what `vzctl set --save` changed.
+func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
+	return func() (*supervisor.Spec, error) {
+		layer, err := n.LoadCT(id)
+		if err != nil {
+			return nil, err
+		}
+		eff := n.Effective(layer)
+		devs, err := parseDevNodes(eff.DevNodes)
+		if err != nil {
+			return nil, err
+		}
+		root := n.path(eff.VERoot, id)
+		rd := n.RunDir(id)
+		return &supervisor.Spec{
+			ID:           strconv.Itoa(id),
+			Rootfs:       root,
+			RunDir:       rd,
+			Hostname:     conf.Str(eff.Hostname),
+			CgroupParent: conf.Str(eff.CgroupParent),
+			Capabilities: capChanges(eff.Capability),
+			DevNodes:     devs,
+			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
+			ConsoleLog:   filepath.Join(rd, "console.log"),
+			Hooks: supervisor.Hooks{
+				// Networking plugs in here; Poststop is owed only after a
+				// Prestart ran.
+				Prestart: func(int) error { return nil },
+				Poststop: func(reboot bool) {
+					if reboot {
+						return
+					}
+					// Halted from inside (or stopped): unmount as vzctl's
+					// vzevent-stop does, unless stop --skip-umount asked not to.
+					if _, err := os.Stat(filepath.Join(rd, skipUmountName)); err == nil {
+						os.Remove(filepath.Join(rd, skipUmountName))
+						return
+					}
+					unix.Unmount(root, 0)
+				},
+			},
+		}, nil
+	}
+}
+
+// SupervisorMain is the entry point of the re-exec'd supervisor process.
+func SupervisorMain(args []string) int {
+	return supervisor.Main(args, func(id string) supervisor.SpecLoader {
+		return func() (*supervisor.Spec, error) {
+			n, err := OpenNode(&vzlog.Logger{Prog: "vzctl"})
+			if err != nil {
+				return nil, err
+			}
+			cid, _, err := ParseID(id)
+			if err != nil {
+				return nil, err
+			}
+			return n.SpecLoader(cid)()
+		}
+	})
+}
+
+// capChanges turns CAPABILITY entries ("name:on,name2:off") into items.
+func capChanges(list []string) []string {
+	var out []string
+	for _, l := range list {
+		for _, c := range strings.Split(l, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				out = append(out, strings.ToLower(c))
+			}
+		}
+	}
+	return out
+}
+
+// parseDevNodes turns DEVNODES entries ("net/tun:rw") into device nodes,
+// reading type and numbers from the host's node of the same name.
+func parseDevNodes(list []string) ([]rootfs.DevNode, error) {
+	var out []rootfs.DevNode
+	for _, e := range list {
+		name, perm, ok := strings.Cut(e, ":")
+		if !ok || perm == "none" {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join("/dev", filepath.Clean("/"+name)), &st); err != nil {
+			return nil, fmt.Errorf("devnode %s: %v: %w", name, err, vzerror.ErrSetDevices)
+		}
+		d := rootfs.DevNode{Path: strings.TrimPrefix(filepath.Clean("/"+name), "/"),
+			Major: unix.Major(uint64(st.Rdev)), Minor: unix.Minor(uint64(st.Rdev)), Mode: 0o666}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			d.Type = 'c'
+		case unix.S_IFBLK:
+			d.Type = 'b'
+		default:
+			return nil, fmt.Errorf("devnode %s is not a device: %w", name, vzerror.ErrSetDevices)
+		}
+		d.Access = strings.ReplaceAll(perm, "q", "") // q (quota) has no meaning here
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

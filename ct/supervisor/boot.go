@@ -1,0 +1,262 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/caps"
+	"govz/ct/cgroup"
+	"govz/ct/nsinit"
+	"govz/ct/revert"
+	"govz/ct/rootfs"
+	"govz/ct/runstate"
+	"govz/ct/vzerror"
+)
+
+// bootState is one boot of the container: from cgroup creation to init's
+// death. A reboot from inside makes a new one.
+type bootState struct {
+	spec       *Spec
+	cg         *cgroup.Group
+	proc       *nsinit.Process
+	state      *runstate.State
+	prestarted bool // Hooks.Prestart succeeded: Poststop is owed
+	ready      bool
+	exited     chan syscall.WaitStatus
+}
+
+func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// boot creates the container's cgroups and namespaces, execs its init and
+// records it in runstate. On error everything it made is gone again.
+func (s *sup) boot(spec *Spec) (*bootState, error) {
+	s.hooks = spec.Hooks
+	b := &bootState{spec: spec, exited: make(chan syscall.WaitStatus, 1)}
+	err := s.bootSteps(b)
+	if err != nil {
+		if b.prestarted {
+			s.poststopPending = true
+		}
+		return nil, err
+	}
+	go func() { b.exited <- waitExit(b.proc.Process) }()
+	return b, nil
+}
+
+// waitExit reaps init and returns its wait status. It waits on a pidfd
+// through the Go poller instead of in a blocking waitid(2), which would
+// pin an OS thread (and its stacks) for the container's whole life.
+func waitExit(p *os.Process) syscall.WaitStatus {
+	var ws syscall.WaitStatus
+	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			done := false
+			err = rc.Read(func(uintptr) bool {
+				pid, err := unix.Wait4(p.Pid, (*unix.WaitStatus)(&ws), unix.WNOHANG, nil)
+				done = pid == p.Pid || (err != nil && err != unix.EINTR)
+				return done
+			})
+			if done {
+				p.Release()
+				return ws
+			}
+		}
+	}
+	if ps, err := p.Wait(); err == nil {
+		ws, _ = ps.Sys().(syscall.WaitStatus)
+	}
+	return ws
+}
+
+func (s *sup) bootSteps(b *bootState) error {
+	spec := b.spec
+	r := revert.New()
+	defer r.Fail()
+
+	cg, err := cgroup.Open(spec.CgroupParent, spec.ID)
+	if err != nil {
+		return err
+	}
+	if cg.Exists() {
+		// Left by a supervisor that died; we hold the run directory's lock,
+		// so nobody else owns it.
+		s.logf("removing stale cgroup %s/%s", spec.CgroupParent, spec.ID)
+		ctx, cancel := contextTimeout(30 * time.Second)
+		err := cg.Kill(ctx)
+		cancel()
+		if err == nil {
+			err = cg.Destroy()
+		}
+		if err != nil {
+			return fmt.Errorf("removing stale cgroup: %w", err)
+		}
+	}
+	if err := cg.Create(); err != nil {
+		return fmt.Errorf("%w (%w)", err, vzerror.ErrResource)
+	}
+	b.cg = cg
+	r.Add(func() {
+		ctx, cancel := contextTimeout(30 * time.Second)
+		defer cancel()
+		if err := cg.Kill(ctx); err != nil {
+			s.logf("undo: %v", err)
+		}
+		if err := cg.Destroy(); err != nil {
+			s.logf("undo: %v", err)
+		}
+	})
+	if err := applyDevices(cg, spec.DevNodes); err != nil {
+		return err
+	}
+
+	last, err := caps.KernelLast()
+	if err != nil {
+		return err
+	}
+	changes, err := caps.ParseChanges(spec.Capabilities)
+	if err != nil {
+		return err
+	}
+	keep, err := caps.Bounding(last, changes)
+	if err != nil {
+		return err
+	}
+	// A container cannot get what the supervisor does not have.
+	if own, err := ownBounding(); err == nil {
+		keep &= own
+	}
+	var mounts []rootfs.Mount
+	for _, m := range cg.GuestMounts() {
+		mounts = append(mounts, rootfs.Mount{Source: m.Source, Target: m.Target, FSType: m.FSType, Data: m.Data, Flags: m.Flags, Symlink: m.Symlink})
+	}
+	cfg := &nsinit.Config{
+		ID:           spec.ID,
+		Rootfs:       spec.Rootfs,
+		Hostname:     spec.Hostname,
+		Init:         spec.Init,
+		Env:          initEnv(spec, true),
+		Caps:         keep,
+		CapLast:      last,
+		Seccomp:      !spec.NoSeccomp,
+		Console:      true,
+		NotifySocket: filepath.Join(s.runDir, notifyName),
+		ReadyFifo:    filepath.Join(s.runDir, readyName),
+		ReadyHooks:   true,
+		FS: rootfs.Config{
+			DevNodes:  spec.DevNodes,
+			Cgroup:    mounts,
+			OSRelease: hostOSRelease(),
+			Manager:   managerName,
+		},
+	}
+	ctx, cancel := contextTimeout(2 * time.Minute)
+	defer cancel()
+	proc, err := nsinit.Start(ctx, cfg, nsinit.Options{
+		Console: s.console.slave,
+		Place:   cg.AddProc,
+		Prestart: func(pid int) error {
+			if spec.Hooks.Prestart == nil {
+				return nil
+			}
+			if err := spec.Hooks.Prestart(pid); err != nil {
+				return err
+			}
+			b.prestarted = true
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	b.proc = proc
+	r.Add(func() {
+		proc.Kill()
+		proc.Wait()
+	})
+
+	start, err := runstate.StartTime(proc.Pid)
+	if err != nil {
+		return fmt.Errorf("init %d: %v: %w", proc.Pid, err, vzerror.ErrSystem)
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	b.state = &runstate.State{
+		ID:            spec.ID,
+		SupervisorPID: s.pid,
+		InitPID:       proc.Pid,
+		InitStartTime: start,
+		BootID:        hex.EncodeToString(id),
+		CapBounding:   keep.Names(),
+		CgroupPaths:   cg.InnerPaths(),
+		CgroupParent:  spec.CgroupParent,
+		Hostname:      spec.Hostname,
+		Started:       time.Now().UTC(),
+	}
+	if err := runstate.Write(s.runDir, b.state); err != nil {
+		return fmt.Errorf("writing runstate: %v: %w", err, vzerror.ErrSystem)
+	}
+	r.Success()
+	return nil
+}
+
+// teardownBoot removes what is left of a boot whose init has died.
+func (s *sup) teardownBoot(b *bootState, reboot bool) {
+	ctx, cancel := contextTimeout(30 * time.Second)
+	defer cancel()
+	var errs []string
+	if err := b.cg.Kill(ctx); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := b.cg.Destroy(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := runstate.Remove(s.runDir); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if b.prestarted && b.spec.Hooks.Poststop != nil {
+		b.spec.Hooks.Poststop(reboot)
+	}
+	s.poststopPending = b.prestarted && reboot
+	if len(errs) > 0 {
+		s.teardownErr = fmt.Errorf("cleaning up container %s: %s: %w", s.id, strings.Join(errs, "; "), vzerror.ErrStop)
+		s.logf("%v", s.teardownErr)
+	}
+}
+
+// ownBounding is the supervisor's own capability bounding set.
+func ownBounding() (caps.Set, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			return caps.ParseStatusSet(v)
+		}
+	}
+	return 0, fmt.Errorf("no CapBnd in /proc/self/status")
+}
+
+// hostOSRelease is the host's os-release, for /run/host/os-release.
+func hostOSRelease() []byte {
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 16<<10 {
+			return b
+		}
+	}
+	return nil
+}

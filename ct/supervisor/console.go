@@ -1,0 +1,244 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/vzerror"
+)
+
+// ringSize is how much recent console output the supervisor keeps to
+// replay to a console client that attaches (the login prompt, the last
+// boot messages).
+const ringSize = 8 << 10
+
+// console is the container's /dev/console: a pty whose master the
+// supervisor keeps for its whole life (so attached clients survive guest
+// reboots) and whose slave becomes init's stdio and /dev/console. The
+// master is read all the time: a guest writing to a console nobody drains
+// would block once the pty buffer fills, and systemd writes its boot
+// status there.
+type console struct {
+	master, slave *os.File
+	log           io.WriteCloser // optional copy of the output
+
+	mu     sync.Mutex
+	ring   []byte
+	client net.Conn
+}
+
+func openConsole(logPath string) (*console, error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /dev/ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(mfd)
+		return nil, fmt.Errorf("unlocking pty: %w", err)
+	}
+	// TIOCGPTPEER opens the slave from the master, without looking up a
+	// /dev/pts path someone could have replaced.
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		unix.Close(mfd)
+		return nil, fmt.Errorf("opening pty slave: %w", errno)
+	}
+	unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+	c := &console{
+		master: os.NewFile(uintptr(mfd), "console-master"),
+		slave:  os.NewFile(sfd, "console-slave"),
+		ring:   make([]byte, 0, ringSize),
+	}
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("opening console log: %w", err)
+		}
+		c.log = f
+	}
+	go c.pump()
+	return c, nil
+}
+
+// pump drains the master until it is closed.
+func (c *console) pump() {
+	buf := make([]byte, 2048)
+	for {
+		n, err := c.master.Read(buf)
+		if n > 0 {
+			c.output(buf[:n])
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// EIO: no slave open at the moment; we hold one, so this is
+			// transient at most.
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func (c *console) output(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remember(b)
+	if c.log != nil {
+		c.log.Write(b)
+	}
+	if c.client != nil {
+		c.client.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.client.Write(b); err != nil {
+			c.client.Close()
+			c.client = nil
+		}
+	}
+}
+
+// remember keeps the last ringSize bytes of output.
+func (c *console) remember(b []byte) {
+	if len(b) >= ringSize {
+		c.ring = append(c.ring[:0], b[len(b)-ringSize:]...)
+		return
+	}
+	if over := len(c.ring) + len(b) - ringSize; over > 0 {
+		n := copy(c.ring, c.ring[over:])
+		c.ring = c.ring[:n]
+	}
+	c.ring = append(c.ring, b...)
+}
+
+// attach makes conn the console client (replacing any previous one): it
+// gets the recent output, then everything new, and what it sends goes to
+// the guest.
+func (c *console) attach(conn net.Conn) {
+	c.mu.Lock()
+	if c.client != nil {
+		c.client.Close()
+	}
+	c.client = conn
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	conn.Write(c.ring)
+	c.mu.Unlock()
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := conn.Read(buf)
+			if n > 0 {
+				c.master.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, werr := c.master.Write(buf[:n]); werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded) {
+					err = werr
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		c.mu.Lock()
+		if c.client == conn {
+			c.client = nil
+		}
+		c.mu.Unlock()
+		conn.Close()
+	}()
+}
+
+func (c *console) close() {
+	c.mu.Lock()
+	if c.client != nil {
+		c.client.Close()
+		c.client = nil
+	}
+	c.mu.Unlock()
+	c.master.Close()
+	c.slave.Close()
+	if c.log != nil {
+		c.log.Close()
+	}
+}
+
+// Console attaches in and out to container's console (ttyNum 0 or 1: the
+// container has one console, /dev/console) through its supervisor until in
+// ends, the container stops, or the user types the escape sequence
+// Esc-. (as vzctl console). When in is a terminal it is put in raw mode
+// meanwhile.
+func Console(runDir string, ttyNum int, in io.Reader, out io.Writer) error {
+	if ttyNum != 0 && ttyNum != 1 {
+		return fmt.Errorf("tty %d: only the console (0 or 1) is supported: %w", ttyNum, vzerror.ErrInvalidValue)
+	}
+	conn, resp, err := call(runDir, &request{Op: "console", TTY: ttyNum}, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if resp.Error != nil {
+		return resp.Error
+	}
+	conn.SetDeadline(time.Time{})
+	if f, ok := in.(*os.File); ok {
+		if restore, err := makeRaw(int(f.Fd())); err == nil {
+			defer restore()
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(out, conn)
+		done <- struct{}{}
+	}()
+	go func() {
+		copyUntilEscape(conn, in)
+		done <- struct{}{}
+	}()
+	<-done
+	return nil
+}
+
+// copyUntilEscape copies in to conn until EOF or Esc followed by '.'.
+func copyUntilEscape(conn net.Conn, in io.Reader) {
+	buf := make([]byte, 1024)
+	esc := false
+	for {
+		n, err := in.Read(buf)
+		for i := 0; i < n; i++ {
+			if esc && buf[i] == '.' {
+				conn.Write(buf[:i])
+				return
+			}
+			esc = buf[i] == 0x1b
+		}
+		if n > 0 {
+			if _, werr := conn.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func makeRaw(fd int) (func(), error) {
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	raw := *old
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, err
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}

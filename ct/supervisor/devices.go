@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/cgroup"
+	"govz/ct/rootfs"
+	"govz/ct/vzerror"
+)
+
+// applyDevices restricts the container to its device allow-list
+// (rootfs.AllowRules) before any of its processes exist.
+//
+// cgroup v1: the devices controller of OUTER gets "deny all" plus the
+// allow-list. It has to be OUTER: the guest's root owns INNER (its cgroup
+// namespace root) and may write INNER's devices.allow, but the kernel only
+// lets a group allow what its parent allows. The kernel refuses a
+// default-behaviour change ("a") in a group that has children
+// (security/device_cgroup.c devcgroup_update_access), and cgroup.Create
+// makes OUTER and INNER together, so INNER's devices group is removed and
+// made again after OUTER is set: a new group inherits its parent's rules.
+//
+// cgroup v2 (not this host's layout) needs a BPF_PROG_TYPE_CGROUP_DEVICE
+// program attached to OUTER: see applyDevicesBPF.
+func applyDevices(cg *cgroup.Group, extra []rootfs.DevNode) error {
+	rules := rootfs.AllowRules(extra)
+	if cg.Layout() != cgroup.V1 {
+		return applyDevicesBPF(cg, rules)
+	}
+	outer, err := cg.OuterPath("devices")
+	if err != nil {
+		return fmt.Errorf("devices cgroup: %w (%w)", err, vzerror.ErrSetDevices)
+	}
+	name, inner := innerOf(cg, outer)
+	if name != "devices" {
+		// devices shares its hierarchy with other controllers whose INNER
+		// groups cgroup.Create prepared; do not remake it. INNER's own
+		// rules still hold for everything but a guest that rewrites them.
+		return writeDevices(inner, rules)
+	}
+	if err := unix.Rmdir(inner); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("devices cgroup: removing %s: %v: %w", inner, err, vzerror.ErrSetDevices)
+	}
+	// rmdir only starts taking the group offline (kernel/cgroup/cgroup.c
+	// css_killed_work_fn runs later, from a workqueue); until it is done,
+	// OUTER still counts as having children and "a" is refused with EINVAL.
+	var err2 error
+	for i := 0; i < 200; i++ {
+		if err2 = writeDevices(outer, rules); !errors.Is(err2, unix.EINVAL) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err2 != nil {
+		return err2
+	}
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		return fmt.Errorf("devices cgroup: %v: %w", err, vzerror.ErrSetDevices)
+	}
+	return nil
+}
+
+// innerOf finds the hierarchy whose OUTER is outer: its name and INNER.
+func innerOf(cg *cgroup.Group, outer string) (string, string) {
+	for name, p := range cg.InnerPaths() {
+		if filepath.Dir(p) == outer {
+			return name, p
+		}
+	}
+	return "", filepath.Join(outer, "ct")
+}
+
+// writeDevices sets dir's devices controller to deny everything but rules,
+// one write per rule: devices.allow parses a single rule per write.
+func writeDevices(dir string, rules []rootfs.Rule) error {
+	write := func(file, rule string) error {
+		f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("devices cgroup: %v: %w", err, vzerror.ErrSetDevices)
+		}
+		_, err = f.WriteString(rule)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("devices cgroup: writing %q to %s/%s: %w (%w)", rule, dir, file, err, vzerror.ErrSetDevices)
+		}
+		return nil
+	}
+	if err := write("devices.deny", "a"); err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if err := write("devices.allow", r.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,430 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/nsinit"
+	"govz/ct/vzerror"
+)
+
+// reportFD is the supervisor's end of the pipe Start reads.
+const reportFD = 3
+
+// Main is the supervisor process, one per running container. args are the
+// arguments after Verb: "[--wait] ID"; loaderFor returns the loader that
+// builds ID's current Spec (it is called once; the loader on every boot).
+// It returns the process exit status. Typical dispatch in main:
+//
+//	switch os.Args[1] {
+//	case nsinit.Verb:
+//		nsinit.Main()
+//	case supervisor.Verb:
+//		os.Exit(supervisor.Main(os.Args[2:], ct.SpecLoaderFor))
+//	}
+func Main(args []string, loaderFor func(id string) SpecLoader) int {
+	// Before anything opens files of its own: drop descriptors vzctl's
+	// caller leaked to it (a shell's, a CI harness's), which would
+	// otherwise be held for the container's whole life.
+	closeInherited(reportFD)
+	// A small heap target; the supervisor allocates little and lives long
+	// (its memory counts once per container).
+	debug.SetGCPercent(20)
+	rep := os.NewFile(reportFD, "report")
+
+	wait := false
+	if len(args) > 0 && args[0] == "--wait" {
+		wait, args = true, args[1:]
+	}
+	if len(args) != 1 {
+		fmt.Fprintf(os.Stderr, "usage: %s [--wait] ID\n", Verb)
+		return 2
+	}
+	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(),
+		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
+	s.loader = loaderFor(s.id)
+	if err := s.run(); err != nil {
+		s.logf("error: %v", err)
+		return 1
+	}
+	return 0
+}
+
+// closeInherited closes every descriptor above keep.
+func closeInherited(keep int) {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		unix.CloseRange(uint(keep+1), ^uint(0), 0)
+		return
+	}
+	for _, e := range es {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > keep {
+			unix.Close(fd)
+		}
+	}
+}
+
+// sup is the supervisor's state. Only the main loop (run and what it calls)
+// touches it; other goroutines talk to it through channels.
+type sup struct {
+	id     string
+	pid    int
+	loader SpecLoader
+	wait   bool
+	report *os.File // nil once Start has what it waited for
+
+	runDir  string
+	lock    *os.File
+	console *console
+	control *net.UnixListener
+	notify  *net.UnixConn
+	fifo    *os.File
+	ctl     chan ctlRequest
+	ready   chan struct{}
+
+	hooks           Hooks // of the latest boot
+	poststopPending bool  // a Prestart succeeded and Poststop(false) is still owed
+	stopping        bool
+	stopWaiters     []net.Conn
+	teardownErr     error // cleanup failures, for the stop requests' answer
+}
+
+func (s *sup) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), s.id, fmt.Sprintf(format, a...))
+}
+
+// send writes one report line to Start and closes the pipe after the last
+// one Start waits for.
+func (s *sup) send(r *report) {
+	if s.report == nil {
+		return
+	}
+	b, _ := json.Marshal(r)
+	s.report.Write(append(b, '\n'))
+	if r.Event == "error" || r.Event == "ready" || (r.Event == "running" && !s.wait) {
+		s.report.Close()
+		s.report = nil
+	}
+}
+
+// run is the supervisor's life; every way out goes through finish.
+func (s *sup) run() (err error) {
+	spec, err := s.loader()
+	if err == nil {
+		err = spec.Validate()
+	}
+	if err == nil && spec.ID != s.id {
+		err = fmt.Errorf("loader for %s returned container %s: %w", s.id, spec.ID, vzerror.ErrInvalidConfig)
+	}
+	if err != nil {
+		s.finish(err)
+		return err
+	}
+	s.runDir = spec.RunDir
+	defer s.teardownSupervisor()
+	if err := s.setup(spec); err != nil {
+		s.finish(err)
+		return err
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+
+	b, err := s.boot(spec)
+	if err != nil {
+		s.finish(err)
+		return err
+	}
+	s.bootReported(b)
+
+	var stopTimer <-chan time.Time
+	for {
+		select {
+		case ws := <-b.exited:
+			reboot := ws.Signaled() && ws.Signal() == unix.SIGHUP && !s.stopping
+			s.logf("init %d %s", b.proc.Pid, describeExit(ws))
+			s.teardownBoot(b, reboot)
+			if !reboot {
+				s.finish(nil)
+				return nil
+			}
+			spec, err := s.loader()
+			if err == nil {
+				err = spec.Validate()
+			}
+			if err == nil {
+				b, err = s.boot(spec)
+			}
+			if err != nil {
+				s.logf("reboot failed: %v", err)
+				s.finish(err)
+				return nil
+			}
+			s.bootReported(b)
+		case r := <-s.ctl:
+			if t := s.handle(r, b); t != nil {
+				stopTimer = t
+			}
+		case <-s.ready:
+			if !b.ready {
+				b.ready = true
+				s.logf("guest is ready")
+				s.send(&report{Event: "ready"})
+			}
+		case sig := <-sigs:
+			s.logf("got %v: stopping", sig)
+			if t := s.beginStop(b, b.spec.StopTimeout, false); t != nil {
+				stopTimer = t
+			}
+		case <-stopTimer:
+			stopTimer = nil
+			s.logf("init %d did not stop within the timeout: killing the container", b.proc.Pid)
+			s.kill(b)
+		}
+	}
+}
+
+// bootReported tells Start the boot worked (and, for a guest that has no
+// way to say it is ready, that it is ready).
+func (s *sup) bootReported(b *bootState) {
+	s.logf("init %d running (%s guest, boot %s)", b.proc.Pid, b.proc.Kind, b.state.BootID)
+	s.send(&report{Event: "running", PID: b.proc.Pid})
+	if b.proc.Kind != nsinit.KindSystemd && len(b.proc.Hooks) == 0 {
+		b.ready = true
+		s.send(&report{Event: "ready"})
+	}
+	// Booting allocated the most this process ever will (JSON, message
+	// buffers); hand the free pages back now instead of letting the
+	// scavenger trickle them out: this memory is paid once per container.
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.logf("TEMP memstats heapinuse=%d heapidle=%d released=%d stack=%d mspan=%d gcsys=%d other=%d sys=%d goroutines=%d", ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10, ms.MSpanInuse>>10, ms.GCSys>>10, ms.OtherSys>>10, ms.Sys>>10, runtime.NumGoroutine())
+}
+
+// handle answers one control request; it returns a stop timer when a
+// graceful stop began.
+func (s *sup) handle(r ctlRequest, b *bootState) <-chan time.Time {
+	switch r.req.Op {
+	case "status":
+		reply(r.conn, &response{OK: true, SupervisorPID: s.pid, State: b.state, Kind: b.proc.Kind, Ready: b.ready})
+		r.conn.Close()
+	case "stop":
+		s.stopWaiters = append(s.stopWaiters, r.conn)
+		timeout := r.req.Timeout
+		if timeout <= 0 {
+			timeout = b.spec.StopTimeout
+		}
+		return s.beginStop(b, timeout, r.req.Fast)
+	case "console":
+		if r.req.TTY != 0 && r.req.TTY != 1 {
+			reply(r.conn, &response{Error: nsinit.NewRemoteError(fmt.Errorf("tty %d: only the console is supported: %w", r.req.TTY, vzerror.ErrInvalidValue))})
+			r.conn.Close()
+			return nil
+		}
+		if reply(r.conn, &response{OK: true}) != nil {
+			r.conn.Close()
+			return nil
+		}
+		s.console.attach(r.conn)
+	default:
+		reply(r.conn, &response{Error: nsinit.NewRemoteError(fmt.Errorf("unknown request %q: %w", r.req.Op, vzerror.ErrInvalidValue))})
+		r.conn.Close()
+	}
+	return nil
+}
+
+// beginStop asks init to halt, or kills the container at once with fast;
+// it returns the timer after which a graceful stop turns into a kill.
+func (s *sup) beginStop(b *bootState, timeout time.Duration, fast bool) <-chan time.Time {
+	already := s.stopping
+	s.stopping = true
+	if fast {
+		s.logf("fast stop: killing the container")
+		s.kill(b)
+		return nil
+	}
+	if already {
+		return nil
+	}
+	how, err := requestHalt(b.proc.Pid)
+	if err != nil {
+		s.logf("asking init %d to halt (%s) failed: %v; killing the container", b.proc.Pid, how, err)
+		s.kill(b)
+		return nil
+	}
+	s.logf("asked init %d to halt (%s); timeout %v", b.proc.Pid, how, timeout)
+	return time.After(timeout)
+}
+
+// kill kills every process of the container; init's exit then ends the
+// main loop's wait.
+func (s *sup) kill(b *bootState) {
+	ctx, cancel := contextTimeout(30 * time.Second)
+	defer cancel()
+	if err := b.cg.Kill(ctx); err != nil {
+		s.logf("killing the container's cgroup: %v", err)
+		// init at least: its death takes the whole PID namespace along.
+		b.proc.Signal(unix.SIGKILL)
+	}
+}
+
+// finish answers the stop requests and, when the container ends for good
+// after a Prestart, owes the lead its Poststop(false).
+func (s *sup) finish(err error) {
+	if s.poststopPending && s.hooks.Poststop != nil {
+		s.hooks.Poststop(false)
+	}
+	s.poststopPending = false
+	if err != nil {
+		s.send(&report{Event: "error", Error: nsinit.NewRemoteError(err)})
+	}
+	resp := &response{OK: s.teardownErr == nil, SupervisorPID: s.pid}
+	if s.teardownErr != nil {
+		resp.Error = nsinit.NewRemoteError(s.teardownErr)
+	}
+	for _, c := range s.stopWaiters {
+		reply(c, resp)
+		c.Close()
+	}
+	s.stopWaiters = nil
+}
+
+func describeExit(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Signaled() && ws.Signal() == unix.SIGHUP:
+		return "killed by SIGHUP: the guest rebooted"
+	case ws.Signaled() && ws.Signal() == unix.SIGINT:
+		return "killed by SIGINT: the guest halted or powered off"
+	case ws.Signaled():
+		return "killed by " + unix.SignalName(ws.Signal())
+	case ws.Exited():
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	}
+	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
+}
+
+// setup takes the run directory's lock and makes the supervisor's objects:
+// console pty, notify socket, readiness fifo, control socket.
+func (s *sup) setup(spec *Spec) error {
+	lock, err := os.OpenFile(filepath.Join(s.runDir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening supervisor lock: %v: %w", err, vzerror.ErrSystem)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return fmt.Errorf("another supervisor runs container %s: %w", s.id, vzerror.ErrRunning)
+	}
+	s.lock = lock
+	// We hold the lock: whatever sockets are here are a dead supervisor's.
+	for _, n := range []string{controlName, notifyName, readyName} {
+		os.Remove(filepath.Join(s.runDir, n))
+	}
+	if s.console, err = openConsole(spec.ConsoleLog); err != nil {
+		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+	}
+	notifyPath := filepath.Join(s.runDir, notifyName)
+	s.notify, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("notify socket: %v: %w", err, vzerror.ErrSystem)
+	}
+	go readNotify(s.notify, s.ready)
+	fifoPath := filepath.Join(s.runDir, readyName)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
+	}
+	// O_RDWR: we are a writer too, so the fifo never reads EOF between
+	// guest writers, and opening it does not wait for one.
+	fd, err := unix.Open(fifoPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
+	}
+	s.fifo = os.NewFile(uintptr(fd), fifoPath)
+	go readReady(s.fifo, s.ready)
+	if s.control, err = listenControl(filepath.Join(s.runDir, controlName)); err != nil {
+		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+	}
+	go serveControl(s.control, s.ctl)
+	return nil
+}
+
+// teardownSupervisor closes and removes what setup made (the log stays).
+func (s *sup) teardownSupervisor() {
+	if s.control != nil {
+		s.control.Close() // removes the socket file
+	}
+	if s.notify != nil {
+		s.notify.Close()
+		os.Remove(filepath.Join(s.runDir, notifyName))
+	}
+	if s.fifo != nil {
+		s.fifo.Close()
+		os.Remove(filepath.Join(s.runDir, readyName))
+	}
+	if s.console != nil {
+		s.console.close()
+	}
+	if s.lock != nil {
+		os.Remove(s.lock.Name())
+		s.lock.Close()
+	}
+}
+
+// readNotify reads sd_notify datagrams ("READY=1\nSTATUS=...") until the
+// socket is closed.
+func readNotify(c *net.UnixConn, ready chan<- struct{}) {
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := c.ReadFromUnix(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		for _, l := range strings.Split(string(buf[:n]), "\n") {
+			if l == "READY=1" {
+				signalReady(ready)
+			}
+		}
+	}
+}
+
+// readReady reads lines from the readiness fifo; any line with READY=1
+// (what the planted hook writes) counts.
+func readReady(f *os.File, ready chan<- struct{}) {
+	buf := make([]byte, 512)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 && strings.Contains(string(buf[:n]), "READY=1") {
+			signalReady(ready)
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func signalReady(ready chan<- struct{}) {
+	select {
+	case ready <- struct{}{}:
+	default:
+	}
+}

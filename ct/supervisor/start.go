@@ -1,0 +1,197 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/nsinit"
+	"govz/ct/vzerror"
+)
+
+// Verb is the hidden first argument that makes the executable run Main.
+const Verb = "__govz_supervisor"
+
+// StartOptions tune Start.
+type StartOptions struct {
+	// Wait returns only when the guest reports that it finished booting
+	// (systemd's READY=1 on the notify socket, or the readiness hook of a
+	// busybox/OpenRC guest); for a guest that has neither, when its init
+	// runs. vzctl start --wait.
+	Wait bool
+	// Exe is the executable to re-exec as the supervisor; "" means
+	// /proc/self/exe. Its main must dispatch Verb to Main and nsinit.Verb
+	// to nsinit.Main.
+	Exe string
+}
+
+// Files in the run directory.
+const (
+	controlName = "control"
+	notifyName  = "notify"
+	readyName   = "ready"
+	lockName    = "supervisor.lock"
+	logName     = "supervisor.log"
+)
+
+// report is one line the supervisor writes to Start over the report pipe.
+type report struct {
+	Event string              `json:"event"` // "running", "ready", "error"
+	PID   int                 `json:"pid,omitempty"`
+	Error *nsinit.RemoteError `json:"error,omitempty"`
+}
+
+// Start boots the container loader describes: it spawns the container's
+// supervisor (a re-exec of this executable, detached in its own session)
+// and returns when the guest's init runs, or with opts.Wait when the guest
+// is ready. Errors keep their vzerror sentinel: a missing or broken init is
+// vzerror.ErrBadTemplate, a running container vzerror.ErrRunning. After an
+// error nothing of the container is left running. ctx bounds the wait; if
+// it ends before init runs, the boot is aborted; if it ends while waiting
+// for readiness, the container keeps running and the error wraps
+// vzerror.ErrWaitFailed.
+func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
+	s, err := loader()
+	if err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if running, _, _ := Status(s.RunDir); running {
+		return fmt.Errorf("container %s: %w", s.ID, vzerror.ErrRunning)
+	}
+	if err := checkInit(s.Rootfs, s.Init[0]); err != nil {
+		return fmt.Errorf("container %s: %w", s.ID, err)
+	}
+	if err := os.MkdirAll(s.RunDir, 0o700); err != nil {
+		return fmt.Errorf("creating run directory %s: %v: %w", s.RunDir, err, vzerror.ErrSystem)
+	}
+	logf, err := os.OpenFile(filepath.Join(s.RunDir, logName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening supervisor log: %v: %w", err, vzerror.ErrSystem)
+	}
+	defer logf.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+
+	exe := opts.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	args := []string{"govz-supervisor " + s.ID, Verb}
+	if opts.Wait {
+		args = append(args, "--wait")
+	}
+	args = append(args, s.ID)
+	proc, err := os.StartProcess(exe, args, &os.ProcAttr{
+		Dir: "/",
+		// GOMAXPROCS=1: one P means one mcache and as few threads as
+		// possible; the supervisor is idle nearly all the time.
+		Env:   append(os.Environ(), "GOMAXPROCS=1"),
+		Files: []*os.File{devNull, logf, logf, pw},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	pw.Close()
+	if err != nil {
+		return fmt.Errorf("starting supervisor for %s: %v: %w", s.ID, err, vzerror.ErrSystem)
+	}
+	// Reap it whenever it exits; vzctl itself exits long before.
+	exited := make(chan struct{})
+	go func() {
+		proc.Wait()
+		close(exited)
+	}()
+
+	stop := context.AfterFunc(ctx, func() { pr.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	br := bufio.NewReader(pr)
+	running := false
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded) && running:
+				return fmt.Errorf("container %s: %v: %w", s.ID, ctx.Err(), vzerror.ErrWaitFailed)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// Abort the boot: SIGTERM makes the supervisor stop what
+				// it started; wait for it so nothing is left.
+				proc.Signal(unix.SIGTERM)
+				<-exited
+				return fmt.Errorf("container %s: start interrupted: %v: %w", s.ID, ctx.Err(), vzerror.ErrSystem)
+			case running:
+				// The supervisor closed the pipe after "running" without
+				// "ready": the container stopped during boot.
+				return fmt.Errorf("container %s stopped while booting (see %s): %w", s.ID, filepath.Join(s.RunDir, logName), vzerror.ErrWaitFailed)
+			}
+			<-exited
+			return fmt.Errorf("container %s: supervisor exited during start (see %s): %w", s.ID, filepath.Join(s.RunDir, logName), vzerror.ErrSystem)
+		}
+		var r report
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("container %s: bad report from supervisor %q: %w", s.ID, line, vzerror.ErrSystem)
+		}
+		switch r.Event {
+		case "error":
+			<-exited // it cleans up before exiting
+			if r.Error == nil {
+				return fmt.Errorf("container %s: start failed: %w", s.ID, vzerror.ErrSystem)
+			}
+			return fmt.Errorf("container %s: %w", s.ID, r.Error)
+		case "running":
+			running = true
+			if !opts.Wait {
+				return nil
+			}
+		case "ready":
+			return nil
+		}
+	}
+}
+
+// checkInit looks for the guest's init inside root the way the kernel will
+// find it, but without leaving root: openat2(RESOLVE_IN_ROOT) resolves the
+// guest's symlinks (/sbin/init -> ../lib/systemd/systemd) inside it.
+func checkInit(root, init string) error {
+	rfd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("root %s: %v: %w", root, err, vzerror.ErrNotMounted)
+		}
+		return &fs.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, init, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return fmt.Errorf("init %s in %s: %v: %w", init, root, err, vzerror.ErrBadTemplate)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("init %s in %s: %v: %w", init, root, err, vzerror.ErrBadTemplate)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+		return fmt.Errorf("init %s in %s is not an executable file: %w", init, root, vzerror.ErrBadTemplate)
+	}
+	return nil
+}
