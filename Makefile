@@ -15,7 +15,7 @@ DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev
 
-.PHONY: all build deps install template template-debian demo test test-unit test-e2e bench vet fmt clean
+.PHONY: all build deps install template template-debian debian-template demo test bench vet clean
 
 all: build
 
@@ -54,10 +54,17 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# The Debian 12 systemd template the end-to-end tests boot, built once
+# (debootstrap from Debian's mirror) and kept in $(DEV_CACHE).
+DEBIAN_TMPL := $(DEV_CACHE)/template/cache/debian-12-$(shell uname -m).tar.gz
+debian-template: $(DEBIAN_TMPL)
+$(DEBIAN_TMPL):
+	$(GO) run ./cmd/vztmpl build debian --cache $(DEV_CACHE)/template/cache
+
 # Unit tests beside their packages, then end-to-end tests in tests/ that
 # drive the built binaries. Root is required (namespaces, mounts, cgroups).
-test: vet
-	$(GO) test -count=1 -timeout 25m ./...
+test: vet debian-template
+	GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) $(GO) test -count=1 -timeout 25m ./...
 
 bench: build
 	$(GO) run ./tests/bench

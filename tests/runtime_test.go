@@ -339,6 +339,12 @@ func TestContainerRootIsConfined(t *testing.T) {
 		os.WriteFile(n.path("private/101/tmp/m.ko"), data, 0o644)
 		n.fails(1, "vzctl", "exec2", "101", "insmod /tmp/m.ko 2>/dev/null && exit 0 || exit 1")
 	}
+	// exec'd processes run under the same syscall filter as the init.
+	for _, pid := range []string{"self", "1"} {
+		if r := n.ok("vzctl", "exec2", "101", "grep '^Seccomp:' /proc/"+pid+"/status"); strings.Fields(r.out)[1] != "2" {
+			t.Fatalf("%s not under a seccomp filter: %q", pid, r.out)
+		}
+	}
 	n.fails(1, "vzctl", "exec2", "101", "echo h > /proc/sysrq-trigger 2>/dev/null && exit 0 || exit 1")
 	n.fails(1, "vzctl", "exec2", "101", "mount -o remount,rw /sys 2>/dev/null && exit 0 || exit 1")
 	n.fails(1, "vzctl", "exec2", "101", "touch /sys/kernel/x 2>/dev/null && exit 0 || exit 1")

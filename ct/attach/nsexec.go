@@ -2,6 +2,7 @@ package attach
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/caps"
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
 )
@@ -86,6 +88,15 @@ func (t *target) start(l launch) (*process, error) {
 	}
 	if l.pty != nil {
 		env = append(env, nsenter.EnvPtyFD+"="+fdOf(l.pty))
+	}
+	if t.state.Seccomp {
+		f, err := seccompFile()
+		if err != nil {
+			errR.Close()
+			return nil, err
+		}
+		defer f.Close()
+		env = append(env, nsenter.EnvSeccompFD+"="+fdOf(f))
 	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
@@ -185,4 +196,23 @@ func sealedFile(name string, data []byte) (*os.File, error) {
 		return nil, fmt.Errorf("rewinding memfd: %w: %w", err, vzerror.ErrSystem)
 	}
 	return f, nil
+}
+
+// seccompFile is the container's syscall filter as the raw struct
+// sock_filter array the constructor installs, in a sealed memfd.
+func seccompFile() (*os.File, error) {
+	prog, err := caps.HostFilter()
+	if err != nil {
+		return nil, fmt.Errorf("building the seccomp filter: %w: %w", err, vzerror.ErrSystem)
+	}
+	if prog == nil {
+		return nil, fmt.Errorf("no seccomp filter for this architecture, but the container runs under one: %w", vzerror.ErrSystem)
+	}
+	b := make([]byte, 0, 8*len(prog))
+	for _, in := range prog {
+		b = binary.NativeEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.NativeEndian.AppendUint32(b, in.K)
+	}
+	return sealedFile("govz-seccomp", b)
 }

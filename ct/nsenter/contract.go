@@ -16,6 +16,7 @@ const (
 	EnvCapKeep   = EnvPrefix + "CAPKEEP"   // hex bounding set to keep
 	EnvPtyFD     = EnvPrefix + "PTYFD"     // optional unix socket: enter mode
 	EnvEnvFD     = EnvPrefix + "ENVFD"     // memfd of NUL-terminated KEY=VALUE entries
+	EnvSeccompFD = EnvPrefix + "SECCOMPFD" // optional memfd: struct sock_filter array to install
 )
 
 // Stages of an error line on the ErrFD pipe.

@@ -23,6 +23,9 @@
  *         _GOVZ_NSEXEC_PTYFD=N       optional: unix socket, enter mode
  *         _GOVZ_NSEXEC_ENVFD=N       memfd: the command's environment as
  *                                    NUL-terminated KEY=VALUE entries
+ *         _GOVZ_NSEXEC_SECCOMPFD=N   optional memfd: the container's seccomp
+ *                                    filter (struct sock_filter array),
+ *                                    installed last, right before execve
  *         Nothing else: the dynamic loader and libc of this host binary
  *         must not see the command's variables (LD_*, GLIBC_TUNABLES).
  *   fds   0, 1, 2 become the command's stdio (replaced by the pty slave in
@@ -54,6 +57,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -323,8 +328,34 @@ static char **read_env(int fd)
 	return env;
 }
 
+/*
+ * read_filter loads the seccomp program the container's init runs under:
+ * without it a process joined by exec or enter could do what the filter
+ * denies the guest (remount /sys read-write, load a module, ...).
+ */
+static struct sock_fprog read_filter(int fd)
+{
+	struct sock_fprog prog = {0, NULL};
+	struct stat st;
+
+	if (fd < 0)
+		return prog;
+	if (fstat(fd, &st) < 0 || st.st_size == 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		die("setup", "seccomp filter fd: bad size");
+	prog.filter = malloc(st.st_size);
+	if (prog.filter == NULL)
+		die("setup", "out of memory");
+	if (pread(fd, prog.filter, st.st_size, 0) != st.st_size)
+		die("setup", "reading seccomp filter: %s", strerror(errno));
+	prog.len = st.st_size / sizeof(struct sock_filter);
+	close(fd);
+	return prog;
+}
+
 static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
-						  unsigned long long keep, char **env)
+						  unsigned long long keep, char **env,
+						  struct sock_fprog *filter)
 {
 	int fd;
 
@@ -337,6 +368,11 @@ static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	/* execvpe searches getenv("PATH"): make it the command's. */
 	environ = env;
+	/* Last: the filter may deny calls the steps above make. No
+	 * no_new_privs: setuid programs inside must keep working, and the
+	 * process still holds CAP_SYS_ADMIN, which seccomp requires then. */
+	if (filter->len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter, 0, 0) < 0)
+		die("setup", "installing seccomp filter: %s", strerror(errno));
 	execvpe(cmd[0], cmd + 1, env);
 	die("exec", "%s: %s", cmd[0], strerror(errno));
 }
@@ -372,6 +408,7 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 {
 	long long pid, pidfd, rootfd, flags, ptyfd;
 	unsigned long long keep;
+	struct sock_fprog filter;
 	char **env;
 	const char *v;
 	char *end;
@@ -387,6 +424,7 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	flags = envnum(ENV("NSFLAGS"), 10, 1);
 	ptyfd = envnum(ENV("PTYFD"), 10, 0);
 	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
+	filter = read_filter((int)envnum(ENV("SECCOMPFD"), 10, 0));
 	v = getenv(ENV("CAPKEEP"));
 	if (v == NULL)
 		die("setup", "%s not set", ENV("CAPKEEP"));
@@ -412,7 +450,7 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	if (child < 0)
 		die("setup", "fork: %s", strerror(errno));
 	if (child == 0)
-		run_child(argv + 2, (int)ptyfd, keep, env);
+		run_child(argv + 2, (int)ptyfd, keep, env, &filter);
 	if (ptyfd >= 0)
 		close((int)ptyfd);
 	wait_child();

@@ -32,6 +32,7 @@ type State struct {
 	CapBounding   []string          `json:"cap_bounding"`    // capabilities kept, lower-case names without CAP_
 	CgroupPaths   map[string]string `json:"cgroup_paths"`    // hierarchy -> host path that exec'd processes join
 	CgroupParent  string            `json:"cgroup_parent"`   // cgroup.Open(CgroupParent, ID) finds the group when the supervisor is gone
+	Seccomp       bool              `json:"seccomp"`         // init runs under caps.HostFilter; so must exec'd processes
 	Hostname      string            `json:"hostname"`
 	Started       time.Time         `json:"started"`
 }

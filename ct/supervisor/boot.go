@@ -25,13 +25,14 @@ import (
 // bootState is one boot of the container: from cgroup creation to init's
 // death. A reboot from inside makes a new one.
 type bootState struct {
-	spec       *Spec
-	cg         *cgroup.Group
-	proc       *nsinit.Process
-	state      *runstate.State
-	prestarted bool // Hooks.Prestart succeeded: Poststop is owed
-	ready      bool
-	exited     chan syscall.WaitStatus
+	spec        *Spec         // nil after a re-exec: reload with s.loader
+	stopTimeout time.Duration // spec.StopTimeout
+	cg          *cgroup.Group // nil after a re-exec: reopen with s.group
+	proc        *nsinit.Process
+	state       *runstate.State
+	prestarted  bool // Hooks.Prestart succeeded: Poststop is owed
+	ready       bool
+	exited      chan syscall.WaitStatus
 }
 
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -42,13 +43,17 @@ func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 // records it in runstate. On error everything it made is gone again.
 func (s *sup) boot(spec *Spec) (*bootState, error) {
 	s.hooks = spec.Hooks
-	b := &bootState{spec: spec, exited: make(chan syscall.WaitStatus, 1)}
+	b := &bootState{spec: spec, stopTimeout: spec.StopTimeout, exited: make(chan syscall.WaitStatus, 1)}
 	err := s.bootSteps(b)
 	if err != nil {
 		if b.prestarted {
 			s.poststopPending = true
 		}
 		return nil, err
+	}
+	if b.prestarted {
+		// This boot's own teardown will call Poststop.
+		s.poststopPending = false
 	}
 	go func() { b.exited <- waitExit(b.proc.Process) }()
 	return b, nil
@@ -71,7 +76,6 @@ func waitExit(p *os.Process) syscall.WaitStatus {
 				return done
 			})
 			if done {
-				p.Release()
 				return ws
 			}
 		}
@@ -202,6 +206,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		BootID:        hex.EncodeToString(id),
 		CapBounding:   keep.Names(),
 		CgroupPaths:   cg.InnerPaths(),
+		Seccomp:       !spec.NoSeccomp,
 		CgroupParent:  spec.CgroupParent,
 		Hostname:      spec.Hostname,
 		Started:       time.Now().UTC(),
@@ -213,22 +218,54 @@ func (s *sup) bootSteps(b *bootState) error {
 	return nil
 }
 
+// group returns the boot's cgroup, reopening it after a re-exec.
+func (s *sup) group(b *bootState) (*cgroup.Group, error) {
+	if b.cg == nil {
+		cg, err := cgroup.Open(b.state.CgroupParent, s.id)
+		if err != nil {
+			return nil, err
+		}
+		b.cg = cg
+	}
+	return b.cg, nil
+}
+
+// hooksOf returns the boot's hooks, reloading the spec after a re-exec
+// (hooks are functions: they do not survive one).
+func (s *sup) hooksOf(b *bootState) Hooks {
+	if b.spec == nil {
+		spec, err := s.loader()
+		if err != nil {
+			s.logf("reloading the spec for its hooks: %v", err)
+			return Hooks{}
+		}
+		b.spec = spec
+	}
+	return b.spec.Hooks
+}
+
 // teardownBoot removes what is left of a boot whose init has died.
 func (s *sup) teardownBoot(b *bootState, reboot bool) {
 	ctx, cancel := contextTimeout(30 * time.Second)
 	defer cancel()
 	var errs []string
-	if err := b.cg.Kill(ctx); err != nil {
+	if cg, err := s.group(b); err != nil {
 		errs = append(errs, err.Error())
-	}
-	if err := b.cg.Destroy(); err != nil {
-		errs = append(errs, err.Error())
+	} else {
+		if err := cg.Kill(ctx); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if err := cg.Destroy(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if err := runstate.Remove(s.runDir); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if b.prestarted && b.spec.Hooks.Poststop != nil {
-		b.spec.Hooks.Poststop(reboot)
+	if b.prestarted {
+		if h := s.hooksOf(b); h.Poststop != nil {
+			h.Poststop(reboot)
+		}
 	}
 	s.poststopPending = b.prestarted && reboot
 	if len(errs) > 0 {
