@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/cgroup"
 	"govz/ct/runstate"
 )
 
@@ -152,8 +153,10 @@ func isCgroupMount(dir string) bool {
 	return unix.Statfs(dir, &s) == nil && (s.Type == cgroupMagic || s.Type == cgroup2Magic)
 }
 
-// rmdirCgroup retries while the last processes finish exiting.
+// rmdirCgroup retries while the last processes finish exiting; it removes
+// the leaf exec creates (cgroup.JoinLeaf) first.
 func rmdirCgroup(t testing.TB, dir string) {
+	unix.Rmdir(filepath.Join(dir, cgroup.JoinLeaf))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := unix.Rmdir(dir)

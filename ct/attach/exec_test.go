@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/cgroup"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
 )
@@ -154,9 +155,14 @@ func TestExec(t *testing.T) {
 			}
 			seen++
 			// Relative to the cgroup namespace root, which is the
-			// container's cgroup: "/" means exactly that cgroup.
-			if f[2] != "/" {
-				t.Errorf("hierarchy %s: %q, want /", key, f[2])
+			// container's cgroup: "/" means exactly that cgroup; in
+			// cgroup2 exec joins the leaf below it (cgroup.JoinLeaf).
+			want := "/"
+			if key == cgroup.UnifiedName {
+				want = "/" + cgroup.JoinLeaf
+			}
+			if f[2] != want {
+				t.Errorf("hierarchy %s: %q, want %s", key, f[2], want)
 			}
 		}
 		if seen != len(ct.state.CgroupPaths) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/revert"
+	"govz/ct/cgroup"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
 )
@@ -85,7 +86,14 @@ func openTarget(runDir string, usePidfd bool) (_ *target, err error) {
 	if t.nsFlags, err = joinFlags(selfNS, ctNS); err != nil {
 		return nil, fmt.Errorf("container %s: %w", st.ID, err)
 	}
-	if t.cgroups, err = openCgroupProcs(st.CgroupPaths); err != nil {
+	// On cgroup2 a booted systemd guest enables controllers in INNER, after
+	// which the kernel refuses new members there (EBUSY): join the leaf
+	// below it instead.
+	joinPaths, err := cgroup.JoinPaths(st.CgroupPaths)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w: %w", st.ID, err, vzerror.ErrSystem)
+	}
+	if t.cgroups, err = openCgroupProcs(joinPaths); err != nil {
 		return nil, fmt.Errorf("container %s: %w", st.ID, err)
 	}
 	// Root and namespaces were read through the pid: they are the init's

@@ -13,12 +13,19 @@
 // init.scope, system.slice, ...) but never sees OUTER, so it cannot raise
 // the limits: on v1 nothing else protects the files of a cgroupns root, and
 // on v2 the kernel refuses writes to non-delegatable files there anyway.
+//
+// Lifecycle: Open, Create, AddProc(init), record InnerPaths in the run
+// state; processes entering later use Join with that record; GuestMounts
+// says how the guest's /sys/fs/cgroup is built; on stop, Kill then Destroy.
+// All kernel I/O goes through the kernel interface, so the policy (which
+// files, which values, in what order) is tested against a recording fake.
 package cgroup
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -288,8 +295,8 @@ func (g *Group) AddProc(pid int) error {
 }
 
 // InnerPaths maps each hierarchy's name (UnifiedName, "cpu,cpuacct",
-// "name=systemd", ...) to INNER's host path in it: a process joins the
-// container's cgroups by writing its PID to cgroup.procs in each.
+// "name=systemd", ...) to INNER's host path in it. Record it in the run
+// state; a process entering the running container joins with Join.
 func (g *Group) InnerPaths() map[string]string {
 	m := make(map[string]string, len(g.hier))
 	for i := range g.hier {
@@ -509,4 +516,52 @@ func hostSymlinks(k kernel, hs []hierarchy) ([]Mount, error) {
 		}
 	}
 	return out, nil
+}
+
+// JoinLeaf is the group below INNER in the cgroup2 hierarchy that
+// processes entering a running container join (LXC uses ".lxc" the same
+// way): once the guest's systemd enables controllers in INNER's
+// cgroup.subtree_control, cgroup2's no-internal-process rule refuses new
+// members in INNER itself (EBUSY), and a process that got there first
+// would make the guest's own enabling fail.
+const JoinLeaf = ".govz"
+
+// JoinPaths maps InnerPaths (as recorded in a container's run state) to
+// the directories a process entering the running container joins: INNER
+// itself in v1 hierarchies, JoinLeaf below INNER (made on demand) in the
+// cgroup2 one. Use it to open the cgroup.procs files up front.
+func JoinPaths(paths map[string]string) (map[string]string, error) {
+	return joinPaths(hostKernel{}, paths)
+}
+
+func joinPaths(k kernel, paths map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(paths))
+	for name, dir := range paths {
+		if name == UnifiedName {
+			dir += "/" + JoinLeaf
+			if err := k.Mkdir(dir); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("creating cgroup %s: %w", dir, err)
+			}
+		}
+		out[name] = dir
+	}
+	return out, nil
+}
+
+// Join moves process pid into the JoinPaths of a container's InnerPaths.
+func Join(paths map[string]string, pid int) error {
+	return join(hostKernel{}, paths, pid)
+}
+
+func join(k kernel, paths map[string]string, pid int) error {
+	dirs, err := joinPaths(k, paths)
+	if err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(dirs)) {
+		if err := k.WriteFile(dirs[name]+"/cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("moving pid %d into %s: %w", pid, dirs[name], err)
+		}
+	}
+	return nil
 }

@@ -433,3 +433,75 @@ func TestRemoveParentNested(t *testing.T) {
 	}
 	diff(t, "empty parent", k.takeLog(), lines("rmdir govz-t/a", "rmdir govz-t"))
 }
+
+// Once the guest's systemd has enabled controllers in INNER, cgroup2
+// refuses new members there; Join uses a leaf below it.
+func TestJoinV2(t *testing.T) {
+	k := newFake(t, "mountinfo-v2", v2RootAvail, v2RootOn)
+	g := openFake(t, k, "govz", "101")
+	if err := g.Create(); err != nil {
+		t.Fatal(err)
+	}
+	inner := "/sys/fs/cgroup/govz/101/ct"
+	k.spawn(10, inner)
+	k.guestMkdir(inner + "/init.scope")
+	k.drop(10)
+	k.spawn(10, inner+"/init.scope")
+	k.files[inner+"/cgroup.subtree_control"] = "memory pids"
+	k.takeLog()
+
+	k.alive[20], k.alive[21] = true, true
+	if err := k.WriteFile(inner+"/cgroup.procs", "20"); !errors.Is(err, syscall.EBUSY) {
+		t.Fatalf("fake let a process into a domain with controllers: %v", err)
+	}
+	k.takeLog()
+	for _, pid := range []int{20, 21} {
+		if err := join(k, g.InnerPaths(), pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	diff(t, "Join", k.takeLog(), lines(
+		"mkdir govz/101/ct/.govz",
+		"write govz/101/ct/.govz/cgroup.procs 20",
+		"write govz/101/ct/.govz/cgroup.procs 21",
+	))
+	if pids, _ := g.Procs(); !slices.Equal(pids, []int{10, 20, 21}) {
+		t.Errorf("Procs = %v; want [10 20 21]", pids)
+	}
+}
+
+func TestJoinV1Hybrid(t *testing.T) {
+	k := newFake(t, "mountinfo-v1-comount", "\n", "")
+	g := openFake(t, k, "govz", "101")
+	if err := g.Create(); err != nil {
+		t.Fatal(err)
+	}
+	k.takeLog()
+	k.alive[30] = true
+	if err := join(k, g.InnerPaths(), 30); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mkdir unified/govz/101/ct/.govz"}
+	for _, n := range []string{"blkio", "cpu,cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory",
+		"systemd", "net_cls,net_prio", "perf_event", "pids", "rdma"} {
+		want = append(want, "write "+n+"/govz/101/ct/cgroup.procs 30")
+	}
+	want = append(want, "write unified/govz/101/ct/.govz/cgroup.procs 30")
+	diff(t, "Join", k.takeLog(), lines(want...))
+
+	dirs, err := joinPaths(k, g.InnerPaths())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := g.InnerPaths()
+	inner[UnifiedName] += "/.govz"
+	if !maps.Equal(dirs, inner) {
+		t.Errorf("JoinPaths = %v; want %v", dirs, inner)
+	}
+	diff(t, "JoinPaths with the leaf made", k.takeLog(), "")
+
+	k.fail["write memory/govz/101/ct/cgroup.procs"] = syscall.ESRCH
+	if err := join(k, g.InnerPaths(), 30); !errors.Is(err, syscall.ESRCH) || !strings.Contains(err.Error(), "memory/govz/101/ct") {
+		t.Errorf("Join = %v; want ESRCH naming the group", err)
+	}
+}

@@ -37,8 +37,8 @@ const freezeWait = time.Second
 // cgroup_kill), and a frozen group cannot fork between listing and kill.
 //
 // cgroup.kill of the cgroup2 hierarchy is used even on hybrid hosts: every
-// process is in every hierarchy, and AddProc put the container's into
-// INNER there too.
+// process is in every hierarchy, and AddProc and Join put the container's
+// below OUTER there too.
 func (g *Group) Kill(ctx context.Context) error {
 	wait := 2 * time.Millisecond
 	for {
@@ -83,6 +83,15 @@ func (g *Group) killMethod() killMethod {
 func (g *Group) killRound(ctx context.Context, m killMethod) error {
 	switch m {
 	case killCgroupKill:
+		// A task frozen by the v1 freezer dies only once thawed.
+		if h := g.v1("freezer"); h != nil {
+			f := h.hostPath(g.outer()) + "/freezer.state"
+			if b, err := g.k.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
+				if err := g.k.WriteFile(f, "THAWED"); err != nil {
+					return fmt.Errorf("thawing %s: %w", f, err)
+				}
+			}
+		}
 		u := g.unified()
 		f := u.hostPath(g.outer()) + "/cgroup.kill"
 		if err := g.k.WriteFile(f, "1"); err != nil && !errors.Is(err, syscall.ENOENT) {
@@ -97,6 +106,9 @@ func (g *Group) killRound(ctx context.Context, m killMethod) error {
 		}
 		if len(seen) > 0 {
 			return nil
+		}
+		if rest, err := g.Procs(); err != nil || len(rest) == 0 {
+			return err
 		}
 		if g.v1("freezer") != nil {
 			return g.killRound(ctx, killFreezerV1)

@@ -142,3 +142,17 @@ func TestKillTimeout(t *testing.T) {
 		t.Errorf("Procs = %v; want [11]", pids)
 	}
 }
+
+// A group left frozen by the v1 freezer is thawed first: frozen tasks do
+// not act on SIGKILL.
+func TestKillThawsV1Freezer(t *testing.T) {
+	k, g := killSetup(t, "mountinfo-v1-hybrid", "hugetlb\n", "")
+	k.files["/sys/fs/cgroup/freezer/govz/101/freezer.state"] = "FROZEN\n"
+	if err := g.Kill(killCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "Kill", k.takeLog(), lines(
+		"write freezer/govz/101/freezer.state THAWED",
+		"write unified/govz/101/cgroup.kill 1",
+	))
+}

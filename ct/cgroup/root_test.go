@@ -190,6 +190,67 @@ func TestRootCreateAddProcDestroy(t *testing.T) {
 	}
 }
 
+// Join enters a container whose guest systemd has moved init to
+// init.scope and enabled controllers in INNER (on cgroup2 that makes INNER
+// refuse members).
+func TestRootJoin(t *testing.T) {
+	g := testGroup(t, "join")
+	initProc := started(t, exec.Command("sleep", "100"))
+	if err := g.AddProc(initProc.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	enabled := ""
+	for name, p := range g.InnerPaths() {
+		if err := os.Mkdir(p+"/init.scope", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+"/init.scope/cgroup.procs", []byte(fmt.Sprint(initProc.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if name == UnifiedName {
+			b, err := os.ReadFile(p + "/cgroup.controllers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range strings.Fields(string(b)) {
+				if err := os.WriteFile(p+"/cgroup.subtree_control", []byte("+"+c), 0); err != nil {
+					t.Fatalf("enabling %s in INNER: %v", c, err)
+				}
+				enabled += c + " "
+			}
+		}
+	}
+	t.Logf("controllers enabled in INNER's cgroup2 subtree_control: %q", enabled)
+
+	proc := started(t, exec.Command("sleep", "100"))
+	pid := proc.Process.Pid
+	if enabled != "" {
+		err := os.WriteFile(g.InnerPaths()[UnifiedName]+"/cgroup.procs", []byte(fmt.Sprint(pid)), 0)
+		if !errors.Is(err, syscall.EBUSY) {
+			t.Errorf("direct join of INNER with controllers enabled: %v; want EBUSY", err)
+		}
+	}
+	for range 2 { // the leaf exists the second time
+		if err := Join(g.InnerPaths(), pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := procCgroups(t, string(b))
+	for name := range g.InnerPaths() {
+		want := "/" + g.inner()
+		if name == UnifiedName {
+			want += "/" + JoinLeaf
+		}
+		if got[name] != want {
+			t.Errorf("joined process's %s cgroup is %q; want %q", name, got[name], want)
+		}
+	}
+}
+
 // A shell forking sleeps as fast as it can is killed completely by every
 // method. The shell is PID 1 of its own PID namespace so that the orphaned
 // sleeps are reaped by the kernel when it dies, not left as zombies under
@@ -253,6 +314,39 @@ func TestRootKillForking(t *testing.T) {
 			}
 			if err := g.Destroy(); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// Kill works on a group the v1 freezer left frozen, with every method.
+func TestRootKillFrozen(t *testing.T) {
+	for _, m := range []killMethod{killAuto, killFreezerV1} {
+		t.Run(m.String(), func(t *testing.T) {
+			g := testGroup(t, "frozen")
+			h := g.v1("freezer")
+			if h == nil {
+				t.Skip("no v1 freezer hierarchy here")
+			}
+			g.kill = m
+			cmd := started(t, exec.Command("sleep", "100"))
+			if err := g.AddProc(cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			state := h.hostPath(g.outer()) + "/freezer.state"
+			// Runs before started's kill and wait, which a frozen
+			// sleep would never let finish.
+			t.Cleanup(func() { _ = os.WriteFile(state, []byte("THAWED"), 0) })
+			if err := os.WriteFile(state, []byte("FROZEN"), 0); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := g.Kill(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Errorf("sleep ended with %v; want killed", err)
 			}
 		})
 	}
