@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/revert"
 	"govz/ct/cgroup"
+	"govz/ct/revert"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
 )
