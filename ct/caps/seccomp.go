@@ -127,7 +127,9 @@ func (a *asm) ret(v uint32)      { a.prog = append(a.prog, pending{Insn: Insn{Co
 func (a *asm) jmp(code uint16, k uint32, jt, jf string) {
 	a.prog = append(a.prog, pending{Insn: Insn{Code: code, K: k}, jt: jt, jf: jf})
 }
-func (a *asm) ja(target string) { a.prog = append(a.prog, pending{Insn: Insn{Code: bpfJA}, ja: target}) }
+func (a *asm) ja(target string) {
+	a.prog = append(a.prog, pending{Insn: Insn{Code: bpfJA}, ja: target})
+}
 
 func (a *asm) assemble() ([]Insn, error) {
 	out := make([]Insn, len(a.prog))

@@ -97,7 +97,7 @@ func Clone(fd int, p string) (int, error) {
 // overwritten.
 const readyHookMarker = "# govz readiness hook"
 
-var readyHook = "#!/bin/sh\n" + readyHookMarker + ": tells the host that boot has finished\n" +
+const readyHook = "#!/bin/sh\n" + readyHookMarker + ": tells the host that boot has finished\n" +
 	"# (\"vzctl start --wait\"). Rewritten at every start; delete this line to keep\n" +
 	"# your own version.\n" +
 	"[ -p " + ReadyPath + " ] && echo READY=1 >" + ReadyPath + "\nexit 0\n"

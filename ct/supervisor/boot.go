@@ -147,10 +147,17 @@ func (s *sup) bootSteps(b *bootState) error {
 	for _, m := range cg.GuestMounts() {
 		mounts = append(mounts, rootfs.Mount{Source: m.Source, Target: m.Target, FSType: m.FSType, Data: m.Data, Flags: m.Flags, Symlink: m.Symlink})
 	}
+	// A new UTS namespace starts with a copy of the host's name; a
+	// container without a configured hostname gets its ID instead (as
+	// nspawn names it after the machine) rather than the host's.
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = spec.ID
+	}
 	cfg := &nsinit.Config{
 		ID:           spec.ID,
 		Rootfs:       spec.Rootfs,
-		Hostname:     spec.Hostname,
+		Hostname:     hostname,
 		Init:         spec.Init,
 		Env:          initEnv(spec, true),
 		Caps:         keep,
@@ -208,7 +215,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		CgroupPaths:   cg.InnerPaths(),
 		Seccomp:       !spec.NoSeccomp,
 		CgroupParent:  spec.CgroupParent,
-		Hostname:      spec.Hostname,
+		Hostname:      hostname,
 		Started:       time.Now().UTC(),
 	}
 	if err := runstate.Write(s.runDir, b.state); err != nil {

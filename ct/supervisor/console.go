@@ -27,7 +27,8 @@ const ringSize = 8 << 10
 // status there.
 type console struct {
 	master, slave *os.File
-	log           io.WriteCloser // optional copy of the output
+	log           *os.File // optional copy of the output
+	pumpDone      chan struct{}
 
 	mu     sync.Mutex
 	ring   []byte
@@ -64,12 +65,19 @@ func openConsole(logPath string) (*console, error) {
 		}
 		c.log = f
 	}
-	go c.pump()
+	c.start()
 	return c, nil
 }
 
-// pump drains the master until it is closed.
+func (c *console) start() {
+	c.pumpDone = make(chan struct{})
+	go c.pump()
+}
+
+// pump drains the master until it is closed or its read deadline passes
+// (before a re-exec).
 func (c *console) pump() {
+	defer close(c.pumpDone)
 	buf := make([]byte, 2048)
 	for {
 		n, err := c.master.Read(buf)
@@ -77,7 +85,7 @@ func (c *console) pump() {
 			c.output(buf[:n])
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return
 			}
 			// EIO: no slave open at the moment; we hold one, so this is
@@ -117,16 +125,18 @@ func (c *console) remember(b []byte) {
 }
 
 // attach makes conn the console client (replacing any previous one): it
-// gets the recent output, then everything new, and what it sends goes to
-// the guest.
-func (c *console) attach(conn net.Conn) {
+// gets the recent output (with replay), then everything new, and what it
+// sends goes to the guest.
+func (c *console) attach(conn net.Conn, replay bool) {
 	c.mu.Lock()
 	if c.client != nil {
 		c.client.Close()
 	}
 	c.client = conn
-	conn.SetWriteDeadline(time.Now().Add(time.Second))
-	conn.Write(c.ring)
+	if replay {
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write(c.ring)
+	}
 	c.mu.Unlock()
 	go func() {
 		buf := make([]byte, 1024)

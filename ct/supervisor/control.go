@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"time"
@@ -102,7 +103,28 @@ func reply(conn net.Conn, r *response) error {
 // call sends req to the supervisor in runDir and reads its response line
 // within timeout; it returns the connection for requests that go on
 // (console). A missing supervisor is vzerror.ErrNotRunning.
+//
+// A connection closed before any answer is retried: the supervisor drops
+// the requests in flight when it re-execs itself after a boot (handoff.go),
+// and every request is safe to repeat.
 func call(runDir string, req *request, timeout time.Duration) (net.Conn, *response, error) {
+	var err error
+	for try := 0; try < 20; try++ {
+		var conn net.Conn
+		var resp *response
+		conn, resp, err = callOnce(runDir, req, timeout)
+		if !errors.Is(err, errNoAnswer) {
+			return conn, resp, err
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return nil, nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+}
+
+// errNoAnswer: the supervisor closed the connection without answering.
+var errNoAnswer = errors.New("supervisor closed the connection without answering")
+
+func callOnce(runDir string, req *request, timeout time.Duration) (net.Conn, *response, error) {
 	path := filepath.Join(runDir, controlName)
 	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
@@ -115,6 +137,9 @@ func call(runDir string, req *request, timeout time.Duration) (net.Conn, *respon
 	conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write(append(b, '\n')); err != nil {
 		conn.Close()
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			return nil, nil, fmt.Errorf("%s: %w", path, errNoAnswer)
+		}
 		return nil, nil, fmt.Errorf("talking to supervisor at %s: %v: %w", path, err, vzerror.ErrSystem)
 	}
 	// One byte at a time: the bytes after the response line (console
@@ -132,6 +157,9 @@ func call(runDir string, req *request, timeout time.Duration) (net.Conn, *respon
 		}
 		if err != nil {
 			conn.Close()
+			if len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET)) {
+				return nil, nil, fmt.Errorf("%s: %w", path, errNoAnswer)
+			}
 			return nil, nil, fmt.Errorf("reading from supervisor at %s: %v: %w", path, err, vzerror.ErrSystem)
 		}
 	}

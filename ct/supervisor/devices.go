@@ -17,8 +17,15 @@ import (
 // applyDevices restricts the container to its device allow-list
 // (rootfs.AllowRules) before any of its processes exist.
 //
-// cgroup v1: the devices controller of OUTER gets "deny all" plus the
-// allow-list. It has to be OUTER: the guest's root owns INNER (its cgroup
+// Wherever a cgroup2 hierarchy is mounted (a v2 host, and a "hybrid" v1
+// host with its mostly empty cgroup2 at .../unified) that is a device
+// program on OUTER there (applyDevicesBPF): every process is in every
+// hierarchy, the kernel consults the cgroup2 device programs before the v1
+// devices controller (security/device_cgroup.c
+// devcgroup_check_permission), and attaching one takes a millisecond.
+//
+// Only a host without any cgroup2 mount uses the v1 devices controller:
+// OUTER gets "deny all" plus the allow-list. It has to be OUTER: the guest's root owns INNER (its cgroup
 // namespace root) and may write INNER's devices.allow, but the kernel only
 // lets a group allow what its parent allows. The kernel refuses a
 // default-behaviour change ("a") in a group that has children
@@ -30,9 +37,17 @@ import (
 // program attached to OUTER: see applyDevicesBPF.
 func applyDevices(cg *cgroup.Group, extra []rootfs.DevNode) error {
 	rules := rootfs.AllowRules(extra)
-	if cg.Layout() != cgroup.V1 {
+	if _, err := cg.OuterPath(cgroup.UnifiedName); err == nil {
 		return applyDevicesBPF(cg, rules)
 	}
+	return applyDevicesV1(cg, rules)
+}
+
+// applyDevicesV1 sets the v1 devices controller of OUTER. Removing and
+// remaking INNER costs 20-30 ms: the kernel takes the removed group
+// offline only after an RCU grace period. cgroup.Create taking the rules
+// (set between making OUTER and INNER) would avoid that.
+func applyDevicesV1(cg *cgroup.Group, rules []rootfs.Rule) error {
 	outer, err := cg.OuterPath("devices")
 	if err != nil {
 		return fmt.Errorf("devices cgroup: %w (%w)", err, vzerror.ErrSetDevices)
@@ -51,11 +66,12 @@ func applyDevices(cg *cgroup.Group, extra []rootfs.DevNode) error {
 	// css_killed_work_fn runs later, from a workqueue); until it is done,
 	// OUTER still counts as having children and "a" is refused with EINVAL.
 	var err2 error
-	for i := 0; i < 200; i++ {
+	for wait, tries := 100*time.Microsecond, 0; tries < 100; tries++ {
 		if err2 = writeDevices(outer, rules); !errors.Is(err2, unix.EINVAL) {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 	if err2 != nil {
 		return err2

@@ -57,24 +57,15 @@ func attachDeviceProgram(dir string, rules []rootfs.Rule) error {
 		return fmt.Errorf("device program: %w (%w)", err, vzerror.ErrSetDevices)
 	}
 	code := rootfs.EncodeEBPF(insns)
-	license := []byte("GPL\x00")
-	logBuf := make([]byte, 4096)
-	load := bpfProgLoad{
-		ProgType: unix.BPF_PROG_TYPE_CGROUP_DEVICE,
-		InsnCnt:  uint32(len(insns)),
-		Insns:    uint64(uintptr(unsafe.Pointer(&code[0]))),
-		License:  uint64(uintptr(unsafe.Pointer(&license[0]))),
-		LogLevel: 1,
-		LogSize:  uint32(len(logBuf)),
-		LogBuf:   uint64(uintptr(unsafe.Pointer(&logBuf[0]))),
-	}
-	copy(load.ProgName[:], "govz_devices")
-	prog, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&load)), unsafe.Sizeof(load))
-	runtime.KeepAlive(code)
-	runtime.KeepAlive(license)
-	runtime.KeepAlive(logBuf)
-	if errno != 0 {
-		return fmt.Errorf("loading device program: %v: %s: %w", errno, cString(logBuf), vzerror.ErrSetDevices)
+	prog, err := loadDeviceProgram(code, len(insns), nil)
+	if err != nil {
+		// Again, with the verifier's log for the message. (Not the first
+		// time: a log that does not fit its buffer fails the load.)
+		logBuf := make([]byte, 256<<10)
+		if _, lerr := loadDeviceProgram(code, len(insns), logBuf); lerr != nil {
+			err = fmt.Errorf("%w: %s", lerr, cString(logBuf))
+		}
+		return fmt.Errorf("loading device program: %v: %w", err, vzerror.ErrSetDevices)
 	}
 	defer unix.Close(int(prog))
 	cgfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -88,11 +79,36 @@ func attachDeviceProgram(dir string, rules []rootfs.Rule) error {
 		AttachType:  unix.BPF_CGROUP_DEVICE,
 		AttachFlags: unix.BPF_F_ALLOW_MULTI,
 	}
-	_, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_ATTACH, uintptr(unsafe.Pointer(&attach)), unsafe.Sizeof(attach))
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_ATTACH, uintptr(unsafe.Pointer(&attach)), unsafe.Sizeof(attach))
 	if errno != 0 {
 		return fmt.Errorf("attaching device program to %s: %v: %w", dir, errno, vzerror.ErrSetDevices)
 	}
 	return nil
+}
+
+// loadDeviceProgram loads code (n instructions) as a cgroup device
+// program; with logBuf the verifier writes its log there.
+func loadDeviceProgram(code []byte, n int, logBuf []byte) (uintptr, error) {
+	license := []byte("GPL\x00")
+	load := bpfProgLoad{
+		ProgType: unix.BPF_PROG_TYPE_CGROUP_DEVICE,
+		InsnCnt:  uint32(n),
+		Insns:    uint64(uintptr(unsafe.Pointer(&code[0]))),
+		License:  uint64(uintptr(unsafe.Pointer(&license[0]))),
+	}
+	if len(logBuf) > 0 {
+		load.LogLevel, load.LogSize = 1, uint32(len(logBuf))
+		load.LogBuf = uint64(uintptr(unsafe.Pointer(&logBuf[0])))
+	}
+	copy(load.ProgName[:], "govz_devices")
+	prog, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&load)), unsafe.Sizeof(load))
+	runtime.KeepAlive(code)
+	runtime.KeepAlive(license)
+	runtime.KeepAlive(logBuf)
+	if errno != 0 {
+		return 0, errno
+	}
+	return prog, nil
 }
 
 func cString(b []byte) string {

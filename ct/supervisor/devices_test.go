@@ -1,15 +1,18 @@
 package supervisor
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/cgroup"
 	"govz/ct/rootfs"
 )
 
@@ -65,5 +68,58 @@ head -c 1 /dev/zero >/dev/null 2>&1 || echo zero-denied
 	want := "null-read-ok\nnull-write-ok\nurandom-read-ok\nurandom-write-denied\nzero-denied\n"
 	if string(out) != want {
 		t.Errorf("inside the cgroup:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// TestDevicesV1 covers the v1 devices controller path (hosts without any
+// cgroup2 mount) on this host's v1 devices hierarchy: OUTER gets the
+// allow-list, INNER is remade under it, and a shell moved into INNER can
+// neither open nor create what the list leaves out, nor widen INNER's list.
+func TestDevicesV1(t *testing.T) {
+	skipUnlessRoot(t)
+	parent := testCgroupParent()
+	g, err := cgroup.Open(parent, "devv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.OuterPath("devices"); err != nil {
+		t.Skip("no v1 devices controller: ", err)
+	}
+	if err := g.Create(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.Kill(ctx)
+		if err := g.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := applyDevicesV1(g, rootfs.AllowRules(nil)); err != nil {
+		t.Fatal(err)
+	}
+	outer, _ := g.OuterPath("devices")
+	list, _ := os.ReadFile(filepath.Join(outer, "devices.list"))
+	if strings.Contains(string(list), "a *:* rwm") || !strings.Contains(string(list), "c 136:* rwm") {
+		t.Errorf("OUTER devices.list:\n%s", list)
+	}
+	_, inner := innerOf(g, outer)
+	dir := t.TempDir()
+	maj, min := hostDisk(t)
+	unix.Mknod(filepath.Join(dir, "disk"), unix.S_IFBLK|0o600, int(unix.Mkdev(maj, min)))
+	script := `echo $$ >` + inner + `/cgroup.procs || exit 9
+head -c 1 /dev/null && echo null-ok
+head -c 1 ` + dir + `/disk >/dev/null 2>&1 || echo disk-denied
+mknod ` + dir + `/mem c 1 1 2>/dev/null || echo mknod-denied
+(echo 'a *:* rwm' >` + inner + `/devices.allow) 2>/dev/null || echo widen-denied
+head -c 1 ` + dir + `/disk >/dev/null 2>&1 || echo disk-still-denied
+`
+	out, err := exec.Command("/bin/busybox", "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "null-ok\ndisk-denied\nmknod-denied\nwiden-denied\ndisk-still-denied\n"; string(out) != want {
+		t.Errorf("inside INNER:\n%s\nwant:\n%s", out, want)
 	}
 }

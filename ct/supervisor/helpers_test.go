@@ -393,6 +393,10 @@ func checkNoLeaks(t *testing.T, c *ct, before hostSnapshot) {
 	if g, err := cgroup.Open(c.spec.CgroupParent, c.spec.ID); err == nil && g.Exists() {
 		t.Errorf("container cgroup still exists")
 	}
+	// Under -race the supervisor reports races in its log.
+	if l := c.logs(); strings.Contains(l, "DATA RACE") {
+		t.Errorf("data race in the supervisor:\n%s", l)
+	}
 }
 
 // initStatus returns /proc/PID/status fields of the container's init.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -36,6 +35,9 @@ const reportFD = 3
 //		os.Exit(supervisor.Main(os.Args[2:], ct.SpecLoaderFor))
 //	}
 func Main(args []string, loaderFor func(id string) SpecLoader) int {
+	if len(args) > 0 && args[0] == "--monitor" {
+		return monitorMain(loaderFor)
+	}
 	// Before anything opens files of its own: drop descriptors vzctl's
 	// caller leaked to it (a shell's, a CI harness's), which would
 	// otherwise be held for the container's whole life.
@@ -43,6 +45,7 @@ func Main(args []string, loaderFor func(id string) SpecLoader) int {
 	// A small heap target; the supervisor allocates little and lives long
 	// (its memory counts once per container).
 	debug.SetGCPercent(20)
+	unix.CloseOnExec(reportFD)
 	rep := os.NewFile(reportFD, "report")
 
 	wait := false
@@ -55,6 +58,7 @@ func Main(args []string, loaderFor func(id string) SpecLoader) int {
 	}
 	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(),
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
+	s.catchSignals()
 	s.loader = loaderFor(s.id)
 	if err := s.run(); err != nil {
 		s.logf("error: %v", err)
@@ -94,12 +98,23 @@ type sup struct {
 	fifo    *os.File
 	ctl     chan ctlRequest
 	ready   chan struct{}
+	sigs    chan os.Signal
+	// closed when the notify and fifo readers have returned
+	notifyDone, fifoDone chan struct{}
 
 	hooks           Hooks // of the latest boot
 	poststopPending bool  // a Prestart succeeded and Poststop(false) is still owed
 	stopping        bool
 	stopWaiters     []net.Conn
 	teardownErr     error // cleanup failures, for the stop requests' answer
+}
+
+// catchSignals makes SIGTERM and SIGINT a graceful stop, from the start:
+// one that arrives while the container boots waits in the channel.
+func (s *sup) catchSignals() {
+	s.sigs = make(chan os.Signal, 1)
+	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT)
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
 }
 
 func (s *sup) logf(format string, a ...any) {
@@ -140,17 +155,20 @@ func (s *sup) run() (err error) {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
-
 	b, err := s.boot(spec)
 	if err != nil {
 		s.finish(err)
 		return err
 	}
 	s.bootReported(b)
+	s.reexec(b)
+	return s.loop(b)
+}
 
+// loop supervises boot b until the container ends for good, booting it
+// again when the guest reboots. After every boot it re-execs itself into
+// a fresh, small process (see handoff.go).
+func (s *sup) loop(b *bootState) error {
 	var stopTimer <-chan time.Time
 	for {
 		select {
@@ -158,6 +176,8 @@ func (s *sup) run() (err error) {
 			reboot := ws.Signaled() && ws.Signal() == unix.SIGHUP && !s.stopping
 			s.logf("init %d %s", b.proc.Pid, describeExit(ws))
 			s.teardownBoot(b, reboot)
+			// Reaped already (waitExit); this only drops Go's pidfd.
+			b.proc.Release()
 			if !reboot {
 				s.finish(nil)
 				return nil
@@ -175,6 +195,7 @@ func (s *sup) run() (err error) {
 				return nil
 			}
 			s.bootReported(b)
+			s.reexec(b)
 		case r := <-s.ctl:
 			if t := s.handle(r, b); t != nil {
 				stopTimer = t
@@ -185,9 +206,9 @@ func (s *sup) run() (err error) {
 				s.logf("guest is ready")
 				s.send(&report{Event: "ready"})
 			}
-		case sig := <-sigs:
+		case sig := <-s.sigs:
 			s.logf("got %v: stopping", sig)
-			if t := s.beginStop(b, b.spec.StopTimeout, false); t != nil {
+			if t := s.beginStop(b, b.stopTimeout, false); t != nil {
 				stopTimer = t
 			}
 		case <-stopTimer:
@@ -207,13 +228,6 @@ func (s *sup) bootReported(b *bootState) {
 		b.ready = true
 		s.send(&report{Event: "ready"})
 	}
-	// Booting allocated the most this process ever will (JSON, message
-	// buffers); hand the free pages back now instead of letting the
-	// scavenger trickle them out: this memory is paid once per container.
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	s.logf("TEMP memstats heapinuse=%d heapidle=%d released=%d stack=%d mspan=%d gcsys=%d other=%d sys=%d goroutines=%d", ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10, ms.MSpanInuse>>10, ms.GCSys>>10, ms.OtherSys>>10, ms.Sys>>10, runtime.NumGoroutine())
 }
 
 // handle answers one control request; it returns a stop timer when a
@@ -227,7 +241,7 @@ func (s *sup) handle(r ctlRequest, b *bootState) <-chan time.Time {
 		s.stopWaiters = append(s.stopWaiters, r.conn)
 		timeout := r.req.Timeout
 		if timeout <= 0 {
-			timeout = b.spec.StopTimeout
+			timeout = b.stopTimeout
 		}
 		return s.beginStop(b, timeout, r.req.Fast)
 	case "console":
@@ -240,7 +254,7 @@ func (s *sup) handle(r ctlRequest, b *bootState) <-chan time.Time {
 			r.conn.Close()
 			return nil
 		}
-		s.console.attach(r.conn)
+		s.console.attach(r.conn, true)
 	default:
 		reply(r.conn, &response{Error: nsinit.NewRemoteError(fmt.Errorf("unknown request %q: %w", r.req.Op, vzerror.ErrInvalidValue))})
 		r.conn.Close()
@@ -276,7 +290,11 @@ func (s *sup) beginStop(b *bootState, timeout time.Duration, fast bool) <-chan t
 func (s *sup) kill(b *bootState) {
 	ctx, cancel := contextTimeout(30 * time.Second)
 	defer cancel()
-	if err := b.cg.Kill(ctx); err != nil {
+	cg, err := s.group(b)
+	if err == nil {
+		err = cg.Kill(ctx)
+	}
+	if err != nil {
 		s.logf("killing the container's cgroup: %v", err)
 		// init at least: its death takes the whole PID namespace along.
 		b.proc.Signal(unix.SIGKILL)
@@ -286,8 +304,17 @@ func (s *sup) kill(b *bootState) {
 // finish answers the stop requests and, when the container ends for good
 // after a Prestart, owes the lead its Poststop(false).
 func (s *sup) finish(err error) {
-	if s.poststopPending && s.hooks.Poststop != nil {
-		s.hooks.Poststop(false)
+	if s.poststopPending {
+		h := s.hooks
+		if h.Poststop == nil {
+			// After a re-exec the hooks have to be rebuilt.
+			if spec, err := s.loader(); err == nil {
+				h = spec.Hooks
+			}
+		}
+		if h.Poststop != nil {
+			h.Poststop(false)
+		}
 	}
 	s.poststopPending = false
 	if err != nil {
@@ -342,7 +369,8 @@ func (s *sup) setup(spec *Spec) error {
 	if err != nil {
 		return fmt.Errorf("notify socket: %v: %w", err, vzerror.ErrSystem)
 	}
-	go readNotify(s.notify, s.ready)
+	s.notifyDone = make(chan struct{})
+	go readNotify(s.notify, s.ready, s.notifyDone)
 	fifoPath := filepath.Join(s.runDir, readyName)
 	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
 		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
@@ -354,7 +382,8 @@ func (s *sup) setup(spec *Spec) error {
 		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
 	}
 	s.fifo = os.NewFile(uintptr(fd), fifoPath)
-	go readReady(s.fifo, s.ready)
+	s.fifoDone = make(chan struct{})
+	go readReady(s.fifo, s.ready, s.fifoDone)
 	if s.control, err = listenControl(filepath.Join(s.runDir, controlName)); err != nil {
 		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
 	}
@@ -385,13 +414,14 @@ func (s *sup) teardownSupervisor() {
 }
 
 // readNotify reads sd_notify datagrams ("READY=1\nSTATUS=...") until the
-// socket is closed.
-func readNotify(c *net.UnixConn, ready chan<- struct{}) {
+// socket is closed or its read deadline passes (before a re-exec).
+func readNotify(c *net.UnixConn, ready chan<- struct{}, done chan<- struct{}) {
+	defer close(done)
 	buf := make([]byte, 4096)
 	for {
 		n, _, err := c.ReadFromUnix(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return
 			}
 			continue
@@ -406,7 +436,8 @@ func readNotify(c *net.UnixConn, ready chan<- struct{}) {
 
 // readReady reads lines from the readiness fifo; any line with READY=1
 // (what the planted hook writes) counts.
-func readReady(f *os.File, ready chan<- struct{}) {
+func readReady(f *os.File, ready chan<- struct{}, done chan<- struct{}) {
+	defer close(done)
 	buf := make([]byte, 512)
 	for {
 		n, err := f.Read(buf)
@@ -414,7 +445,7 @@ func readReady(f *os.File, ready chan<- struct{}) {
 			signalReady(ready)
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)

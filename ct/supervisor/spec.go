@@ -17,12 +17,12 @@ import (
 // SpecLoader on every boot, so a reboot from inside picks up the current
 // configuration.
 type Spec struct {
-	ID       string   `json:"id"`        // container ID, used for the cgroup name and container_uuid
-	Rootfs   string   `json:"rootfs"`    // host path of the mounted root ($VZ_ROOT/root/101)
-	RunDir   string   `json:"run_dir"`   // $VZ_ROOT/run/101: sockets, runstate, log
-	Hostname string   `json:"hostname"`  // UTS name; "" = none
-	Init     []string `json:"init"`      // default /sbin/init
-	Env      []string `json:"env"`       // added to init's environment (KEY=value; overrides the defaults)
+	ID       string   `json:"id"`       // container ID, used for the cgroup name and container_uuid
+	Rootfs   string   `json:"rootfs"`   // host path of the mounted root ($VZ_ROOT/root/101)
+	RunDir   string   `json:"run_dir"`  // $VZ_ROOT/run/101: sockets, runstate, log
+	Hostname string   `json:"hostname"` // UTS name; "" = none
+	Init     []string `json:"init"`     // default /sbin/init
+	Env      []string `json:"env"`      // added to init's environment (KEY=value; overrides the defaults)
 	// CgroupParent is the cgroup below which the container's group is made
 	// in every hierarchy ("govz" by default).
 	CgroupParent string `json:"cgroup_parent"`
@@ -85,7 +85,7 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("container %s: run directory %s is too long for a unix socket path: %w", s.ID, s.RunDir, vzerror.ErrInvalidValue)
 	}
 	if len(s.Init) == 0 {
-		s.Init = DefaultInit
+		s.Init = append([]string(nil), DefaultInit...)
 	}
 	if !filepath.IsAbs(s.Init[0]) {
 		return fmt.Errorf("container %s: init %q must be an absolute path: %w", s.ID, s.Init[0], vzerror.ErrInvalidValue)

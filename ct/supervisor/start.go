@@ -131,10 +131,7 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 			case errors.Is(err, os.ErrDeadlineExceeded) && running:
 				return fmt.Errorf("container %s: %v: %w", s.ID, ctx.Err(), vzerror.ErrWaitFailed)
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				// Abort the boot: SIGTERM makes the supervisor stop what
-				// it started; wait for it so nothing is left.
-				proc.Signal(unix.SIGTERM)
-				<-exited
+				abort(s.RunDir, exited)
 				return fmt.Errorf("container %s: start interrupted: %v: %w", s.ID, ctx.Err(), vzerror.ErrSystem)
 			case running:
 				// The supervisor closed the pipe after "running" without
@@ -164,6 +161,26 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 			return nil
 		}
 	}
+}
+
+// abort stops a container whose start was given up, as soon as its
+// supervisor listens, and waits until the supervisor has exited, so that
+// nothing is left. It asks over the control socket rather than with a
+// signal, which could arrive while the supervisor re-execs itself.
+func abort(runDir string, exited <-chan struct{}) {
+	for {
+		conn, _, err := call(runDir, &request{Op: "stop", Fast: true}, time.Minute)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-exited:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	<-exited
 }
 
 // checkInit looks for the guest's init inside root the way the kernel will

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -178,6 +179,13 @@ func Stop(runDir string, timeout time.Duration, fast bool) error {
 // no init is recorded alive; a live init whose supervisor died is killed
 // through its cgroup, and its traces removed.
 func stopOrphan(runDir string) error {
+	// A dead supervisor leaves its sockets, fifo and lock behind; nobody
+	// holds the lock, so they are garbage.
+	if !supervisorAlive(runDir) {
+		for _, n := range []string{controlName, notifyName, readyName, lockName} {
+			os.Remove(filepath.Join(runDir, n))
+		}
+	}
 	st, err := runstate.Read(runDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w", runDir, vzerror.ErrNotRunning)
@@ -205,6 +213,21 @@ func stopOrphan(runDir string) error {
 		return fmt.Errorf("container %s: %w (%w)", st.ID, err, vzerror.ErrStop)
 	}
 	return runstate.Remove(runDir)
+}
+
+// supervisorAlive reports whether some process holds the run directory's
+// supervisor lock.
+func supervisorAlive(runDir string) bool {
+	f, err := os.Open(filepath.Join(runDir, lockName))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
 }
 
 // waitGone waits until process pid has exited (a zombie counts as gone:

@@ -1,0 +1,63 @@
+// Package supervisor runs containers: `vzctl start` and `vzctl stop`.
+//
+// Every running container has one supervisor process, a re-exec of the
+// govz executable with the hidden argument Verb, detached in its own
+// session with its output in RUNDIR/supervisor.log. It outlives vzctl and
+// is the parent of the container's init:
+//
+//	vzctl start ──Start──> supervisor (Verb ID) ──nsinit.Start──> nsinit ──execve──> /sbin/init (PID 1)
+//	                         │  parent of init; reaps it
+//	                         │  holds the console pty master, serves RUNDIR/control
+//	                         └─ after each boot: execve itself with --monitor (handoff.go)
+//
+// The lead's main must dispatch both hidden verbs before anything else:
+//
+//	if len(os.Args) > 1 {
+//		switch os.Args[1] {
+//		case nsinit.Verb:
+//			nsinit.Main() // never returns
+//		case supervisor.Verb:
+//			os.Exit(supervisor.Main(os.Args[2:], func(id string) supervisor.SpecLoader { ... }))
+//		}
+//	}
+//
+// The loader is how the supervisor gets the container's current Spec on
+// every boot (hooks included: they are Go functions of the lead's). Build
+// the binary with CGO_ENABLED=0: a cgo binary maps libc and its per-thread
+// malloc arenas into every supervisor (about 140 KiB more PSS each).
+//
+// # Run directory
+//
+//	RUNDIR/state.json       runstate record, written when init runs, removed when the container stops
+//	RUNDIR/control          control socket (stop, status, console), see control.go
+//	RUNDIR/notify           sd_notify datagram socket, bind-mounted at /run/host/notify
+//	RUNDIR/ready            readiness fifo, bind-mounted at /run/host/ready
+//	RUNDIR/supervisor.lock  flock held by the supervisor for its whole life
+//	RUNDIR/supervisor.log   the supervisor's log (kept after stop)
+//
+// # Readiness ("vzctl start --wait")
+//
+// A systemd guest gets NOTIFY_SOCKET=/run/host/notify in PID 1's
+// environment and sends READY=1 when boot is complete
+// (CONTAINER_INTERFACE.md). Other guests have no such protocol, so the
+// container's nsinit plants a hook (rootfs.ReadyHookPaths) that writes
+// "READY=1" to the fifo /run/host/ready: /etc/init.d/ready, which the
+// busybox template's rcS runs last, and /etc/local.d/govz-ready.start,
+// which OpenRC's local service runs at the end of boot. A file there that
+// is not ours is left alone. A guest with neither (sysvinit: add
+// `echo READY=1 >/run/host/ready` to rc.local yourself) counts as ready
+// once its init runs.
+//
+// # Stop, reboot, crash
+//
+// Stop asks init to halt (chooseHalt: SIGRTMIN+3 for systemd, a runlevel-0
+// request on /run/initctl for sysvinit, SIGPWR for busybox and the rest),
+// waits StopTimeout, then kills the container's cgroup; fast kills at once.
+// Inside a PID namespace reboot(2) does not reboot: the kernel kills the
+// namespace's init with SIGHUP (restart) or SIGINT (halt, power-off). On
+// SIGHUP the supervisor tears the boot down and boots again with fresh
+// namespaces and the Spec the loader returns now; on anything else it tears
+// down and exits. Teardown kills and removes the cgroups and the runstate
+// record and calls Hooks.Poststop; the supervisor's exit closes the pty and
+// removes the sockets. The container's root mount is the caller's.
+package supervisor
