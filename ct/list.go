@@ -108,13 +108,9 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 			i.UBC[u.Name] = ubc
 		}
 	}
-	du := n.diskUsage(id, eff, st.Mounted)
-	for _, q := range []struct {
-		name  string
-		usage *int64
-	}{{"diskspace", du.SpaceKB}, {"diskinodes", du.Inodes}} {
-		if bl, ok := eff.Resource(q.name); ok {
-			i.Quota[q.name] = listing.Quota{Usage: q.usage, Soft: bl.Barrier, Hard: bl.Limit}
+	for _, q := range []string{"diskspace", "diskinodes"} {
+		if bl, ok := eff.Resource(q); ok {
+			i.Quota[q] = listing.Quota{Soft: bl.Barrier, Hard: bl.Limit}
 		}
 	}
 	return i
