@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,8 +68,9 @@ func arch() string {
 
 // node is one relocated installation.
 type node struct {
-	t    *testing.T
-	root string
+	t        *testing.T
+	root     string
+	cgParent string
 }
 
 // newNode makes an installation under a temp dir with the busybox template
@@ -76,7 +78,7 @@ type node struct {
 func newNode(t *testing.T) *node {
 	t.Helper()
 	root := t.TempDir()
-	n := &node{t: t, root: root}
+	n := &node{t: t, root: root, cgParent: fmt.Sprintf("govz-test-%d-%x", os.Getpid(), rand.Uint64())}
 	cache := filepath.Join(root, "template", "cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
@@ -159,8 +161,9 @@ func (n *node) fails(want int, name string, args ...string) result {
 	return r
 }
 
-// cgroupParent is the node's test-private cgroup parent.
-func (n *node) cgroupParent() string { return "govz-test-" + filepath.Base(n.root) }
+// cgroupParent is the node's test-private cgroup parent, unique on the
+// machine (t.TempDir's base name is not: every test's first one is "001").
+func (n *node) cgroupParent() string { return n.cgParent }
 
 // cleanup stops every container the test left running, unmounts whatever
 // is mounted under the node's root and removes the test's cgroup parent,

@@ -174,6 +174,9 @@ func (s *sup) bootSteps(b *bootState) error {
 			Manager:   managerName,
 		},
 	}
+	if err := s.console.renewSlave(); err != nil {
+		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
+	}
 	ctx, cancel := contextTimeout(2 * time.Minute)
 	defer cancel()
 	proc, err := nsinit.Start(ctx, cfg, nsinit.Options{

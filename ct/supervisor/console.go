@@ -35,6 +35,23 @@ type console struct {
 	client net.Conn
 }
 
+// renewSlave replaces the slave descriptor with a fresh open of the same
+// pty. A guest that shuts down through systemd hangs its console up
+// (vhangup), after which every operation on the old descriptor fails with
+// EIO, making the next boot's TIOCSCTTY fail: each boot gets a new one.
+func (c *console) renewSlave() error {
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, c.master.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fmt.Errorf("reopening pty slave: %w", errno)
+	}
+	old := c.slave
+	c.slave = os.NewFile(sfd, "console-slave")
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
 func openConsole(logPath string) (*console, error) {
 	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
