@@ -50,7 +50,7 @@ func TestDebianSystemdGuest(t *testing.T) {
 	}
 	// Reboot from inside: a new boot with a new init.
 	boot1, _ := n.runState("101")
-	n.run("vzctl", "exec", "101", "systemctl reboot")
+	n.ok("vzctl", "exec", "101", "systemctl reboot")
 	end := time.Now().Add(60 * time.Second)
 	for {
 		boot2, _ := n.runState("101")
@@ -73,8 +73,8 @@ func TestDebianSystemdGuest(t *testing.T) {
 	}
 	n.noLeftovers()
 	// poweroff from inside stops it for good.
-	n.ok("vzctl", "start", "101")
-	n.run("vzctl", "exec", "101", "systemctl poweroff")
+	n.ok("vzctl", "start", "101", "--wait")
+	n.ok("vzctl", "exec", "101", "systemctl poweroff")
 	n.waitStatus("101", "CTID 101 exist unmounted down", 60*time.Second)
 	n.noLeftovers()
 }
