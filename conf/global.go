@@ -7,25 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 
 	"govz/ct/vzerror"
+	"govz/templates"
 )
-
-// Arch is OpenVZ's name for this machine's architecture, as used in
-// template names (centos-6-x86_64).
-func Arch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "386":
-		return "x86"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
-}
 
 // Defaults is the built-in bottom layer: what an installation uses when
 // vz.toml is missing or leaves a key unset.
@@ -38,7 +24,7 @@ func Defaults() *Config {
 		LockDir:       s("$VZ_ROOT/lock"),
 		DumpDir:       s("$VZ_ROOT/dump"),
 		RunDir:        s("$VZ_ROOT/run"),
-		DefOSTemplate: s("busybox-" + Arch()),
+		DefOSTemplate: s("busybox-" + templates.HostArch()),
 		ConfigFile:    s("vswap-256m"),
 		Logging:       b(true),
 		LogFile:       s("$VZ_ROOT/log/vzctl.log"),

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 
 	"govz/ct/vzerror"
@@ -23,6 +24,15 @@ var arches = [...]arch{
 	{"s390x", "s390x", "s390x"},
 	{"riscv64", "riscv64", "riscv64"},
 	{"loong64", "loongarch64", "loong64"},
+}
+
+// HostArch is this machine's architecture as OpenVZ template names spell
+// it (centos-6-x86_64); GOARCH when the table has no entry.
+func HostArch() string {
+	if a, err := archFor(runtime.GOARCH); err == nil {
+		return a.ovz
+	}
+	return runtime.GOARCH
 }
 
 // archFor maps a Go architecture to its OpenVZ and Debian names.
