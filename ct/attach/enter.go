@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/term"
 	"govz/ct/vzerror"
 )
 
@@ -228,24 +229,12 @@ func copyWinsize(from, to *os.File) {
 	})
 }
 
-// makeRaw puts the terminal in raw mode (cfmakeraw(3)) and returns the
-// function that restores it.
+// makeRaw puts the terminal in raw mode and returns the function that
+// restores it.
 func makeRaw(f *os.File) (func(), error) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	restore, err := term.MakeRaw(int(f.Fd()))
 	if err != nil {
-		return nil, fmt.Errorf("reading terminal mode: %w: %w", err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
-	raw := *old
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-	// TCSETSW (tcsetattr TCSADRAIN): pending output is written first.
-	if err := unix.IoctlSetTermios(fd, unix.TCSETSW, &raw); err != nil {
-		return nil, fmt.Errorf("setting raw mode: %w: %w", err, vzerror.ErrSystem)
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETSW, old) }, nil
+	return restore, nil
 }

@@ -52,16 +52,16 @@ func readAll(t testing.TB, r io.Reader) string {
 	return string(b)
 }
 
-// term is the test's side of a pty: it collects output and can wait for
+// testTerm is the test's side of a pty: it collects output and can wait for
 // text to appear.
-type term struct {
+type testTerm struct {
 	master *os.File
 	mu     sync.Mutex
 	out    bytes.Buffer
 }
 
-func newTerm(master *os.File) *term {
-	tm := &term{master: master}
+func newTerm(master *os.File) *testTerm {
+	tm := &testTerm{master: master}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -77,13 +77,13 @@ func newTerm(master *os.File) *term {
 	return tm
 }
 
-func (tm *term) output() string {
+func (tm *testTerm) output() string {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	return tm.out.String()
 }
 
-func (tm *term) waitFor(t testing.TB, s string) {
+func (tm *testTerm) waitFor(t testing.TB, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(tm.output(), s) {

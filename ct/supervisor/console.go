@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/term"
 	"govz/ct/vzerror"
 )
 
@@ -211,7 +212,7 @@ func Console(runDir string, ttyNum int, in io.Reader, out io.Writer) error {
 	}
 	conn.SetDeadline(time.Time{})
 	if f, ok := in.(*os.File); ok {
-		if restore, err := makeRaw(int(f.Fd())); err == nil {
+		if restore, err := term.MakeRaw(int(f.Fd())); err == nil {
 			defer restore()
 		}
 	}
@@ -250,22 +251,4 @@ func copyUntilEscape(conn net.Conn, in io.Reader) {
 			return
 		}
 	}
-}
-
-func makeRaw(fd int) (func(), error) {
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, err
-	}
-	raw := *old
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
-		return nil, err
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }
