@@ -20,6 +20,10 @@ type Config struct {
 	CgroupParent  *string `toml:"cgroup_parent"`
 	NeighbourDevs *string `toml:"neighbour_devs"`
 	IPv6          *bool   `toml:"ipv6"`
+	SetupSysctls  *bool   `toml:"setup_sysctls"`
+	SkipARPDetect *bool   `toml:"skip_arpdetect"`
+	ErrorOnARP    *bool   `toml:"error_on_arpfail"`
+	LXCFS         *string `toml:"lxcfs"`
 
 	// Filesystem.
 	VERoot    *string `toml:"ve_root"`

@@ -56,10 +56,14 @@ var Keys = []Key{
 	{"cgroup_parent", KindString, Global, "govz", "n/a", "", "Parent cgroup (relative) under which every container's cgroups live."},
 	{"neighbour_devs", KindString, Global, "detect", "n/a", "NEIGHBOUR_DEVS", "Where proxy ARP/NDP entries go: detect, all, or list:DEV DEV..."},
 	{"ipv6", KindBool, Global, "true", "n/a", "IPV6", "Allow IPv6 container addresses."},
+	{"setup_sysctls", KindBool, Global, "false", "n/a", "", "Let vzctl set the node sysctls routed addresses need (forwarding, proxy_ndp, proxy_delay on the neighbour devices); when false it only names the missing ones."},
+	{"skip_arpdetect", KindBool, Global, "false", "n/a", "SKIP_ARPDETECT", "Skip the probe for another host already using an address before a container takes it."},
+	{"error_on_arpfail", KindBool, Global, "false", "n/a", "ERROR_ON_ARPFAIL", "Refuse an address another host answers for, instead of warning."},
+	{"lxcfs", KindString, Global, "/var/lib/lxcfs", "n/a", "", "Where LXCFS is mounted; its /proc files are bound into each container at start. off = never."},
 
 	{"ve_root", KindString, CT, "$VZ_ROOT/root/$VEID", "no", "VE_ROOT", "Mount point of the container's root; $VEID expands to the CTID."},
 	{"ve_private", KindString, CT, "$VZ_ROOT/private/$VEID", "no", "VE_PRIVATE", "Private area holding the container's files."},
-	{"ve_layout", KindString, CT, "dir", "no", "VE_LAYOUT", "Storage layout of the private area: dir."},
+	{"ve_layout", KindString, CT, "dir", "no", "VE_LAYOUT", "Storage layout of the private area: dir, btrfs, image, or auto (btrfs on btrfs, else image when diskspace is set, else dir)."},
 
 	{"name", KindString, CT, "", "yes", "NAME", "Alias usable wherever a CTID is; unique on the node."},
 	{"description", KindString, CT, "", "yes", "DESCRIPTION", "Free text."},
@@ -90,7 +94,7 @@ var Keys = []Key{
 	{"oomguarpages", KindPages, CT, "unlimited", "yes", "OOMGUARPAGES", "OOM-kill guarantee."},
 	{"numtcpsock", KindItems, CT, "unlimited", "yes", "NUMTCPSOCK", "TCP sockets."},
 	{"numflock", KindItems, CT, "unlimited", "yes", "NUMFLOCK", "File locks."},
-	{"numpty", KindItems, CT, "unlimited", "no", "NUMPTY", "Pseudo terminals."},
+	{"numpty", KindItems, CT, "unlimited", "yes", "NUMPTY", "Pseudo terminals (max= of the container's devpts)."},
 	{"numsiginfo", KindItems, CT, "unlimited", "yes", "NUMSIGINFO", "Pending signals."},
 	{"tcpsndbuf", KindBytes, CT, "unlimited", "yes", "TCPSNDBUF", "TCP send buffers."},
 	{"tcprcvbuf", KindBytes, CT, "unlimited", "yes", "TCPRCVBUF", "TCP receive buffers."},
@@ -98,7 +102,7 @@ var Keys = []Key{
 	{"dgramrcvbuf", KindBytes, CT, "unlimited", "yes", "DGRAMRCVBUF", "Datagram receive buffers."},
 	{"numothersock", KindItems, CT, "unlimited", "yes", "NUMOTHERSOCK", "Non-TCP sockets."},
 	{"dcachesize", KindBytes, CT, "unlimited", "yes", "DCACHESIZE", "Dentry and inode caches."},
-	{"numfile", KindItems, CT, "unlimited", "no", "NUMFILE", "Open files."},
+	{"numfile", KindItems, CT, "unlimited", "yes", "NUMFILE", "Open files per process (RLIMIT_NOFILE soft:hard)."},
 	{"numiptent", KindItems, CT, "unlimited", "yes", "NUMIPTENT", "iptables entries."},
 
 	{"cpuunits", KindInt, CT, "1000", "yes", "CPUUNITS", "CPU weight, 8..500000."},
@@ -107,7 +111,7 @@ var Keys = []Key{
 	{"cpumask", KindString, CT, "all", "yes", "CPUMASK", "Allowed CPUs, e.g. 0-2,7."},
 	{"nodemask", KindString, CT, "all", "yes", "NODEMASK", "Allowed NUMA nodes."},
 	{"ioprio", KindInt, CT, "4", "yes", "IOPRIO", "I/O priority 0..7."},
-	{"iolimit", KindRate, CT, "0", "yes", "IOLIMIT", "I/O bandwidth cap in bytes/s; 0 = none."},
+	{"iolimit", KindRate, CT, "0", "yes", "IOLIMIT", "I/O bandwidth cap per second: a number is MB (as in vzctl), or with a B K M G suffix; 0 = none."},
 	{"iopslimit", KindRate, CT, "0", "yes", "IOPSLIMIT", "I/O operations per second cap; 0 = none."},
 
 	{"diskspace", KindKB, CT, "unlimited", "yes", "DISKSPACE", "Disk space soft:hard limit."},

@@ -74,8 +74,10 @@ func validateKey(k Key, f reflect.Value) error {
 	}
 	switch k.Name {
 	case "ve_layout":
-		if l := f.Elem().String(); l != "dir" {
-			return fmt.Errorf("unknown layout %q: %w", l, vzerror.ErrInvalidValue)
+		// vzctl's simfs and ploop are refused rather than mapped: their
+		// on-disk formats are not these.
+		if l := f.Elem().String(); l != "dir" && l != "btrfs" && l != "image" && l != "auto" {
+			return fmt.Errorf("unknown layout %q (dir, btrfs, image or auto): %w", l, vzerror.ErrInvalidValue)
 		}
 	case "name":
 		return ValidateName(f.Elem().String())

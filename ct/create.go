@@ -10,9 +10,9 @@ import (
 
 	"govz/conf"
 	"govz/ct/revert"
+	"govz/ct/storage"
 	"govz/ct/vzerror"
 	"govz/templates"
-	"govz/templates/untar"
 )
 
 // CreateOptions are vzctl create's options; empty fields take the
@@ -26,6 +26,11 @@ type CreateOptions struct {
 	Name        string
 	Description string
 	IPAdd       []string
+	// Layout is the storage layout: dir, btrfs, image or auto.
+	Layout string
+	// DiskSpace and DiskInodes are vzctl's soft:hard limits.
+	DiskSpace  string
+	DiskInodes string
 	// Progress, when set, receives unpacking progress in bytes.
 	Progress func(done, total int64)
 }
@@ -77,6 +82,9 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	set(&cmd.Description, o.Description)
 	set(&cmd.VEPrivate, o.Private)
 	set(&cmd.VERoot, o.Root)
+	set(&cmd.VELayout, o.Layout)
+	set(&cmd.DiskSpace, o.DiskSpace)
+	set(&cmd.DiskInodes, o.DiskInodes)
 	if len(o.IPAdd) > 0 {
 		cmd.IPAddress = dedupIPs(o.IPAdd)
 	}
@@ -90,6 +98,15 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	eff := n.Effective(layer)
 	private := n.path(eff.VEPrivate, id)
 	root := n.path(eff.VERoot, id)
+	lim := diskLimits(eff)
+	// The config records the concrete layout: a later change of the
+	// global default must not reinterpret an existing private area.
+	layoutName := storage.Resolve(conf.Str(eff.VELayout), filepath.Dir(private), lim)
+	layer.VELayout = &layoutName
+	lay, err := storage.Open(layoutName, n.Log)
+	if err != nil {
+		return err
+	}
 	// From here on the disk changes: record where, so that the next holder
 	// of the lock can roll back if this process dies.
 	if err := l.Update(opRecord("create", private, root)); err != nil {
@@ -110,23 +127,13 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := os.MkdirAll(filepath.Dir(private), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", filepath.Dir(private), err, vzerror.ErrCreatePrivate)
 	}
-	tmp := private + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("removing stale %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+	c := storage.CT{ID: id, Private: private, Root: root}
+	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress}
+	n.Log.Infof("Creating container private area (%s, layout %s)", tmplName, layoutName)
+	if err := lay.Create(c, tmpl, lim); err != nil {
+		return err
 	}
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
-	}
-	r.Add(func() { os.RemoveAll(tmp) })
-
-	n.Log.Infof("Creating container private area (%s)", tmplName)
-	if err := untar.ExtractFile(tmplPath, tmp, untar.Options{Progress: o.Progress, Warnf: n.Log.Warnf}); err != nil {
-		return fmt.Errorf("unpacking %s into %s: %w", tmplPath, tmp, err)
-	}
-	if err := os.Rename(tmp, private); err != nil {
-		return fmt.Errorf("renaming %s to %s: %v: %w", tmp, private, err, vzerror.ErrCreatePrivate)
-	}
-	r.Add(func() { os.RemoveAll(private) })
+	r.Add(func() { storage.Remove(private) })
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
 	}
@@ -177,7 +184,7 @@ func (n *Node) recover(id int, record string) error {
 	if _, err := n.LoadCT(id); err == nil {
 		// The config exists: a create committed, or a destroy had not
 		// begun removing anything. Only a stale temp area may remain.
-		return os.RemoveAll(private + ".tmp")
+		return storage.Remove(private + ".tmp")
 	} else if !errors.Is(err, vzerror.ErrNoConfig) {
 		return err
 	}
@@ -185,8 +192,8 @@ func (n *Node) recover(id int, record string) error {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
 	}
 	for _, p := range []string{private + ".tmp", private + ".destroyed", private} {
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("removing %s: %v: %w", p, err, vzerror.ErrDeletePrivate)
+		if err := storage.Remove(p); err != nil {
+			return err
 		}
 	}
 	os.Remove(root)

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"govz/conf"
+	"govz/ct/storage"
 	"govz/ct/vzerror"
 )
 
@@ -35,6 +36,10 @@ func (n *Node) Destroy(id int) error {
 	} else if busy {
 		return fmt.Errorf("container %d is mounted, unmount it first: %w", id, vzerror.ErrMounted)
 	}
+	lay, err := n.layoutOf(eff)
+	if err != nil {
+		return err
+	}
 	if err := l.Update(opRecord("destroy", private, root)); err != nil {
 		return err
 	}
@@ -50,8 +55,8 @@ func (n *Node) Destroy(id int) error {
 	if err := os.Rename(private, gone); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("renaming %s: %v: %w", private, err, vzerror.ErrDeletePrivate)
 	}
-	if err := os.RemoveAll(gone); err != nil {
-		return fmt.Errorf("removing %s: %v: %w", gone, err, vzerror.ErrDeletePrivate)
+	if err := lay.Destroy(storage.CT{ID: id, Private: gone, Root: root}); err != nil {
+		return err
 	}
 	os.Remove(root)
 	os.RemoveAll(n.RunDir(id))

@@ -1,11 +1,9 @@
 package ct
 
 import (
-	"strconv"
 	"strings"
 
 	"govz/conf"
-	"govz/ct/cgroup"
 	"govz/ct/listing"
 )
 
@@ -38,6 +36,7 @@ func (n *Node) List(f ListFilter) ([]listing.Info, error) {
 		ids = sel
 	}
 	var out []listing.Info
+	traffic := n.netTraffic()
 	for _, id := range ids {
 		layer, err := n.LoadCT(id)
 		if err != nil {
@@ -55,6 +54,9 @@ func (n *Node) List(f ListFilter) ([]listing.Info, error) {
 		}
 		if !f.All && !f.Stopped && !running && len(f.IDs) == 0 {
 			continue
+		}
+		if running {
+			info.Traffic = traffic(id)
 		}
 		out = append(out, info)
 	}
@@ -84,12 +86,7 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	switch {
 	case st.Running:
 		i.Status = "running"
-		if g, err := cgroup.Open(conf.Str(eff.CgroupParent), strconv.Itoa(id)); err == nil {
-			if procs, err := g.Procs(); err == nil {
-				held := int64(len(procs))
-				i.UBC["numproc"] = listing.UBC{Held: &held, Barrier: conf.Unlimited, Limit: conf.Unlimited}
-			}
-		}
+		n.ubcCounters(id, eff, i.UBC)
 	case st.Mounted:
 		i.Status = "mounted"
 	default:
@@ -108,9 +105,13 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 			i.UBC[u.Name] = ubc
 		}
 	}
-	for _, q := range []string{"diskspace", "diskinodes"} {
-		if bl, ok := eff.Resource(q); ok {
-			i.Quota[q] = listing.Quota{Soft: bl.Barrier, Hard: bl.Limit}
+	du := n.diskUsage(id, eff, st.Mounted)
+	for _, q := range []struct {
+		name  string
+		usage *int64
+	}{{"diskspace", du.SpaceKB}, {"diskinodes", du.Inodes}} {
+		if bl, ok := eff.Resource(q.name); ok {
+			i.Quota[q.name] = listing.Quota{Usage: q.usage, Soft: bl.Barrier, Hard: bl.Limit}
 		}
 	}
 	return i

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"govz/ct/vzerror"
 )
 
@@ -92,8 +90,8 @@ func (n *Node) mountedUnder(dirs ...string) (bool, error) {
 	return false, nil
 }
 
-// Mount mounts container id's private area at its root (the dir layout: a
-// bind mount).
+// Mount mounts container id's private area at its root, the way its
+// layout does it (a bind mount, or an image through a loop device).
 func (n *Node) Mount(id int) error {
 	l, err := n.lock(id, "mount")
 	if err != nil {
@@ -109,26 +107,24 @@ func (n *Node) mount(id int) error {
 		return err
 	}
 	eff := n.Effective(layer)
-	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
-	if mp, err := isMountPoint(root); err != nil {
+	c := n.storageCT(id, eff)
+	if mp, err := isMountPoint(c.Root); err != nil {
 		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 	} else if mp {
-		return fmt.Errorf("container %d is already mounted at %s: %w", id, root, vzerror.ErrMounted)
+		return fmt.Errorf("container %d is already mounted at %s: %w", id, c.Root, vzerror.ErrMounted)
 	}
-	if st, err := os.Stat(private); err != nil || !st.IsDir() {
-		return fmt.Errorf("container %d: private area %s not found: %w", id, private, vzerror.ErrNoPrivate)
+	if st, err := os.Stat(c.Private); err != nil || !st.IsDir() {
+		return fmt.Errorf("container %d: private area %s not found: %w", id, c.Private, vzerror.ErrNoPrivate)
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
+	if err := os.MkdirAll(c.Root, 0o755); err != nil {
+		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
 	}
-	// MS_PRIVATE after the bind: the container's mounts must not propagate
-	// into the private area's parent mount, or back.
-	if err := unix.Mount(private, root, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind-mounting %s at %s: %v: %w", private, root, err, vzerror.ErrMount)
+	lay, err := n.layoutOf(eff)
+	if err != nil {
+		return err
 	}
-	if err := unix.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
-		unix.Unmount(root, unix.MNT_DETACH)
-		return fmt.Errorf("making %s private: %v: %w", root, err, vzerror.ErrMount)
+	if err := lay.Mount(c); err != nil {
+		return err
 	}
 	n.Log.Infof("Container is mounted")
 	return nil
@@ -152,16 +148,21 @@ func (n *Node) umount(id int) error {
 	if err != nil {
 		return err
 	}
-	root := n.path(n.Effective(layer).VERoot, id)
-	mp, err := isMountPoint(root)
+	eff := n.Effective(layer)
+	c := n.storageCT(id, eff)
+	mp, err := isMountPoint(c.Root)
 	if err != nil {
 		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 	}
 	if !mp {
 		return fmt.Errorf("container %d is not mounted: %w", id, vzerror.ErrNotMounted)
 	}
-	if err := unix.Unmount(root, 0); err != nil {
-		return fmt.Errorf("unmounting %s: %v: %w", root, err, vzerror.ErrUmount)
+	lay, err := n.layoutOf(eff)
+	if err != nil {
+		return err
+	}
+	if err := lay.Umount(c); err != nil {
+		return err
 	}
 	n.Log.Infof("Container is unmounted")
 	return nil

@@ -16,6 +16,13 @@ type SetOptions struct {
 	IPDel   []string // "all" removes every address
 	Save    bool
 	SetMode string // "", "restart" or "ignore"
+	// ResetUB re-applies the stored resource keys to a running container
+	// (exclusive); ApplyConfig names a sample whose keys the call sets
+	// under its own (resources_set.go).
+	ResetUB     bool
+	ApplyConfig string
+	// Net are the bridged-interface edits (network_set.go).
+	Net NetSetOptions
 }
 
 // Set changes container id's parameters: stored with Save, applied at once
@@ -23,6 +30,9 @@ type SetOptions struct {
 func (n *Node) Set(id int, o SetOptions) error {
 	if o.Layer == nil {
 		o.Layer = &conf.Config{}
+	}
+	if err := n.prepareResourceSet(&o); err != nil {
+		return err
 	}
 	if err := o.Layer.Validate(); err != nil {
 		return err
@@ -41,11 +51,19 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.ResetUB {
+		return n.resetUB(id, layer)
+	}
 	ips, err := editIPs(layer.IPAddress, o.IPAdd, o.IPDel, n.Log.Warnf)
 	if err != nil {
 		return err
 	}
 	if err := n.checkIPsFree(id, o.IPAdd); err != nil {
+		return err
+	}
+	// Disk limits go to the storage layout first: a limit it cannot take
+	// (an image shrinking while mounted) must not be saved.
+	if err := n.applyDiskLimits(id, layer, o); err != nil {
 		return err
 	}
 	next := conf.Merge(layer, o.Layer)
@@ -54,6 +72,14 @@ func (n *Node) Set(id int, o SetOptions) error {
 		if len(ips) == 0 {
 			next.IPAddress = nil
 		}
+	}
+	// Networking applies to a running container at once (network_set.go).
+	if err := n.setNetwork(id, next, o); err != nil {
+		return err
+	}
+	restart, err := n.setResources(id, next, o, n.Running(id))
+	if err != nil {
+		return err
 	}
 	oldName, newName := conf.Str(layer.Name), conf.Str(o.Layer.Name)
 	if newName != "" && newName != oldName {
@@ -80,6 +106,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 		n.unregisterName(id, oldName)
 	}
 	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
+	if restart {
+		return n.restartAfterSet(id)
+	}
 	return nil
 }
 

@@ -58,6 +58,10 @@ func (n *Node) start(id int, o StartOptions) error {
 		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 	}
 	n.Log.Infof("Starting container...")
+	n.noteLXCFS()
+	if err := n.netStartPreflight(id, eff); err != nil {
+		return err
+	}
 	if !mounted {
 		if err := n.mount(id); err != nil {
 			return err
@@ -159,8 +163,15 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			Hooks: supervisor.Hooks{
 				// Networking plugs in here; Poststop is owed only after a
 				// Prestart ran.
-				Prestart: func(int) error { return nil },
+				Prestart: func(initPID int) error {
+					// Limits go on before the guest's init runs.
+					if err := n.startResources(id, eff, initPID); err != nil {
+						return err
+					}
+					return n.netPrestart(id, eff, initPID)
+				},
 				Poststop: func(reboot bool) {
+					n.netPoststop(id)
 					if reboot {
 						return
 					}

@@ -24,6 +24,9 @@ func createCmd(e *env) *cli.Command {
 			&cli.StringFlag{Name: "name"},
 			&cli.StringFlag{Name: "description"},
 			&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "address, repeatable"},
+			&cli.StringFlag{Name: "layout", Usage: "storage layout: dir, btrfs, image or auto (default: ve_layout)"},
+			&cli.StringFlag{Name: "diskspace", Usage: "disk space soft[:hard] limit, KB or K/M/G/T suffix (the image size for --layout image)"},
+			&cli.StringFlag{Name: "diskinodes", Usage: "inode soft[:hard] limit"},
 		},
 		Action: func(c *cli.Context) error {
 			return e.withCT(c, func(n *ct.Node, id int) error {
@@ -36,6 +39,9 @@ func createCmd(e *env) *cli.Command {
 					Name:        c.String("name"),
 					Description: c.String("description"),
 					IPAdd:       c.StringSlice("ipadd"),
+					Layout:      c.String("layout"),
+					DiskSpace:   c.String("diskspace"),
+					DiskInodes:  c.String("diskinodes"),
 				})
 			})
 		},

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"govz/ct"
+	"govz/ct/lxcfs"
 	"govz/ct/nsinit"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
@@ -74,6 +75,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == nsinit.Verb {
 		nsinit.Main()
+	}
+	if len(os.Args) > 1 && os.Args[1] == lxcfs.Verb {
+		os.Exit(lxcfs.Main(os.Args[2:]))
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
@@ -166,7 +170,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec", ct.ExecShell, "run a command through the container's shell (exit 8 on failure)"),
 			execCmd(e, "exec2", ct.ExecShell2, "run a command through the container's shell, returning its status"),
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
-			enterCmd(e), consoleCmd(e), runscriptCmd(e),
+			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 		},
 	}
 }

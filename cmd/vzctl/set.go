@@ -35,7 +35,7 @@ func setCmd(e *env) *cli.Command {
 		&cli.StringFlag{Name: "private", Usage: "private area path"},
 	}
 	for _, k := range conf.Keys {
-		if k.Scope != conf.CT || setSkip[k.Name] {
+		if k.Scope != conf.CT || setSkip[k.Name] || ownsFlag(k.Name) {
 			continue
 		}
 		if k.Kind == conf.KindList || k.Kind == conf.KindIP || k.Kind == conf.KindNameserver || k.Kind == conf.KindSearch {
@@ -44,6 +44,8 @@ func setCmd(e *env) *cli.Command {
 			flags = append(flags, &cli.StringFlag{Name: k.Name, Usage: k.Help})
 		}
 	}
+	flags = append(flags, resourceFlags()...)
+	flags = append(flags, netFlags()...)
 	return &cli.Command{
 		Name: "set", Usage: "change container parameters", ArgsUsage: "CTID",
 		OnUsageError: usageErr,
@@ -64,7 +66,7 @@ func setCmd(e *env) *cli.Command {
 				} else if name == "private" {
 					key = "ve_private"
 				}
-				if _, ok := conf.KeyByName(key); !ok || !c.IsSet(name) {
+				if _, ok := conf.KeyByName(key); !ok || !c.IsSet(name) || ownsFlag(name) {
 					continue
 				}
 				vals := c.StringSlice(name)
@@ -77,6 +79,10 @@ func setCmd(e *env) *cli.Command {
 					}
 				}
 			}
+			if err := resourceOptions(c, &o, e.log.Warnf); err != nil {
+				return err
+			}
+			o.Net = netOptions(c)
 			return e.withCT(c, func(n *ct.Node, id int) error { return n.Set(id, o) })
 		},
 	}

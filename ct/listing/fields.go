@@ -37,6 +37,7 @@ type Info struct {
 	Uptime       *float64         // seconds, running only
 	LoadAvg      *[3]float64
 	Features     string
+	Traffic      *Traffic // running containers with networking only
 }
 
 // UBC is one beancounter: held, maxheld, failcnt are known only while the
@@ -268,6 +269,7 @@ func Fields() []Field {
 			return boolean(func(i *Info) bool { return i.Disabled })
 		}),
 	)
+	fs = append(fs, trafficFields()...)
 	return fs
 }
 

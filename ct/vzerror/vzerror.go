@@ -17,6 +17,8 @@ import (
 // Sentinels, one per vzctl failure class. Messages are lower-case and short:
 // the wrapping context says which container, file or value was at fault.
 var (
+	ErrSetUBC          = errors.New("failed to set a resource limit")  // 1
+	ErrSetCPU          = errors.New("failed to set a cpu parameter")   // 2
 	ErrSystem          = errors.New("system error")                    // 3
 	ErrBadKernel       = errors.New("not supported by this kernel")    // 5
 	ErrResource        = errors.New("not enough resources")            // 6
@@ -46,6 +48,8 @@ var (
 	ErrMount           = errors.New("mount failed")                    // 50
 	ErrUmount          = errors.New("unmount failed")                  // 51
 	ErrDeletePrivate   = errors.New("cannot delete private area")      // 52
+	ErrQuotaSet        = errors.New("cannot set disk quota")           // 62
+	ErrDiskspaceNotSet = errors.New("diskspace not set")               // 63
 	ErrBadHostname     = errors.New("bad hostname")                    // 70
 	ErrBadIP           = errors.New("bad ip address")                  // 71
 	ErrBadNameserver   = errors.New("bad nameserver")                  // 72
@@ -56,11 +60,14 @@ var (
 	ErrInvalidConfig   = errors.New("invalid config")                  // 85
 	ErrSetDevices      = errors.New("device access setup failed")      // 86
 	ErrTemplateMissing = errors.New("os template not found")           // 91
+	ErrLayout          = errors.New("layout not supported here")       // 99
 	ErrStartDisabled   = errors.New("container start disabled")        // 105
 	ErrVeth            = errors.New("veth setup failed")               // 130
 	ErrName            = errors.New("container name error")            // 131
 	ErrWaitFailed      = errors.New("wait for container start failed") // 133
 	ErrConfigSave      = errors.New("cannot save config")              // 139
+	ErrResizeImage     = errors.New("cannot resize image")             // 154
+	ErrSetIO           = errors.New("failed to set an i/o parameter")  // 148
 )
 
 // codes is the one table from sentinel to vzctl exit code.
@@ -68,6 +75,8 @@ var codes = []struct {
 	err  error
 	code int
 }{
+	{ErrSetUBC, 1},
+	{ErrSetCPU, 2},
 	{ErrSystem, 3},
 	{ErrBadKernel, 5},
 	{ErrResource, 6},
@@ -97,6 +106,8 @@ var codes = []struct {
 	{ErrMount, 50},
 	{ErrUmount, 51},
 	{ErrDeletePrivate, 52},
+	{ErrQuotaSet, 62},
+	{ErrDiskspaceNotSet, 63},
 	{ErrBadHostname, 70},
 	{ErrBadIP, 71},
 	{ErrBadNameserver, 72},
@@ -107,11 +118,14 @@ var codes = []struct {
 	{ErrInvalidConfig, 85},
 	{ErrSetDevices, 86},
 	{ErrTemplateMissing, 91},
+	{ErrLayout, 99},
 	{ErrStartDisabled, 105},
 	{ErrVeth, 130},
 	{ErrName, 131},
 	{ErrWaitFailed, 133},
 	{ErrConfigSave, 139},
+	{ErrResizeImage, 154},
+	{ErrSetIO, 148},
 }
 
 // ExitError carries an exact exit status that is not one of the table's

@@ -1,0 +1,88 @@
+package ct
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"govz/conf"
+	"govz/ct/vzerror"
+)
+
+func TestEditNetIfs(t *testing.T) {
+	s := func(v string) *string { return &v }
+	base := []string{"ifname=eth0,mac=02:00:00:00:00:01,host_ifname=veth101.0,host_mac=02:00:00:00:00:02,bridge=br0,mac_filter=on"}
+	for _, tc := range []struct {
+		name string
+		list []string
+		o    NetSetOptions
+		want string // entries joined by " | "
+		err  error
+	}{
+		{name: "add fills names and MACs", o: NetSetOptions{NetIfAdd: []string{"eth0,,,,br0"}},
+			want: "ifname=eth0,mac=02:c3:5e:24:06:e4,host_ifname=veth101.0,host_mac=02:eb:0f:10:e6:22,bridge=br0,mac_filter=on"},
+		{name: "del", list: base, o: NetSetOptions{NetIfDel: []string{"eth0"}}, want: ""},
+		{name: "del all then add", list: base, o: NetSetOptions{NetIfDel: []string{"all"}, NetIfAdd: []string{"eth1,02:00:00:00:00:09"}},
+			want: "ifname=eth1,mac=02:00:00:00:00:09,host_ifname=veth101.1,host_mac=02:33:95:46:87:95,mac_filter=on"},
+		{name: "change", list: base, o: NetSetOptions{IfName: "eth0", MACFilter: s("off"), Bridge: s("br1"), MAC: s("02:00:00:00:00:05")},
+			want: "ifname=eth0,mac=02:00:00:00:00:05,host_ifname=veth101.0,host_mac=02:00:00:00:00:02,bridge=br1,mac_filter=off"},
+		{name: "add existing", list: base, o: NetSetOptions{NetIfAdd: []string{"eth0"}}, err: vzerror.ErrInvalidValue},
+		{name: "change missing", list: base, o: NetSetOptions{IfName: "eth7", MAC: s("02:00:00:00:00:05")}, err: vzerror.ErrInvalidValue},
+		{name: "change without ifname", list: base, o: NetSetOptions{MAC: s("02:00:00:00:00:05")}, err: vzerror.ErrSyntax},
+		{name: "bad mac", list: base, o: NetSetOptions{IfName: "eth0", MAC: s("01:00:00:00:00:05")}, err: vzerror.ErrInvalidValue},
+		{name: "host name clash", list: base, o: NetSetOptions{NetIfAdd: []string{"eth1,,veth101.0"}}, err: vzerror.ErrInvalidValue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := editNetIfs(101, tc.list, tc.o, func(string, ...any) {})
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("error %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j := strings.Join(got, " | "); j != tc.want {
+				t.Errorf("got  %s\nwant %s", j, tc.want)
+			}
+		})
+	}
+}
+
+func TestNetConf(t *testing.T) {
+	n := &Node{Global: conf.Defaults()}
+	f := false
+	eff := &conf.Config{IPAddress: []string{"10.0.0.1/24", "fd00::1", "10.0.0.2"}, IPv6: &f,
+		NetIf: []string{"ifname=eth0,bridge=br0"}, NeighbourDevs: n.Global.NeighbourDevs}
+	var warned []string
+	nc, err := n.netConf(7, eff, func(f string, a ...any) { warned = append(warned, f) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nc.addrs) != 2 || nc.addrs[0].String() != "10.0.0.1/24" || nc.addrs[1].String() != "10.0.0.2/32" {
+		t.Errorf("addresses %v", nc.addrs)
+	}
+	if len(warned) != 1 {
+		t.Errorf("warnings %v, want one about the IPv6 address", warned)
+	}
+	if len(nc.netifs) != 1 || nc.netifs[0].HostName != "veth7.0" || nc.netifs[0].MAC == nil {
+		t.Errorf("netifs %+v", nc.netifs)
+	}
+	bad := "list:"
+	if _, err := n.netConf(7, &conf.Config{NeighbourDevs: &bad}, func(string, ...any) {}); !errors.Is(err, vzerror.ErrInvalidConfig) {
+		t.Errorf("bad neighbour_devs: %v", err)
+	}
+}
+
+func TestNetGuestConfig(t *testing.T) {
+	h := "web.example"
+	c := netGuestConfig(&conf.Config{Hostname: &h, Nameserver: []string{"10.0.0.53"}, SearchDomain: []string{}}, netConf{ipv6: true})
+	if c.Hostname != h || len(c.Nameservers) != 1 || c.Search == nil || len(c.Search) != 0 || c.Iface != "venet0" {
+		t.Errorf("%+v", c)
+	}
+	// An unset search list leaves the guest's alone.
+	if c := netGuestConfig(&conf.Config{}, netConf{}); c.Search != nil || c.Nameservers != nil {
+		t.Errorf("%+v", c)
+	}
+}
