@@ -11,7 +11,8 @@ LDFLAGS  := -X main.version=$(VERSION)
 CMDS     := vzctl vzlist vztmpl
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
             btrfs-progs e2fsprogs iproute2 iptables util-linux attr libcap2-bin procps psmisc \
-            lxcfs
+            lxcfs \
+            qemu-system-x86 linux-image-amd64 initramfs-tools
 # Reused between local runs (CI pays once): the Debian template for tests
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev

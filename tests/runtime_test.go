@@ -207,7 +207,9 @@ func TestStartFailures(t *testing.T) {
 	n := newNode(t)
 	n.ok("vzctl", "create", "101")
 	os.Remove(n.path("private/101/sbin/init"))
-	n.fails(47, "vzctl", "start", "101")
+	if r := n.fails(47, "vzctl", "start", "101"); !strings.Contains(r.err, "init") {
+		t.Fatalf("start failure not explained: %q", r.err)
+	}
 	if s := n.status("101"); s != "CTID 101 exist unmounted down" {
 		t.Fatalf("status after failed start %q", s)
 	}

@@ -232,8 +232,8 @@ func TestStorageBtrfsQuota(t *testing.T) {
 	mnt := scratchFS(t, "btrfs", 2<<30)
 	n := newNodeOn(t, mnt)
 	n.ok("vzctl", "create", "101", "--layout", "btrfs", "--diskspace", "64M")
-	n.ok("vzctl", "create", "102", "--layout", "btrfs", "--diskspace", "64M")
-	if r := n.ok("vzlist", "-a", "-H", "-o", "ctid,layout,diskspace.h"); !strings.Contains(r.out, "101  btrfs      65536") {
+	n.ok("vzctl", "create", "102", "--layout", "auto", "--diskspace", "64M")
+	if r := n.ok("vzlist", "-a", "-H", "-o", "ctid,layout,diskspace.h"); !strings.Contains(r.out, "101  btrfs      65536") || !strings.Contains(r.out, "102  btrfs      65536") {
 		t.Fatalf("vzlist: %q", r.out)
 	}
 	if cfg, _ := os.ReadFile(n.path("conf/101.toml")); !strings.Contains(string(cfg), `ve_layout = "btrfs"`) {
@@ -303,6 +303,19 @@ func TestStorageImage(t *testing.T) {
 	mnt := scratchFS(t, "ext4", 2<<30)
 	n := newNodeOn(t, mnt)
 	n.fails(63, "vzctl", "create", "100", "--layout", "image", "--diskspace", "unlimited")
+	n.fails(99, "vzctl", "create", "100", "--layout", "btrfs")
+	n.fails(21, "vzctl", "create", "100", "--layout", "ploop")
+	if ents, _ := os.ReadDir(n.path("private")); len(ents) > 1 {
+		t.Fatalf("failed creates left %v", ents)
+	}
+	// auto picks image off btrfs when there is a size, dir without one.
+	n.ok("vzctl", "create", "100", "--layout", "auto", "--diskspace", "64M")
+	n.ok("vzctl", "create", "99", "--layout", "auto", "--diskspace", "unlimited")
+	if r := n.ok("vzlist", "-a", "-H", "-o", "ctid,layout"); strings.Join(strings.Fields(r.out), " ") != "99 dir 100 image" {
+		t.Fatalf("auto layouts: %q", r.out)
+	}
+	n.ok("vzctl", "destroy", "99")
+	n.ok("vzctl", "destroy", "100")
 	n.ok("vzctl", "create", "101", "--layout", "image", "--diskspace", "64M", "--diskinodes", "4000:4000")
 	n.ok("vzctl", "start", "101")
 	total, _, itotal, _ := n.dfInside("101")

@@ -105,9 +105,8 @@ done:
 	e := &env{log: log}
 	app := newApp(e, stdout, stderr)
 	err := app.Run(append([]string{"vzctl"}, reorder(args)...))
-	var exit *vzerror.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		// exec2/exec3 pass the command's status on silently, as vzctl does.
+	// exec2/exec3 pass the command's status on silently, as vzctl does.
+	if exit := (*vzerror.ExitError)(nil); err != nil && !(errors.As(err, &exit) && exit.Quiet) {
 		fmt.Fprintln(stderr, errorLine(err))
 	}
 	return vzerror.Code(err)

@@ -118,6 +118,7 @@ func StatusError(status int) error {
 	return &vzerror.ExitError{
 		Status: status,
 		Err:    fmt.Errorf("command exited with status %d: %w", status, vzerror.ErrCommandFailed),
+		Quiet:  true,
 	}
 }
 

@@ -128,10 +128,14 @@ func TestCacheNoticesChangedTarball(t *testing.T) {
 	}
 }
 
-// TestMain doubles as the builder TestCacheKilledBuilder kills: run with
+// TestMain doubles as the builder TestCacheKilledBuilder kills (with
 // GOVZ_STORAGE_HELPER_DIR set, the test binary starts a cache build that
-// never finishes.
+// never finishes) and as the VM tests' worker (vmWorker).
 func TestMain(m *testing.M) {
+	if w := os.Getenv(workerEnv); w != "" {
+		vmWorker(w)
+		os.Exit(0)
+	}
 	dir := os.Getenv("GOVZ_STORAGE_HELPER_DIR")
 	if dir == "" {
 		os.Exit(m.Run())

@@ -133,6 +133,9 @@ var codes = []struct {
 type ExitError struct {
 	Status int
 	Err    error
+	// Quiet marks a status that is the result rather than a failure to
+	// report (exec2 passes the command's own status on without a message).
+	Quiet bool
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -182,7 +181,6 @@ func TestQgroupLimitUsageAndTidy(t *testing.T) {
 	if err := SetLimit(sv, limit); err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Now()
 	f, err := os.Create(filepath.Join(sv, "fill"))
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +198,6 @@ func TestQgroupLimitUsageAndTidy(t *testing.T) {
 		}
 	}
 	f.Close()
-	t.Logf("%v wrote %d", time.Since(t0), written)
 	if written >= 2*limit || written < limit*9/10 {
 		t.Fatalf("wrote %d bytes under a %d limit", written, limit)
 	}
@@ -220,11 +217,9 @@ func TestQgroupLimitUsageAndTidy(t *testing.T) {
 		t.Fatalf("write after removing the limit: %v", err)
 	}
 	id, _ := SubvolumeID(sv)
-	t.Logf("%v before delete", time.Since(t0))
 	if err := Delete(sv); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%v after delete", time.Since(t0))
 	unix.Sync()
 	if out, err := exec.Command("btrfs", "subvolume", "sync", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("btrfs subvolume sync: %v: %s", err, out)
