@@ -27,13 +27,18 @@ type netWorld struct {
 	*node
 	nodeNS, lanNS string
 	uplink        string // the node's device facing the LAN: up0 or br0
+	// madeRunNetns: /run/netns was not a mount point before this test;
+	// `ip netns add` makes it one (a shared bind mount), which the test
+	// undoes when it leaves no namespace there.
+	madeRunNetns bool
 }
 
 func newNetWorld(t *testing.T, bridged bool) *netWorld {
 	t.Helper()
 	n := newNode(t)
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + strconv.Itoa(os.Getpid()%1000)
-	w := &netWorld{node: n, nodeNS: "gvzn-" + tag, lanNS: "gvzl-" + tag, uplink: "up0"}
+	w := &netWorld{node: n, nodeNS: "gvzn-" + tag, lanNS: "gvzl-" + tag, uplink: "up0",
+		madeRunNetns: !isMountPoint("/run/netns")}
 	for _, ns := range []string{w.nodeNS, w.lanNS} {
 		w.sh("ip", "netns", "add", ns)
 	}
@@ -120,6 +125,20 @@ func (w *netWorld) cleanup() {
 	for _, ns := range []string{w.nodeNS, w.lanNS} {
 		exec.Command("ip", "netns", "del", ns).Run()
 	}
+	if ents, err := os.ReadDir("/run/netns"); w.madeRunNetns && err == nil && len(ents) == 0 {
+		exec.Command("umount", "/run/netns").Run()
+	}
+}
+
+// isMountPoint reports whether dir is a mount point in this namespace.
+func isMountPoint(dir string) bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // sh runs a command that must succeed and returns its output.
