@@ -66,6 +66,13 @@ func Build(ctx context.Context, recipeName string, opt BuildOptions) (string, er
 	if opt.CacheDir == "" {
 		return "", fmt.Errorf("building template: no cache directory: %w", vzerror.ErrInvalidValue)
 	}
+	// The recipe runs in its own working directory: a relative cache
+	// path must be resolved against the caller's.
+	abs, err := filepath.Abs(opt.CacheDir)
+	if err != nil {
+		return "", fmt.Errorf("building template: cache directory %s: %v: %w", opt.CacheDir, err, vzerror.ErrInvalidValue)
+	}
+	opt.CacheDir = abs
 	comp, err := compressorFor(opt.Compress)
 	if err != nil {
 		return "", err
