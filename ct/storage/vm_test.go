@@ -1,0 +1,445 @@
+package storage
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/conf"
+	"govz/quota/btrfs"
+	"govz/quota/image"
+	"govz/quota/projquota"
+)
+
+// Project quota needs a kernel with CONFIG_QFMT_V2, and an online ext4
+// grow needs CAP_SYS_RESOURCE; the development machines have neither. So
+// TestStorageInVM boots Debian's stock kernel under qemu (see
+// shared/reference/testvm.md), with the host's root file system shared
+// read-only over 9p as the VM's root, and runs this test binary's TestVM*
+// tests there as PID 1's child. Without qemu or a Debian kernel it skips,
+// saying so.
+
+// inVM is set in the VM's environment.
+const inVMEnv = "GOVZ_STORAGE_VM"
+
+func TestStorageInVM(t *testing.T) {
+	if os.Getenv(inVMEnv) != "" {
+		t.Skip("already inside the VM")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 missing (apt-get install qemu-system-x86): project quota and online image grow untested")
+	}
+	kver, kernel := debianKernel()
+	if kernel == "" {
+		t.Skip("no Debian kernel with modules in /boot (apt-get install linux-image-amd64): project quota and online image grow untested")
+	}
+	initrd, err := initrd9p(kver)
+	if err != nil {
+		t.Skipf("cannot make a 9p initramfs: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "init.sh")
+	// The host's root is read-only in the VM; /mnt gets a tmpfs for the
+	// tests' scratch files. sysrq 'o' powers off without any init system.
+	initSh := fmt.Sprintf(`#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sys /sys 2>/dev/null
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmpfs /mnt
+for m in loop ext4 quota_v2 btrfs; do modprobe $m; done
+cd /mnt
+%s=1 TMPDIR=/mnt %s -test.run '^TestVM' -test.v -test.count=1 >/dev/ttyS0 2>&1
+echo "GOVZ-VM-EXIT=$?" >/dev/ttyS0
+echo 1 > /proc/sys/kernel/sysrq
+echo o > /proc/sysrq-trigger
+sleep 10
+`, inVMEnv, self)
+	if err := os.WriteFile(script, []byte(initSh), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "2",
+		"-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
+		"-virtfs", "local,path=/,mount_tag=rootfs,security_model=passthrough,id=rootfs,readonly=on,multidevs=remap",
+		"-append", "root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro init="+script+" console=ttyS0 quiet panic=-1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("VM ran %v", time.Since(start).Round(time.Second))
+	m := regexp.MustCompile(`GOVZ-VM-EXIT=(\d+)`).FindStringSubmatch(out.String())
+	if err != nil || m == nil || m[1] != "0" {
+		t.Fatalf("tests in the VM failed (qemu: %v):\n%s", err, tail(out.String(), 6000))
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "--- ") || strings.Contains(l, "vm_test.go") {
+			t.Log("vm: " + strings.TrimSpace(l))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// debianKernel finds the newest /boot/vmlinuz-VERSION with its modules.
+func debianKernel() (version, path string) {
+	ks, _ := filepath.Glob("/boot/vmlinuz-*")
+	sort.Strings(ks)
+	for i := len(ks) - 1; i >= 0; i-- {
+		v := strings.TrimPrefix(filepath.Base(ks[i]), "vmlinuz-")
+		if _, err := os.Stat(filepath.Join("/lib/modules", v, "modules.dep")); err == nil {
+			return v, ks[i]
+		}
+	}
+	return "", ""
+}
+
+// initrd9p returns an initramfs for kernel version that can mount a 9p
+// root, made once and kept in the development cache.
+func initrd9p(version string) (string, error) {
+	cache := os.Getenv("GOVZ_DEV_CACHE")
+	if cache == "" {
+		cache = "/var/cache/govz-dev"
+	}
+	out := filepath.Join(cache, "vm", "initrd-9p-"+version+".img")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if _, err := exec.LookPath("mkinitramfs"); err != nil {
+		return "", errors.New("mkinitramfs missing (apt-get install initramfs-tools)")
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	conf, err := os.MkdirTemp("", "govz-initramfs-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(conf)
+	if b, err := exec.Command("cp", "-a", "/etc/initramfs-tools/.", conf).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copying /etc/initramfs-tools: %v: %s", err, b)
+	}
+	f, err := os.OpenFile(filepath.Join(conf, "modules"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintln(f, "9p\n9pnet\n9pnet_virtio\nvirtio_pci")
+	f.Close()
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	if b, err := exec.Command("mkinitramfs", "-d", conf, "-o", tmp, version).CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("mkinitramfs: %v: %s", err, b)
+	}
+	return out, os.Rename(tmp, out)
+}
+
+// vmOnly skips a test outside the VM: TestStorageInVM runs it there.
+func vmOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv(inVMEnv) == "" {
+		t.Skip("runs inside the test VM (TestStorageInVM)")
+	}
+}
+
+// smallTemplate writes a gzip'ed tarball of 40 files of 4 KiB.
+func smallTemplate(t *testing.T, dir string) Template {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for i := range 40 {
+		body := bytes.Repeat([]byte{byte(i)}, 4096)
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("./etc/f%d", i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
+		tw.Write(body)
+	}
+	tw.Close()
+	gz.Close()
+	p := filepath.Join(dir, "small.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Template{Name: "small", Path: p}
+}
+
+// workerEnv makes the test binary a worker that fills a file system as
+// told (see vmWorker).
+const workerEnv = "GOVZ_STORAGE_VM_WORKER"
+
+// noSysResource runs this binary as a worker without CAP_SYS_RESOURCE, as a
+// container's root should run, and returns what it printed.
+func noSysResource(t *testing.T, job, path string) string {
+	t.Helper()
+	self, _ := os.Executable()
+	cmd := exec.Command("setpriv", "--bounding-set=-sys_resource", "--", self)
+	cmd.Env = append(os.Environ(), workerEnv+"="+job+":"+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("worker %s: %v: %s", job, err, out)
+	}
+	return string(out)
+}
+
+// vmWorker does a worker's job: "fill:FILE" writes FILE until refused (at
+// most 64 MiB), "files:DIR" creates empty files in DIR until refused (at
+// most 10000).
+func vmWorker(spec string) {
+	job, path, _ := strings.Cut(spec, ":")
+	switch job {
+	case "fill":
+		n, err := fill(path, 64<<20)
+		fmt.Printf("wrote=%d err=%v\n", n, err)
+	case "files":
+		made := 0
+		var err error
+		for ; made < 10000; made++ {
+			var f *os.File
+			if f, err = os.Create(filepath.Join(path, fmt.Sprintf("i%d", made))); err != nil {
+				break
+			}
+			f.Close()
+		}
+		fmt.Printf("made=%d err=%v\n", made, err)
+	}
+}
+
+// fill writes to path until the file system refuses or max bytes are
+// written; it returns the bytes written and the error that stopped it.
+// Quota and free space are charged when write() reserves the blocks, so
+// the refusal comes from write itself, delayed allocation or not.
+func fill(path string, max int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := bytes.Repeat([]byte{1}, 256<<10)
+	var n int64
+	for n < max {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, f.Sync()
+}
+
+func TestVMDirProjectQuota(t *testing.T) {
+	vmOnly(t)
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "pq.img"), filepath.Join(dir, "fs")
+	os.Mkdir(mnt, 0o755)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "quota,project", "-E", "quotatype=prjquota", img, "256M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	if err := image.Mount(img, mnt, "ext4", 0, "prjquota"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	if err := projquota.Check(mnt); err != nil {
+		t.Fatalf("project quota on a prjquota mount: %v", err)
+	}
+	log := &testLog{}
+	d := &dirLayout{log: log}
+	c := CT{ID: 4242, Private: filepath.Join(mnt, "private", "4242"), Root: filepath.Join(mnt, "root", "4242")}
+	os.MkdirAll(filepath.Dir(c.Private), 0o755)
+	os.MkdirAll(c.Root, 0o755)
+	lim := Limits{SpaceSoftKB: 6 << 10, SpaceHardKB: 8 << 10, InodesSoft: 200, InodesHard: 300, GraceSeconds: 3600}
+	if err := d.Create(c, smallTemplate(t, dir), lim); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := projquota.ProjectOf(c.Private); err != nil || id != 4242 {
+		t.Fatalf("project of the private area: %d, %v", id, err)
+	}
+	if err := d.Mount(c); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(c.Root, unix.MNT_DETACH)
+	// df inside shows the container's limit, not the file system's size:
+	// ext4 reports the soft limit when there is one (ext4_statfs_project).
+	var st unix.Statfs_t
+	unix.Statfs(c.Root, &st)
+	if total := int64(st.Blocks) * st.Bsize; total != 6<<20 {
+		t.Fatalf("statfs at the root: %d bytes, want the 6M soft limit", total)
+	}
+	if int64(st.Files) != 200 {
+		t.Fatalf("statfs at the root: %d inodes, want the 200 soft limit", st.Files)
+	}
+	// The tree: the root, etc and 40 files of 4 KiB.
+	const treeInodes = 42
+	u, err := d.Usage(c, true)
+	if err != nil || u.SpaceKB == nil || u.Inodes == nil {
+		t.Fatalf("usage after create: %+v, %v", u, err)
+	}
+	if *u.Inodes != treeInodes || *u.SpaceKB < 160 || *u.SpaceKB > 200 {
+		t.Fatalf("usage after create: %dK, %d inodes; want about 168K and %d", *u.SpaceKB, *u.Inodes, treeInodes)
+	}
+	// Quota does not hold against CAP_SYS_RESOURCE (ignore_hardlimit in
+	// fs/quota/dquot.c): a container that keeps the capability escapes
+	// its limit. This process has it:
+	if n, err := fill(filepath.Join(c.Root, "escape"), 12<<20); err != nil || n != 12<<20 {
+		t.Fatalf("with CAP_SYS_RESOURCE: %d bytes, %v; the kernel now enforces quota against it", n, err)
+	}
+	os.Remove(filepath.Join(c.Root, "escape"))
+	// Without it, as a container's root should be, the limit holds.
+	r := noSysResource(t, "fill", filepath.Join(c.Root, "fill"))
+	if !strings.Contains(r, "quota exceeded") {
+		t.Fatalf("filling past the limit without CAP_SYS_RESOURCE: %s", r)
+	}
+	u, _ = d.Usage(c, true)
+	if *u.SpaceKB > 8<<10 || *u.SpaceKB < 7<<10 {
+		t.Fatalf("usage when full: %dK of 8M", *u.SpaceKB)
+	}
+	os.Remove(filepath.Join(c.Root, "fill"))
+	r = noSysResource(t, "files", c.Root)
+	if want := fmt.Sprintf("made=%d ", 300-treeInodes); !strings.Contains(r, want) || !strings.Contains(r, "quota exceeded") {
+		t.Fatalf("inode limit 300 with %d used: %s, want %s", treeInodes, r, want)
+	}
+	// Live raise.
+	lim2 := lim
+	lim2.SpaceSoftKB, lim2.SpaceHardKB, lim2.InodesSoft, lim2.InodesHard = 16<<10, 16<<10, 1000, 1000
+	if err := d.SetLimits(c, lim, lim2, true); err != nil {
+		t.Fatal(err)
+	}
+	unix.Statfs(c.Root, &st)
+	if total := int64(st.Blocks) * st.Bsize; total != 16<<20 {
+		t.Fatalf("statfs after the raise: %d bytes", total)
+	}
+	if n, err := fill(filepath.Join(c.Root, "more"), 12<<20); err != nil {
+		t.Fatalf("write after the raise: %d, %v", n, err)
+	}
+	// A tree made without a project (a container created before quota was
+	// on) is moved into it by SetLimits.
+	c2 := CT{ID: 4343, Private: filepath.Join(mnt, "private", "4343")}
+	os.MkdirAll(filepath.Join(c2.Private, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(c2.Private, "a", "b", "f"), make([]byte, 1<<20), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(c2.Private, "a", "link"))
+	if err := d.SetLimits(c2, NoLimits(), Limits{SpaceSoftKB: conf.Unlimited, SpaceHardKB: 4 << 10, InodesSoft: conf.Unlimited, InodesHard: conf.Unlimited}, false); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := projquota.ProjectOf(filepath.Join(c2.Private, "a", "b")); id != 4343 {
+		t.Fatalf("nested directory in project %d", id)
+	}
+	if u, _ := d.Usage(c2, false); u.SpaceKB == nil || *u.SpaceKB < 1024 {
+		t.Fatalf("usage of the moved tree: %+v", u)
+	}
+	if err := d.Umount(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Destroy(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, l, err := projquota.Get(mnt, 4242); err != nil || l.BlockHardKB != 0 || l.InodeHard != 0 {
+		t.Fatalf("limits left after destroy: %+v, %v", l, err)
+	}
+}
+
+func TestVMImageOnlineGrow(t *testing.T) {
+	vmOnly(t)
+	if !image.HaveSysResource() {
+		t.Fatal("no CAP_SYS_RESOURCE even in the VM")
+	}
+	dir := t.TempDir()
+	m := &imageLayout{log: &testLog{}}
+	c := CT{ID: 7, Private: filepath.Join(dir, "private", "7"), Root: filepath.Join(dir, "root", "7")}
+	os.MkdirAll(filepath.Dir(c.Private), 0o755)
+	os.MkdirAll(c.Root, 0o755)
+	lim := NoLimits()
+	lim.SpaceSoftKB, lim.SpaceHardKB = 64<<10, 64<<10
+	if err := m.Create(c, smallTemplate(t, dir), lim); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Mount(c); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(c.Root, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(c.Root, "keep"), []byte("data"), 0o644)
+	var st unix.Statfs_t
+	unix.Statfs(c.Root, &st)
+	before := int64(st.Blocks) * st.Bsize
+	lim2 := lim
+	lim2.SpaceSoftKB, lim2.SpaceHardKB = 256<<10, 256<<10
+	if err := m.SetLimits(c, lim, lim2, true); err != nil {
+		t.Fatal(err)
+	}
+	unix.Statfs(c.Root, &st)
+	after := int64(st.Blocks) * st.Bsize
+	if before > 64<<20 || after < 230<<20 || after > 256<<20 {
+		t.Fatalf("statfs before the online grow %d, after %d", before, after)
+	}
+	if b, _ := os.ReadFile(filepath.Join(c.Root, "keep")); string(b) != "data" {
+		t.Fatalf("data after the grow: %q", b)
+	}
+	if n, err := fill(filepath.Join(c.Root, "big"), 100<<20); err != nil {
+		t.Fatalf("writing into the grown space: %d, %v", n, err)
+	}
+	if err := m.Umount(c); err != nil {
+		t.Fatal(err)
+	}
+	if sz, err := image.FSSize(imageFile(c.Private)); err != nil || sz != 256<<20 {
+		t.Fatalf("image after the grow: %d, %v", sz, err)
+	}
+}
+
+// Unlike project quota, a qgroup limit holds against CAP_SYS_RESOURCE: the
+// btrfs layout's limits bind a container that keeps the capability.
+func TestVMBtrfsQgroupHoldsAgainstSysResource(t *testing.T) {
+	vmOnly(t)
+	if !image.HaveSysResource() {
+		t.Fatal("no CAP_SYS_RESOURCE even in the VM")
+	}
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "b.img"), filepath.Join(dir, "fs")
+	os.Mkdir(mnt, 0o755)
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(img, 512<<20)
+	if out, err := exec.Command("mkfs.btrfs", "-q", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v: %s", err, out)
+	}
+	if err := image.Mount(img, mnt, "btrfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	b := &btrfsLayout{log: &testLog{}}
+	sv := filepath.Join(mnt, "ct")
+	if err := btrfs.CreateSubvolume(sv); err != nil {
+		t.Fatal(err)
+	}
+	lim := NoLimits()
+	lim.SpaceSoftKB, lim.SpaceHardKB = 16<<10, 16<<10
+	if err := b.setLimits(sv, NoLimits(), lim); err != nil {
+		t.Fatal(err)
+	}
+	n, err := fill(filepath.Join(sv, "fill"), 64<<20)
+	if !errors.Is(err, unix.EDQUOT) || n > 16<<20 {
+		t.Fatalf("root with CAP_SYS_RESOURCE wrote %d bytes under a 16M qgroup limit: %v", n, err)
+	}
+}
