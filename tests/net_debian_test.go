@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNetDebian: a Debian guest's own networking keeps venet0 configured
@@ -58,8 +59,17 @@ func TestNetDebian(t *testing.T) {
 	w.vzOK("vzctl", "exec2", "101", "systemctl", "start", "systemd-networkd")
 	w.vzOK("vzctl", "exec2", "101", "systemctl", "restart", "systemd-networkd")
 	reachable("after restarting systemd-networkd", "10.77.0.10", "10.77.0.11", "fd00:77::10")
-	if r := w.vzOK("vzctl", "exec2", "101", "networkctl", "--no-pager", "--no-legend", "list", "venet0"); !strings.Contains(r.out, "configured") {
-		t.Errorf("networkd does not manage venet0: %q", r.out)
+	// networkd reports "configuring" until it has applied the whole
+	// unit; wait for it to settle.
+	for end := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := w.vzOK("vzctl", "exec2", "101", "networkctl", "--no-pager", "--no-legend", "list", "venet0")
+		if strings.Contains(r.out, " configured") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("networkd does not manage venet0: %q", r.out)
+			break
+		}
 	}
 	w.vzOK("vzctl", "stop", "101")
 }
