@@ -28,9 +28,13 @@ func TestNetDebian(t *testing.T) {
 	}
 	reachable := func(when string, addrs ...string) {
 		t.Helper()
+		// After a restart of the guest's network service the address may
+		// need a moment (IPv6 DAD, neighbour entries): retry briefly.
 		for _, a := range addrs {
-			if !w.lanPings(a) {
-				t.Fatalf("%s: %s is not reachable from the LAN", when, a)
+			for end := time.Now().Add(10 * time.Second); !w.lanPings(a); {
+				if time.Now().After(end) {
+					t.Fatalf("%s: %s is not reachable from the LAN", when, a)
+				}
 			}
 		}
 	}
