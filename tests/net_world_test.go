@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"govz/net/nettest"
 )
 
 // netWorld is a test's own network, never the host's: a "node" network
@@ -27,20 +29,15 @@ type netWorld struct {
 	*node
 	nodeNS, lanNS string
 	uplink        string // the node's device facing the LAN: up0 or br0
-	// madeRunNetns: /run/netns was not a mount point before this test;
-	// `ip netns add` makes it one (a shared bind mount), which the test
-	// undoes when it leaves no namespace there.
-	madeRunNetns bool
 }
 
 func newNetWorld(t *testing.T, bridged bool) *netWorld {
 	t.Helper()
 	n := newNode(t)
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + strconv.Itoa(os.Getpid()%1000)
-	w := &netWorld{node: n, nodeNS: "gvzn-" + tag, lanNS: "gvzl-" + tag, uplink: "up0",
-		madeRunNetns: !isMountPoint("/run/netns")}
+	w := &netWorld{node: n, nodeNS: "gvzn-" + tag, lanNS: "gvzl-" + tag, uplink: "up0"}
 	for _, ns := range []string{w.nodeNS, w.lanNS} {
-		w.sh("ip", "netns", "add", ns)
+		nettest.NewNS(t, ns)
 	}
 	t.Cleanup(w.cleanup)
 	// Distinct ifindexes on the two ends of every veth: the kernel treats
@@ -122,23 +119,6 @@ func (w *netWorld) cleanup() {
 			w.vzCmd("vzctl", "stop", "--fast", id).Run()
 		}
 	}
-	for _, ns := range []string{w.nodeNS, w.lanNS} {
-		exec.Command("ip", "netns", "del", ns).Run()
-	}
-	if ents, err := os.ReadDir("/run/netns"); w.madeRunNetns && err == nil && len(ents) == 0 {
-		exec.Command("umount", "/run/netns").Run()
-	}
-}
-
-// isMountPoint reports whether dir is a mount point in this namespace.
-func isMountPoint(dir string) bool {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
 }
 
 // sh runs a command that must succeed and returns its output.

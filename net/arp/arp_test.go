@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"govz/net/nettest"
 )
 
 // pair builds two namespaces joined by a veth: "a" (the prober, a0 with
@@ -24,8 +26,7 @@ func pair(t *testing.T) (a, b string) {
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	a, b = "govz-arpa-"+suffix, "govz-arpb-"+suffix
 	for _, ns := range []string{a, b} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		nettest.NewNS(t, ns)
 	}
 	// Distinct ifindexes: the kernel treats a veth whose peer has its own
 	// index as a plain device and delays its carrier event by up to a

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"govz/net/nettest"
 )
 
 // TestIPTables runs the rules against the real iptables and ip6tables in
@@ -19,10 +21,7 @@ func TestIPTables(t *testing.T) {
 		t.Skip("needs root (network namespaces)")
 	}
 	ns := fmt.Sprintf("govz-fw-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	nettest.NewNS(t, ns)
 	// go-iptables runs the binaries; a child inherits the namespace of
 	// the thread that forks it, so the test's thread moves there.
 	runtime.LockOSThread()

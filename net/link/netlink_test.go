@@ -13,16 +13,15 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"govz/net/nettest"
 )
 
 // testNS makes a named network namespace that goes away with the test.
 func testNS(t *testing.T, role string) string {
 	t.Helper()
 	name := fmt.Sprintf("govz-link%s-%d-%d", role, os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	nettest.NewNS(t, name)
 	return name
 }
 

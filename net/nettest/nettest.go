@@ -1,0 +1,42 @@
+// Package nettest gives networking tests named network namespaces that
+// leave nothing behind: `ip netns add` turns /run/netns into a shared
+// bind mount the first time it runs, and nothing undoes that, so a test
+// that made the mount removes it again once no namespace is left there.
+package nettest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const runNetns = "/run/netns"
+
+// NewNS creates network namespace name (reachable as /run/netns/name) and
+// deletes it when the test ends.
+func NewNS(t testing.TB, name string) {
+	t.Helper()
+	made := !mounted(runNetns)
+	// Registered first, so it runs after the namespace is deleted.
+	t.Cleanup(func() {
+		if ents, err := os.ReadDir(runNetns); made && err == nil && len(ents) == 0 {
+			exec.Command("umount", runNetns).Run()
+		}
+	})
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+}
+
+// mounted reports whether dir is a mount point in this mount namespace.
+func mounted(dir string) bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
