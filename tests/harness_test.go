@@ -71,6 +71,10 @@ type node struct {
 	t        *testing.T
 	root     string
 	cgParent string
+	// netns, when set, is the named network namespace the binaries run
+	// in (entered with nsenter --net, which keeps the host's mount
+	// namespace, unlike ip netns exec).
+	netns string
 }
 
 // newNode makes an installation under a temp dir with the busybox template
@@ -116,6 +120,9 @@ func (r result) String() string {
 
 func (n *node) cmd(name string, args ...string) *exec.Cmd {
 	c := exec.Command(filepath.Join(binDir, name), args...)
+	if n.netns != "" {
+		c = exec.Command("nsenter", append([]string{"--net=/run/netns/" + n.netns, "--", filepath.Join(binDir, name)}, args...)...)
+	}
 	c.Env = append(os.Environ(), "VZ_ROOT="+n.root)
 	return c
 }

@@ -19,11 +19,11 @@ func TestNetDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := strings.TrimSuffix(filepath.Base(src), ".tar.gz")
-	w.vzOK("vzctl", "create", "101", "--ostemplate", name, "--hostname", "deb.example",
+	w.ok("vzctl", "create", "101", "--ostemplate", name, "--hostname", "deb.example",
 		"--ipadd", "10.77.0.10/24", "--ipadd", "fd00:77::10/64")
-	w.vzOK("vzctl", "start", "101", "--wait")
-	if r := w.vz("vzctl", "exec2", "101", "systemctl", "is-system-running", "--wait"); strings.TrimSpace(r.out) != "running" {
-		failed := w.vz("vzctl", "exec2", "101", "systemctl", "--failed", "--no-legend", "--no-pager")
+	w.ok("vzctl", "start", "101", "--wait")
+	if r := w.run("vzctl", "exec2", "101", "systemctl", "is-system-running", "--wait"); strings.TrimSpace(r.out) != "running" {
+		failed := w.run("vzctl", "exec2", "101", "systemctl", "--failed", "--no-legend", "--no-pager")
 		t.Fatalf("is-system-running: %q; failed units:\n%s", r.out, failed.out)
 	}
 	reachable := func(when string, addrs ...string) {
@@ -39,34 +39,34 @@ func TestNetDebian(t *testing.T) {
 		}
 	}
 	reachable("after boot", "10.77.0.10", "fd00:77::10")
-	if r := w.vzOK("vzctl", "exec2", "101", "hostname", "--fqdn"); strings.TrimSpace(r.out) != "deb.example" {
+	if r := w.ok("vzctl", "exec2", "101", "hostname", "--fqdn"); strings.TrimSpace(r.out) != "deb.example" {
 		t.Errorf("hostname --fqdn: %q", r.out)
 	}
 
 	// ifupdown: down takes the addresses away, up and a restart of the
 	// service bring them back.
-	w.vzOK("vzctl", "exec2", "101", "ifdown", "venet0")
+	w.ok("vzctl", "exec2", "101", "ifdown", "venet0")
 	if w.lanPings("10.77.0.10") {
 		t.Error("ifdown venet0 left the address up")
 	}
-	w.vzOK("vzctl", "exec2", "101", "ifup", "venet0")
+	w.ok("vzctl", "exec2", "101", "ifup", "venet0")
 	reachable("after ifup", "10.77.0.10", "fd00:77::10")
-	w.vzOK("vzctl", "exec2", "101", "systemctl", "restart", "networking")
+	w.ok("vzctl", "exec2", "101", "systemctl", "restart", "networking")
 	reachable("after restarting networking", "10.77.0.10", "fd00:77::10")
 
 	// Live --ipadd: the guest's files follow, so its service keeps it.
-	w.vzOK("vzctl", "set", "101", "--ipadd", "10.77.0.11", "--save")
-	w.vzOK("vzctl", "exec2", "101", "systemctl", "restart", "networking")
+	w.ok("vzctl", "set", "101", "--ipadd", "10.77.0.11", "--save")
+	w.ok("vzctl", "exec2", "101", "systemctl", "restart", "networking")
 	reachable("after --ipadd and a restart", "10.77.0.11")
 
 	// systemd-networkd manages venet0 from govz's unit.
-	w.vzOK("vzctl", "exec2", "101", "systemctl", "start", "systemd-networkd")
-	w.vzOK("vzctl", "exec2", "101", "systemctl", "restart", "systemd-networkd")
+	w.ok("vzctl", "exec2", "101", "systemctl", "start", "systemd-networkd")
+	w.ok("vzctl", "exec2", "101", "systemctl", "restart", "systemd-networkd")
 	reachable("after restarting systemd-networkd", "10.77.0.10", "10.77.0.11", "fd00:77::10")
 	// networkd reports "configuring" until it has applied the whole
 	// unit; wait for it to settle.
 	for end := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		r := w.vzOK("vzctl", "exec2", "101", "networkctl", "--no-pager", "--no-legend", "list", "venet0")
+		r := w.ok("vzctl", "exec2", "101", "networkctl", "--no-pager", "--no-legend", "list", "venet0")
 		if strings.Contains(r.out, " configured") {
 			break
 		}
@@ -75,5 +75,5 @@ func TestNetDebian(t *testing.T) {
 			break
 		}
 	}
-	w.vzOK("vzctl", "stop", "101")
+	w.ok("vzctl", "stop", "101")
 }

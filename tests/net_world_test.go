@@ -1,12 +1,9 @@
 package tests
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,6 +36,7 @@ func newNetWorld(t *testing.T, bridged bool) *netWorld {
 	for _, ns := range []string{w.nodeNS, w.lanNS} {
 		nettest.NewNS(t, ns)
 	}
+	n.netns = w.nodeNS
 	t.Cleanup(w.cleanup)
 	// Distinct ifindexes on the two ends of every veth: the kernel treats
 	// a veth whose peer has its own index as a plain link and delays its
@@ -116,7 +114,7 @@ func (w *netWorld) cleanup() {
 	ents, _ := os.ReadDir(w.path("conf"))
 	for _, e := range ents {
 		if id, ok := strings.CutSuffix(e.Name(), ".toml"); ok && id != "vz" {
-			w.vzCmd("vzctl", "stop", "--fast", id).Run()
+			w.cmd("vzctl", "stop", "--fast", id).Run()
 		}
 	}
 }
@@ -129,48 +127,6 @@ func (w *netWorld) sh(name string, args ...string) string {
 		w.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-func (w *netWorld) vzCmd(name string, args ...string) *exec.Cmd {
-	c := exec.Command("nsenter", append([]string{"--net=/run/netns/" + w.nodeNS, "--", filepath.Join(binDir, name)}, args...)...)
-	c.Env = append(os.Environ(), "VZ_ROOT="+w.root)
-	return c
-}
-
-// vz runs one of the binaries in the node.
-func (w *netWorld) vz(name string, args ...string) result {
-	w.t.Helper()
-	c := w.vzCmd(name, args...)
-	var o, e bytes.Buffer
-	c.Stdout, c.Stderr = &o, &e
-	err := c.Run()
-	r := result{out: o.String(), err: e.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		w.t.Fatalf("running %s %v: %v", name, args, err)
-	}
-	return r
-}
-
-func (w *netWorld) vzOK(name string, args ...string) result {
-	w.t.Helper()
-	r := w.vz(name, args...)
-	if r.code != 0 {
-		w.t.Fatalf("%s %s failed:\n%s", name, strings.Join(args, " "), r)
-	}
-	return r
-}
-
-func (w *netWorld) vzFails(code int, name string, args ...string) result {
-	w.t.Helper()
-	r := w.vz(name, args...)
-	if r.code != code {
-		w.t.Fatalf("%s %s: want exit %d, got:\n%s", name, strings.Join(args, " "), code, r)
-	}
-	return r
 }
 
 // in runs a command in namespace ns; it reports whether it succeeded.
@@ -200,7 +156,7 @@ func (w *netWorld) ctPings(id, addr string, from ...string) bool {
 	if len(from) > 0 {
 		args = append(args, "-I", from[0])
 	}
-	return w.vz("vzctl", append(args, addr)...).code == 0
+	return w.run("vzctl", append(args, addr)...).code == 0
 }
 
 var (
