@@ -5,12 +5,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"govz/net/nettest"
 )
@@ -56,31 +53,8 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// in runs f on a thread moved into namespace ns, which goes back to the
-// original namespace afterwards (or dies with the test's goroutine).
-func in(t *testing.T, ns string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	f()
-}
+// in runs f on a thread inside namespace ns.
+func in(t *testing.T, ns string, f func()) { t.Helper(); nettest.In(t, ns, f) }
 
 func mac(t *testing.T, ns, dev string) string {
 	out := run(t, "ip", "-n", ns, "-br", "link", "show", dev)

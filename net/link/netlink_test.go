@@ -7,12 +7,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"govz/net/nettest"
 )
@@ -34,31 +31,8 @@ func ip(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// in runs f on a thread inside namespace ns (Open and LockPort act in the
-// caller's namespace).
-func in(t *testing.T, ns string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	f()
-}
+// in runs f on a thread inside namespace ns.
+func in(t *testing.T, ns string, f func()) { t.Helper(); nettest.In(t, ns, f) }
 
 func must(t *testing.T, err error) {
 	t.Helper()

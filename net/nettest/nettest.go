@@ -7,8 +7,11 @@ package nettest
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 const runNetns = "/run/netns"
@@ -39,4 +42,31 @@ func mounted(dir string) bool {
 		}
 	}
 	return false
+}
+
+// In runs f on an OS thread moved into namespace ns. The thread goes back
+// to its original namespace afterwards; if it cannot, it stays locked and
+// dies with the goroutine, so no other goroutine inherits the namespace.
+func In(t testing.TB, ns string, f func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	f()
 }
