@@ -1,7 +1,10 @@
 // Package nettest gives networking tests named network namespaces that
 // leave nothing behind: `ip netns add` turns /run/netns into a shared
-// bind mount the first time it runs, and nothing undoes that, so a test
-// that made the mount removes it again once no namespace is left there.
+// bind mount of itself the first time it runs, and nothing undoes that,
+// so the last test to leave it empty unmounts it. (Test packages run in
+// parallel, so "the test that made it" cannot be known; an empty
+// /run/netns mount carries no state, and iproute2 makes it again on
+// demand. umount fails with EBUSY while any namespace is bound there.)
 package nettest
 
 import (
@@ -20,11 +23,15 @@ const runNetns = "/run/netns"
 // deletes it when the test ends.
 func NewNS(t testing.TB, name string) {
 	t.Helper()
-	made := !mounted(runNetns)
 	// Registered first, so it runs after the namespace is deleted.
 	t.Cleanup(func() {
-		if ents, err := os.ReadDir(runNetns); made && err == nil && len(ents) == 0 {
-			exec.Command("umount", runNetns).Run()
+		for i := 0; i < 4 && mounted(runNetns); i++ {
+			if ents, err := os.ReadDir(runNetns); err != nil || len(ents) > 0 {
+				return
+			}
+			if exec.Command("umount", runNetns).Run() != nil {
+				return
+			}
 		}
 	})
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
