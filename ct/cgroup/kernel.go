@@ -53,7 +53,12 @@ func (hostKernel) Rmdir(path string) error {
 
 func (hostKernel) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
-func (hostKernel) WriteFile(path, data string) error {
+func (hostKernel) WriteFile(path, data string) error { return WriteFile(path, data) }
+
+// WriteFile writes data to an existing cgroupfs file in one write(2):
+// cgroupfs parses each write as one value, so a value must never be split,
+// and the file must never be created or truncated.
+func WriteFile(path, data string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err

@@ -21,17 +21,7 @@ type HostFS struct{}
 func (HostFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // WriteFile writes data in one write(2) to an existing file.
-func (HostFS) WriteFile(path, data string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (HostFS) WriteFile(path, data string) error { return cgroup.WriteFile(path, data) }
 
 // SubDirs lists every directory below dir, parents first. Groups that
 // vanish meanwhile (the guest removing its own) are skipped.
