@@ -19,16 +19,7 @@ import (
 const readyTimeout = 60 * time.Second
 
 func (b *bench) sectionBusybox() (*table, error) {
-	root, err := b.peerTree("busybox", b.tmplBusybox)
-	if err != nil {
-		return nil, err
-	}
-	id, err := b.createCT(b.tmplBusybox)
-	if err != nil {
-		return nil, err
-	}
-	b.undo.push("container "+id, func() error { b.destroyCT(id, []string{"VZ_ROOT=" + b.vzRoot}); return nil })
-	mark, err := b.markerDir("bb")
+	root, id, mark, err := b.guestSetup("busybox", b.tmplBusybox, "bb")
 	if err != nil {
 		return nil, err
 	}
@@ -291,4 +282,21 @@ func (b *bench) bbNspawn(root, mark string) (bootRun, error) {
 		return r, fmt.Errorf("systemd-nspawn: %v: %s", err, tail(out))
 	}
 	return r, nil
+}
+
+// guestSetup prepares one guest for a boot section: the peers' unpacked
+// tree, our container from the same template (destroyed at the end), and
+// the host directory the guest's readiness marker appears in.
+func (b *bench) guestSetup(name, tmpl, markTag string) (root, id, mark string, err error) {
+	if root, err = b.peerTree(name, tmpl); err != nil {
+		return "", "", "", err
+	}
+	if id, err = b.createCT(tmpl); err != nil {
+		return "", "", "", err
+	}
+	b.undo.push("container "+id, func() error { b.destroyCT(id, []string{"VZ_ROOT=" + b.vzRoot}); return nil })
+	if mark, err = b.markerDir(markTag); err != nil {
+		return "", "", "", err
+	}
+	return root, id, mark, nil
 }

@@ -19,16 +19,7 @@ import (
 const debTimeout = 120 * time.Second
 
 func (b *bench) sectionDebian() (*table, error) {
-	root, err := b.peerTree("debian", b.tmplDebian)
-	if err != nil {
-		return nil, err
-	}
-	id, err := b.createCT(b.tmplDebian)
-	if err != nil {
-		return nil, err
-	}
-	b.undo.push("container "+id, func() error { b.destroyCT(id, []string{"VZ_ROOT=" + b.vzRoot}); return nil })
-	mark, err := b.markerDir("deb")
+	root, id, mark, err := b.guestSetup("debian", b.tmplDebian, "deb")
 	if err != nil {
 		return nil, err
 	}
