@@ -32,7 +32,7 @@ type bootState struct {
 	state       *runstate.State
 	prestarted  bool // Hooks.Prestart succeeded: Poststop is owed
 	ready       bool
-	exited      chan syscall.WaitStatus
+	exited      chan struct{} // init has exited; the main loop reaps it
 }
 
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -43,7 +43,7 @@ func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 // records it in runstate. On error everything it made is gone again.
 func (s *sup) boot(spec *Spec) (*bootState, error) {
 	s.hooks = spec.Hooks
-	b := &bootState{spec: spec, stopTimeout: spec.StopTimeout, exited: make(chan syscall.WaitStatus, 1)}
+	b := &bootState{spec: spec, stopTimeout: spec.StopTimeout, exited: make(chan struct{}, 1)}
 	err := s.bootSteps(b)
 	if err != nil {
 		if b.prestarted {
@@ -55,35 +55,41 @@ func (s *sup) boot(spec *Spec) (*bootState, error) {
 		// This boot's own teardown will call Poststop.
 		s.poststopPending = false
 	}
-	go func() { b.exited <- waitExit(b.proc.Process) }()
+	go func() { waitExited(b.proc.Pid); b.exited <- struct{}{} }()
 	return b, nil
 }
 
-// waitExit reaps init and returns its wait status. It waits on a pidfd
-// through the Go poller instead of in a blocking waitid(2), which would
-// pin an OS thread (and its stacks) for the container's whole life.
-func waitExit(p *os.Process) syscall.WaitStatus {
-	var ws syscall.WaitStatus
-	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
-	if err == nil {
+// waitExited returns once init has exited, without reaping it: it waits
+// on a pidfd through the Go poller (a blocking waitid(2) would pin an OS
+// thread for the container's whole life) and checks with WNOWAIT. The main
+// loop reaps, so the post-boot re-exec, which also runs in the main loop,
+// can never happen between a reap and its report and lose the status.
+func waitExited(pid int) {
+	exited := func(flags int) bool {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT|flags, nil)
+		return err == nil && info.Signo == int32(unix.SIGCHLD) || err != nil && err != unix.EINTR
+	}
+	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
 		f := os.NewFile(uintptr(fd), "pidfd")
 		defer f.Close()
-		if rc, err := f.SyscallConn(); err == nil {
-			done := false
-			err = rc.Read(func(uintptr) bool {
-				pid, err := unix.Wait4(p.Pid, (*unix.WaitStatus)(&ws), unix.WNOHANG, nil)
-				done = pid == p.Pid || (err != nil && err != unix.EINTR)
-				return done
-			})
-			if done {
-				return ws
-			}
+		if rc, err := f.SyscallConn(); err == nil && rc.Read(func(uintptr) bool { return exited(unix.WNOHANG) }) == nil {
+			return
 		}
 	}
-	if ps, err := p.Wait(); err == nil {
-		ws, _ = ps.Sys().(syscall.WaitStatus)
+	for !exited(0) {
 	}
-	return ws
+}
+
+// reap collects init's wait status once waitExited has seen it exit.
+func reap(pid int) syscall.WaitStatus {
+	var ws syscall.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, (*unix.WaitStatus)(&ws), 0, nil)
+		if err != unix.EINTR {
+			return ws
+		}
+	}
 }
 
 func (s *sup) bootSteps(b *bootState) error {

@@ -299,8 +299,8 @@ func (s *sup) resumeBoot(h *handoff) (*bootState, error) {
 		state:       st,
 		prestarted:  h.Prestarted,
 		ready:       h.Ready,
-		exited:      make(chan syscall.WaitStatus, 1),
+		exited:      make(chan struct{}, 1),
 	}
-	go func() { b.exited <- waitExit(p) }()
+	go func() { waitExited(p.Pid); b.exited <- struct{}{} }()
 	return b, nil
 }

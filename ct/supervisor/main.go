@@ -172,11 +172,12 @@ func (s *sup) loop(b *bootState) error {
 	var stopTimer <-chan time.Time
 	for {
 		select {
-		case ws := <-b.exited:
+		case <-b.exited:
+			ws := reap(b.proc.Pid)
 			reboot := ws.Signaled() && ws.Signal() == unix.SIGHUP && !s.stopping
 			s.logf("init %d %s", b.proc.Pid, describeExit(ws))
 			s.teardownBoot(b, reboot)
-			// Reaped already (waitExit); this only drops Go's pidfd.
+			// Reaped already (reap); this only drops Go's pidfd.
 			b.proc.Release()
 			if !reboot {
 				s.finish(nil)
