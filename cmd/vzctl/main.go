@@ -122,8 +122,9 @@ func errorLine(err error) string {
 	return m
 }
 
-// verbatim commands take everything after the CTID as the command to run.
-var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runscript": true, "enter": true}
+// verbatim commands take everything after the CTID as their own arguments
+// (the command to run, console's tty number).
+var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runscript": true, "enter": true, "console": true}
 
 // reorder moves the CTID behind the options: vzctl writes "set 101 --save",
 // while the flag parser stops at the first positional argument.

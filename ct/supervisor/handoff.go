@@ -1,12 +1,15 @@
 package supervisor
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +40,12 @@ const (
 	// noReexecEnv, set to anything, keeps the supervisor in one process
 	// (debugging, or comparing memory).
 	noReexecEnv = "GOVZ_SUPERVISOR_NO_REEXEC"
+	// idleEnv carries the C idle loop's descriptors (idle.c); wakeEnv is
+	// what woke it back into Go; noIdleEnv, set to anything, keeps the
+	// waiting in Go.
+	idleEnv   = "GOVZ_SUPERVISOR_IDLE"
+	wakeEnv   = "GOVZ_SUPERVISOR_WAKE"
+	noIdleEnv = "GOVZ_SUPERVISOR_NO_IDLE"
 )
 
 type handoff struct {
@@ -154,19 +163,102 @@ func (s *sup) reexec(b *bootState) {
 			return
 		}
 	}
+	mode := "--monitor"
+	var idle string
+	if s.canIdle() && client == nil && s.report == nil {
+		ring, err := ringFile(h.Ring)
+		if err != nil {
+			fail(err)
+			return
+		}
+		h.FDs["ring"], h.Ring = ring, nil
+		dups = append(dups, ring)
+		logFD := -1
+		if fd, ok := h.FDs["log"]; ok {
+			logFD = fd
+		}
+		ready := 0
+		if b.ready {
+			ready = 1
+		}
+		mode = "--idle"
+		idle = fmt.Sprintf("%s=%d %d %d %d %d %d %d %d", idleEnv, h.FDs["master"], logFD, h.FDs["control"],
+			h.FDs["notify"], h.FDs["fifo"], ring, b.proc.Pid, ready)
+	}
 	state, err := json.Marshal(&h)
 	if err != nil {
 		fail(err)
 		return
 	}
 	env := []string{handoffEnv + "=" + string(state)}
+	if idle != "" {
+		env = append(env, idle)
+	}
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, handoffEnv+"=") {
+		if !strings.HasPrefix(e, handoffEnv+"=") && !strings.HasPrefix(e, idleEnv+"=") && !strings.HasPrefix(e, wakeEnv+"=") {
 			env = append(env, e)
 		}
 	}
-	err = unix.Exec("/proc/self/exe", []string{"govz-supervisor " + s.id, Verb, "--monitor"}, env)
+	// Into idle.c, SIGTERM and SIGINT stay blocked across the execve, so
+	// one that arrives meanwhile waits for idle.c's signalfd instead of
+	// killing the supervisor (the default action). Not into Go: its
+	// runtime unblocks them while it starts, before it can catch them.
+	runtime.LockOSThread()
+	var block, old unix.Sigset_t
+	if mode == "--idle" {
+		for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGINT} {
+			block.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+		}
+	}
+	unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old)
+	err = unix.Exec("/proc/self/exe", []string{"govz-supervisor " + s.id, Verb, mode}, env)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	runtime.UnlockOSThread()
 	fail(fmt.Errorf("execve: %w", err))
+}
+
+// canIdle says whether the waiting may be left to the C idle loop.
+func (s *sup) canIdle() bool {
+	return idleAvailable && !s.noIdle && os.Getenv(noIdleEnv) == ""
+}
+
+// ringFile puts the console ring into a memfd for idle.c: a uint32
+// length (native order) and room for ringSize bytes. The descriptor is
+// at handoffFDBase or above, without close-on-exec.
+func ringFile(ring []byte) (int, error) {
+	fd, err := unix.MemfdCreate("govz-console-ring", 0)
+	if err != nil {
+		return -1, fmt.Errorf("console ring: %w", err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4+ringSize)
+	binary.NativeEndian.PutUint32(buf, uint32(len(ring)))
+	copy(buf[4:], ring)
+	if _, err := unix.Pwrite(fd, buf, 0); err != nil {
+		return -1, fmt.Errorf("console ring: %w", err)
+	}
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD, handoffFDBase)
+	if err != nil {
+		return -1, fmt.Errorf("console ring: %w", err)
+	}
+	return nfd, nil
+}
+
+// readRing reads back what ringFile wrote, as idle.c left it.
+func readRing(fd int) ([]byte, error) {
+	buf := make([]byte, 4+ringSize)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console ring: %w", err)
+	}
+	if n < 4 {
+		return nil, fmt.Errorf("console ring: %d bytes", n)
+	}
+	l := int(binary.NativeEndian.Uint32(buf))
+	if l > n-4 {
+		l = n - 4
+	}
+	return append([]byte(nil), buf[4:4+l]...), nil
 }
 
 // resumeReaders restarts the readers stopped for a re-exec that did not
@@ -191,9 +283,28 @@ func monitorMain(loaderFor func(id string) SpecLoader) int {
 		return 1
 	}
 	os.Unsetenv(handoffEnv)
+	wake := os.Getenv(wakeEnv)
+	os.Unsetenv(wakeEnv)
+	os.Unsetenv(idleEnv)
+	if fd, ok := h.FDs["ring"]; ok {
+		if ring, err := readRing(fd); err == nil {
+			h.Ring = ring
+		} else {
+			fmt.Fprintf(os.Stderr, "supervisor: %v\n", err)
+		}
+		unix.Close(fd)
+		delete(h.FDs, "ring")
+	}
 	s := &sup{id: h.ID, pid: os.Getpid(), wait: h.Wait, runDir: h.RunDir, poststopPending: h.PoststopPending,
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
+	// An idle loop that woke for an error would only fail again.
+	s.noIdle = wake == "error" || wake == "console"
 	s.catchSignals()
+	if n, ok := strings.CutPrefix(wake, "signal:"); ok {
+		if sig, err := strconv.Atoi(n); err == nil {
+			s.sigs <- syscall.Signal(sig)
+		}
+	}
 	s.loader = loaderFor(h.ID)
 	err := s.resume(&h)
 	if err != nil {

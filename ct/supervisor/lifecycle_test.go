@@ -495,7 +495,7 @@ func TestSupervisorSIGTERM(t *testing.T) {
 	// window. Wait for the re-exec.
 	for i := 0; i < 200; i++ {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.SupervisorPID))
-		if strings.Contains(string(b), "--monitor") {
+		if strings.Contains(string(b), "--monitor") || strings.Contains(string(b), "--idle") {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

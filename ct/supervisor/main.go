@@ -105,6 +105,7 @@ type sup struct {
 	hooks           Hooks // of the latest boot
 	poststopPending bool  // a Prestart succeeded and Poststop(false) is still owed
 	stopping        bool
+	noIdle          bool // stay in Go (the C idle loop failed)
 	stopWaiters     []net.Conn
 	teardownErr     error // cleanup failures, for the stop requests' answer
 }
@@ -170,6 +171,14 @@ func (s *sup) run() (err error) {
 // a fresh, small process (see handoff.go).
 func (s *sup) loop(b *bootState) error {
 	var stopTimer <-chan time.Time
+	// What keeps the supervisor in Go ends without an event of its own
+	// (a console client leaving): look again now and then.
+	var idleCheck <-chan time.Time
+	if s.canIdle() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		idleCheck = t.C
+	}
 	for {
 		select {
 		case <-b.exited:
@@ -201,12 +210,16 @@ func (s *sup) loop(b *bootState) error {
 			if t := s.handle(r, b); t != nil {
 				stopTimer = t
 			}
+			s.idle(b)
 		case <-s.ready:
 			if !b.ready {
 				b.ready = true
 				s.logf("guest is ready")
 				s.send(&report{Event: "ready"})
 			}
+			s.idle(b)
+		case <-idleCheck:
+			s.idle(b)
 		case sig := <-s.sigs:
 			s.logf("got %v: stopping", sig)
 			if t := s.beginStop(b, b.stopTimeout, false); t != nil {
@@ -217,6 +230,20 @@ func (s *sup) loop(b *bootState) error {
 			s.logf("init %d did not stop within the timeout: killing the container", b.proc.Pid)
 			s.kill(b)
 		}
+	}
+}
+
+// idle hands the waiting to the C idle loop (idle.c) when nothing needs
+// Go: no start waiting for a report, no stop under way, no console client.
+func (s *sup) idle(b *bootState) {
+	if !s.canIdle() || s.report != nil || s.stopping || len(s.stopWaiters) > 0 {
+		return
+	}
+	s.console.mu.Lock()
+	attached := s.console.client != nil
+	s.console.mu.Unlock()
+	if !attached {
+		s.reexec(b)
 	}
 }
 
