@@ -8,7 +8,8 @@
 //	vzctl start ──Start──> supervisor (Verb ID) ──nsinit.Start──> nsinit ──execve──> /sbin/init (PID 1)
 //	                         │  parent of init; reaps it
 //	                         │  holds the console pty master, serves RUNDIR/control
-//	                         └─ after each boot: execve itself with --monitor (handoff.go)
+//	                         └─ after each boot: execve itself with --monitor (handoff.go),
+//	                            and with --idle whenever nothing needs Go (idle.c)
 //
 // The lead's main must dispatch both hidden verbs before anything else:
 //
@@ -22,9 +23,12 @@
 //	}
 //
 // The loader is how the supervisor gets the container's current Spec on
-// every boot (hooks included: they are Go functions of the lead's). Build
-// the binary with CGO_ENABLED=0: a cgo binary maps libc and its per-thread
-// malloc arenas into every supervisor (about 140 KiB more PSS each).
+// every boot (hooks included: they are Go functions of the lead's).
+//
+// What stays resident per running container is, most of the time, the C
+// idle loop of idle.c (about 130 KiB PSS: libc and a stack), not a Go
+// process (about 2 MiB); it needs cgo, without which the waiting stays in
+// Go.
 //
 // # Run directory
 //
