@@ -77,12 +77,19 @@ type node struct {
 	netns string
 }
 
+// uniqueCgroupParent is a cgroup parent no other test or installation on
+// the machine uses: containers with the same CTID under one parent would
+// share (and kill) each other's cgroups.
+func uniqueCgroupParent() string {
+	return fmt.Sprintf("govz-test-%d-%x", os.Getpid(), rand.Uint64())
+}
+
 // newNode makes an installation under a temp dir with the busybox template
 // in its cache and a global config using a test-private cgroup parent.
 func newNode(t *testing.T) *node {
 	t.Helper()
 	root := t.TempDir()
-	n := &node{t: t, root: root, cgParent: fmt.Sprintf("govz-test-%d-%x", os.Getpid(), rand.Uint64())}
+	n := &node{t: t, root: root, cgParent: uniqueCgroupParent()}
 	cache := filepath.Join(root, "template", "cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)

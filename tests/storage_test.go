@@ -105,7 +105,7 @@ func hostNum(t *testing.T, script string) int64 {
 // newNodeOn is newNode with the installation on the file system at dir.
 func newNodeOn(t *testing.T, dir string) *node {
 	t.Helper()
-	n := &node{t: t, root: filepath.Join(dir, "vz")}
+	n := &node{t: t, root: filepath.Join(dir, "vz"), cgParent: uniqueCgroupParent()}
 	cache := n.path("template/cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
