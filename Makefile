@@ -8,7 +8,7 @@ GO       ?= go
 BIN      := bin
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-CMDS     := vzctl vzlist vztmpl
+CMDS     := vzctl vzlist vztmpl vzifup-post
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
             btrfs-progs e2fsprogs iproute2 iptables util-linux attr libcap2-bin procps psmisc \
             lxcfs \
@@ -36,6 +36,17 @@ install: build
 	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/private $(VZ_ROOT)/root $(VZ_ROOT)/template/cache \
 	  $(VZ_ROOT)/lock $(VZ_ROOT)/dump $(VZ_ROOT)/run $(VZ_ROOT)/log
 	test -e $(VZ_ROOT)/conf/vz.toml || install -m 0644 conf/vz.toml.example $(VZ_ROOT)/conf/vz.toml
+# ifupdown runs vzifup-post when a device comes up: the kernel dropped the
+# containers' proxy ARP/NDP entries on it when it went down.
+	install -d $(DESTDIR)/etc/network/if-up.d
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/ifupdown/vzifup-post \
+	  >$(DESTDIR)/etc/network/if-up.d/vzifup-post
+	chmod 0755 $(DESTDIR)/etc/network/if-up.d/vzifup-post
+# The same without ifupdown, for any link whoever brings it up: enable with
+# systemctl enable --now vzifup-post
+	install -d $(DESTDIR)/etc/systemd/system
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/systemd/vzifup-post.service \
+	  >$(DESTDIR)/etc/systemd/system/vzifup-post.service
 
 template: build
 	VZ_ROOT=$(VZ_ROOT) $(BIN)/vztmpl build busybox

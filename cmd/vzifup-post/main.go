@@ -1,0 +1,76 @@
+// Command vzifup-post is OpenVZ's vzifup-post for govz:
+//
+//	vzifup-post [--quiet] DEVICE
+//	vzifup-post --watch
+//
+// The kernel deletes every proxy ARP/NDP entry of a device when the
+// device goes down, so after `ifdown eth0; ifup eth0` (or `ip link set
+// eth0 down/up`) the LAN no longer reaches the containers' routed
+// addresses. The distribution's network scripts run this once DEVICE is
+// up again (scripts/ifupdown/vzifup-post); it restores the entries of
+// every running container (ct.Node.NetIfUp) and announces the addresses.
+// With --watch it stays, and does so for every link that comes up
+// (ct.Node.NetWatch), until SIGTERM or SIGINT. Run it in the network
+// namespace the containers were started from.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"govz/ct"
+	"govz/ct/vzerror"
+	"govz/ct/vzlog"
+	"govz/net/link"
+	"govz/net/linkwatch"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	log := &vzlog.Logger{Prog: "vzifup-post", Out: stdout, Err: stderr}
+	defer log.Close()
+	if len(args) > 0 && args[0] == "--quiet" {
+		log.Quiet = true
+		args = args[1:]
+	}
+	if len(args) != 1 || (strings.HasPrefix(args[0], "-") && args[0] != "--watch") {
+		fmt.Fprintln(stderr, "Usage: vzifup-post [--quiet] DEVICE | vzifup-post --watch")
+		return vzerror.Code(vzerror.ErrSyntax)
+	}
+	err := func() error {
+		n, err := ct.OpenNode(log)
+		if err != nil {
+			return err
+		}
+		log.ConsoleLevel += ct.Verbosity(n)
+		log.OpenFile(ct.LogFile(n), ct.LogLevel(n))
+		if args[0] != "--watch" {
+			_, err = n.NetIfUp(args[0])
+			return err
+		}
+		w, err := linkwatch.Open(link.AliasPrefix)
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		}
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		go func() {
+			<-sigs
+			w.Close()
+		}()
+		log.Infof("Watching links")
+		return n.NetWatch(w)
+	}()
+	if err != nil {
+		m := strings.ReplaceAll(err.Error(), "\n", "; ")
+		log.Errorf("%s", strings.ToUpper(m[:1])+m[1:])
+	}
+	return vzerror.Code(err)
+}
