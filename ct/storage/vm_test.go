@@ -4,14 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +19,12 @@ import (
 	"govz/quota/btrfs"
 	"govz/quota/image"
 	"govz/quota/projquota"
+	"govz/tests/testvm"
 )
 
 // Project quota needs a kernel with CONFIG_QFMT_V2, and an online ext4
 // grow needs CAP_SYS_RESOURCE; the development machines have neither. So
-// TestStorageInVM boots Debian's stock kernel under qemu (see
+// TestStorageInVM boots Debian's stock kernel under qemu (package testvm,
 // shared/reference/testvm.md), with the host's root file system shared
 // read-only over 9p as the VM's root, and runs this test binary's TestVM*
 // tests there as PID 1's child. Without qemu or a Debian kernel it skips,
@@ -39,122 +37,23 @@ func TestStorageInVM(t *testing.T) {
 	if os.Getenv(inVMEnv) != "" {
 		t.Skip("already inside the VM")
 	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("qemu-system-x86_64 missing (apt-get install qemu-system-x86): project quota and online image grow untested")
-	}
-	kver, kernel := debianKernel()
-	if kernel == "" {
-		t.Skip("no Debian kernel with modules in /boot (apt-get install linux-image-amd64): project quota and online image grow untested")
-	}
-	initrd, err := initrd9p(kver)
-	if err != nil {
-		t.Skipf("cannot make a 9p initramfs: %v", err)
+	if reason := testvm.Available(); reason != "" {
+		t.Skip(reason + ": project quota and online image grow untested")
 	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "init.sh")
-	// The host's root is read-only in the VM; /mnt gets a tmpfs for the
-	// tests' scratch files. sysrq 'o' powers off without any init system.
-	initSh := fmt.Sprintf(`#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sys /sys 2>/dev/null
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t tmpfs tmpfs /mnt
-for m in loop ext4 quota_v2 btrfs; do modprobe $m; done
-cd /mnt
-%s=1 TMPDIR=/mnt %s -test.run '^TestVM' -test.v -test.count=1 >/dev/ttyS0 2>&1
-echo "GOVZ-VM-EXIT=$?" >/dev/ttyS0
-echo 1 > /proc/sys/kernel/sysrq
-echo o > /proc/sysrq-trigger
-sleep 10
-`, inVMEnv, self)
-	if err := os.WriteFile(script, []byte(initSh), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "2",
-		"-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
-		"-virtfs", "local,path=/,mount_tag=rootfs,security_model=passthrough,id=rootfs,readonly=on,multidevs=remap",
-		"-append", "root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro init="+script+" console=ttyS0 quiet panic=-1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("VM ran %v", time.Since(start).Round(time.Second))
-	m := regexp.MustCompile(`GOVZ-VM-EXIT=(\d+)`).FindStringSubmatch(out.String())
-	if err != nil || m == nil || m[1] != "0" {
-		t.Fatalf("tests in the VM failed (qemu: %v):\n%s", err, tail(out.String(), 6000))
-	}
-	for _, l := range strings.Split(out.String(), "\n") {
+	out := testvm.Run(t, testvm.Options{
+		Script: fmt.Sprintf(`for m in loop ext4 quota_v2 btrfs; do modprobe $m; done
+%s=1 %s -test.run '^TestVM' -test.v -test.count=1`, inVMEnv, self),
+		Timeout: 8 * time.Minute,
+	})
+	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), "--- ") || strings.Contains(l, "vm_test.go") {
 			t.Log("vm: " + strings.TrimSpace(l))
 		}
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-// debianKernel finds the newest /boot/vmlinuz-VERSION with its modules.
-func debianKernel() (version, path string) {
-	ks, _ := filepath.Glob("/boot/vmlinuz-*")
-	sort.Strings(ks)
-	for i := len(ks) - 1; i >= 0; i-- {
-		v := strings.TrimPrefix(filepath.Base(ks[i]), "vmlinuz-")
-		if _, err := os.Stat(filepath.Join("/lib/modules", v, "modules.dep")); err == nil {
-			return v, ks[i]
-		}
-	}
-	return "", ""
-}
-
-// initrd9p returns an initramfs for kernel version that can mount a 9p
-// root, made once and kept in the development cache.
-func initrd9p(version string) (string, error) {
-	cache := os.Getenv("GOVZ_DEV_CACHE")
-	if cache == "" {
-		cache = "/var/cache/govz-dev"
-	}
-	out := filepath.Join(cache, "vm", "initrd-9p-"+version+".img")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if _, err := exec.LookPath("mkinitramfs"); err != nil {
-		return "", errors.New("mkinitramfs missing (apt-get install initramfs-tools)")
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", err
-	}
-	conf, err := os.MkdirTemp("", "govz-initramfs-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(conf)
-	if b, err := exec.Command("cp", "-a", "/etc/initramfs-tools/.", conf).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copying /etc/initramfs-tools: %v: %s", err, b)
-	}
-	f, err := os.OpenFile(filepath.Join(conf, "modules"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintln(f, "9p\n9pnet\n9pnet_virtio\nvirtio_pci")
-	f.Close()
-	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
-	if b, err := exec.Command("mkinitramfs", "-d", conf, "-o", tmp, version).CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("mkinitramfs: %v: %s", err, b)
-	}
-	return out, os.Rename(tmp, out)
 }
 
 // vmOnly skips a test outside the VM: TestStorageInVM runs it there.
