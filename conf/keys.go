@@ -117,7 +117,7 @@ var Keys = []Key{
 	{"diskspace", KindKB, CT, "unlimited", "yes", "DISKSPACE", "Disk space soft:hard limit."},
 	{"diskinodes", KindInodes, CT, "unlimited", "yes", "DISKINODES", "Disk inode soft:hard limit."},
 	{"quotatime", KindInt, CT, "0", "yes", "QUOTATIME", "Grace period in seconds for the soft limits."},
-	{"quotaugidlimit", KindInt, CT, "0", "no", "QUOTAUGIDLIMIT", "Per-user/group quota inside the container; 0 = off."},
+	{"quotaugidlimit", KindInt, CT, "0", "n/a", "QUOTAUGIDLIMIT", "Per-user/group quota inside the container (vzquota's second level); 0 = off. Saved but not enforced on any layout; create and set say so."},
 
 	{"capability", KindList, CT, "[]", "no", "CAPABILITY", "Capability changes, NAME:on|off."},
 	{"devnodes", KindList, CT, "[]", "no", "DEVNODES", "Device nodes granted, NAME:r|w|rw|none (e.g. net/tun:rw)."},

@@ -2,6 +2,7 @@ package ct
 
 import (
 	"govz/conf"
+	"govz/ct/caps"
 	"govz/ct/storage"
 )
 
@@ -25,11 +26,12 @@ func diskLimits(eff *conf.Config) storage.Limits {
 		lim.InodesSoft, lim.InodesHard = bl.Barrier, bl.Limit
 	}
 	lim.GraceSeconds = int64(conf.Int(eff.QuotaTime, 0))
+	lim.UGIDLimit = int64(conf.Int(eff.QuotaUGIDLimit, 0))
 	return lim
 }
 
 // diskKeys are the keys whose change goes to the storage layout.
-var diskKeys = []string{"diskspace", "diskinodes", "quotatime"}
+var diskKeys = []string{"diskspace", "diskinodes", "quotatime", "quotaugidlimit"}
 
 // applyDiskLimits hands changed disk limits of a `vzctl set` to the
 // container's layout: live when the private area is mounted (an image
@@ -68,4 +70,49 @@ func (n *Node) diskUsage(id int, eff *conf.Config, mounted bool) storage.Usage {
 		n.Log.Debugf(1, "container %d: disk usage: %v", id, err)
 	}
 	return u
+}
+
+// layoutCapChanges returns the --capability items container id's layout
+// needs for its disk limits to bind the container's root ("sys_resource:off"
+// on a dir layout with project quota), to go before the container's own
+// CAPABILITY items: an admin's sys_resource:on still wins, and is told
+// what it costs. A user-namespaced container has no capability in the
+// host's namespace, so there the item only confirms what the kernel
+// enforces anyway.
+func (n *Node) layoutCapChanges(id int, eff *conf.Config) []string {
+	lay, err := n.layoutOf(eff)
+	if err != nil {
+		return nil // the start fails on the layout elsewhere, saying why
+	}
+	own, err := caps.ParseChanges(capChanges(eff.Capability))
+	if err != nil {
+		own = nil // Spec.Validate reports a bad CAPABILITY
+	}
+	items, kept := capItems(lay.CapDrops(n.storageCT(id, eff)), own)
+	for _, d := range kept {
+		n.Log.Warnf("Capability %s is on for container %d: its disk limits do not bind its root: %s", d.Name, id, d.Why)
+	}
+	return items
+}
+
+// capItems turns a layout's drops into "name:off" items, and lists the
+// drops the container's own changes turn back on.
+func capItems(drops []storage.CapDrop, own []caps.Change) (items []string, kept []storage.CapDrop) {
+	for _, d := range drops {
+		c, ok := caps.Lookup(d.Name)
+		if !ok {
+			continue
+		}
+		items = append(items, d.Name+":off")
+		on := false
+		for _, ch := range own {
+			if ch.Cap == c {
+				on = ch.On // the last change wins, as in caps.Bounding
+			}
+		}
+		if on {
+			kept = append(kept, d)
+		}
+	}
+	return items, kept
 }

@@ -122,6 +122,8 @@ func run(t *testing.T, prog []Insn, arch, nr uint32, args ...uint64) uint32 {
 			a = word(in.K)
 		case bpfRetK:
 			return in.K
+		case bpfAndK:
+			a &= in.K
 		case bpfJA:
 			pc += int(in.K)
 		case bpfJeqK, bpfJgeK, bpfJsetK:
@@ -152,11 +154,12 @@ func TestFilterDecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(prog) > 100 {
+	if len(prog) > 128 {
 		t.Errorf("filter has %d instructions; it is meant to be small", len(prog))
 	}
 	x, i := TableX8664, TableI386
 	eperm, enosys, allow := uint32(retErrno|errEPERM), uint32(retErrno|errENOSYS), uint32(retAllow)
+	enotty := uint32(retErrno | errENOTTY)
 	cases := []struct {
 		name string
 		arch uint32
@@ -183,11 +186,133 @@ func TestFilterDecisions(t *testing.T) {
 		{"netlink route socket", x.AuditArch, x.Socket, []uint64{afNetlink, 3, 0}, allow},
 		{"inet socket", x.AuditArch, x.Socket, []uint64{2, 1, 0}, allow},
 		{"i386 uses its own numbers", i.AuditArch, x.Mount /* 165 on i386 is getresuid */, []uint64{0, 0, 0, msRemount}, allow},
+		{"file_setattr", x.AuditArch, x.FileSetattr, nil, eperm},
+		{"i386 file_setattr", i.AuditArch, i.FileSetattr, nil, eperm},
+		{"ioctl SUBVOL_CREATE", x.AuditArch, x.Ioctl, []uint64{3, 0x5000940e}, enotty},
+		{"ioctl SUBVOL_CREATE_V2", x.AuditArch, x.Ioctl, []uint64{3, 0x50009418}, enotty},
+		{"ioctl SNAP_CREATE_V2", x.AuditArch, x.Ioctl, []uint64{3, 0x50009417}, enotty},
+		{"ioctl SNAP_DESTROY", x.AuditArch, x.Ioctl, []uint64{3, 0x5000940f}, enotty},
+		{"ioctl QGROUP_LIMIT", x.AuditArch, x.Ioctl, []uint64{3, 0x8030942b}, enotty},
+		{"ioctl QUOTA_CTL", x.AuditArch, x.Ioctl, []uint64{3, 0xc0109428}, enotty},
+		{"ioctl TREE_SEARCH", x.AuditArch, x.Ioctl, []uint64{3, 0xd0009411}, enotty},
+		{"ioctl BTRFS_IOC_RESIZE", x.AuditArch, x.Ioctl, []uint64{3, 0x50009403}, eperm},
+		{"ioctl FIFREEZE", x.AuditArch, x.Ioctl, []uint64{3, 0xc0045877}, eperm},
+		{"ioctl FS_IOC_FSSETXATTR", x.AuditArch, x.Ioctl, []uint64{3, 0x401c5820}, eperm},
+		{"ioctl EXT4_IOC_SETFSUUID", x.AuditArch, x.Ioctl, []uint64{3, 0x4008662c}, eperm},
+		// The kernel drops the upper half of the request; so must the filter.
+		{"ioctl SUBVOL_CREATE, upper bits set", x.AuditArch, x.Ioctl, []uint64{3, 0xdead0000_5000940e}, enotty},
+		{"ioctl FIFREEZE, upper bits set", x.AuditArch, x.Ioctl, []uint64{3, 0xffffffff_c0045877}, eperm},
+		{"i386 ioctl SNAP_CREATE", i.AuditArch, i.Ioctl, []uint64{3, 0x50009401}, enotty},
+		{"ioctl FIONREAD (= TIOCINQ)", x.AuditArch, x.Ioctl, []uint64{3, unix.TIOCINQ}, allow},
+		{"ioctl TCGETS", x.AuditArch, x.Ioctl, []uint64{0, unix.TCGETS}, allow},
+		{"ioctl FICLONE (cp --reflink)", x.AuditArch, x.Ioctl, []uint64{3, unix.FICLONE}, allow},
+		{"ioctl FIDEDUPERANGE", x.AuditArch, x.Ioctl, []uint64{3, unix.FIDEDUPERANGE}, allow},
+		{"ioctl FS_IOC_SETFLAGS (chattr)", x.AuditArch, x.Ioctl, []uint64{3, unix.FS_IOC_SETFLAGS}, allow},
+		{"ioctl FS_IOC_FSGETXATTR", x.AuditArch, x.Ioctl, []uint64{3, 0x801c581f}, allow},
+		{"ioctl BTRFS_IOC_FS_INFO", x.AuditArch, x.Ioctl, []uint64{3, 0x8400941f}, allow},
+		{"ioctl BTRFS_IOC_INO_LOOKUP_USER", x.AuditArch, x.Ioctl, []uint64{3, 0xd000943e}, allow},
+		{"ioctl FITRIM", x.AuditArch, x.Ioctl, []uint64{3, 0xc0185879}, allow},
+		{"a denied request's number as another call's argument", x.AuditArch, 0 /* read */, []uint64{3, 0x5000940e}, allow},
 		{"unknown arch", 0xdead, 0, nil, enosys},
 	}
 	for _, c := range cases {
 		if got := run(t, prog, c.arch, c.nr, c.args...); got != c.want {
 			t.Errorf("%s: got %#x, want %#x", c.name, got, c.want)
+		}
+	}
+}
+
+// The denied requests, rebuilt from _IOC(dir, type, nr, size) with the
+// sizes of the structs they take (include/uapi/linux/btrfs.h, fs.h,
+// fs/ext4/ext4.h, fs/btrfs/ioctl.c), so that a typo in a number shows.
+func TestDeniedIoctlNumbers(t *testing.T) {
+	const none, w, r, wr = 0, 1, 2, 3
+	ioc := func(dir, typ, nr, size uint32) uint32 { return dir<<30 | size<<16 | typ<<8 | nr }
+	// Subvolume, quota and metadata requests answer as a file system
+	// without them would; the rest as to a caller without the privilege.
+	notBtrfs := map[string]bool{}
+	for _, n := range []string{"SNAP_CREATE", "SUBVOL_CREATE", "SNAP_CREATE_V2", "SUBVOL_CREATE_V2", "SNAP_DESTROY",
+		"SNAP_DESTROY_V2", "SUBVOL_SETFLAGS", "DEFAULT_SUBVOL", "SET_RECEIVED_SUBVOL", "SET_RECEIVED_SUBVOL_32",
+		"QUOTA_CTL", "QGROUP_ASSIGN", "QGROUP_CREATE", "QGROUP_LIMIT", "QUOTA_RESCAN", "QUOTA_RESCAN_STATUS",
+		"QUOTA_RESCAN_WAIT", "TREE_SEARCH", "TREE_SEARCH_V2", "INO_LOOKUP", "INO_PATHS", "LOGICAL_INO", "LOGICAL_INO_V2"} {
+		notBtrfs["BTRFS_IOC_"+n] = true
+	}
+	const volArgs, volArgsV2 = 4096, 4096
+	want := map[string]uint32{
+		"BTRFS_IOC_SNAP_CREATE":            ioc(w, 0x94, 1, volArgs),
+		"BTRFS_IOC_SUBVOL_CREATE":          ioc(w, 0x94, 14, volArgs),
+		"BTRFS_IOC_SNAP_CREATE_V2":         ioc(w, 0x94, 23, volArgsV2),
+		"BTRFS_IOC_SUBVOL_CREATE_V2":       ioc(w, 0x94, 24, volArgsV2),
+		"BTRFS_IOC_SNAP_DESTROY":           ioc(w, 0x94, 15, volArgs),
+		"BTRFS_IOC_SNAP_DESTROY_V2":        ioc(w, 0x94, 63, volArgsV2),
+		"BTRFS_IOC_SUBVOL_SETFLAGS":        ioc(w, 0x94, 26, 8),
+		"BTRFS_IOC_DEFAULT_SUBVOL":         ioc(w, 0x94, 19, 8),
+		"BTRFS_IOC_SET_RECEIVED_SUBVOL":    ioc(wr, 0x94, 37, 200),
+		"BTRFS_IOC_SET_RECEIVED_SUBVOL_32": ioc(wr, 0x94, 37, 192),
+		"BTRFS_IOC_QUOTA_CTL":              ioc(wr, 0x94, 40, 16),
+		"BTRFS_IOC_QGROUP_ASSIGN":          ioc(w, 0x94, 41, 24),
+		"BTRFS_IOC_QGROUP_CREATE":          ioc(w, 0x94, 42, 16),
+		"BTRFS_IOC_QGROUP_LIMIT":           ioc(r, 0x94, 43, 48),
+		"BTRFS_IOC_QUOTA_RESCAN":           ioc(w, 0x94, 44, 64),
+		"BTRFS_IOC_QUOTA_RESCAN_STATUS":    ioc(r, 0x94, 45, 64),
+		"BTRFS_IOC_QUOTA_RESCAN_WAIT":      ioc(none, 0x94, 46, 0),
+		"BTRFS_IOC_RESIZE":                 ioc(w, 0x94, 3, volArgs),
+		"BTRFS_IOC_ADD_DEV":                ioc(w, 0x94, 10, volArgs),
+		"BTRFS_IOC_RM_DEV":                 ioc(w, 0x94, 11, volArgs),
+		"BTRFS_IOC_RM_DEV_V2":              ioc(w, 0x94, 58, volArgsV2),
+		"BTRFS_IOC_BALANCE":                ioc(w, 0x94, 12, volArgs),
+		"BTRFS_IOC_BALANCE_V2":             ioc(wr, 0x94, 32, 1024),
+		"BTRFS_IOC_BALANCE_CTL":            ioc(w, 0x94, 33, 4),
+		"BTRFS_IOC_SCRUB":                  ioc(wr, 0x94, 27, 1024),
+		"BTRFS_IOC_SCRUB_CANCEL":           ioc(none, 0x94, 28, 0),
+		"BTRFS_IOC_DEV_REPLACE":            ioc(wr, 0x94, 53, 2600),
+		"BTRFS_IOC_SET_FEATURES":           ioc(w, 0x94, 57, 2*24),
+		"FS_IOC_SETFSLABEL":                ioc(w, 0x94, 50, 256),
+		"FIFREEZE":                         ioc(wr, 'X', 119, 4),
+		"FITHAW":                           ioc(wr, 'X', 120, 4),
+		"FS_IOC_SHUTDOWN":                  ioc(r, 'X', 125, 4),
+		"EXT4_IOC_SETFSUUID":               ioc(w, 'f', 44, 8),
+		"BTRFS_IOC_TREE_SEARCH":            ioc(wr, 0x94, 17, 4096),
+		"BTRFS_IOC_TREE_SEARCH_V2":         ioc(wr, 0x94, 17, 112),
+		"BTRFS_IOC_INO_LOOKUP":             ioc(wr, 0x94, 18, 4096),
+		"BTRFS_IOC_INO_PATHS":              ioc(wr, 0x94, 35, 56),
+		"BTRFS_IOC_LOGICAL_INO":            ioc(wr, 0x94, 36, 56),
+		"BTRFS_IOC_LOGICAL_INO_V2":         ioc(wr, 0x94, 59, 56),
+		"FS_IOC_FSSETXATTR":                ioc(w, 'X', 32, 28),
+	}
+	seen := map[string]bool{}
+	for _, d := range deniedIoctls {
+		seen[d.name] = true
+		if w, ok := want[d.name]; !ok {
+			t.Errorf("%s: no expected value in the test", d.name)
+		} else if d.cmd != w {
+			t.Errorf("%s = %#x, want %#x", d.name, d.cmd, w)
+		}
+		if wantErrno := map[bool]uint32{true: errENOTTY, false: errEPERM}[notBtrfs[d.name]]; d.errno != wantErrno {
+			t.Errorf("%s answers errno %d, want %d", d.name, d.errno, wantErrno)
+		}
+	}
+	for n := range want {
+		if !seen[n] {
+			t.Errorf("%s is no longer denied", n)
+		}
+	}
+	// Each is refused on every architecture, and the requests the C
+	// library and tools make all day pass.
+	prog, err := Filter(TableX8664, TableI386, TableAArch64, TableARM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []SyscallTable{TableX8664, TableI386, TableAArch64, TableARM} {
+		for _, d := range deniedIoctls {
+			if got := run(t, prog, tb.AuditArch, tb.Ioctl, 3, uint64(d.cmd)); got != retErrno|d.errno {
+				t.Errorf("%s %s: %#x, want errno %d", tb.Name, d.name, got, d.errno)
+			}
+		}
+		for _, ok := range []uint64{unix.TCGETS, unix.TIOCGWINSZ, unix.TIOCINQ, unix.FICLONE, unix.FS_IOC_GETFLAGS, 0x8400941f} {
+			if got := run(t, prog, tb.AuditArch, tb.Ioctl, 3, ok); got != retAllow {
+				t.Errorf("%s ioctl %#x: %#x, want allow", tb.Name, ok, got)
+			}
 		}
 	}
 }
@@ -283,17 +408,36 @@ func TestInstallFilterOnThread(t *testing.T) {
 	skipUnlessRoot(t)
 	dir := t.TempDir()
 	var ok bool
-	var ierr, remount, bindRemount, finit error
+	var ierr, remount, bindRemount, finit, thaw, thawHigh, setattr error
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const fithawCmd = 0xc0045878 // FITHAW, _IOWR('X', 120, int)
+	// FITHAW on a file system that is not frozen: the kernel says EINVAL
+	// (fs/super.c thaw_super), the filter EPERM; harmless either way.
+	fithaw := func(cmd uint64) error {
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, d.Fd(), uintptr(cmd), 0)
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
 	onThrowawayThread(func() {
 		ok, ierr = InstallFilter()
 		if ierr != nil || !ok {
 			return
 		}
+		thaw = fithaw(fithawCmd)
+		thawHigh = fithaw(1<<32 | fithawCmd)
+		_, _, e := unix.Syscall6(unix.SYS_FILE_SETATTR, ^uintptr(0), 0, 0, 0, 0, 0)
+		setattr = e
 		// A superblock remount of a path that is no mount point: without
 		// the filter the kernel says EINVAL, with it EPERM.
 		remount = unix.Mount("none", dir, "", unix.MS_REMOUNT, "")
 		bindRemount = unix.Mount("none", dir, "", unix.MS_REMOUNT|unix.MS_BIND, "")
-		_, _, e := unix.Syscall(unix.SYS_FINIT_MODULE, ^uintptr(0), 0, 0)
+		_, _, e = unix.Syscall(unix.SYS_FINIT_MODULE, ^uintptr(0), 0, 0)
 		finit = e
 	})
 	if ierr != nil {
@@ -311,8 +455,21 @@ func TestInstallFilterOnThread(t *testing.T) {
 	if !errors.Is(finit, unix.EPERM) {
 		t.Errorf("finit_module(-1) under the filter: %v, want EPERM (EBADF without it)", finit)
 	}
-	// Control: the same remount on an unfiltered thread reaches the kernel.
+	if !errors.Is(thaw, unix.EPERM) || !errors.Is(thawHigh, unix.EPERM) {
+		t.Errorf("FITHAW under the filter: %v, with the upper 32 bits set: %v; want EPERM", thaw, thawHigh)
+	}
+	if !errors.Is(setattr, unix.EPERM) {
+		t.Errorf("file_setattr under the filter: %v, want EPERM", setattr)
+	}
+	// Control: the same calls on an unfiltered thread reach the kernel,
+	// which ignores the upper half of an ioctl request.
 	if err := unix.Mount("none", dir, "", unix.MS_REMOUNT, ""); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("remount without the filter: %v, want EINVAL", err)
+	}
+	if err := fithaw(fithawCmd); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("FITHAW without the filter: %v, want EINVAL", err)
+	}
+	if err := fithaw(1<<32 | fithawCmd); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("FITHAW with the upper 32 bits set, without the filter: %v, want EINVAL (the same request)", err)
 	}
 }

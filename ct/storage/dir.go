@@ -16,6 +16,19 @@ import (
 // dirLayout is the plain directory: every create unpacks the tarball. Disk
 // limits use project quota (project id = CTID) when the host file system
 // has it on; otherwise there are none, and a request for one says so.
+//
+// Project quota binds root in the container only without
+// CAP_SYS_RESOURCE (CapDrops): the kernel lets a process with it exceed
+// any hard limit (ignore_hardlimit in fs/quota/dquot.c). OpenVZ kept the
+// capability in its default set because vzquota never let the container's
+// root past a limit. Root can also take files out of the project: the
+// seccomp filter refuses FS_IOC_FSSETXATTR (a project id change, also the
+// way to charge a neighbour), but chattr -P (clearing the inherit flag
+// through FS_IOC_SETFLAGS, which must stay allowed) makes new files in a
+// directory land in project 0. On a privileged container the limit is
+// therefore against accidents, not against a determined root; a user
+// namespace closes both, as the kernel refuses project changes and
+// CAP_SYS_RESOURCE outside the initial user namespace.
 type dirLayout struct {
 	log Logger
 }
@@ -23,6 +36,7 @@ type dirLayout struct {
 func (d *dirLayout) Name() string { return "dir" }
 
 func (d *dirLayout) Create(c CT, t Template, lim Limits) error {
+	noteUGIDLimit(d.log, d.Name(), NoLimits(), lim)
 	tmp, err := newTmp(c)
 	if err != nil {
 		return err
@@ -111,7 +125,20 @@ func (d *dirLayout) Destroy(c CT) error {
 }
 
 func (d *dirLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
+	noteUGIDLimit(d.log, d.Name(), old, lim)
 	return d.applyQuota(c, c.Private, lim, true)
+}
+
+// CapDrops: sys_resource where the host file system has project quota, so
+// that the container's limits bind its root (see dirLayout). Without
+// project quota there is no limit to protect, and the capability stays as
+// LXC and systemd-nspawn leave it.
+func (d *dirLayout) CapDrops(c CT) []CapDrop {
+	if projquota.Check(c.Private) != nil {
+		return nil
+	}
+	return []CapDrop{{Name: "sys_resource",
+		Why: "project quota does not bind a process with CAP_SYS_RESOURCE (it may exceed any hard limit)"}}
 }
 
 func (d *dirLayout) Usage(c CT, mounted bool) (Usage, error) {

@@ -40,6 +40,7 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 		return fmt.Errorf("the image layout needs a disk size: set --diskspace: %w", vzerror.ErrDiskspaceNotSet)
 	}
 	m.warnCannot(NoLimits(), lim)
+	noteUGIDLimit(m.log, m.Name(), NoLimits(), lim)
 	size := lim.SpaceHardKB * 1024
 	inodes := int64(0)
 	if lim.InodesHard != conf.Unlimited {
@@ -157,6 +158,11 @@ func (m *imageLayout) warnCannot(old, lim Limits) {
 	}
 }
 
+// CapDrops: none. The limit is the size of the container's own file
+// system; CAP_SYS_RESOURCE only reaches that file system's reserved blocks,
+// which are inside the image.
+func (m *imageLayout) CapDrops(c CT) []CapDrop { return nil }
+
 func (m *imageLayout) Mount(c CT) error {
 	img := imageFile(c.Private)
 	if _, err := os.Stat(img); err != nil {
@@ -183,6 +189,7 @@ func (m *imageLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 		return fmt.Errorf("the image layout cannot be unlimited: its size is the diskspace limit: %w", vzerror.ErrDiskspaceNotSet)
 	}
 	m.warnCannot(old, lim)
+	noteUGIDLimit(m.log, m.Name(), old, lim)
 	if lim.InodesHard != old.InodesHard {
 		m.log.Warnf("image layout: the inode count is fixed at creation and grows in proportion with the image: diskinodes %d is not applied", lim.InodesHard)
 	}

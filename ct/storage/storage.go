@@ -50,6 +50,16 @@ type Layout interface {
 	SetLimits(c CT, old, lim Limits, mounted bool) error
 	// Usage reports what the container uses; unknown values are nil.
 	Usage(c CT, mounted bool) (Usage, error)
+	// CapDrops lists the capabilities root in container c must lack for
+	// the layout's limits to bind it; nil when its limits hold whatever
+	// root may do.
+	CapDrops(c CT) []CapDrop
+}
+
+// CapDrop is a capability a layout needs the container's root to lack.
+type CapDrop struct {
+	Name string // as vzctl's --capability names it: "sys_resource"
+	Why  string
 }
 
 // CT is the container a layout works on.
@@ -68,11 +78,14 @@ type Template struct {
 }
 
 // Limits are vzctl's disk limits: KiB and inode counts, soft:hard, with
-// conf.Unlimited for none, and the grace period in seconds (0: none).
+// conf.Unlimited for none, the grace period in seconds (0: none), and
+// quotaugidlimit, the number of uids and gids vzquota's second-level
+// (per-user and per-group, inside the container) quota tracked (0: off).
 type Limits struct {
 	SpaceSoftKB, SpaceHardKB int64
 	InodesSoft, InodesHard   int64
 	GraceSeconds             int64
+	UGIDLimit                int64
 }
 
 // NoLimits is Limits with nothing limited.
@@ -85,6 +98,27 @@ func NoLimits() Limits {
 func (l Limits) Limited() bool {
 	return l.SpaceHardKB != conf.Unlimited || l.SpaceSoftKB != conf.Unlimited ||
 		l.InodesHard != conf.Unlimited || l.InodesSoft != conf.Unlimited
+}
+
+// noteUGIDLimit says, when quotaugidlimit is turned on or changed, that
+// the value is taken (and saved with --save) but nothing enforces it:
+// per-user and per-group quota inside a container was vzquota's second
+// level on OpenVZ's kernel (simfs) or ext4's own quota inside a ploop
+// image. Neither exists here: user and group quota on the host's file
+// system (dir) would count a uid's files in every container and on the
+// host together, btrfs has no user or group quota at all, and quota inside
+// the image layout's ext4 is not built (it needs the image made with the
+// quota feature and a kernel with CONFIG_QFMT_V2).
+func noteUGIDLimit(log Logger, layout string, old, lim Limits) {
+	if lim.UGIDLimit <= 0 || lim.UGIDLimit == old.UGIDLimit {
+		return
+	}
+	why := map[string]string{
+		"dir":   "user and group quota on the host file system would count each uid across all containers",
+		"btrfs": "btrfs has no user or group quota",
+		"image": "quota inside the image's ext4 is not implemented",
+	}[layout]
+	log.Warnf("%s layout: quotaugidlimit %d is not enforced: no per-user/group quota inside the container (%s)", layout, lim.UGIDLimit, why)
 }
 
 // Usage is a container's disk use; nil where the layout cannot tell.
