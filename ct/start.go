@@ -148,15 +148,21 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 		if err != nil {
 			return nil, err
 		}
+		uids, gids, err := idMappings(eff)
+		if err != nil {
+			return nil, err
+		}
 		root := n.path(eff.VERoot, id)
 		rd := n.RunDir(id)
 		return &supervisor.Spec{
+			UIDMappings:  uids,
+			GIDMappings:  gids,
 			ID:           strconv.Itoa(id),
 			Rootfs:       root,
 			RunDir:       rd,
 			Hostname:     conf.Str(eff.Hostname),
 			CgroupParent: conf.Str(eff.CgroupParent),
-			Capabilities: capChanges(eff.Capability),
+			Capabilities: append(n.layoutCapChanges(id, eff), capChanges(eff.Capability)...),
 			DevNodes:     devs,
 			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
 			ConsoleLog:   filepath.Join(rd, "console.log"),

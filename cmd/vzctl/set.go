@@ -20,7 +20,7 @@ var setRenames = map[string]string{
 // setSkip are keys set does not take as plain options.
 var setSkip = map[string]bool{
 	"ip_address": true, "origin_sample": true, "ve_layout": true, "netif": true,
-	"local_uid": true, "local_gid": true, "stop_timeout": true, "ve_root": true, "ve_private": true,
+	"stop_timeout": true, "ve_root": true, "ve_private": true,
 }
 
 func setCmd(e *env) *cli.Command {

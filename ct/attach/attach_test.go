@@ -103,7 +103,7 @@ func TestCapMask(t *testing.T) {
 
 func TestJoinFlags(t *testing.T) {
 	host := map[string]nsID{}
-	for i, k := range append(nsKinds(), nsKind{name: "user"}) {
+	for i, k := range nsKinds() {
 		host[k.name] = nsID{1, uint64(100 + i)}
 	}
 	ct := func(diff ...string) map[string]nsID {
@@ -129,7 +129,11 @@ func TestJoinFlags(t *testing.T) {
 	if got, err := joinFlags(host, noTime); err != nil || got != unix.CLONE_NEWNS|unix.CLONE_NEWPID {
 		t.Errorf("without time ns: %#x, %v", got, err)
 	}
-	for _, bad := range []map[string]nsID{ct("mnt", "pid", "user"), ct("pid", "net"), ct("mnt")} {
+	// A container with its own user namespace: joined with the rest.
+	if got, err := joinFlags(host, ct("mnt", "pid", "user")); err != nil || got != unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWUSER {
+		t.Errorf("with a user ns: %#x, %v", got, err)
+	}
+	for _, bad := range []map[string]nsID{ct("pid", "net"), ct("mnt"), ct("user", "net")} {
 		if _, err := joinFlags(host, bad); !errors.Is(err, vzerror.ErrSystem) {
 			t.Errorf("joinFlags(%v) = %v, want ErrSystem", bad, err)
 		}

@@ -133,9 +133,12 @@ type nsKind struct {
 	flag int
 }
 
-// nsKinds lists the namespaces exec joins; user is checked, not joined.
+// nsKinds lists the namespaces exec joins. A container's own user
+// namespace is joined first (the constructor orders it), and the command
+// then runs as the container's root, not as host root.
 func nsKinds() []nsKind {
 	return []nsKind{
+		{"user", unix.CLONE_NEWUSER},
 		{"mnt", unix.CLONE_NEWNS},
 		{"uts", unix.CLONE_NEWUTS},
 		{"ipc", unix.CLONE_NEWIPC},
@@ -153,7 +156,7 @@ type nsID struct{ dev, ino uint64 }
 // ("/proc/PID" or "/proc/self"); kinds the kernel lacks are left out.
 func readNamespaces(proc string) (map[string]nsID, error) {
 	m := make(map[string]nsID)
-	for _, k := range append(nsKinds(), nsKind{name: "user"}) {
+	for _, k := range nsKinds() {
 		var st unix.Stat_t
 		err := unix.Stat(proc+"/ns/"+k.name, &st)
 		if errors.Is(err, unix.ENOENT) && k.name == "time" {
@@ -171,11 +174,9 @@ func readNamespaces(proc string) (map[string]nsID, error) {
 // differ from ours: setns(2) into a namespace we already share is pointless
 // and, for some kinds, EINVAL.
 func joinFlags(self, ct map[string]nsID) (int, error) {
-	if self["user"] != ct["user"] {
-		// Host root in a container's other namespaces but outside its
-		// user namespace would be more privileged than the container.
-		return 0, fmt.Errorf("the container has its own user namespace, which exec cannot join yet: %w", vzerror.ErrSystem)
-	}
+	// The user namespace is joined like the others when the container
+	// has its own: host root in a container's other namespaces but outside
+	// its user namespace would be more privileged than the container.
 	flags := 0
 	for _, k := range nsKinds() {
 		id, ok := ct[k.name]

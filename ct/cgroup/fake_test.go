@@ -332,3 +332,12 @@ func diff(t *testing.T, what, got, want string) {
 		t.Errorf("%s:\n--- got\n%s\n--- want\n%s", what, got, want)
 	}
 }
+
+func (k *fakeKernel) Chown(p string, uid, gid int) error {
+	if !k.dirs[p] {
+		if _, ok := k.files[p]; !ok {
+			return &fs.PathError{Op: "chown", Path: p, Err: fs.ErrNotExist}
+		}
+	}
+	return k.record("chown", p, strconv.Itoa(uid)+":"+strconv.Itoa(gid))
+}

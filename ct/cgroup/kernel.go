@@ -23,6 +23,8 @@ type kernel interface {
 	// reading is no test.
 	Exists(path string) bool
 	Kill(pid int) error
+	// Chown changes the owner of a cgroup directory or file (Delegate).
+	Chown(path string, uid, gid int) error
 }
 
 type dirEntry struct {
@@ -96,3 +98,5 @@ func (hostKernel) Kill(pid int) error {
 	}
 	return nil
 }
+
+func (hostKernel) Chown(path string, uid, gid int) error { return os.Lchown(path, uid, gid) }

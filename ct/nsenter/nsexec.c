@@ -17,7 +17,9 @@
  *         _GOVZ_NSEXEC_PID=N         host pid of the container's init
  *         _GOVZ_NSEXEC_PIDFD=N       optional: pidfd of that init
  *         _GOVZ_NSEXEC_ROOTFD=N      O_PATH fd of /proc/PID/root
- *         _GOVZ_NSEXEC_NSFLAGS=N     CLONE_NEW* mask to join, decimal
+ *         _GOVZ_NSEXEC_NSFLAGS=N     CLONE_NEW* mask to join, decimal; with
+ *                                    CLONE_NEWUSER the command runs as the
+ *                                    container's root (uid/gid 0 inside)
  *         _GOVZ_NSEXEC_CGROUPFDS=N,N optional: cgroup.procs files, O_WRONLY
  *         _GOVZ_NSEXEC_CAPKEEP=HEX   capability bounding set to keep
  *         _GOVZ_NSEXEC_PTYFD=N       optional: unix socket, enter mode
@@ -44,10 +46,14 @@
  *   attach (Go, host)        nsexec (host pid ns)           child (CT pid ns)
  *   pidfd, root fd, cgroup
  *   fds, /proc/self/exe ---> write pid to cgroup.procs
- *                            setns(pidfd, NSFLAGS)   [< 5.8: /proc/PID/ns/X]
+ *                            setns(pidfd, NSFLAGS)   [< 5.8: /proc/PID/ns/X,
+ *                                                     user first]
  *                            fchdir(root); chroot(".")
  *                            fork -----------------------> [ptmx -> SCM_RIGHTS,
  *                            waitpid                        wait for ack]
+ *                                                          [own user ns:
+ *                                                          setgroups, setresgid,
+ *                                                          setresuid to CT root]
  *                                                          drop bounding set,
  *                                                          inheritable, ambient
  *                                                          execvpe
@@ -56,6 +62,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -165,11 +172,13 @@ static void join_cgroups(const char *list)
 	}
 }
 
+/* The user namespace comes first: it owns the others, and joining them
+ * needs CAP_SYS_ADMIN in it, which joining it gives. */
 static const struct {
 	int flag;
 	const char *name;
 } nstypes[] = {
-	{CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
+	{CLONE_NEWUSER, "user"},     {CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
 	{CLONE_NEWNET, "net"},       {CLONE_NEWPID, "pid"}, {CLONE_NEWTIME, "time"},
 	{CLONE_NEWNS, "mnt"},
 };
@@ -353,12 +362,33 @@ static struct sock_fprog read_filter(int fd)
 	return prog;
 }
 
+/*
+ * In a container with its own user namespace, setns(2) left us with host
+ * root's IDs, which the namespace does not map (the overflow ID inside):
+ * become the container's root, an unprivileged ID on the host. Capabilities
+ * stay: the IDs were not root in this namespace before (capabilities(7),
+ * "Effect of user ID changes on capabilities"), and execve gives uid 0 the
+ * full set again anyway.
+ */
+static void become_ct_root(void)
+{
+	if (setgroups(0, NULL) < 0)
+		die("setup", "setgroups: %s", strerror(errno));
+	if (setresgid(0, 0, 0) < 0)
+		die("setup", "setresgid 0 in the container: %s", strerror(errno));
+	if (setresuid(0, 0, 0) < 0)
+		die("setup", "setresuid 0 in the container: %s", strerror(errno));
+}
+
 static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 						  unsigned long long keep, char **env,
-						  struct sock_fprog *filter)
+						  struct sock_fprog *filter, int userns)
 {
 	int fd;
 
+	/* Before the pty: its slave is then the container root's. */
+	if (userns)
+		become_ct_root();
 	if (ptyfd >= 0)
 		attach_pty(ptyfd);
 	drop_caps(keep);
@@ -450,7 +480,7 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	if (child < 0)
 		die("setup", "fork: %s", strerror(errno));
 	if (child == 0)
-		run_child(argv + 2, (int)ptyfd, keep, env, &filter);
+		run_child(argv + 2, (int)ptyfd, keep, env, &filter, (flags & CLONE_NEWUSER) != 0);
 	if (ptyfd >= 0)
 		close((int)ptyfd);
 	wait_child();

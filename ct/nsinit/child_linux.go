@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -43,14 +44,23 @@ func Main() {
 
 func child(sock *os.File) error {
 	unix.CloseOnExec(syncFD)
-	m, err := recv(sock)
+	m, fds, err := recvWithFDs(syncFD)
 	if err != nil {
 		return fmt.Errorf("waiting for config: %w", err)
 	}
+	// They are close-on-exec; attached mounts live on without them.
+	defer closeAll(fds)
 	if m.Type != msgConfig || m.Config == nil {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
 	c := m.Config
+	if len(fds) != len(c.Mounts) {
+		return fmt.Errorf("config names %d mounts but %d descriptors came with it", len(c.Mounts), len(fds))
+	}
+	mounts := make(map[string]int, len(fds))
+	for i, name := range c.Mounts {
+		mounts[name] = fds[i]
+	}
 
 	// The parent has moved us into the container's cgroups; a new cgroup
 	// namespace now takes them as its root, so the guest sees "/" there
@@ -59,7 +69,7 @@ func child(sock *os.File) error {
 		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
 	unix.Umask(0)
-	resolved, err := build(c)
+	resolved, err := build(c, mounts)
 	if err != nil {
 		return err
 	}
@@ -110,56 +120,34 @@ func child(sock *os.File) error {
 }
 
 // build sets up the container's filesystem and UTS name, and returns the
-// resolved path of the guest's init inside the new root.
-func build(c *Config) (string, error) {
+// resolved path of the guest's init inside the new root. mounts are the
+// parent's detached mounts by name (hostMounts).
+func build(c *Config, mounts map[string]int) (string, error) {
 	if len(c.Init) == 0 {
 		return "", fmt.Errorf("no init command: %w", vzerror.ErrInvalidValue)
 	}
-	if err := rootfs.PrepareRoot(c.Rootfs); err != nil {
-		return "", err
-	}
-	// Host objects the container gets are cloned as detached mounts while
-	// the host's tree is still visible, and attached after the pivot.
 	fs := c.FS
 	fs.ConsoleFD, fs.NotifyFD, fs.ReadyFD = -1, -1, -1
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	clone := func(fd int, p string) (int, error) {
-		mfd, err := rootfs.Clone(fd, p)
-		if err == nil {
-			fds = append(fds, mfd)
-		}
-		return mfd, err
+	if fd, ok := mounts[mountConsole]; ok {
+		fs.ConsoleFD = fd
 	}
-	var err error
-	if c.Console {
-		// open_tree(2) clones only mounts of the caller's mount namespace
-		// (check_mnt), and fd 0 was opened in the supervisor's; its path
-		// names the same pty in our copy of that namespace.
-		pts, err := os.Readlink("/proc/self/fd/0")
-		if err != nil {
-			return "", fmt.Errorf("console: %w", err)
-		}
-		if fs.ConsoleFD, err = clone(-1, pts); err != nil {
-			return "", fmt.Errorf("console: %w", err)
-		}
+	if fd, ok := mounts[mountNotify]; ok {
+		fs.NotifyFD = fd
 	}
-	if c.NotifySocket != "" {
-		if fs.NotifyFD, err = clone(-1, c.NotifySocket); err != nil {
-			return "", fmt.Errorf("notify socket: %w", err)
-		}
+	if fd, ok := mounts[mountReady]; ok {
+		fs.ReadyFD = fd
 	}
-	if c.ReadyFifo != "" {
-		if fs.ReadyFD, err = clone(-1, c.ReadyFifo); err != nil {
-			return "", fmt.Errorf("readiness fifo: %w", err)
+	if c.UserNS {
+		if err := pivotUserNS(&fs, mounts); err != nil {
+			return "", err
 		}
-	}
-	if err := rootfs.PivotRoot(c.Rootfs); err != nil {
-		return "", fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+	} else {
+		if err := rootfs.PrepareRoot(c.Rootfs); err != nil {
+			return "", err
+		}
+		if err := rootfs.PivotRoot(c.Rootfs); err != nil {
+			return "", fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+		}
 	}
 	steps, err := rootfs.Plan(fs)
 	if err != nil {
@@ -174,6 +162,40 @@ func build(c *Config) (string, error) {
 		}
 	}
 	return findInit(c.Init[0])
+}
+
+// pivotUserNS pivots into the idmapped root the parent made, without
+// looking up a single host path (the container's root may not), after
+// making the container's procfs and sysfs while the host's are still in
+// view (mount_too_revealing in fs/namespace.c refuses them afterwards).
+// The host's device nodes in mounts are bound instead of made: mknod(2)
+// needs CAP_MKNOD in the initial user namespace.
+func pivotUserNS(fs *rootfs.Config, mounts map[string]int) error {
+	root, ok := mounts[mountRoot]
+	if !ok {
+		return fmt.Errorf("no root mount from the supervisor: %w", vzerror.ErrMount)
+	}
+	fs.Detached = map[string]int{}
+	for name, fd := range mounts {
+		if strings.HasPrefix(name, "/dev/") {
+			fs.Detached[name] = fd
+		}
+	}
+	proc, err := rootfs.NewKernelFS("proc", false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+	}
+	fs.Detached["/proc"] = proc
+	sys, err := rootfs.NewKernelFS("sysfs", !fs.WritableSys)
+	if err != nil {
+		unix.Close(proc)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+	}
+	fs.Detached["/sys"] = sys
+	if err := rootfs.PivotRootFD(root); err != nil {
+		return fmt.Errorf("%w: %w", err, vzerror.ErrMount)
+	}
+	return nil
 }
 
 // findInit resolves the guest's init inside the (already pivoted) root and

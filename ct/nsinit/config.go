@@ -26,6 +26,15 @@ type Config struct {
 	ReadyFifo    string `json:"ready_fifo"`    // host path of the readiness fifo; "" = none
 	ReadyHooks   bool   `json:"ready_hooks"`   // plant rootfs.ReadyHookPaths in a non-systemd guest
 
+	// UserNS says the child was cloned into a user namespace of its own
+	// (Options.UIDMappings): its root comes idmapped from the parent, its
+	// device nodes are bind mounts of the host's, and procfs and sysfs are
+	// mounted before the pivot.
+	UserNS bool `json:"userns"`
+	// Mounts names the detached mounts (open_tree(2) descriptors) the
+	// parent attaches to the config message, in SCM_RIGHTS order.
+	Mounts []string `json:"mounts,omitempty"`
+
 	FS rootfs.Config `json:"fs"` // the file descriptor fields are the child's own
 }
 

@@ -33,6 +33,11 @@ type Options struct {
 	// and before its init is exec'd (networking moves interfaces into
 	// /proc/PID/ns/net here). Optional.
 	Prestart func(pid int) error
+	// UIDMappings and GIDMappings, when set, clone the child into a new
+	// user namespace that owns all its other namespaces, with these
+	// mappings written before it runs (setgroups(2) stays allowed: the
+	// guest's root needs it). Config.UserNS must be set with them.
+	UIDMappings, GIDMappings []syscall.SysProcIDMap
 }
 
 // Process is a started container init.
@@ -79,6 +84,10 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
+	if c.UserNS != (len(o.UIDMappings) > 0) || len(o.UIDMappings) > 0 != (len(o.GIDMappings) > 0) {
+		childEnd.Close()
+		return nil, fmt.Errorf("user namespace: config and mappings disagree: %w", vzerror.ErrInvalidValue)
+	}
 	attr := &os.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
@@ -89,6 +98,16 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 			Setctty:    o.Console != nil,
 			Ctty:       0,
 		},
+	}
+	if c.UserNS {
+		attr.Sys.Cloneflags |= unix.CLONE_NEWUSER
+		attr.Sys.UidMappings = o.UIDMappings
+		attr.Sys.GidMappings = o.GIDMappings
+		attr.Sys.GidMappingsEnableSetgroups = true
+		// The clone keeps host root's IDs, which the new namespace does not
+		// map; execve gives capabilities only to its root (capabilities(7)),
+		// so become uid/gid 0 inside, without supplementary groups, first.
+		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	proc, err := os.StartProcess(exe, []string{"govz-init", Verb}, attr)
 	childEnd.Close()
@@ -113,7 +132,21 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 			return nil, err
 		}
 	}
-	if err := send(sock, &message{Type: msgConfig, Config: c}); err != nil {
+	if c.UserNS {
+		if err := raiseNofile(proc.Pid); err != nil {
+			return nil, err
+		}
+	}
+	// The user namespace exists now, with its mappings: the idmapped
+	// root can be made.
+	cc := *c
+	fds, err := hostMounts(&cc, o.Console, proc.Pid)
+	if err != nil {
+		return nil, err
+	}
+	err = sendWithFDs(sock, &message{Type: msgConfig, Config: &cc}, fds)
+	closeAll(fds)
+	if err != nil {
 		return nil, err
 	}
 	// One small heap buffer for the child's messages (prestart, exec,
@@ -170,4 +203,35 @@ func expect(sock *os.File, buf []byte, want string) (*message, error) {
 		return nil, fmt.Errorf("container init sent %q, expected %q: %w", m.Type, want, vzerror.ErrSystem)
 	}
 	return m, nil
+}
+
+// guestNofileMax is the open files hard limit a guest in a user namespace
+// starts with: systemd's own default for services (HIGH_RLIMIT_NOFILE,
+// 512K), which dbus-daemon and others raise their soft limit towards.
+const guestNofileMax = 512 << 10
+
+// raiseNofile raises the child's RLIMIT_NOFILE hard limit to
+// guestNofileMax (never lowers it; the soft limit stays): in its own user
+// namespace the guest's root cannot raise a hard limit itself
+// (CAP_SYS_RESOURCE counts only in the initial namespace there), which
+// systemd in a privileged container does at boot. Best effort.
+func raiseNofile(pid int) error {
+	var cur unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &cur); err != nil {
+		return fmt.Errorf("reading the container init's open files limit: %w", err)
+	}
+	if cur.Max >= guestNofileMax {
+		return nil
+	}
+	want := unix.Rlimit{Cur: cur.Cur, Max: guestNofileMax}
+	err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &want, nil)
+	if errors.Is(err, unix.EPERM) {
+		// The supervisor itself lacks CAP_SYS_RESOURCE (a confined host
+		// root): then a privileged guest could not raise it either.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("raising the container init's open files limit: %w", err)
+	}
+	return nil
 }

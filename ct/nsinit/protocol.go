@@ -2,7 +2,9 @@
 //
 // The supervisor starts a copy of its own executable (/proc/self/exe) with
 // the hidden first argument Verb, in new mount, PID, UTS, IPC and network
-// namespaces; main must call Main for that verb before doing anything else.
+// namespaces, and with Options.UIDMappings in a new user namespace that
+// owns them all; main must call Main for that verb before doing anything
+// else.
 // That child builds the container (cgroup namespace, root, mounts,
 // hostname, syscall filter, capabilities) and execs the guest's init, which
 // keeps PID 1 and the supervisor as its parent. Start is the parent's half.
@@ -28,17 +30,28 @@ const Verb = "__govz_nsinit"
 // namespace) talk over a SOCK_SEQPACKET socketpair, the child's fd 3, one
 // JSON message per packet. The child's end is close-on-exec, so a
 // successful execve of the guest's init shows up in the parent as EOF.
+// The config message carries the parent's detached mounts (open_tree(2)
+// descriptors, SCM_RIGHTS) named by Config.Mounts.
 //
 //	   supervisor (parent)                      nsinit (child, PID 1)
-//	   clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET)
+//	   clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET
+//	         [|NEWUSER: uid_map, gid_map written,
+//	          setgroups allowed, then uid/gid 0
+//	          inside before the execve])
 //	          ------------------------------------> starts, blocks reading fd 3
 //	   Place(pid): cgroup.AddProc
-//	   config {Config} -------------------------->
+//	   [NEWUSER: raise RLIMIT_NOFILE's max]
+//	   open_tree: console, notify, ready
+//	   [NEWUSER: root idmapped through
+//	    /proc/pid/ns/user, host /dev nodes]
+//	   config {Config} + fds -------------------->
 //	                                               unshare(CLONE_NEWCGROUP)
 //	                                               (its cgroupns root is now
 //	                                               the container's cgroup)
-//	                                               rslave /, bind the root
-//	                                               open_tree: console, notify
+//	                                               rslave /, then either
+//	                                               bind the root by path, or
+//	                                               [NEWUSER: fsmount proc and
+//	                                               sysfs; root fd onto /]
 //	                                               pivot_root, detach old root
 //	                                               /proc /sys /dev /run, masks,
 //	                                               cgroup view, hostname,

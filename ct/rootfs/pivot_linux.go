@@ -3,7 +3,6 @@ package rootfs
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"path"
 
@@ -51,8 +50,14 @@ func PivotRoot(newRoot string) error {
 	if err := unix.Fchdir(nr); err != nil {
 		return &fs.PathError{Op: "fchdir", Path: newRoot, Err: err}
 	}
+	return pivotHere(oldRoot)
+}
+
+// pivotHere pivots into the current directory (the root of a mount) and
+// detaches the old root, which oldRoot holds open.
+func pivotHere(oldRoot int) error {
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return &fs.PathError{Op: "pivot_root", Path: newRoot, Err: err}
+		return &fs.PathError{Op: "pivot_root", Path: ".", Err: err}
 	}
 	// The kernel leaves our cwd on the old root today, but nothing promises
 	// that; go there explicitly.
@@ -83,11 +88,7 @@ func Clone(fd int, p string) (int, error) {
 	}
 	mfd, err := unix.OpenTree(dfd, p, flags)
 	if err != nil {
-		name := p
-		if name == "" {
-			name = fmt.Sprintf("fd %d", fd)
-		}
-		return -1, &fs.PathError{Op: "open_tree", Path: name, Err: err}
+		return -1, &fs.PathError{Op: "open_tree", Path: cloneName(fd, p), Err: err}
 	}
 	return mfd, nil
 }

@@ -74,6 +74,12 @@ type Config struct {
 	DevSize     string    // tmpfs size of /dev; "" = DefaultDevSize
 	RunSize     string    // tmpfs size of /run; "" = DefaultRunSize
 	WritableSys bool      // leave /sys writable (only for a user-namespaced container, later)
+	// Detached are mounts made beforehand (NewKernelFS, ClonePrivate) that
+	// replace what the plan would mount or create at their key: "/proc",
+	// "/sys" or a device node "/dev/NAME". A container in a user namespace
+	// needs them: it may not mknod, and may mount procfs and sysfs only
+	// while its old root is still there.
+	Detached map[string]int
 }
 
 // Defaults for the tmpfs sizes. /dev holds only nodes and links; /run gets
@@ -144,8 +150,15 @@ func Plan(c Config) ([]Step, error) {
 	add := func(st ...Step) { s = append(s, st...) }
 	mkdir := func(p string, mode uint32) { add(Step{Op: OpMkdir, Path: p, Mode: mode}) }
 
+	mountOrAttach := func(st Step) {
+		if fd, ok := c.Detached[st.Path]; ok {
+			add(Step{Op: OpAttach, Path: st.Path, FD: fd})
+			return
+		}
+		add(st)
+	}
 	mkdir("/proc", 0o555)
-	add(Step{Op: OpMount, Source: "proc", Path: "/proc", FSType: "proc", Flags: procFlags})
+	mountOrAttach(Step{Op: OpMount, Source: "proc", Path: "/proc", FSType: "proc", Flags: procFlags})
 
 	// The container has its own network namespace and with it its own sysfs
 	// superblock; mounting that read-only (not just the mount) means a second
@@ -156,7 +169,7 @@ func Plan(c Config) ([]Step, error) {
 	if !c.WritableSys {
 		sysFlags |= unix.MS_RDONLY
 	}
-	add(Step{Op: OpMount, Source: "sysfs", Path: "/sys", FSType: "sysfs", Flags: sysFlags})
+	mountOrAttach(Step{Op: OpMount, Source: "sysfs", Path: "/sys", FSType: "sysfs", Flags: sysFlags})
 
 	mkdir("/dev", 0o755)
 	add(Step{Op: OpMount, Source: "tmpfs", Path: "/dev", FSType: "tmpfs",
@@ -165,6 +178,12 @@ func Plan(c Config) ([]Step, error) {
 		p := "/dev/" + d.Path
 		if dir := path.Dir(p); dir != "/dev" {
 			mkdir(dir, 0o755)
+		}
+		if fd, ok := c.Detached[p]; ok {
+			// A bind mount of the host's node onto an empty file, as runc
+			// and LXC do for unprivileged containers.
+			add(Step{Op: OpFile, Path: p, Mode: 0o600}, Step{Op: OpAttach, Path: p, FD: fd})
+			continue
 		}
 		add(Step{Op: OpMknod, Path: p, Mode: d.Mode, Char: d.Type == 'c', Dev: unix.Mkdev(d.Major, d.Minor)})
 	}

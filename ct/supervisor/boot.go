@@ -132,6 +132,18 @@ func (s *sup) bootSteps(b *bootState) error {
 	if err := applyDevices(cg, spec.DevNodes); err != nil {
 		return err
 	}
+	// A container in a user namespace gets its INNER cgroups, its console
+	// and the run directory's sockets as its root's; one without gets them
+	// back (the configuration may have changed since the last boot).
+	rootUID, rootGID := spec.hostRoot()
+	if spec.UserNS() {
+		if err := cg.Delegate(rootUID, rootGID); err != nil {
+			return fmt.Errorf("%w (%w)", err, vzerror.ErrResource)
+		}
+	}
+	if err := s.ownRunObjects(rootUID, rootGID); err != nil {
+		return err
+	}
 
 	last, err := caps.KernelLast()
 	if err != nil {
@@ -183,11 +195,22 @@ func (s *sup) bootSteps(b *bootState) error {
 	if err := s.console.renewSlave(); err != nil {
 		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
 	}
+	consoleUID, consoleGID := -1, -1
+	if spec.UserNS() {
+		// The guest's tty group, 5 as devpts' gid= has it everywhere.
+		consoleUID, consoleGID = rootUID, rootGID+ttyGID
+	}
+	if err := s.console.own(consoleUID, consoleGID); err != nil {
+		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
+	}
+	cfg.UserNS = spec.UserNS()
 	ctx, cancel := contextTimeout(2 * time.Minute)
 	defer cancel()
 	proc, err := nsinit.Start(ctx, cfg, nsinit.Options{
-		Console: s.console.slave,
-		Place:   cg.AddProc,
+		Console:     s.console.slave,
+		Place:       cg.AddProc,
+		UIDMappings: sysMappings(spec.UIDMappings),
+		GIDMappings: sysMappings(spec.GIDMappings),
 		Prestart: func(pid int) error {
 			if spec.Hooks.Prestart == nil {
 				return nil

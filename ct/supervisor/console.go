@@ -28,8 +28,11 @@ const ringSize = 8 << 10
 // status there.
 type console struct {
 	master, slave *os.File
-	log           *os.File // optional copy of the output
-	pumpDone      chan struct{}
+	// hostUID and hostGID own the pty slave as the host's devpts made it;
+	// own restores them for a container without a user namespace.
+	hostUID, hostGID int
+	log              *os.File // optional copy of the output
+	pumpDone         chan struct{}
 
 	mu     sync.Mutex
 	ring   []byte
@@ -53,6 +56,19 @@ func (c *console) renewSlave() error {
 	return nil
 }
 
+// own gives the pty slave to uid:gid, the container's root and tty group
+// on the host, so that a guest in a user namespace can reopen its
+// /dev/console; uid -1 gives it back to its host owner.
+func (c *console) own(uid, gid int) error {
+	if uid < 0 {
+		uid, gid = c.hostUID, c.hostGID
+	}
+	if err := c.slave.Chown(uid, gid); err != nil {
+		return fmt.Errorf("console pty owner: %w", err)
+	}
+	return nil
+}
+
 func openConsole(logPath string) (*console, error) {
 	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -70,10 +86,17 @@ func openConsole(logPath string) (*console, error) {
 		return nil, fmt.Errorf("opening pty slave: %w", errno)
 	}
 	unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+	var st unix.Stat_t
+	if err := unix.Fstat(int(sfd), &st); err != nil {
+		unix.Close(mfd)
+		unix.Close(int(sfd))
+		return nil, fmt.Errorf("pty slave: %w", err)
+	}
 	c := &console{
-		master: os.NewFile(uintptr(mfd), "console-master"),
-		slave:  os.NewFile(sfd, "console-slave"),
-		ring:   make([]byte, 0, ringSize),
+		master:  os.NewFile(uintptr(mfd), "console-master"),
+		slave:   os.NewFile(sfd, "console-slave"),
+		hostUID: int(st.Uid), hostGID: int(st.Gid),
+		ring: make([]byte, 0, ringSize),
 	}
 	if logPath != "" {
 		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

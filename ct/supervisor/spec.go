@@ -36,8 +36,10 @@ type Spec struct {
 	ConsoleLog string `json:"console_log"`
 	// NoSeccomp turns the syscall filter off (debugging only).
 	NoSeccomp bool `json:"no_seccomp"`
-	// UIDMappings and GIDMappings are reserved for user-namespaced
-	// containers; they must be empty until that lands.
+	// UIDMappings and GIDMappings put the container in a user namespace of
+	// its own (vzctl's LOCAL_UID/LOCAL_GID): one range each, starting at
+	// container ID 0, so that the guest's root is an unprivileged host ID.
+	// Both or neither.
 	UIDMappings []IDMap `json:"uid_mappings,omitempty"`
 	GIDMappings []IDMap `json:"gid_mappings,omitempty"`
 
@@ -96,8 +98,8 @@ func (s *Spec) Validate() error {
 	if s.StopTimeout <= 0 {
 		s.StopTimeout = DefaultStopTimeout
 	}
-	if len(s.UIDMappings) > 0 || len(s.GIDMappings) > 0 {
-		return fmt.Errorf("container %s: user namespaces are not supported yet: %w", s.ID, vzerror.ErrBadKernel)
+	if err := validMappings(s.UIDMappings, s.GIDMappings); err != nil {
+		return fmt.Errorf("container %s: %w", s.ID, err)
 	}
 	if len(s.Hostname) > 64 {
 		return fmt.Errorf("container %s: hostname %q is longer than 64 bytes: %w", s.ID, s.Hostname, vzerror.ErrBadHostname)

@@ -50,7 +50,7 @@ func TestSpecValidate(t *testing.T) {
 		"id with slash":  func(s *Spec) { s.ID = "1/2" },
 		"relative init":  func(s *Spec) { s.Init = []string{"init"} },
 		"long run dir":   func(s *Spec) { s.RunDir = "/" + strings.Repeat("x", 120) },
-		"user namespace": func(s *Spec) { s.UIDMappings = []IDMap{{0, 100000, 65536}} },
+		"uid map only":   func(s *Spec) { s.UIDMappings = []IDMap{{0, 100000, 65536}} },
 		"bad capability": func(s *Spec) { s.Capabilities = []string{"sys_flying:on"} },
 		"bad env":        func(s *Spec) { s.Env = []string{"NOVALUE"} },
 		"long hostname":  func(s *Spec) { s.Hostname = strings.Repeat("h", 65) },
