@@ -20,7 +20,10 @@ const drainTimeout = 250 * time.Millisecond
 // stdio is what exec's command gets as fds 0-2. A host terminal is
 // replaced by a pipe and copied: a container process holding the host's
 // terminal could inject input into it (TIOCSTI) or change its line
-// discipline. Other files are passed through untouched.
+// discipline. So is any other host device node (/dev/null, the usual
+// stdin of scripts): the container's root could fchmod or fchown the
+// host's node through it (0620 on the host's /dev/null breaks every
+// non-root program there). Pipes and files are passed through untouched.
 type stdio struct {
 	child [3]*os.File
 	tty   bool // some host stdio file is a terminal
@@ -50,8 +53,8 @@ func newStdio(in, out, errf *os.File) (_ *stdio, err error) {
 			s.Close()
 		}
 	}()
-	if isTerminal(in) {
-		s.tty = true
+	if isTerminal(in) || isDevice(in) {
+		s.tty = s.tty || isTerminal(in)
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("creating stdin pipe: %w: %w", err, vzerror.ErrSystem)
@@ -72,10 +75,10 @@ func newStdio(in, out, errf *os.File) (_ *stdio, err error) {
 		}()
 	}
 	for i, f := range []*os.File{out, errf} {
-		if !isTerminal(f) {
+		if !isTerminal(f) && !isDevice(f) {
 			continue
 		}
-		s.tty = true
+		s.tty = s.tty || isTerminal(f)
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("creating output pipe: %w: %w", err, vzerror.ErrSystem)
@@ -147,6 +150,15 @@ func (s *stdio) Close() {
 			f.Close()
 		}
 	})
+}
+
+// isDevice reports whether f is a character or block device node.
+func isDevice(f *os.File) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
 }
 
 func isTerminal(f *os.File) bool {
