@@ -3,8 +3,9 @@
 // filter (seccomp) that backs the bounding set up where capabilities alone
 // cannot say no.
 //
-// Containers are "privileged" for now (no user namespace): root inside is
-// host root minus what is listed here. The policy is pure data and
+// A container without a user namespace (no local_uid) is "privileged":
+// root inside is host root minus what is listed here. With local_uid the
+// same bounding set applies inside the container's own user namespace. The policy is pure data and
 // functions, tested without root; Apply and InstallFilter are the thin
 // kernel layer that nsinit calls on the thread that execs the guest init.
 package caps

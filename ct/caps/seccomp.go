@@ -95,8 +95,9 @@ import "fmt"
 // What a filter cannot do: seccomp sees pointers, not strings, so it cannot
 // tell which path a mount or umount names. Root with CAP_SYS_ADMIN can
 // still unmount the read-only over-mounts on /proc or mount a fresh procfs;
-// only a user namespace (Spec.UIDMappings, planned) closes that, as it does
-// for Incus's unprivileged containers.
+// only a user namespace (local_uid/local_gid: Spec.UIDMappings) closes
+// that, as it does for Incus's unprivileged containers: root inside is then
+// an unprivileged host UID, and what the masks hid stays unwritable.
 
 // Classic BPF opcodes (include/uapi/linux/filter.h, bpf_common.h).
 const (
