@@ -2,12 +2,14 @@ package conf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"govz/ct/vzerror"
+	"govz/templates"
 )
 
 func TestParseValue(t *testing.T) {
@@ -192,5 +194,41 @@ func TestValidateIPs(t *testing.T) {
 	}
 	if p, err := ParseIP("fd00:0::1/64"); err != nil || p != "fd00::1/64" {
 		t.Errorf("canonical form: %q %v", p, err)
+	}
+}
+
+// TestDefaultsMatchKeyTable keeps the two statements of a default in step:
+// what Defaults sets and what the key table (and so KEYS.md) documents.
+func TestDefaultsMatchKeyTable(t *testing.T) {
+	d := reflect.ValueOf(Defaults()).Elem()
+	tp := d.Type()
+	for i := 0; i < tp.NumField(); i++ {
+		f := d.Field(i)
+		if f.Kind() != reflect.Pointer || f.IsNil() {
+			continue
+		}
+		name := tp.Field(i).Tag.Get("toml")
+		k, _ := KeyByName(name)
+		var got string
+		switch v := f.Elem().Interface().(type) {
+		case string:
+			got = v
+		case int:
+			got = fmt.Sprint(v)
+		case bool:
+			got = map[bool]string{true: "yes", false: "no"}[v]
+			if k.Default == "true" || k.Default == "false" {
+				got = fmt.Sprint(v)
+			}
+		default:
+			t.Errorf("%s: default of type %T not compared", name, v)
+			continue
+		}
+		if name == "def_ostemplate" {
+			got = strings.Replace(got, templates.HostArch(), "<arch>", 1)
+		}
+		if got != k.Default {
+			t.Errorf("%s: Defaults() sets %q, the key table documents %q", name, got, k.Default)
+		}
 	}
 }

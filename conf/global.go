@@ -35,7 +35,7 @@ func Defaults() *Config {
 		IPv6:          b(true),
 		VERoot:        s("$VZ_ROOT/root/$VEID"),
 		VEPrivate:     s("$VZ_ROOT/private/$VEID"),
-		VELayout:      s("dir"),
+		VELayout:      s("auto"),
 		StopTimeout:   i(120),
 	}
 }

@@ -96,6 +96,15 @@ type node struct {
 	netns string
 }
 
+// baseVZConf is the global config every test node starts from: its
+// private cgroup parent, a short stop timeout, and the dir layout. The
+// product's default layout (auto) would put every test container on a
+// loop-mounted ext4 image when the temp dir is not on btrfs; the layouts
+// have tests of their own (storage_test.go), the default included.
+func (n *node) baseVZConf() string {
+	return fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\nve_layout = \"dir\"\n", n.cgroupParent())
+}
+
 // uniqueCgroupParent is a cgroup parent no other test or installation on
 // the machine uses: containers with the same CTID under one parent would
 // share (and kill) each other's cgroups.
@@ -116,7 +125,7 @@ func newNode(t *testing.T) *node {
 	if err := os.Link(busyboxTmpl, filepath.Join(cache, filepath.Base(busyboxTmpl))); err != nil {
 		t.Fatal(err)
 	}
-	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\n", n.cgroupParent()))
+	n.writeFile("conf/vz.toml", n.baseVZConf())
 	t.Cleanup(n.cleanup)
 	return n
 }

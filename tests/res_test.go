@@ -374,7 +374,7 @@ func TestResLXCFS(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	n := newNode(t)
-	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\nlxcfs = %q\n", n.cgroupParent(), mnt))
+	n.writeFile("conf/vz.toml", n.baseVZConf()+fmt.Sprintf("lxcfs = %q\n", mnt))
 	n.ok("vzctl", "create", "101")
 	n.ok("vzctl", "set", "101", "--ram", "64M", "--cpumask", "0", "--save")
 	if r := n.ok("vzctl", "start", "101"); strings.Contains(r.out+r.err, "LXCFS is not available") {
@@ -401,7 +401,7 @@ func TestResLXCFS(t *testing.T) {
 	n.noLeftovers()
 
 	// Without LXCFS the admin is told.
-	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\nlxcfs = %q\n", n.cgroupParent(), filepath.Join(dir, "none")))
+	n.writeFile("conf/vz.toml", n.baseVZConf()+fmt.Sprintf("lxcfs = %q\n", filepath.Join(dir, "none")))
 	if r := n.ok("vzctl", "start", "101"); !strings.Contains(r.out+r.err, "LXCFS is not available") {
 		t.Fatalf("start does not say LXCFS is missing:\n%s", r)
 	}

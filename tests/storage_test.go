@@ -124,7 +124,7 @@ func newNodeOn(t *testing.T, dir string) *node {
 		t.Fatal(err)
 	}
 	copyFile(t, busyboxTmpl, filepath.Join(cache, filepath.Base(busyboxTmpl)))
-	n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\n", n.cgroupParent()))
+	n.writeFile("conf/vz.toml", n.baseVZConf())
 	t.Cleanup(n.cleanup)
 	return n
 }

@@ -401,7 +401,7 @@ func TestUsernsLayouts(t *testing.T) {
 			} else {
 				n = newNodeOn(t, scratchFS(t, l.fstype, 1<<30))
 				n.cgParent = fmt.Sprintf("govz-test-%d-uns-%s", os.Getpid(), l.layout)
-				n.writeFile("conf/vz.toml", fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\n", n.cgroupParent()))
+				n.writeFile("conf/vz.toml", n.baseVZConf())
 				t.Cleanup(func() { removeCgroupParent(n.cgroupParent()) })
 				args = append(args, "--diskspace", "64M")
 			}
