@@ -51,6 +51,16 @@ func (n *node) memLimit(id string) string {
 	return ""
 }
 
+// cpuQuota is the container's CFS quota in microseconds per period, on
+// either layout (v1 cpu.cfs_quota_us, v2 the first field of cpu.max).
+func (n *node) cpuQuota(id string) string {
+	n.t.Helper()
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", n.cgroupParent(), id, "cpu.max")); err == nil {
+		return strings.Fields(n.cgroupRead(id, "cpu.max"))[0]
+	}
+	return n.cgroupRead(id, "cpu.cfs_quota_us")
+}
+
 // ubcReport is `vzctl ubc -j`'s shape, the parts the tests read.
 type ubcReport struct {
 	ID   int `json:"ctid"`
@@ -208,7 +218,7 @@ func TestResCPULimit(t *testing.T) {
 	n.ok("vzctl", "create", "101")
 	n.ok("vzctl", "set", "101", "--cpulimit", "25%", "--save")
 	n.ok("vzctl", "start", "101")
-	if got := n.cgroupRead("101", "cpu.cfs_quota_us"); got != "25000" {
+	if got := n.cpuQuota("101"); got != "25000" {
 		t.Fatalf("cfs quota %s", got)
 	}
 	n.ok("vzctl", "exec", "101", "for i in 1 2; do timeout 4 sh -c 'while :; do :; done' >/dev/null 2>&1 & done")
