@@ -104,7 +104,10 @@ func (b *bench) setup() error {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 20\n", b.cgParent)
+	// Plain directories, as the peers use, unless a section (storage)
+	// names a layout: the default (auto) would put the start and density
+	// figures on loop-mounted images.
+	conf := fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 20\nve_layout = \"dir\"\n", b.cgParent)
 	if err := os.MkdirAll(filepath.Join(b.vzRoot, "conf"), 0o755); err != nil {
 		return err
 	}
@@ -166,7 +169,7 @@ func lastLine(s string) string {
 // marked unusable with the reason, and its cells print n/a.
 func (b *bench) installPeers() {
 	need := map[string]string{
-		"lxc-start": "lxc", "crun": "crun", "runc": "runc", "systemd-nspawn": "systemd-container",
+		"lxc-start": "lxc", "crun": "crun", "runc": "runc", "systemd-nspawn": "systemd-container", "iperf3": "iperf3",
 	}
 	var pkgs []string
 	for cmd, pkg := range need {

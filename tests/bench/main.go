@@ -8,6 +8,10 @@
 //	2c  clean stop (busybox and Debian)
 //	2d  exec of /bin/true into a running container
 //	2e  density: N busybox containers (host-side memory, start/stop all)
+//	net networking: routed/bridged TCP throughput, --ipadd to first reply
+//	res resource limits: live --ram change, isolation from a noisy neighbour
+//	storage storage layouts: create from the Debian template on dir/btrfs/image
+//	    (first use, cached, N in a row and at once), disk space of N containers
 //
 // Run it as root through `make bench` (which builds bin/vzctl first). It
 // installs missing peers with apt-get, works under /var/lib/govz-bench (never
@@ -44,7 +48,7 @@ type config struct {
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
 }
 
-var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density"}
+var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage"}
 
 func parseFlags() config {
 	var c config
@@ -119,6 +123,9 @@ func run(ctx context.Context, cfg config) (code int) {
 		{"stop", b.sectionStop},
 		{"exec", b.sectionExec},
 		{"density", b.sectionDensity},
+		{"net", b.sectionNet},
+		{"res", b.sectionRes},
+		{"storage", b.sectionStorage},
 	}
 	var tables []*table
 	failed := false
