@@ -79,6 +79,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"\nhostname = \"bad_name!\"\n", "hostname", 2, vzerror.ErrInvalidConfig},
 		{"physpages = \"lots\"\n", "physpages", 1, vzerror.ErrInvalidConfig},
 		{"ve_layout = \"ploop\"\n", "ve_layout", 1, vzerror.ErrInvalidConfig},
+		{"local_uid = 1000\n", "local_uid", 1, vzerror.ErrInvalidConfig},
+		{"local_gid = 4294967295\n", "local_gid", 1, vzerror.ErrInvalidConfig},
 	}
 	for _, c := range cases {
 		_, err := Parse("x.toml", []byte(c.text), CT)

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -91,7 +92,13 @@ func validateKey(k Key, f reflect.Value) error {
 		if v := f.Elem().Int(); v < 0 || v > 7 {
 			return fmt.Errorf("ioprio %d out of range 0..7: %w", v, vzerror.ErrInvalidValue)
 		}
-	case "stop_timeout", "bootorder", "cpulimit", "cpus", "quotatime", "quotaugidlimit", "local_uid", "local_gid":
+	case "local_uid", "local_gid":
+		// 0 = no user namespace; otherwise the first of 65536 host IDs,
+		// above the host's own users and below the last ID.
+		if v := f.Elem().Int(); v != 0 && (v < 65536 || v > math.MaxUint32-65536) {
+			return fmt.Errorf("%s %d: want 0 or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), vzerror.ErrInvalidValue)
+		}
+	case "stop_timeout", "bootorder", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {
 			return fmt.Errorf("negative value %d: %w", v, vzerror.ErrInvalidValue)
 		}
