@@ -137,7 +137,7 @@ func TestUsernsBusybox(t *testing.T) {
 	// overlapping the host's own IDs.
 	n.ok("vzctl", "set", "101", "--local_uid", strconv.Itoa(nsUID), "--save")
 	n.fails(85, "vzctl", "start", "101")
-	n.ok("vzctl", "set", "101", "--local_uid", "1000", "--local_gid", "1000", "--save")
+	n.fails(21, "vzctl", "set", "101", "--local_uid", "1000", "--local_gid", "1000", "--save")
 	n.fails(85, "vzctl", "start", "101")
 	n.noLeftovers()
 	n.setUserNS("101")
@@ -243,21 +243,22 @@ func TestUsernsBusybox(t *testing.T) {
 	if uid, _ := procIDs(t, pid); uid != "0" {
 		t.Fatalf("privileged init runs as %s", uid)
 	}
-	// The same probe reaches host files from a privileged container (it
-	// only opens them): this is what the user namespace takes away.
+	// A privileged container cannot uncover host files either (it only
+	// opens them): its mounts are locked (lock_test.go).
 	copyFile(t, probe, n.path("root/101/probe"))
 	os.Chmod(n.path("root/101/probe"), 0o755)
-	n.ok("vzctl", "exec2", "101", "umount", "-l", "/proc/sys")
-	if got := n.probe("101", "/proc/sys/kernel/core_pattern"); got["/proc/sys/kernel/core_pattern"] != "ok" {
-		t.Fatalf("privileged probe: %v (expected the open to succeed)", got)
+	n.fails(1, "vzctl", "exec2", "101", "umount -l /proc/sys 2>/dev/null && exit 0 || exit 1")
+	if got := n.probe("101", "/proc/sys/kernel/core_pattern"); got["/proc/sys/kernel/core_pattern"] != "EROFS" {
+		t.Fatalf("privileged probe: %v (expected EROFS)", got)
 	}
 	n.ok("vzctl", "stop", "101")
 	n.noLeftovers()
 }
 
-// escapeProbes: root in a user-namespaced container may remove the
-// read-only and masking mounts and mount procfs or sysfs afresh, but the
-// host-wide files behind them stay closed to it.
+// escapeProbes: root in a user-namespaced container may not remove the
+// read-only and masking mounts (they are locked) nor mount procfs or sysfs
+// afresh; if it could, the host-wide files behind them would still be
+// closed to it (not its own ID).
 func escapeProbes(t *testing.T, n *node, id string) {
 	t.Helper()
 	procFiles := existing("/proc", hostGlobalProc)
@@ -265,15 +266,20 @@ func escapeProbes(t *testing.T, n *node, id string) {
 	if len(procFiles) == 0 || len(sysFiles) == 0 {
 		t.Fatalf("no host-global files to probe: %v %v", procFiles, sysFiles)
 	}
-	// Unmount what covers /proc (EINVAL/ENOENT where nothing does).
-	n.run("vzctl", "exec2", id, "umount /proc/sysrq-trigger; umount -l /proc/sys; true")
+	// Unmount what covers /proc: refused, the mounts are locked.
+	for _, c := range []string{"umount /proc/sysrq-trigger", "umount -l /proc/sys", "umount /proc/kcore"} {
+		if r := n.run("vzctl", "exec2", id, c+" 2>/dev/null && echo DONE"); strings.Contains(r.out, "DONE") {
+			t.Errorf("%q succeeded in the container", c)
+		}
+	}
 	var paths []string
 	for _, f := range procFiles {
 		paths = append(paths, "/proc/"+f)
 	}
-	// A fresh procfs elsewhere (the kernel allows it: the masks are the
-	// guest's own mounts).
+	// A fresh procfs elsewhere: refused (mount_too_revealing: the locked
+	// masks leave no fully visible procfs).
 	if r := n.run("vzctl", "exec2", id, "mkdir -p /mnt/p && mount -t proc proc /mnt/p"); r.code == 0 {
+		t.Errorf("a fresh procfs mount succeeded in the container")
 		for _, f := range procFiles {
 			paths = append(paths, "/mnt/p/"+f)
 		}
@@ -284,8 +290,8 @@ func escapeProbes(t *testing.T, n *node, id string) {
 		t.Errorf("probe answered %v for %v", got, paths)
 	}
 	for p, res := range got {
-		if res != "EACCES" {
-			t.Errorf("open(%s, O_WRONLY) in the container: %s, want EACCES", p, res)
+		if res != "EACCES" && res != "EROFS" {
+			t.Errorf("open(%s, O_WRONLY) in the container: %s, want EACCES or EROFS", p, res)
 		}
 	}
 	// sysfs: read-write per mount, and a fresh instance if the kernel

@@ -3,9 +3,10 @@
 // filter (seccomp) that backs the bounding set up where capabilities alone
 // cannot say no.
 //
-// A container without a user namespace (no local_uid) is "privileged":
-// root inside is host root minus what is listed here. With local_uid the
-// same bounding set applies inside the container's own user namespace. The policy is pure data and
+// Every container runs in a user namespace of its own: identity-mapped
+// without local_uid (root inside is host UID 0 for file ownership, its
+// capabilities act on its own namespaces only), mapped to an unprivileged
+// range with it. The bounding set listed here applies inside either. The policy is pure data and
 // functions, tested without root; Apply and InstallFilter are the thin
 // kernel layer that nsinit calls on the thread that execs the guest init.
 package caps

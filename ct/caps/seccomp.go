@@ -93,11 +93,12 @@ import "fmt"
 // the upper 32 bits reaches the same request and must meet the same rule.
 //
 // What a filter cannot do: seccomp sees pointers, not strings, so it cannot
-// tell which path a mount or umount names. Root with CAP_SYS_ADMIN can
-// still unmount the read-only over-mounts on /proc or mount a fresh procfs;
-// only a user namespace (local_uid/local_gid: Spec.UIDMappings) closes
-// that, as it does for Incus's unprivileged containers: root inside is then
-// an unprivileged host UID, and what the masks hid stays unwritable.
+// tell which path a mount or umount names. The masks on /proc and /sys are
+// kept by the kernel instead: every container runs in a user namespace
+// (identity-mapped when it has no local_uid) and its init in a mount
+// namespace owned by a nested one, so every mount we made is MNT_LOCKED
+// (no umount, no remount rw) and a fresh procfs or sysfs is refused as
+// "too revealing" (ct/nsinit/lock_linux.go).
 
 // Classic BPF opcodes (include/uapi/linux/filter.h, bpf_common.h).
 const (

@@ -3,6 +3,20 @@ package nsenter
 // Verb is argv[1] of the re-exec: /proc/self/exe Verb PATH ARGV0 [ARG...].
 const Verb = "__nsexec"
 
+// VerbLock makes a container's locked mount namespace (/proc/self/exe
+// VerbLock; EnvSyncFD, EnvUsernsFD, EnvMntnsFD, EnvOwner): see nsexec.c.
+const VerbLock = "__nslock"
+
+// VerbInit is the container init's last step (/proc/self/exe VerbInit PATH
+// ARGV0 [ARG...]; EnvSyncFD, EnvMntnsFD, EnvCapKeep, EnvEnvFD, optional
+// EnvSeccompFD): it joins the locked mount namespace and execs the guest's
+// init. See nsexec.c.
+const VerbInit = "__nsinit_exec"
+
+// LockReady is what the lock helper writes on EnvSyncFD once the locked
+// namespace exists.
+const LockReady = "ok\n"
+
 // Environment variables the constructor reads; they are its whole
 // environment, the command's comes through EnvEnvFD.
 const (
@@ -17,6 +31,10 @@ const (
 	EnvPtyFD     = EnvPrefix + "PTYFD"     // optional unix socket: enter mode
 	EnvEnvFD     = EnvPrefix + "ENVFD"     // memfd of NUL-terminated KEY=VALUE entries
 	EnvSeccompFD = EnvPrefix + "SECCOMPFD" // optional memfd: struct sock_filter array to install
+	EnvSyncFD    = EnvPrefix + "SYNCFD"    // lock, init: the socket to the caller
+	EnvUsernsFD  = EnvPrefix + "USERNSFD"  // lock: the container's user namespace
+	EnvMntnsFD   = EnvPrefix + "MNTNSFD"   // lock: its built mount namespace; init: the locked one
+	EnvOwner     = EnvPrefix + "OWNER"     // lock: uid inside the container that owns the locking user namespace
 )
 
 // Stages of an error line on the ErrFD pipe.

@@ -58,6 +58,48 @@
  *                                                          inheritable, ambient
  *                                                          execvpe
  *   wait <------------------ exit(status)
+ *
+ * Two more verbs lock a container's mounts (see ct/nsinit/protocol.go). A
+ * container's masks over /proc and /sys are ordinary mounts that its root
+ * could remove (CAP_SYS_ADMIN over its mount namespace) to reach host-global
+ * files. copy_mnt_ns() into a mount namespace owned by another user
+ * namespace than the source's marks every copied mount MNT_LOCKED (no
+ * umount: EINVAL) and read-only ones MNT_LOCK_READONLY (fs/namespace.c
+ * lock_mnt_tree), and mount_too_revealing() then refuses a fresh procfs or
+ * sysfs. Both steps need a single-threaded process: unshare(CLONE_NEWUSER)
+ * and setns(CLONE_NEWNS) refuse a shared fs_struct.
+ *
+ *   lock  argv  /proc/self/exe __nslock
+ *         env   _GOVZ_NSEXEC_SYNCFD=N    unix socket: "ok\n" once the locked
+ *                                        namespace exists, then reads until
+ *                                        EOF and exits 0; on failure
+ *                                        "setup <message>\n", exit 255
+ *               _GOVZ_NSEXEC_USERNSFD=N  the container's user namespace (U1)
+ *               _GOVZ_NSEXEC_MNTNSFD=N   its fully built mount namespace (M1)
+ *               _GOVZ_NSEXEC_OWNER=N     uid inside U1 that owns U2
+ *         setns(U1); setns(M1); setresgid(0); setresuid(OWNER);
+ *         unshare(CLONE_NEWUSER|CLONE_NEWNS): a copy M2 of M1, every mount
+ *         locked, owned by the new U2 (a child of U1, no mappings: nobody
+ *         ever has credentials in it). The caller opens /proc/PID/ns/mnt
+ *         while the helper waits. OWNER is not 0: the owner of a user
+ *         namespace has every capability in it (cap_capable), so a uid-0
+ *         process of the guest without CAP_SYS_ADMIN would otherwise still
+ *         mount in M2.
+ *
+ *   init  argv  /proc/self/exe __nsinit_exec PATH ARGV0 [ARG...]
+ *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
+ *                                        an error is one JSON message
+ *                                        {"type":"error","error":{"code":C,
+ *                                        "msg":M}} (C 47 when execve fails,
+ *                                        else 3), exit 255; close-on-exec
+ *               _GOVZ_NSEXEC_MNTNSFD=N   the locked mount namespace (M2)
+ *               _GOVZ_NSEXEC_CAPKEEP=HEX bounding set to keep
+ *               _GOVZ_NSEXEC_ENVFD=N     memfd: init's environment
+ *               _GOVZ_NSEXEC_SECCOMPFD=N optional memfd: seccomp filter
+ *         The container's init (PID 1, no fork) setns(M2), which also sets
+ *         its root and cwd to M2's root, the container's root; then drops
+ *         the bounding set (setns needs CAP_SYS_ADMIN and CAP_SYS_CHROOT),
+ *         installs the filter last and execs PATH (absolute).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,10 +139,34 @@
 #endif
 
 #define VERB "__nsexec"
+#define VERB_LOCK "__nslock"
+#define VERB_INIT "__nsinit_exec"
 #define ENV(name) "_GOVZ_NSEXEC_" name
 
 static int errfd = -1;
+static int json_errors; /* init verb: errors go to nsinit's parent as JSON */
 static volatile sig_atomic_t child = -1;
+
+/* json_error writes buf ("<stage> <message>") as nsinit's error message. */
+static void json_error(const char *buf, size_t n)
+{
+	char out[1200];
+	size_t i, o;
+	int code = strncmp(buf, "exec ", 5) == 0 ? 47 : 3;
+
+	o = (size_t)snprintf(out, sizeof(out), "{\"type\":\"error\",\"error\":{\"code\":%d,\"msg\":\"", code);
+	for (i = 0; i < n && buf[i] != '\n' && o < sizeof(out) - 8; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '"' || c == '\\')
+			out[o++] = '\\';
+		out[o++] = c < 0x20 ? ' ' : (char)c;
+	}
+	memcpy(out + o, "\"}}", 3);
+	o += 3;
+	if (write(errfd, out, o) < 0)
+		(void)!write(2, buf, n);
+}
 
 static void __attribute__((noreturn, format(printf, 2, 3)))
 die(const char *stage, const char *fmt, ...)
@@ -118,6 +184,10 @@ die(const char *stage, const char *fmt, ...)
 	if (n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
+	if (json_errors && errfd >= 0) {
+		json_error(buf, n);
+		_exit(255);
+	}
 	if (write(errfd >= 0 ? errfd : 2, buf, n) < 0 && errfd >= 0)
 		(void)!write(2, buf, n);
 	_exit(255);
@@ -434,6 +504,83 @@ static void __attribute__((noreturn)) wait_child(void)
 	_exit(128 + WTERMSIG(st));
 }
 
+/* lock_main is the lock verb (see the contract above). */
+static void __attribute__((noreturn)) lock_main(void)
+{
+	long long usernsfd, mntfd, owner;
+	char c;
+	ssize_t r;
+
+	errfd = (int)envnum(ENV("SYNCFD"), 10, 1);
+	usernsfd = envnum(ENV("USERNSFD"), 10, 1);
+	mntfd = envnum(ENV("MNTNSFD"), 10, 1);
+	owner = envnum(ENV("OWNER"), 10, 1);
+	if (owner == 0 || owner > 4294967294LL)
+		die("setup", "%s=%lld: not a usable owner", ENV("OWNER"), owner);
+	/* The user namespace first: it gives CAP_SYS_ADMIN over M1. */
+	if (setns((int)usernsfd, CLONE_NEWUSER) < 0)
+		die("setup", "joining the container's user namespace: %s", strerror(errno));
+	if (setns((int)mntfd, CLONE_NEWNS) < 0)
+		die("setup", "joining the container's mount namespace: %s", strerror(errno));
+	close((int)usernsfd);
+	close((int)mntfd);
+	/* create_user_ns() wants the creator's euid and egid mapped in U1;
+	 * host root's are not in a LOCAL_UID container's. */
+	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0)
+		die("setup", "setresgid 0 in the container: %s", strerror(errno));
+	if (setresuid((uid_t)owner, (uid_t)owner, (uid_t)owner) < 0)
+		die("setup", "setresuid %lld in the container: %s", owner, strerror(errno));
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		die("setup", "unshare(CLONE_NEWUSER|CLONE_NEWNS): %s", strerror(errno));
+	if (write(errfd, "ok\n", 3) != 3)
+		_exit(255);
+	/* Live on until the caller has opened /proc/PID/ns/mnt. */
+	while ((r = read(errfd, &c, 1)) != 0)
+		if (r < 0 && errno != EINTR)
+			break;
+	_exit(0);
+}
+
+/* init_main is the init verb (see the contract above). */
+static void __attribute__((noreturn)) init_main(int argc, char **argv)
+{
+	long long mntfd;
+	unsigned long long keep;
+	struct sock_fprog filter;
+	char **env;
+	const char *v;
+	char *end;
+
+	errfd = (int)envnum(ENV("SYNCFD"), 10, 1);
+	json_errors = 1;
+	if (argc < 4)
+		die("setup", "usage: %s PATH ARGV0 [ARG...]", VERB_INIT);
+	mntfd = envnum(ENV("MNTNSFD"), 10, 1);
+	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
+	filter = read_filter((int)envnum(ENV("SECCOMPFD"), 10, 0));
+	v = getenv(ENV("CAPKEEP"));
+	if (v == NULL)
+		die("setup", "%s not set", ENV("CAPKEEP"));
+	errno = 0;
+	keep = strtoull(v, &end, 16);
+	if (errno != 0 || end == v || *end != '\0')
+		die("setup", "%s=%s: not a hex mask", ENV("CAPKEEP"), v);
+	if (setns((int)mntfd, CLONE_NEWNS) < 0)
+		die("setup", "joining the locked mount namespace: %s", strerror(errno));
+	close((int)mntfd);
+	if (chdir("/") < 0)
+		die("setup", "chdir /: %s", strerror(errno));
+	drop_caps(keep);
+	/* errfd too: its closing tells the parent that execve worked. */
+	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		die("setup", "close_range: %s", strerror(errno));
+	environ = env;
+	if (filter.len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter, 0, 0) < 0)
+		die("setup", "installing seccomp filter: %s", strerror(errno));
+	execve(argv[2], argv + 3, env);
+	die("exec", "%s: %s", argv[2], strerror(errno));
+}
+
 __attribute__((constructor)) static void nsexec(int argc, char **argv)
 {
 	long long pid, pidfd, rootfd, flags, ptyfd;
@@ -443,6 +590,10 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	const char *v;
 	char *end;
 
+	if (argc >= 2 && strcmp(argv[1], VERB_LOCK) == 0)
+		lock_main();
+	if (argc >= 2 && strcmp(argv[1], VERB_INIT) == 0)
+		init_main(argc, argv);
 	if (argc < 2 || strcmp(argv[1], VERB) != 0)
 		return;
 	errfd = (int)envnum(ENV("ERRFD"), 10, 1);

@@ -68,6 +68,12 @@ func child(sock *os.File) error {
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
+	var host *hostHandles
+	if c.LockMounts {
+		if host, err = openHostHandles(); err != nil {
+			return err
+		}
+	}
 	unix.Umask(0)
 	resolved, err := build(c, mounts)
 	if err != nil {
@@ -85,16 +91,30 @@ func child(sock *os.File) error {
 	if err := send(sock, &message{Type: msgPrestart, Kind: kind, Hooks: hooks}); err != nil {
 		return err
 	}
-	m, err = recv(sock)
+	m, runFDs, err := recvWithFDs(syncFD)
 	if err != nil {
 		return fmt.Errorf("waiting for run: %w", err)
 	}
+	defer closeAll(runFDs)
 	if m.Type != msgRun {
 		return fmt.Errorf("expected run, got %q", m.Type)
+	}
+	want := 0
+	if c.LockMounts {
+		want = 1 // the locked mount namespace
+	}
+	if len(runFDs) != want {
+		return fmt.Errorf("run came with %d descriptors (locked mounts: %v)", len(runFDs), c.LockMounts)
 	}
 
 	// The kernel starts init with umask 022; so do we.
 	unix.Umask(0o022)
+	if c.LockMounts {
+		if err := send(sock, &message{Type: msgExec}); err != nil {
+			return err
+		}
+		return execLocked(c, runFDs[0], host)
+	}
 	// Nothing of ours may reach the guest: the supervisor passed only fds
 	// 0-3, but the Go runtime has its own (epoll), and 3 must close on
 	// exec to tell the parent it worked.

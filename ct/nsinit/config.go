@@ -27,10 +27,19 @@ type Config struct {
 	ReadyHooks   bool   `json:"ready_hooks"`   // plant rootfs.ReadyHookPaths in a non-systemd guest
 
 	// UserNS says the child was cloned into a user namespace of its own
-	// (Options.UIDMappings): its root comes idmapped from the parent, its
+	// (Options.UIDMappings; the identity mapping for a privileged
+	// container): its root comes as a detached mount from the parent, its
 	// device nodes are bind mounts of the host's, and procfs and sysfs are
 	// mounted before the pivot.
 	UserNS bool `json:"userns"`
+	// IDMap makes the root an idmapped mount (LOCAL_UID); without it a
+	// container in a user namespace gets a plain recursive bind (a
+	// privileged container, whose user namespace maps every ID to itself).
+	IDMap bool `json:"idmap"`
+	// LockMounts (with UserNS) moves init, right before its execve, into a
+	// copy of the finished mount namespace owned by a nested user
+	// namespace, where every mount is locked (protocol.go).
+	LockMounts bool `json:"lock_mounts"`
 	// Mounts names the detached mounts (open_tree(2) descriptors) the
 	// parent attaches to the config message, in SCM_RIGHTS order.
 	Mounts []string `json:"mounts,omitempty"`

@@ -72,7 +72,12 @@ func hostMounts(c *Config, console *os.File, pid int) (fds []int, err error) {
 		return fds, fmt.Errorf("opening the container's user namespace: %w", err)
 	}
 	defer unix.Close(userns)
-	fd, err := rootfs.CloneIDMapped(c.Rootfs, userns)
+	var fd int
+	if c.IDMap {
+		fd, err = rootfs.CloneIDMapped(c.Rootfs, userns)
+	} else {
+		fd, err = rootfs.CloneRoot(c.Rootfs)
+	}
 	if err != nil {
 		return fds, fmt.Errorf("container root: %w: %w", err, vzerror.ErrMount)
 	}

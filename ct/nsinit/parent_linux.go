@@ -88,6 +88,13 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 		childEnd.Close()
 		return nil, fmt.Errorf("user namespace: config and mappings disagree: %w", vzerror.ErrInvalidValue)
 	}
+	var owner uint32
+	if c.LockMounts {
+		if owner, err = lockOwner(o.UIDMappings); err != nil {
+			childEnd.Close()
+			return nil, err
+		}
+	}
 	attr := &os.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
@@ -162,7 +169,18 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 			return nil, fmt.Errorf("prestart hook: %w", err)
 		}
 	}
-	if err := send(sock, &message{Type: msgRun}); err != nil {
+	// The child's mount namespace is complete: lock it (lock_linux.go).
+	var runFDs []int
+	if c.LockMounts {
+		fd, err := lockMounts(exe, proc.Pid, owner, deadline)
+		if err != nil {
+			return nil, err
+		}
+		runFDs = append(runFDs, fd)
+	}
+	err = sendWithFDs(sock, &message{Type: msgRun}, runFDs)
+	closeAll(runFDs)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := expect(sock, buf, msgExec); err != nil {

@@ -31,7 +31,15 @@ const Verb = "__govz_nsinit"
 // JSON message per packet. The child's end is close-on-exec, so a
 // successful execve of the guest's init shows up in the parent as EOF.
 // The config message carries the parent's detached mounts (open_tree(2)
-// descriptors, SCM_RIGHTS) named by Config.Mounts.
+// descriptors, SCM_RIGHTS) named by Config.Mounts; with
+// Config.LockMounts the run message carries the locked mount namespace.
+//
+// Every container the supervisor starts has a user namespace (NEWUSER):
+// LOCAL_UID's, or for a privileged container one that maps every ID to
+// itself (0 0 4294967295). Without NEWUSER (supervisor.Spec's
+// UnlockedMounts, an escape hatch) the bracketed steps are skipped and the
+// child binds the root by path, mounts /proc and /sys after the pivot and
+// does the seccomp filter and capabilities itself before execve(init).
 //
 //	   supervisor (parent)                      nsinit (child, PID 1)
 //	   clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET
@@ -42,12 +50,14 @@ const Verb = "__govz_nsinit"
 //	   Place(pid): cgroup.AddProc
 //	   [NEWUSER: raise RLIMIT_NOFILE's max]
 //	   open_tree: console, notify, ready
-//	   [NEWUSER: root idmapped through
-//	    /proc/pid/ns/user, host /dev nodes]
+//	   [NEWUSER: root (idmapped through
+//	    /proc/pid/ns/user for LOCAL_UID,
+//	    a plain recursive bind for identity),
+//	    host /dev nodes]
 //	   config {Config} + fds -------------------->
 //	                                               unshare(CLONE_NEWCGROUP)
-//	                                               (its cgroupns root is now
-//	                                               the container's cgroup)
+//	                                               [LockMounts: O_PATH fds of
+//	                                               /proc/self/exe and host /]
 //	                                               rslave /, then either
 //	                                               bind the root by path, or
 //	                                               [NEWUSER: fsmount proc and
@@ -56,20 +66,38 @@ const Verb = "__govz_nsinit"
 //	                                               /proc /sys /dev /run, masks,
 //	                                               cgroup view, hostname,
 //	                                               readiness hook, find init
+//	                                               (this is mount namespace M1)
 //	          <------------------------------------ prestart {Kind, Hooks}
 //	   Prestart(pid): e.g. move
 //	   veths into /proc/pid/ns/net
-//	   run ------------------------------------->
-//	                                               seccomp filter, capabilities
+//	   [LockMounts: helper nsexec.c __nslock:
+//	    setns(U1 = pid's user ns), setns(M1),
+//	    setresgid(0), setresuid(OWNER),
+//	    unshare(NEWUSER|NEWNS) = U2, M2, a
+//	    copy of M1 with every mount locked;
+//	    open /proc/HELPER/ns/mnt, helper exits]
+//	   run [+ fd of M2] ------------------------>
 //	          <------------------------------------ exec
-//	                                               execve(init)
+//	                                               without LockMounts: seccomp
+//	                                               filter, capabilities,
+//	                                               execve(init); or
+//	                                               [LockMounts: chroot host /,
+//	                                               execveat(exe) nsexec.c
+//	                                               __nsinit_exec (fd 3 kept):
+//	                                               setns(M2) (root and cwd =
+//	                                               the container's root), drop
+//	                                               bounding set, seccomp from
+//	                                               a memfd, execve(init)]
 //	          <------------------------------------ EOF (fd 3 closed on exec)
-//	   init is running
+//	   init is running (PID 1 all along)
 //
 //	Any step in the child may fail instead:
 //	          <------------------------------------ error {Code, Msg}; exit 1
+//	   (the __nsinit_exec stage writes the same JSON; code 47 when execve of
+//	   init fails, else 3; exit 255)
 //	   Start returns it (errors.Is matches the vzerror sentinel of Code);
-//	   a failure in the parent (Place, Prestart, a timeout) kills the child.
+//	   a failure in the parent (Place, Prestart, the lock helper, a timeout)
+//	   kills the child.
 const (
 	msgConfig   = "config"
 	msgPrestart = "prestart"

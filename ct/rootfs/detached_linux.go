@@ -44,6 +44,25 @@ func ClonePrivate(fd int, p string) (int, error) {
 // namespace: mounts the host makes below p still reach the container,
 // nothing flows back.
 func CloneIDMapped(p string, usernsFD int) (int, error) {
+	mfd, err := CloneRoot(p)
+	if err != nil {
+		return -1, err
+	}
+	idmap := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(usernsFD)}
+	if err := unix.MountSetattr(mfd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &idmap); err != nil {
+		unix.Close(mfd)
+		return -1, &fs.PathError{Op: "mount_setattr idmap", Path: p, Err: fmt.Errorf("%w (the filesystem must support idmapped mounts)", err)}
+	}
+	return mfd, nil
+}
+
+// CloneRoot returns a detached recursive bind mount of host directory p
+// with slave propagation, not idmapped: the root of a container whose user
+// namespace maps every ID to itself (a privileged container), which owns
+// its mount namespace and so cannot bind a host path it may not look up
+// after the pivot, and needs its procfs and sysfs made before it (see
+// above), exactly like one with LOCAL_UID.
+func CloneRoot(p string) (int, error) {
 	mfd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, &fs.PathError{Op: "open_tree", Path: p, Err: err}
@@ -52,11 +71,6 @@ func CloneIDMapped(p string, usernsFD int) (int, error) {
 	if err := unix.MountSetattr(mfd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &prop); err != nil {
 		unix.Close(mfd)
 		return -1, &fs.PathError{Op: "mount_setattr slave", Path: p, Err: err}
-	}
-	idmap := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(usernsFD)}
-	if err := unix.MountSetattr(mfd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &idmap); err != nil {
-		unix.Close(mfd)
-		return -1, &fs.PathError{Op: "mount_setattr idmap", Path: p, Err: fmt.Errorf("%w (the filesystem must support idmapped mounts)", err)}
 	}
 	return mfd, nil
 }

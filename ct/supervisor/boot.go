@@ -136,7 +136,7 @@ func (s *sup) bootSteps(b *bootState) error {
 	// and the run directory's sockets as its root's; one without gets them
 	// back (the configuration may have changed since the last boot).
 	rootUID, rootGID := spec.hostRoot()
-	if spec.UserNS() {
+	if spec.UserNS() && !spec.Identity() {
 		if err := cg.Delegate(rootUID, rootGID); err != nil {
 			return fmt.Errorf("%w (%w)", err, vzerror.ErrResource)
 		}
@@ -196,7 +196,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
 	}
 	consoleUID, consoleGID := -1, -1
-	if spec.UserNS() {
+	if spec.UserNS() && !spec.Identity() {
 		// The guest's tty group, 5 as devpts' gid= has it everywhere.
 		consoleUID, consoleGID = rootUID, rootGID+ttyGID
 	}
@@ -204,6 +204,10 @@ func (s *sup) bootSteps(b *bootState) error {
 		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
 	}
 	cfg.UserNS = spec.UserNS()
+	cfg.IDMap = spec.UserNS() && !spec.Identity()
+	// Every container in a user namespace runs in a locked copy of its
+	// mount namespace (ct/nsinit/lock_linux.go).
+	cfg.LockMounts = spec.UserNS()
 	ctx, cancel := contextTimeout(2 * time.Minute)
 	defer cancel()
 	proc, err := nsinit.Start(ctx, cfg, nsinit.Options{

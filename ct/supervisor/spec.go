@@ -39,9 +39,15 @@ type Spec struct {
 	// UIDMappings and GIDMappings put the container in a user namespace of
 	// its own (vzctl's LOCAL_UID/LOCAL_GID): one range each, starting at
 	// container ID 0, so that the guest's root is an unprivileged host ID.
-	// Both or neither.
+	// Both or neither. Neither means a privileged container: Validate
+	// gives it IdentityMap (see Identity).
 	UIDMappings []IDMap `json:"uid_mappings,omitempty"`
 	GIDMappings []IDMap `json:"gid_mappings,omitempty"`
+	// UnlockedMounts runs a privileged container as before mount locking:
+	// no user namespace, its masks plain mounts that its root may remove
+	// (userns.go). No config key sets it yet: it keeps the pre-lock code
+	// path reachable for a guest that needs real host-root mounts (NFS).
+	UnlockedMounts bool `json:"unlocked_mounts,omitempty"`
 
 	Hooks Hooks `json:"-"`
 }
@@ -100,6 +106,12 @@ func (s *Spec) Validate() error {
 	}
 	if err := validMappings(s.UIDMappings, s.GIDMappings); err != nil {
 		return fmt.Errorf("container %s: %w", s.ID, err)
+	}
+	if len(s.UIDMappings) == 0 && !s.UnlockedMounts {
+		s.UIDMappings, s.GIDMappings = IdentityMap(), IdentityMap()
+	}
+	if s.UnlockedMounts && s.UserNS() {
+		return fmt.Errorf("container %s: unlocked mounts are only for privileged containers: %w", s.ID, vzerror.ErrInvalidValue)
 	}
 	if len(s.Hostname) > 64 {
 		return fmt.Errorf("container %s: hostname %q is longer than 64 bytes: %w", s.ID, s.Hostname, vzerror.ErrBadHostname)

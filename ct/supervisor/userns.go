@@ -14,8 +14,37 @@ import (
 const ttyGID = 5
 
 // UserNS reports whether the container runs in a user namespace of its
-// own.
+// own: after Validate every container does, except one with
+// UnlockedMounts.
 func (s *Spec) UserNS() bool { return len(s.UIDMappings) > 0 }
+
+// Privileged containers (no LOCAL_UID) run in a user namespace too, one
+// that maps every ID to itself: the guest's root is host root for file
+// ownership (nothing on disk changes, no idmapped mount), but its
+// namespaces, and the mount namespace it runs in, are owned by a user
+// namespace other than the initial one. That is what lets the kernel lock
+// the container's mounts (ct/nsinit/lock_linux.go): without it the guest's
+// root could unmount the masks over /proc and /sys, or mount a fresh
+// procfs, and write host-global files (kernel.core_pattern).
+
+// identitySize is the whole ID space: uid_map's largest range, 0 to
+// 4294967294 (4294967295 is the invalid ID, (uid_t)-1).
+const identitySize = math.MaxUint32
+
+// IdentityMap is the one mapping line of a privileged container.
+func IdentityMap() []IDMap {
+	return []IDMap{{ContainerID: 0, HostID: 0, Size: identitySize}}
+}
+
+// Identity reports whether the container's user namespace maps every ID to
+// itself (a privileged container), rather than being LOCAL_UID's.
+func (s *Spec) Identity() bool {
+	return isIdentity(s.UIDMappings) && isIdentity(s.GIDMappings)
+}
+
+func isIdentity(ms []IDMap) bool {
+	return len(ms) == 1 && ms[0] == IDMap{ContainerID: 0, HostID: 0, Size: identitySize}
+}
 
 // hostRoot is the host UID and GID the container's root is: 0:0 without a
 // user namespace.
@@ -26,12 +55,13 @@ func (s *Spec) hostRoot() (uid, gid int) {
 	return int(s.UIDMappings[0].HostID), int(s.GIDMappings[0].HostID)
 }
 
-// validMappings accepts no mappings at all, or one range each for UIDs and
-// GIDs that starts at container ID 0 on a host ID other than 0 (mapping the
-// guest's root to host root would be a privileged container that only
-// looks unprivileged) and does not wrap around.
+// validMappings accepts no mappings at all, the full identity for both
+// (IdentityMap), or one range each for UIDs and GIDs that starts at
+// container ID 0 on a host ID other than 0 (mapping the guest's root to
+// host root otherwise would be a privileged container that only looks
+// unprivileged) and does not wrap around.
 func validMappings(uids, gids []IDMap) error {
-	if len(uids) == 0 && len(gids) == 0 {
+	if len(uids) == 0 && len(gids) == 0 || isIdentity(uids) && isIdentity(gids) {
 		return nil
 	}
 	if len(uids) != 1 || len(gids) != 1 {

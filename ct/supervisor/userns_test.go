@@ -41,3 +41,50 @@ func TestSpecUserNSMappings(t *testing.T) {
 		}
 	}
 }
+
+func TestSpecIdentityMapping(t *testing.T) {
+	s := &Spec{ID: "101", Rootfs: "/vz/root/101", RunDir: "/vz/run/101"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.UserNS() || !s.Identity() {
+		t.Fatalf("a privileged spec after Validate: UserNS %v, Identity %v, mappings %v %v", s.UserNS(), s.Identity(), s.UIDMappings, s.GIDMappings)
+	}
+	if m := sysMappings(s.UIDMappings); len(m) != 1 || m[0].ContainerID != 0 || m[0].HostID != 0 || m[0].Size != 4294967295 {
+		t.Errorf("identity uid_map = %+v, want 0 0 4294967295", m)
+	}
+	if u, g := s.hostRoot(); u != 0 || g != 0 {
+		t.Errorf("hostRoot = %d:%d", u, g)
+	}
+	// Validate again (a reboot reloads and revalidates): still identity.
+	if err := s.Validate(); err != nil || !s.Identity() {
+		t.Errorf("second Validate: %v, identity %v", err, s.Identity())
+	}
+	lu := &Spec{ID: "101", Rootfs: "/vz/root/101", RunDir: "/vz/run/101",
+		UIDMappings: []IDMap{{0, 200000, 65536}}, GIDMappings: []IDMap{{0, 200000, 65536}}}
+	if err := lu.Validate(); err != nil || lu.Identity() {
+		t.Errorf("LOCAL_UID spec: %v, identity %v", err, lu.Identity())
+	}
+	un := &Spec{ID: "101", Rootfs: "/vz/root/101", RunDir: "/vz/run/101", UnlockedMounts: true}
+	if err := un.Validate(); err != nil || un.UserNS() {
+		t.Errorf("unlocked spec: %v, userns %v", err, un.UserNS())
+	}
+	full := IDMap{0, 0, 4294967295}
+	for name, m := range map[string][2][]IDMap{
+		"identity uid only":     {{full}, {{0, 200000, 65536}}},
+		"identity gid only":     {{{0, 200000, 65536}}, {full}},
+		"partial identity":      {{{0, 0, 65536}}, {{0, 0, 65536}}},
+		"identity plus a range": {{full, {0, 200000, 1}}, {full}},
+		"shifted identity":      {{{1, 1, 4294967294}}, {full}},
+	} {
+		err := (&Spec{ID: "101", Rootfs: "/vz/root/101", RunDir: "/vz/run/101", UIDMappings: m[0], GIDMappings: m[1]}).Validate()
+		if !errors.Is(err, vzerror.ErrInvalidValue) {
+			t.Errorf("%s: %v, want ErrInvalidValue", name, err)
+		}
+	}
+	bad := &Spec{ID: "101", Rootfs: "/vz/root/101", RunDir: "/vz/run/101", UnlockedMounts: true,
+		UIDMappings: []IDMap{{0, 200000, 65536}}, GIDMappings: []IDMap{{0, 200000, 65536}}}
+	if err := bad.Validate(); !errors.Is(err, vzerror.ErrInvalidValue) {
+		t.Errorf("unlocked LOCAL_UID spec: %v, want ErrInvalidValue", err)
+	}
+}
