@@ -212,6 +212,22 @@ static long long envnum(const char *name, int base, int required)
 	return n;
 }
 
+/* envmask parses a required hexadecimal mask (the bounding set to keep). */
+static unsigned long long envmask(const char *name)
+{
+	const char *v = getenv(name);
+	unsigned long long n;
+	char *end;
+
+	if (v == NULL)
+		die("setup", "%s not set", name);
+	errno = 0;
+	n = strtoull(v, &end, 16);
+	if (errno != 0 || end == v || *end != '\0')
+		die("setup", "%s=%s: not a hex mask", name, v);
+	return n;
+}
+
 /*
  * Cgroup first: once the cgroup namespace is joined, paths are relative to
  * the container's root and v2 refuses moves outside the namespace.
@@ -548,8 +564,6 @@ static void __attribute__((noreturn)) init_main(int argc, char **argv)
 	unsigned long long keep;
 	struct sock_fprog filter;
 	char **env;
-	const char *v;
-	char *end;
 
 	errfd = (int)envnum(ENV("SYNCFD"), 10, 1);
 	json_errors = 1;
@@ -558,13 +572,7 @@ static void __attribute__((noreturn)) init_main(int argc, char **argv)
 	mntfd = envnum(ENV("MNTNSFD"), 10, 1);
 	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
 	filter = read_filter((int)envnum(ENV("SECCOMPFD"), 10, 0));
-	v = getenv(ENV("CAPKEEP"));
-	if (v == NULL)
-		die("setup", "%s not set", ENV("CAPKEEP"));
-	errno = 0;
-	keep = strtoull(v, &end, 16);
-	if (errno != 0 || end == v || *end != '\0')
-		die("setup", "%s=%s: not a hex mask", ENV("CAPKEEP"), v);
+	keep = envmask(ENV("CAPKEEP"));
 	if (setns((int)mntfd, CLONE_NEWNS) < 0)
 		die("setup", "joining the locked mount namespace: %s", strerror(errno));
 	close((int)mntfd);
@@ -587,8 +595,6 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	unsigned long long keep;
 	struct sock_fprog filter;
 	char **env;
-	const char *v;
-	char *end;
 
 	if (argc >= 2 && strcmp(argv[1], VERB_LOCK) == 0)
 		lock_main();
@@ -606,13 +612,7 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 	ptyfd = envnum(ENV("PTYFD"), 10, 0);
 	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
 	filter = read_filter((int)envnum(ENV("SECCOMPFD"), 10, 0));
-	v = getenv(ENV("CAPKEEP"));
-	if (v == NULL)
-		die("setup", "%s not set", ENV("CAPKEEP"));
-	errno = 0;
-	keep = strtoull(v, &end, 16);
-	if (errno != 0 || end == v || *end != '\0')
-		die("setup", "%s=%s: not a hex mask", ENV("CAPKEEP"), v);
+	keep = envmask(ENV("CAPKEEP"));
 
 	join_cgroups(getenv(ENV("CGROUPFDS")));
 	join_namespaces(pid, (int)pidfd, (int)flags);
