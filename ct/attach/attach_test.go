@@ -234,21 +234,6 @@ func TestOpenCgroupProcsRefuses(t *testing.T) {
 	}
 }
 
-func TestSealedFile(t *testing.T) {
-	f, err := sealedFile("test", []byte("echo hi\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write([]byte("x")); err == nil {
-		t.Error("write to sealed memfd succeeded")
-	}
-	b, err := io.ReadAll(f)
-	if err != nil || string(b) != "echo hi\n" {
-		t.Errorf("content %q, %v", b, err)
-	}
-}
-
 // TestCopyInputCancel: the copier returns on cancel without consuming input
 // that arrives later.
 func TestCopyInputCancel(t *testing.T) {

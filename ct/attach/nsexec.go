@@ -2,7 +2,6 @@ package attach
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
-	"govz/ct/caps"
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
 )
@@ -50,13 +46,8 @@ func (t *target) start(l launch) (*process, error) {
 	}
 	defer errW.Close()
 
-	// The command's environment travels in a memfd: as this binary's own
-	// environment, LD_* or GLIBC_TUNABLES would act on the host side.
-	var blob []byte
-	for _, kv := range l.env {
-		blob = append(append(blob, kv...), 0)
-	}
-	envFile, err := sealedFile("govz-env", blob)
+	// The command's environment travels in a memfd (nsenter.EnvFile).
+	envFile, err := nsenter.EnvFile(l.env)
 	if err != nil {
 		errR.Close()
 		return nil, err
@@ -90,7 +81,10 @@ func (t *target) start(l launch) (*process, error) {
 		env = append(env, nsenter.EnvPtyFD+"="+fdOf(l.pty))
 	}
 	if t.state.Seccomp {
-		f, err := seccompFile()
+		f, err := nsenter.SeccompFile()
+		if err == nil && f == nil {
+			err = fmt.Errorf("no seccomp filter for this architecture, but the container runs under one: %w", vzerror.ErrSystem)
+		}
 		if err != nil {
 			errR.Close()
 			return nil, err
@@ -171,48 +165,4 @@ func childError(msg []byte) error {
 	default:
 		return fmt.Errorf("joining container: unexpected message %q: %w", line, vzerror.ErrSystem)
 	}
-}
-
-// sealedFile returns a read-only view of data in a memfd whose content can
-// no longer change: a guest process reopening it through /proc cannot alter
-// the script while it runs.
-func sealedFile(name string, data []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w: %w", err, vzerror.ErrSystem)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing memfd: %w: %w", err, vzerror.ErrSystem)
-	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sealing memfd: %w: %w", err, vzerror.ErrSystem)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("rewinding memfd: %w: %w", err, vzerror.ErrSystem)
-	}
-	return f, nil
-}
-
-// seccompFile is the container's syscall filter as the raw struct
-// sock_filter array the constructor installs, in a sealed memfd.
-func seccompFile() (*os.File, error) {
-	prog, err := caps.HostFilter()
-	if err != nil {
-		return nil, fmt.Errorf("building the seccomp filter: %w: %w", err, vzerror.ErrSystem)
-	}
-	if prog == nil {
-		return nil, fmt.Errorf("no seccomp filter for this architecture, but the container runs under one: %w", vzerror.ErrSystem)
-	}
-	b := make([]byte, 0, 8*len(prog))
-	for _, in := range prog {
-		b = binary.NativeEndian.AppendUint16(b, in.Code)
-		b = append(b, in.Jt, in.Jf)
-		b = binary.NativeEndian.AppendUint32(b, in.K)
-	}
-	return sealedFile("govz-seccomp", b)
 }

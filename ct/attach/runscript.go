@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 
+	"govz/ct/nsenter"
 	"govz/ct/vzerror"
 )
 
@@ -28,7 +29,7 @@ func Runscript(runDir, script string, args []string, opt Options) (int, error) {
 		return 0, err
 	}
 	defer t.Close()
-	in, err := sealedFile("govz-runscript", body)
+	in, err := nsenter.SealedFile("govz-runscript", body)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,9 @@
-// Package nsenter holds govz's only C: an ELF constructor (nsexec.c) that
-// joins a running container's namespaces and cgroups before the Go runtime
-// starts, then runs one command there. setns(2) into a mount namespace
+// Package nsenter holds the C that runs inside or next to a container
+// (the supervisor's idle loop, ct/supervisor/idle.c, is the other C): an
+// ELF constructor (nsexec.c) that joins a running container's namespaces
+// and cgroups before the Go runtime starts, then runs one command there;
+// it also makes the locked mount namespace and execs the guest's init
+// (VerbLock, VerbInit). files_linux.go builds the memfds it reads. setns(2) into a mount namespace
 // needs a single-threaded process, which a Go program never is; runc's
 // libcontainer/nsenter and incusd's main_nsexec.go solve it the same way.
 //

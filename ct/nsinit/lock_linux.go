@@ -2,8 +2,6 @@ package nsinit
 
 import (
 	"bufio"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/caps"
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
 )
@@ -151,39 +148,33 @@ func execLocked(c *Config, mntns int, host *hostHandles) error {
 	if host == nil {
 		return fmt.Errorf("locked mounts without host handles: %w", vzerror.ErrSystem)
 	}
-	var blob []byte
-	for _, kv := range c.Env {
-		blob = append(append(blob, kv...), 0)
-	}
-	envFD, err := memfd("govz-init-env", blob)
+	envFile, err := nsenter.EnvFile(c.Env)
 	if err != nil {
 		return err
 	}
-	keep := []int{syncFD, mntns, envFD}
+	// The files must stay open (not finalized) until the execve.
+	files := []*os.File{envFile}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	keep := []int{syncFD, mntns, int(envFile.Fd())}
 	env := []string{
 		nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD),
 		nsenter.EnvMntnsFD + "=" + strconv.Itoa(mntns),
-		nsenter.EnvEnvFD + "=" + strconv.Itoa(envFD),
+		nsenter.EnvEnvFD + "=" + strconv.Itoa(int(envFile.Fd())),
 		nsenter.EnvCapKeep + "=" + strconv.FormatUint(uint64(c.Caps), 16),
 	}
 	if c.Seccomp {
-		prog, err := caps.HostFilter()
+		f, err := nsenter.SeccompFile()
 		if err != nil {
 			return err
 		}
-		if prog != nil {
-			b := make([]byte, 0, 8*len(prog))
-			for _, in := range prog {
-				b = binary.NativeEndian.AppendUint16(b, in.Code)
-				b = append(b, in.Jt, in.Jf)
-				b = binary.NativeEndian.AppendUint32(b, in.K)
-			}
-			fd, err := memfd("govz-seccomp", b)
-			if err != nil {
-				return err
-			}
-			keep = append(keep, fd)
-			env = append(env, nsenter.EnvSeccompFD+"="+strconv.Itoa(fd))
+		if f != nil {
+			files = append(files, f)
+			keep = append(keep, int(f.Fd()))
+			env = append(env, nsenter.EnvSeccompFD+"="+strconv.Itoa(int(f.Fd())))
 		}
 	}
 	// Nothing else of ours may reach the guest (the Go runtime's epoll).
@@ -220,24 +211,4 @@ func execveat(fd int, argv, env []string) error {
 	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
 	return errno
-}
-
-// memfd returns a memfd holding data (read with pread from offset 0).
-func memfd(name string, data []byte) (int, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("memfd_create: %w", err)
-	}
-	for len(data) > 0 {
-		n, err := unix.Write(fd, data)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("writing memfd: %w", err)
-		}
-		data = data[n:]
-	}
-	return fd, nil
 }
