@@ -65,13 +65,7 @@ func TestDebianSystemdGuest(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	start := time.Now()
-	n.ok("vzctl", "stop", "101")
-	t.Logf("clean stop took %v", time.Since(start))
-	if s := n.status("101"); s != "CTID 101 exist unmounted down" {
-		t.Fatalf("status after stop %q", s)
-	}
-	n.noLeftovers()
+	n.stopClean("101")
 	// poweroff from inside stops it for good.
 	n.ok("vzctl", "start", "101", "--wait")
 	n.ok("vzctl", "exec", "101", "systemctl poweroff")

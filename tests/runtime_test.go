@@ -35,6 +35,19 @@ func (n *node) waitStatus(id, want string, d time.Duration) {
 	}
 }
 
+// stopClean stops a running container with vzctl stop (graceful), logs
+// how long it took, and checks it is down, unmounted and left nothing.
+func (n *node) stopClean(id string) {
+	n.t.Helper()
+	start := time.Now()
+	n.ok("vzctl", "stop", id)
+	n.t.Logf("clean stop took %v", time.Since(start))
+	if s, want := n.status(id), "CTID "+id+" exist unmounted down"; s != want {
+		n.t.Fatalf("status after stop %q, want %q", s, want)
+	}
+	n.noLeftovers()
+}
+
 // runState reads the container's run record (boot id, init pid).
 func (n *node) runState(id string) (bootID string, initPID int) {
 	b, err := os.ReadFile(n.path("run/" + id + "/state.json"))

@@ -386,13 +386,7 @@ func TestUsernsDebian(t *testing.T) {
 	if r := n.ok("vzctl", "exec2", "101", "hostname"); r.out != "unsdeb\n" {
 		t.Fatalf("hostname %q", r.out)
 	}
-	start := time.Now()
-	n.ok("vzctl", "stop", "101")
-	t.Logf("clean stop took %v", time.Since(start))
-	if s := n.status("101"); s != "CTID 101 exist unmounted down" {
-		t.Fatalf("status after stop %q", s)
-	}
-	n.noLeftovers()
+	n.stopClean("101")
 }
 
 // TestUsernsLayouts: the idmapped root works on each storage layout's file
