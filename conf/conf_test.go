@@ -234,3 +234,44 @@ func TestDefaultsMatchKeyTable(t *testing.T) {
 		}
 	}
 }
+
+func TestIDBaseKeys(t *testing.T) {
+	c, err := Parse("vz.toml", []byte("local_uid = \"auto\"\nlocal_gid = 0\nlocal_id_pool = \"131072+655360\"\n"), Global)
+	if err != nil || !ID(c.LocalUID).IsAuto() || ID(c.LocalGID) != 0 {
+		t.Fatalf("global auto/0: %+v %v", c, err)
+	}
+	c, err = Parse("101.toml", []byte("local_uid = 1879048192\nlocal_gid = 1879048192\n"), CT)
+	if err != nil || ID(c.LocalUID) != 1879048192 {
+		t.Fatalf("container numbers: %v", err)
+	}
+	out, err := c.Encode()
+	if err != nil || string(out) != "local_uid = 1879048192\nlocal_gid = 1879048192\n" {
+		t.Fatalf("encode %q %v", out, err)
+	}
+	auto := AutoID
+	if out, _ := (&Config{LocalUID: &auto}).Encode(); string(out) != "local_uid = \"auto\"\n" {
+		t.Fatalf("encode auto %q", out)
+	}
+	for name, text := range map[string]string{
+		"fixed range in vz.toml": "local_uid = 200000\n",
+		"a word":                 "local_uid = \"some\"\n",
+		"negative":               "local_gid = -5\n",
+		"host range":             "local_uid = 1000\n",
+		"bad pool":               "local_id_pool = \"1000-2000\"\n",
+	} {
+		_, err := Parse("vz.toml", []byte(text), Global)
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Line != 1 || vzerror.Code(err) != 85 {
+			t.Errorf("%s: %v, want a located error with exit 85", name, err)
+		}
+	}
+	var l Config
+	for in, want := range map[string]IDBase{"auto": AutoID, "0": 0, "200000": 200000} {
+		if err := l.SetString("local_uid", in); err != nil || *l.LocalUID != want {
+			t.Errorf("SetString(%q) = %v, %v", in, l.LocalUID, err)
+		}
+	}
+	if err := l.SetString("local_gid", "-1"); vzerror.Code(err) != 21 {
+		t.Errorf("SetString(-1): %v, want exit 21", err)
+	}
+}

@@ -24,6 +24,7 @@ type Config struct {
 	SkipARPDetect *bool   `toml:"skip_arpdetect"`
 	ErrorOnARP    *bool   `toml:"error_on_arpfail"`
 	LXCFS         *string `toml:"lxcfs"`
+	LocalIDPool   *string `toml:"local_id_pool"`
 
 	// Filesystem.
 	VERoot    *string `toml:"ve_root"`
@@ -39,8 +40,8 @@ type Config struct {
 	BootOrder    *int    `toml:"bootorder"`
 	Disabled     *bool   `toml:"disabled"`
 	StopTimeout  *int    `toml:"stop_timeout"`
-	LocalUID     *int    `toml:"local_uid"`
-	LocalGID     *int    `toml:"local_gid"`
+	LocalUID     *IDBase `toml:"local_uid"`
+	LocalGID     *IDBase `toml:"local_gid"`
 
 	// Network.
 	Hostname     *string  `toml:"hostname"`

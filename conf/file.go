@@ -79,6 +79,20 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 			}
 		}
 	}
+	if scope == Global {
+		// In vz.toml these say what create gives new containers: one fixed
+		// range there would be every new container's, which the overlap
+		// check refuses from the second create on.
+		for _, k := range []struct {
+			name string
+			v    *IDBase
+		}{{"local_uid", c.LocalUID}, {"local_gid", c.LocalGID}} {
+			if k.v != nil && *k.v != 0 && !k.v.IsAuto() {
+				return nil, &FileError{File: name, Line: lineOf(data, k.name), Key: k.name,
+					Err: fmt.Errorf("%d: in the global config only auto or 0 (the mode of new containers): %w", *k.v, vzerror.ErrInvalidConfig)}
+			}
+		}
+	}
 	if err := c.Validate(); err != nil {
 		var ke *KeyError
 		if errors.As(err, &ke) {
@@ -203,6 +217,14 @@ func (c *Config) SetString(name, value string) error {
 	f := c.field(name)
 	bad := func() error {
 		return &KeyError{Key: name, Err: fmt.Errorf("bad value %q for %s: %w", value, k.Kind, vzerror.ErrInvalidValue)}
+	}
+	if p, ok := f.Addr().Interface().(**IDBase); ok {
+		v, err := ParseIDBase(value)
+		if err != nil {
+			return &KeyError{Key: name, Err: err}
+		}
+		*p = &v
+		return nil
 	}
 	switch f.Type().Elem().Kind() {
 	case reflect.String:

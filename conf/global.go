@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 	"govz/templates"
 )
@@ -37,6 +38,7 @@ func Defaults() *Config {
 		VEPrivate:     s("$VZ_ROOT/private/$VEID"),
 		VELayout:      s("auto"),
 		StopTimeout:   i(120),
+		LocalIDPool:   s(idmap.DefaultPool),
 	}
 }
 

@@ -27,6 +27,7 @@ const (
 	KindNameserver = "list of addresses or inherit"
 	KindSearch     = "list of domains or inherit"
 	KindHostname   = "hostname"
+	KindIDBase     = "integer or auto"
 )
 
 // Key documents one configuration key. The table is the single source for
@@ -60,6 +61,7 @@ var Keys = []Key{
 	{"skip_arpdetect", KindBool, Global, "false", "n/a", "SKIP_ARPDETECT", "Skip the probe for another host already using an address before a container takes it."},
 	{"error_on_arpfail", KindBool, Global, "false", "n/a", "ERROR_ON_ARPFAIL", "Refuse an address another host answers for, instead of warning."},
 	{"lxcfs", KindString, Global, "/var/lib/lxcfs", "n/a", "", "Where LXCFS is mounted; its /proc files are bound into each container at start. off = never."},
+	{"local_id_pool", KindString, Global, "1879048192-2147352575", "n/a", "", "Host IDs that local_uid = auto takes ranges from, FIRST-LAST or START+COUNT: 65536 IDs per container at a multiple of 65536, the same number for local_gid, skipping every range in a container's config or in /etc/subuid and /etc/subgid. The default is the stretch systemd leaves unused (4094 containers)."},
 
 	{"ve_root", KindString, CT, "$VZ_ROOT/root/$VEID", "no", "VE_ROOT", "Mount point of the container's root; $VEID expands to the CTID."},
 	{"ve_private", KindString, CT, "$VZ_ROOT/private/$VEID", "no", "VE_PRIVATE", "Private area holding the container's files."},
@@ -73,8 +75,8 @@ var Keys = []Key{
 	{"bootorder", KindInt, CT, "unset", "yes", "BOOTORDER", "Higher starts earlier at node boot."},
 	{"disabled", KindBool, CT, "false", "yes", "DISABLED", "Refuse start unless --force."},
 	{"stop_timeout", KindInt, CT, "120", "yes", "STOP_TIMEOUT", "Seconds to wait for a clean halt before killing; 0 = the global default."},
-	{"local_uid", KindInt, CT, "0", "no", "LOCAL_UID", "Host UID that container root maps to (user namespace); 0 = none."},
-	{"local_gid", KindInt, CT, "0", "no", "LOCAL_GID", "Host GID that container root maps to (user namespace); 0 = none."},
+	{"local_uid", KindIDBase, CT, "auto at create; 0 if absent", "no", "LOCAL_UID", "First of the container's 65536 host UIDs (its root's host UID). auto = a free range of local_id_pool, resolved by create and set and stored as the number; 0 = identity mapping (root inside is host UID 0). A file without it runs identity-mapped. In vz.toml only auto or 0: what create gives new containers. Changes need a stopped container; a range another container (or /etc/subuid) holds needs set --force."},
+	{"local_gid", KindIDBase, CT, "as local_uid", "no", "LOCAL_GID", "First of the container's 65536 host GIDs; given without it, local_uid's value serves for both."},
 
 	{"hostname", KindHostname, CT, "", "yes", "HOSTNAME", "Host name of the container."},
 	{"ip_address", KindIP, CT, "[]", "yes", "IP_ADDRESS", "Routed (venet) addresses, ADDR or ADDR/PREFIX, IPv4 and IPv6."},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 )
 
@@ -93,10 +94,14 @@ func validateKey(k Key, f reflect.Value) error {
 			return fmt.Errorf("ioprio %d out of range 0..7: %w", v, vzerror.ErrInvalidValue)
 		}
 	case "local_uid", "local_gid":
-		// 0 = no user namespace; otherwise the first of 65536 host IDs,
+		// 0 = identity mapping; otherwise the first of 65536 host IDs,
 		// above the host's own users and below the last ID.
-		if v := f.Elem().Int(); v != 0 && (v < 65536 || v > math.MaxUint32-65536) {
-			return fmt.Errorf("%s %d: want 0 or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), vzerror.ErrInvalidValue)
+		if v := f.Elem().Int(); v != 0 && v != int64(AutoID) && (v < 65536 || v > math.MaxUint32-65536) {
+			return fmt.Errorf("%s %d: want 0, auto or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), vzerror.ErrInvalidValue)
+		}
+	case "local_id_pool":
+		if _, err := idmap.ParsePool(f.Elem().String()); err != nil {
+			return err
 		}
 	case "stop_timeout", "bootorder", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {

@@ -31,6 +31,10 @@ type CreateOptions struct {
 	// DiskSpace and DiskInodes are vzctl's soft:hard limits.
 	DiskSpace  string
 	DiskInodes string
+	// LocalUID and LocalGID are the user namespace's host IDs: a number,
+	// 0 (identity mapping) or auto; "" takes the sample's, then vz.toml's,
+	// then auto.
+	LocalUID, LocalGID string
 	// Progress, when set, receives unpacking progress in bytes.
 	Progress func(done, total int64)
 }
@@ -91,8 +95,17 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	ids, err := n.createIDSpec(layer, o)
+	if err != nil {
+		return err
+	}
 	layer = conf.Merge(layer, cmd)
 	if err := n.checkIPsFree(id, layer.IPAddress); err != nil {
+		return err
+	}
+	// An early answer on the IDs (taken range, full pool) before the slow
+	// unpack; the binding one comes under the node lock at the commit.
+	if _, err := n.assignIDs(id, ids, false); err != nil {
 		return err
 	}
 	eff := n.Effective(layer)
@@ -140,13 +153,51 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
+	if !ids.identity() {
+		nl, err := n.lockNode("create " + strconv.Itoa(id))
+		if err != nil {
+			return err
+		}
+		defer nl.Release()
+	}
+	got, err := n.assignIDs(id, ids, false)
+	if err != nil {
+		return err
+	}
+	got.setIDs(layer)
 	if err := layer.Save(cfgPath, configHeader(id)); err != nil {
 		return err
 	}
 	r.Success()
+	if !got.identity() {
+		n.Log.Infof("Container root is host UID %d, GID %d (%d IDs each)", got.uid, got.gid, UserNSRange)
+	}
 	n.Log.Infof("CT configuration saved to %s", cfgPath)
 	n.Log.Infof("Container private area was created")
 	return nil
+}
+
+// createIDSpec is what create asks for local_uid/local_gid: the command
+// line's, else the sample's, else vz.toml's, else auto; the first layer
+// that sets either key decides both.
+func (n *Node) createIDSpec(sample *conf.Config, o CreateOptions) (idSpec, error) {
+	cmd := &conf.Config{}
+	for _, k := range []struct{ name, v string }{{"local_uid", o.LocalUID}, {"local_gid", o.LocalGID}} {
+		if k.v != "" {
+			if err := cmd.SetString(k.name, k.v); err != nil {
+				return idSpec{}, err
+			}
+		}
+	}
+	if err := cmd.Validate(); err != nil {
+		return idSpec{}, err
+	}
+	for _, l := range []*conf.Config{cmd, sample, n.Global} {
+		if l.LocalUID != nil || l.LocalGID != nil {
+			return pairIDs(l.LocalUID, l.LocalGID)
+		}
+	}
+	return pairIDs(nil, nil)
 }
 
 func configHeader(id int) string {

@@ -27,6 +27,9 @@ type Node struct {
 	Paths  conf.Paths
 	Global *conf.Config
 	Log    *vzlog.Logger
+	// SubIDFiles, when set, replaces the host's /etc/subuid and
+	// /etc/subgid (keyed by those paths) for the ID allocator's tests.
+	SubIDFiles map[string]string
 }
 
 // OpenNode loads the installation at $VZ_ROOT.

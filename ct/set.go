@@ -3,6 +3,7 @@ package ct
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"govz/conf"
 	"govz/ct/vzerror"
@@ -23,6 +24,9 @@ type SetOptions struct {
 	ApplyConfig string
 	// Net are the bridged-interface edits (network_set.go).
 	Net NetSetOptions
+	// Force saves a local_uid/local_gid range another container or a host
+	// user already holds.
+	Force bool
 }
 
 // Set changes container id's parameters: stored with Save, applied at once
@@ -53,6 +57,10 @@ func (n *Node) Set(id int, o SetOptions) error {
 	}
 	if o.ResetUB {
 		return n.resetUB(id, layer)
+	}
+	ids, idChange, err := n.setIDSpec(id, layer, o)
+	if err != nil {
+		return err
 	}
 	ips, err := editIPs(layer.IPAddress, o.IPAdd, o.IPDel, n.Log.Warnf)
 	if err != nil {
@@ -96,6 +104,20 @@ func (n *Node) Set(id int, o SetOptions) error {
 		}
 		return nil
 	}
+	if idChange {
+		// From the scan of the used ranges to the write of this config.
+		nl, err := n.lockNode("set " + strconv.Itoa(id))
+		if err != nil {
+			return err
+		}
+		defer nl.Release()
+		if ids, err = n.assignIDs(id, ids, o.Force); err != nil {
+			return err
+		}
+	}
+	if o.Layer.IsSet("local_uid") || o.Layer.IsSet("local_gid") {
+		ids.setIDs(next)
+	}
 	if err := next.Save(n.Paths.CTConfig(id), configHeader(id)); err != nil {
 		if newName != "" && newName != oldName {
 			n.unregisterName(id, newName)
@@ -106,10 +128,45 @@ func (n *Node) Set(id int, o SetOptions) error {
 		n.unregisterName(id, oldName)
 	}
 	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
+	if idChange && ids.identity() {
+		n.Log.Infof("Container root is host root (identity mapping)")
+	} else if idChange {
+		n.Log.Infof("Container root is host UID %d, GID %d (%d IDs each)", ids.uid, ids.gid, UserNSRange)
+	}
 	if restart {
 		return n.restartAfterSet(id)
 	}
 	return nil
+}
+
+// setIDSpec reads --local_uid/--local_gid: the spec the container's
+// config will hold (its current one when neither is given) and whether it
+// changes. A running container keeps its IDs: its processes and open
+// files carry them, and a range no config names any more would be handed
+// to another container while this one still runs in it.
+func (n *Node) setIDSpec(id int, layer *conf.Config, o SetOptions) (idSpec, bool, error) {
+	cur := idSpec{conf.ID(layer.LocalUID), conf.ID(layer.LocalGID)}
+	if !o.Layer.IsSet("local_uid") && !o.Layer.IsSet("local_gid") {
+		return cur, false, nil
+	}
+	want, err := pairIDs(o.Layer.LocalUID, o.Layer.LocalGID)
+	if err != nil {
+		return idSpec{}, false, err
+	}
+	if want.uid.IsAuto() && cur.uid > 0 && !cur.uid.IsAuto() && cur.uid == cur.gid {
+		// Already has a range of its own: auto keeps it, unless it is
+		// shared (forced earlier or written by hand).
+		if _, err := n.assignIDs(id, cur, false); err == nil {
+			want = cur
+		}
+	}
+	if want == cur {
+		return cur, false, nil
+	}
+	if n.Running(id) {
+		return idSpec{}, false, fmt.Errorf("container %d is running: local_uid/local_gid change only while it is stopped (its processes own IDs %s/%s): %w", id, cur.uid, cur.gid, vzerror.ErrRunning)
+	}
+	return want, true, nil
 }
 
 // editIPs applies --ipdel then --ipadd to list, comparing addresses (not

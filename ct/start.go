@@ -148,7 +148,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 		if err != nil {
 			return nil, err
 		}
-		uids, gids, err := idMappings(eff)
+		uids, gids, err := idMappings(layer)
 		if err != nil {
 			return nil, err
 		}

@@ -2,15 +2,20 @@ package ct
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"govz/conf"
+	"govz/ct/idmap"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
+	"govz/ct/vzlog"
 )
 
 func TestIDMappings(t *testing.T) {
-	p := func(v int) *int { return &v }
+	p := func(v int) *conf.IDBase { b := conf.IDBase(v); return &b }
 	u, g, err := idMappings(&conf.Config{LocalUID: p(200000), LocalGID: p(300000)})
 	if err != nil {
 		t.Fatal(err)
@@ -33,5 +38,107 @@ func TestIDMappings(t *testing.T) {
 		if _, _, err := idMappings(c); !errors.Is(err, vzerror.ErrInvalidConfig) || vzerror.Code(err) != 85 {
 			t.Errorf("%s: %v, want exit 85", name, err)
 		}
+	}
+}
+
+func TestPairIDs(t *testing.T) {
+	p := func(v conf.IDBase) *conf.IDBase { return &v }
+	for name, c := range map[string]struct {
+		uid, gid *conf.IDBase
+		want     idSpec
+	}{
+		"nothing: auto":       {nil, nil, idSpec{conf.AutoID, conf.AutoID}},
+		"uid alone serves":    {p(200000), nil, idSpec{200000, 200000}},
+		"gid alone serves":    {nil, p(0), idSpec{0, 0}},
+		"two numbers":         {p(200000), p(300000), idSpec{200000, 300000}},
+		"auto pair":           {p(conf.AutoID), p(conf.AutoID), idSpec{conf.AutoID, conf.AutoID}},
+		"identity given once": {p(0), nil, idSpec{}},
+	} {
+		if got, err := pairIDs(c.uid, c.gid); err != nil || got != c.want {
+			t.Errorf("%s: %v %v, want %v", name, got, err, c.want)
+		}
+	}
+	for name, c := range map[string][2]*conf.IDBase{
+		"auto with a number": {p(conf.AutoID), p(200000)},
+		"0 with a number":    {p(200000), p(0)},
+		"auto with 0":        {p(0), p(conf.AutoID)},
+	} {
+		if _, err := pairIDs(c[0], c[1]); vzerror.Code(err) != 21 {
+			t.Errorf("%s: %v, want exit 21", name, err)
+		}
+	}
+}
+
+// testNode is an installation under a temp dir holding the given container
+// configs and subordinate ID files.
+func testNode(t *testing.T, pool string, cts map[int]string, subuid, subgid string) *Node {
+	t.Helper()
+	root := t.TempDir()
+	g := conf.Defaults()
+	g.LocalIDPool = &pool
+	n := &Node{Paths: conf.Paths{Root: root}, Global: g, Log: &vzlog.Logger{},
+		SubIDFiles: map[string]string{subUIDFile: filepath.Join(root, "subuid"), subGIDFile: filepath.Join(root, "subgid")}}
+	os.MkdirAll(n.Paths.ConfDir(), 0o755)
+	for id, text := range cts {
+		os.WriteFile(n.Paths.CTConfig(id), []byte(text), 0o644)
+	}
+	os.WriteFile(n.SubIDFiles[subUIDFile], []byte(subuid), 0o644)
+	os.WriteFile(n.SubIDFiles[subGIDFile], []byte(subgid), 0o644)
+	return n
+}
+
+func TestAssignIDs(t *testing.T) {
+	auto := idSpec{conf.AutoID, conf.AutoID}
+	n := testNode(t, "131072-1000000", map[int]string{
+		101: "local_uid = 131072\nlocal_gid = 131072\n",
+		102: "local_uid = 0\nlocal_gid = 0\n",
+		103: "hostname = \"old\"\n", // created before allocation: identity
+		104: "local_uid = 327680\nlocal_gid = 458752\n",
+	}, "alice:196608:65536\n", "bob:262144:65536\n")
+	// 131072 is container 101's, 196608 alice's UIDs, 262144 bob's GIDs,
+	// 327680 104's UIDs; 393216 is free (104's GIDs are at 458752).
+	got, err := n.assignIDs(105, auto, false)
+	if err != nil || got != (idSpec{393216, 393216}) {
+		t.Fatalf("auto: %v %v", got, err)
+	}
+	// A container's own range does not count against it.
+	if got, err := n.assignIDs(101, idSpec{131072, 131072}, false); err != nil || got.uid != 131072 {
+		t.Fatalf("own range: %v %v", got, err)
+	}
+	// UIDs and GIDs are separate spaces for explicit numbers.
+	if _, err := n.assignIDs(105, idSpec{458752, 327680}, false); err != nil {
+		t.Fatalf("uid at another's gids: %v", err)
+	}
+	for name, s := range map[string]idSpec{
+		"another container's uids": {131072 + 100, 600000},
+		"a host user's subuid":     {196608, 600000},
+		"a host user's subgid":     {600000, 262144 + 65535},
+	} {
+		_, err := n.assignIDs(105, s, false)
+		if vzerror.Code(err) != 21 || !strings.Contains(err.Error(), "overlap") {
+			t.Errorf("%s: %v, want exit 21", name, err)
+		}
+		if _, err := n.assignIDs(105, s, true); err != nil {
+			t.Errorf("%s forced: %v", name, err)
+		}
+	}
+	if got, err := n.assignIDs(105, idSpec{}, false); err != nil || !got.identity() {
+		t.Errorf("identity: %v %v", got, err)
+	}
+	// Full pool: exit 6; a broken config: exit 85, nothing handed out.
+	full := testNode(t, "131072+65536", map[int]string{101: "local_uid = 131072\nlocal_gid = 131072\n"}, "", "")
+	if _, err := full.assignIDs(102, auto, false); vzerror.Code(err) != 6 {
+		t.Errorf("full pool: %v, want exit 6", err)
+	}
+	broken := testNode(t, idmap.DefaultPool, map[int]string{101: "local_uid = \"x\"\n"}, "", "")
+	if _, err := broken.assignIDs(102, auto, false); vzerror.Code(err) != 85 {
+		t.Errorf("broken config: %v, want exit 85", err)
+	}
+}
+
+func TestIDMappingsUnresolvedAuto(t *testing.T) {
+	auto := conf.AutoID
+	if _, _, err := idMappings(&conf.Config{LocalUID: &auto, LocalGID: &auto}); vzerror.Code(err) != 85 {
+		t.Errorf("unresolved auto: %v, want exit 85", err)
 	}
 }

@@ -27,6 +27,8 @@ func createCmd(e *env) *cli.Command {
 			&cli.StringFlag{Name: "layout", Usage: "storage layout: dir, btrfs, image or auto (default: ve_layout)"},
 			&cli.StringFlag{Name: "diskspace", Usage: "disk space soft[:hard] limit, KB or K/M/G/T suffix (the image size for --layout image)"},
 			&cli.StringFlag{Name: "diskinodes", Usage: "inode soft[:hard] limit"},
+			&cli.StringFlag{Name: "local_uid", Usage: "first host UID of the container's 65536: a number, auto (a free range of local_id_pool) or 0 (identity mapping); default: vz.toml's local_uid, else auto"},
+			&cli.StringFlag{Name: "local_gid", Usage: "first host GID (default: as local_uid)"},
 		},
 		Action: func(c *cli.Context) error {
 			return e.withCT(c, func(n *ct.Node, id int) error {
@@ -42,6 +44,8 @@ func createCmd(e *env) *cli.Command {
 					Layout:      c.String("layout"),
 					DiskSpace:   c.String("diskspace"),
 					DiskInodes:  c.String("diskinodes"),
+					LocalUID:    c.String("local_uid"),
+					LocalGID:    c.String("local_gid"),
 				})
 			})
 		},

@@ -26,7 +26,7 @@ var setSkip = map[string]bool{
 func setCmd(e *env) *cli.Command {
 	flags := []cli.Flag{
 		&cli.BoolFlag{Name: "save", Usage: "store the changes in the container's config"},
-		&cli.BoolFlag{Name: "force", Usage: "save even where this kernel cannot apply a key"},
+		&cli.BoolFlag{Name: "force", Usage: "save even where this kernel cannot apply a key, or a local_uid/local_gid range another holder has"},
 		&cli.StringFlag{Name: "setmode", Usage: "restart|ignore: what to do with changes a running container cannot take live"},
 		&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "add a routed address, repeatable"},
 		&cli.StringSliceFlag{Name: "ipdel", Usage: "remove an address, or all"},
@@ -51,7 +51,7 @@ func setCmd(e *env) *cli.Command {
 		OnUsageError: usageErr,
 		Flags:        flags,
 		Action: func(c *cli.Context) error {
-			o := ct.SetOptions{Layer: &conf.Config{}, Save: c.Bool("save"), SetMode: c.String("setmode"),
+			o := ct.SetOptions{Layer: &conf.Config{}, Save: c.Bool("save"), SetMode: c.String("setmode"), Force: c.Bool("force"),
 				IPAdd: c.StringSlice("ipadd"), IPDel: c.StringSlice("ipdel")}
 			if o.SetMode != "" && o.SetMode != "restart" && o.SetMode != "ignore" {
 				return fmt.Errorf("bad --setmode %q (restart or ignore): %w", o.SetMode, vzerror.ErrInvalidValue)
