@@ -97,6 +97,11 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	i.CPULimit = int64p(eff.CPULimit)
 	i.CPUs = int64p(eff.CPUs)
 	i.IOPrio = int64p(eff.IOPrio)
+	// The container's own file, as start reads it (idMappings); a pair
+	// that would not start (auto, half set) shows as 0.
+	if u, g := conf.ID(layer.LocalUID), conf.ID(layer.LocalGID); u > 0 && g > 0 {
+		i.LocalUID, i.LocalGID = int64(u), int64(g)
+	}
 	i.Features = strings.Join(eff.Features, ",")
 	for _, u := range listing.UBCNames {
 		if bl, ok := eff.Resource(u.Name); ok {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	fmt.Fprintf(os.Stderr, "tests: new containers are created in %s mode (%s)\n", idMode(), idModeEnv)
 	if os.Getuid() != 0 {
 		fmt.Fprintln(os.Stderr, "tests: end-to-end tests need root (mounts, namespaces, cgroups)")
 		os.Exit(1)
@@ -97,12 +99,37 @@ type node struct {
 }
 
 // baseVZConf is the global config every test node starts from: its
-// private cgroup parent, a short stop timeout, and the dir layout. The
-// product's default layout (auto) would put every test container on a
-// loop-mounted ext4 image when the temp dir is not on btrfs; the layouts
-// have tests of their own (storage_test.go), the default included.
+// private cgroup parent, a short stop timeout, the dir layout, and the
+// user namespace mode of new containers (idMode). The product's default
+// layout (auto) would put every test container on a loop-mounted ext4
+// image when the temp dir is not on btrfs; the layouts have tests of
+// their own (storage_test.go), the default included.
 func (n *node) baseVZConf() string {
-	return fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\nve_layout = \"dir\"\n", n.cgroupParent())
+	c := fmt.Sprintf("cgroup_parent = %q\nstop_timeout = 10\nve_layout = \"dir\"\n", n.cgroupParent())
+	if idMode() == "identity" {
+		c += "local_uid = 0\n"
+	}
+	return c
+}
+
+// idModeEnv chooses how the containers the tests create are mapped: auto
+// (the product's default, each its own host ID range) or identity (vz.toml
+// local_uid = 0, root inside is host root). `make test` runs the suite in
+// auto and the key groups again in identity (Makefile: IDENTITY_GROUPS).
+const idModeEnv = "GOVZ_E2E_IDMODE"
+
+// idMode is the mode of this run: "auto" unless GOVZ_E2E_IDMODE says
+// identity. Any other value stops the run: a typo must not quietly test
+// the other mode.
+func idMode() string {
+	switch m := os.Getenv(idModeEnv); m {
+	case "", "auto":
+		return "auto"
+	case "identity":
+		return "identity"
+	default:
+		panic(idModeEnv + " must be auto or identity, not " + strconv.Quote(m))
+	}
 }
 
 // uniqueCgroupParent is a cgroup parent no other test or installation on

@@ -32,6 +32,8 @@ type Info struct {
 	CPULimit     *int64
 	CPUs         *int64
 	IOPrio       *int64
+	LocalUID     int64 // 0: identity mapping
+	LocalGID     int64
 	UBC          map[string]UBC   // by beancounter name
 	Quota        map[string]Quota // diskspace, diskinodes
 	Uptime       *float64         // seconds, running only
@@ -246,6 +248,12 @@ func Fields() []Field {
 		}),
 		field("ioprio", "IOP", 3, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return i.IOPrio })
+		}),
+		field("local_uid", "LOCAL_UID", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return num(func(i *Info) *int64 { return &i.LocalUID })
+		}),
+		field("local_gid", "LOCAL_GID", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return num(func(i *Info) *int64 { return &i.LocalGID })
 		}),
 		field("onboot", "ONBOOT", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return boolean(func(i *Info) bool { return i.OnBoot })
