@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,11 +134,17 @@ func TestUsernsBusybox(t *testing.T) {
 	probe := buildProbe(t)
 	n := newNode(t)
 	n.ok("vzctl", "create", "101", "--hostname", "uns101")
-	// One without the other is a configuration error; so is a host range
-	// overlapping the host's own IDs.
-	n.ok("vzctl", "set", "101", "--local_uid", strconv.Itoa(nsUID), "--save")
-	n.fails(85, "vzctl", "start", "101")
+	// A range with identity for the other half is refused, so is a host
+	// range overlapping the host's own IDs; a file edited by hand to hold
+	// one key only does not start.
+	n.fails(21, "vzctl", "set", "101", "--local_uid", strconv.Itoa(nsUID), "--local_gid", "0", "--save")
 	n.fails(21, "vzctl", "set", "101", "--local_uid", "1000", "--local_gid", "1000", "--save")
+	cfg, err := os.ReadFile(n.path("conf/101.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.writeFile("conf/101.toml", regexp.MustCompile(`(?m)^local_[ug]id = .*\n`).ReplaceAllString(string(cfg), "")+
+		fmt.Sprintf("local_uid = %d\n", nsUID))
 	n.fails(85, "vzctl", "start", "101")
 	n.noLeftovers()
 	n.setUserNS("101")
