@@ -12,8 +12,9 @@ import (
 
 // applyConfigSkips are the keys --applyconfig never takes from a sample
 // (vzctl: HOSTNAME, IP_ADDRESS, OSTEMPLATE, VE_ROOT, VE_PRIVATE), plus
-// this container's own identity.
-var applyConfigSkips = []string{"hostname", "ip_address", "ostemplate", "ve_root", "ve_private", "ve_layout", "name", "origin_sample"}
+// this container's own identity (its ID range included: a sample's auto
+// or number is for new containers).
+var applyConfigSkips = []string{"hostname", "ip_address", "ostemplate", "ve_root", "ve_private", "ve_layout", "name", "origin_sample", "local_uid", "local_gid"}
 
 // prepareResourceSet runs first in Set: it checks the resource-related
 // options and puts the --applyconfig sample's keys under the command

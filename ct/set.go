@@ -160,7 +160,7 @@ func (n *Node) setIDSpec(id int, layer *conf.Config, o SetOptions) (idSpec, bool
 			want = cur
 		}
 	}
-	if want == cur {
+	if want == cur && !want.uid.IsAuto() {
 		return cur, false, nil
 	}
 	if n.Running(id) {

@@ -142,3 +142,36 @@ func TestIDMappingsUnresolvedAuto(t *testing.T) {
 		t.Errorf("unresolved auto: %v, want exit 85", err)
 	}
 }
+
+func TestSetIDSpec(t *testing.T) {
+	n := testNode(t, "131072-1000000", map[int]string{
+		101: "local_uid = \"auto\"\nlocal_gid = \"auto\"\n", // written by hand
+		102: "local_uid = 131072\nlocal_gid = 131072\n",
+		103: "local_uid = 262144\nlocal_gid = 262144\n",
+		104: "local_uid = 262144\nlocal_gid = 262144\n", // shares 103's, forced
+	}, "", "")
+	id := func(v conf.IDBase) *conf.IDBase { return &v }
+	for _, c := range []struct {
+		ct       int
+		uid      *conf.IDBase
+		want     idSpec
+		change   bool
+		scenario string
+	}{
+		{101, id(conf.AutoID), idSpec{conf.AutoID, conf.AutoID}, true, "auto in the file is resolved"},
+		{102, id(conf.AutoID), idSpec{131072, 131072}, false, "auto keeps a range of its own"},
+		{103, id(conf.AutoID), idSpec{conf.AutoID, conf.AutoID}, true, "auto moves a shared range"},
+		{102, id(131072), idSpec{131072, 131072}, false, "the same number"},
+		{102, id(0), idSpec{}, true, "to identity"},
+		{102, nil, idSpec{131072, 131072}, false, "neither key given"},
+	} {
+		layer, err := n.LoadCT(c.ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, change, err := n.setIDSpec(c.ct, layer, SetOptions{Layer: &conf.Config{LocalUID: c.uid}})
+		if err != nil || got != c.want || change != c.change {
+			t.Errorf("%s: %v %v %v, want %v %v", c.scenario, got, change, err, c.want, c.change)
+		}
+	}
+}

@@ -30,6 +30,13 @@ func TestStorageDefaultLayout(t *testing.T) {
 			if r := n.ok("vzctl", "exec2", "101", "df -k / | tail -n 1"); !strings.Contains(r.out, "/") {
 				t.Fatalf("df inside: %q", r.out)
 			}
+			// The product's defaults make an unprivileged container too:
+			// its own ID range, on an idmapped root of this layout.
+			uid, _ := n.ctIDs("101")
+			n.checkMapped("101", uid)
+			if r := n.ok("vzctl", "exec2", "101", "touch /root/f && stat -c %u:%g /root/f"); r.out != "0:0\n" {
+				t.Fatalf("file made by root inside: %q", r.out)
+			}
 			n.ok("vzctl", "stop", "101")
 			n.ok("vzctl", "destroy", "101")
 			n.ok("vzctl", "destroy", "102")
