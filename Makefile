@@ -79,8 +79,18 @@ $(DEBIAN_TMPL):
 
 # Unit tests beside their packages, then end-to-end tests in tests/ that
 # drive the built binaries. Root is required (namespaces, mounts, cgroups).
+# The suite creates unprivileged containers (the product default); the key
+# groups run a second time with identity-mapped ones (~3 min).
+IDENTITY_GROUPS := TestBusyboxStartExecStop TestRebootAndPoweroffInside TestStartFailures TestStopTimeout \
+  TestContainerRootIsConfined TestExecStdio.* TestConsole.* TestSetSaveRoundTrip TestVzlist TestLockedMountsNoSysAdmin \
+  TestNetRouted TestNetBridged TestNetGuestConfined TestResLiveSetAndSave TestResForkBomb TestResMemoryHog \
+  TestStorageBtrfsQuota TestStorageSecBtrfs TestStorageKilledCreate TestDebianSystemdGuest TestIDModeOfSuite
+empty :=
+space := $(empty) $(empty)
 test: vet debian-template
 	GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) $(GO) test -count=1 -timeout 25m ./...
+	GOVZ_E2E_IDMODE=identity GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) \
+	  $(GO) test -count=1 -timeout 10m -run '^($(subst $(space),|,$(strip $(IDENTITY_GROUPS))))$$' ./tests/
 
 # Benchmarks against the kernel's lower bound and the peers (LXC, crun,
 # runc, nspawn, GNU tar), ~10 min; BENCH_FLAGS=-quick for a smoke run.

@@ -10,6 +10,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/revert"
+	"govz/ct/rootfs"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 	"govz/templates"
@@ -95,7 +96,7 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
-	ids, err := n.createIDSpec(layer, o)
+	ids, idsDefault, err := n.createIDSpec(layer, o)
 	if err != nil {
 		return err
 	}
@@ -153,6 +154,9 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
+	if ids, err = n.checkIDMappable(id, ids, idsDefault, private, layoutName); err != nil {
+		return err
+	}
 	if !ids.identity() {
 		nl, err := n.lockNode("create " + strconv.Itoa(id))
 		if err != nil {
@@ -178,26 +182,51 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 }
 
 // createIDSpec is what create asks for local_uid/local_gid: the command
-// line's, else the sample's, else vz.toml's, else auto; the first layer
-// that sets either key decides both.
-func (n *Node) createIDSpec(sample *conf.Config, o CreateOptions) (idSpec, error) {
+// line's, else the sample's, else vz.toml's, else auto (byDefault); the
+// first layer that sets either key decides both.
+func (n *Node) createIDSpec(sample *conf.Config, o CreateOptions) (s idSpec, byDefault bool, err error) {
 	cmd := &conf.Config{}
 	for _, k := range []struct{ name, v string }{{"local_uid", o.LocalUID}, {"local_gid", o.LocalGID}} {
 		if k.v != "" {
 			if err := cmd.SetString(k.name, k.v); err != nil {
-				return idSpec{}, err
+				return idSpec{}, false, err
 			}
 		}
 	}
 	if err := cmd.Validate(); err != nil {
-		return idSpec{}, err
+		return idSpec{}, false, err
 	}
 	for _, l := range []*conf.Config{cmd, sample, n.Global} {
 		if l.LocalUID != nil || l.LocalGID != nil {
-			return pairIDs(l.LocalUID, l.LocalGID)
+			s, err := pairIDs(l.LocalUID, l.LocalGID)
+			return s, false, err
 		}
 	}
-	return pairIDs(nil, nil)
+	s, err = pairIDs(nil, nil)
+	return s, true, err
+}
+
+// checkIDMappable makes sure a container with a range of its own can
+// start: its root will be an idmapped mount of the private area, which
+// some file systems refuse (9p, NFS, FUSE, tmpfs before Linux 6.3). The
+// built-in default then falls back to identity mapping, with a warning;
+// a range somebody asked for is refused (exit 5). An image layout is
+// always ext4, which takes idmapped mounts.
+func (n *Node) checkIDMappable(id int, s idSpec, byDefault bool, private, layout string) (idSpec, error) {
+	if s.identity() || layout == "image" {
+		return s, nil
+	}
+	err := rootfs.ProbeIDMap(private)
+	switch {
+	case err == nil:
+		return s, nil
+	case !errors.Is(err, rootfs.ErrNoIDMap):
+		return idSpec{}, err
+	case byDefault:
+		n.Log.Warnf("%v: container %d is identity-mapped (local_uid = 0), its root is host root for the kernel's UID checks", err, id)
+		return idSpec{}, nil
+	}
+	return idSpec{}, fmt.Errorf("local_uid %s: %v, so the container's root cannot be mapped (use --local_uid 0 or another file system): %w", s.uid, err, vzerror.ErrBadKernel)
 }
 
 func configHeader(id int) string {

@@ -175,3 +175,23 @@ func TestSetIDSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckIDMappable: on a file system that refuses idmapped mounts
+// (procfs stands in for 9p, NFS or an old tmpfs) the default falls back to
+// identity; a range somebody asked for is refused with exit 5.
+func TestCheckIDMappable(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root (user namespaces, open_tree)")
+	}
+	n := testNode(t, idmap.DefaultPool, nil, "", "")
+	auto := idSpec{conf.AutoID, conf.AutoID}
+	if s, err := n.checkIDMappable(101, auto, true, "/proc", "dir"); err != nil || !s.identity() {
+		t.Errorf("default on procfs: %v %v, want identity", s, err)
+	}
+	if _, err := n.checkIDMappable(101, auto, false, "/proc", "dir"); vzerror.Code(err) != 5 {
+		t.Errorf("asked-for auto on procfs: %v, want exit 5", err)
+	}
+	if s, err := n.checkIDMappable(101, auto, false, t.TempDir(), "dir"); err != nil || s != auto {
+		t.Errorf("on the temp dir's file system: %v %v", s, err)
+	}
+}

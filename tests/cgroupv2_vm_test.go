@@ -58,8 +58,8 @@ func TestCgroupV2InVM(t *testing.T) {
 	out := testvm.Run(t, testvm.Options{
 		Script: fmt.Sprintf(`mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 1
 for c in %s; do echo +$c >/sys/fs/cgroup/cgroup.subtree_control || exit 1; done
-%s=1 %s=%s %s -test.run '%s' -test.v -test.count=1 -test.timeout 12m`,
-			strings.Join(v2Controllers, " "), cgroupV2Env, prebuiltEnv, binDir, self, run),
+%s=1 %s=%s %s=%s %s -test.run '%s' -test.v -test.count=1 -test.timeout 12m`,
+			strings.Join(v2Controllers, " "), cgroupV2Env, prebuiltEnv, binDir, idModeEnv, idMode(), self, run),
 		Timeout: 14 * time.Minute,
 	})
 	var lines []string

@@ -294,3 +294,24 @@ func TestIDAllocDebian(t *testing.T) {
 	n.checkMapped("101", base)
 	n.stopClean("101")
 }
+
+// TestIDModeOfSuite: the suite's containers are created in the mode
+// GOVZ_E2E_IDMODE names, so a pass in either mode tested that mode.
+func TestIDModeOfSuite(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	uid, gid := n.ctIDs("101")
+	switch mode := idMode(); {
+	case mode == "identity" && (uid != 0 || gid != 0):
+		t.Fatalf("identity mode: container created with %d:%d", uid, gid)
+	case mode == "auto" && (uid <= 0 || gid != uid):
+		t.Fatalf("auto mode: container created with %d:%d", uid, gid)
+	}
+	n.ok("vzctl", "start", "101")
+	if idMode() == "identity" {
+		n.checkIdentity("101")
+	} else {
+		n.checkMapped("101", uid)
+	}
+	n.ok("vzctl", "stop", "101")
+}

@@ -1,6 +1,8 @@
 package rootfs
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -40,5 +42,21 @@ func TestPlanDetached(t *testing.T) {
 	}
 	if strings.Contains(render(plain), "move_mount") {
 		t.Errorf("plain plan attaches something:\n%s", render(plain))
+	}
+}
+
+// TestProbeIDMap: a tmpfs takes an idmapped mount on this kernel (6.3+)
+// or not, and the probe agrees with what the kernel says for a real
+// attempt; a file system that never does (procfs) is refused.
+func TestProbeIDMap(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	if err := ProbeIDMap(dir); err != nil {
+		t.Logf("temp dir %s: %v", dir, err)
+	}
+	if err := ProbeIDMap("/proc"); !errors.Is(err, ErrNoIDMap) {
+		t.Fatalf("procfs: %v, want ErrNoIDMap", err)
 	}
 }
