@@ -140,6 +140,13 @@ func (n *Node) lock(id int, op string) (*lock.Lock, error) {
 	return l, nil
 }
 
+// lockNode takes the node-wide allocation lock for op: held from reading
+// every container's config to writing the one that takes a node-unique
+// value (an ID range today), always after the container's own lock.
+func (n *Node) lockNode(op string) (*lock.NodeLock, error) {
+	return lock.AcquireNode(n.LockDir(), op, lock.NodeTimeout)
+}
+
 // Verbosity is the console verbosity the global config asks for.
 func Verbosity(n *Node) int { return conf.Int(n.Global.Verbose, 0) }
 

@@ -9,7 +9,6 @@ import (
 
 	"govz/conf"
 	"govz/ct/idmap"
-	"govz/ct/lock"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 )
@@ -148,11 +147,6 @@ func (n *Node) idPool() (idmap.Range, error) {
 		p = idmap.DefaultPool
 	}
 	return idmap.ParsePool(p)
-}
-
-// lockNode takes the node-wide allocation lock for op.
-func (n *Node) lockNode(op string) (*lock.NodeLock, error) {
-	return lock.AcquireNode(n.LockDir(), op, lock.NodeTimeout)
 }
 
 // assignIDs turns a spec into the numbers container id's config will hold:
