@@ -32,9 +32,10 @@ func buildSysProbe(t *testing.T) string {
 }
 
 // hostKey adds a "user" key holding secret to the test process's keyring,
-// readable by its owner's UID (host root), as keys of root's tools are
-// (keyutils' "keyctl add" default perms with user read). It is
-// invalidated when the test ends, and the keyring dies with the process.
+// readable by its owner's UID (host root); with the kernel's default
+// permissions (the owner's UID may only view) its description would still
+// show. It is invalidated when the test ends, and the keyring dies with
+// the process.
 func hostKey(t *testing.T, desc, secret string) int {
 	t.Helper()
 	const (

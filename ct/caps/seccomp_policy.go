@@ -2,8 +2,9 @@ package caps
 
 // The syscall policy: every call the review of Docker's default profile
 // (moby profiles/seccomp/default.json, an allow-list answering EPERM) and
-// LXC's and Incus's defaults (a deny-list answering ENOSYS, errno 38)
-// looked at, with what the container's filter does with it and why. Calls
+// LXC's and Incus's defaults (deny-lists: LXC's config/templates/
+// common.seccomp answers EPERM for modules and kexec, ENOSYS for keyctl;
+// Incus ENOSYS for all) looked at, with what the container's filter does with it and why. Calls
 // not listed are allowed: the container keeps CAP_SYS_ADMIN over its own
 // namespaces (systemd guests need it), so this is a deny-list, like LXC's.
 //
@@ -24,10 +25,11 @@ package caps
 //   - ENOSYS where a kernel built without the feature answers ENOSYS and
 //     software treats that as "not here" and carries on: the keyring calls
 //     (CONFIG_KEYS=n), and the calls that no longer exist. For keyrings
-//     this is LXC's and Incus's choice too (their policies answer keyctl
-//     with errno 38). systemd copes with both (exec-invoke's setup_keyring
+//     this is LXC's choice too ("keyctl errno 38"). systemd copes with
+//     both (setup_keyring, src/core/execute.c in Debian 12's systemd 252,
 //     logs "Kernel keyring not supported, ignoring." at debug level for
-//     ENOSYS and goes on; it does the same for EPERM), but other keyring
+//     ENOSYS and goes on, and does the same for EPERM;
+//     TestDebianSystemdGuest boots with no failed unit), but other keyring
 //     users (keyutils' keyctl, krb5's KEYRING cache, ecryptfs-utils) say
 //     "not supported" for ENOSYS and report a permission failure for EPERM:
 //     ENOSYS tells the truth, that the container has no keyrings.
@@ -36,7 +38,7 @@ package caps
 // local_uid): nothing below needs to differ. With local_uid the guest's
 // root is an unprivileged host user, so the kernel's own checks already
 // keep it from host root's keys; the keyring calls stay refused anyway,
-// as Docker refuses them with user namespaces: keyrings are not
+// as Docker refuses them with user namespaces too: keyrings are not
 // namespaced, a container's user keyring is shared with whatever else runs
 // as that host UID, and the per-UID key quota is a host resource. One
 // filter also keeps exec and enter from needing to know the mode.
@@ -98,7 +100,7 @@ var syscallPolicy = []syscallRule{
 	{"io_uring_setup", actErrno, errEPERM, "ring operations (IORING_OP_SOCKET, OPENAT, URING_CMD) never pass this filter; the largest source of kernel exploits in 2021-23, off in ChromeOS, Android and Docker"},
 	{"io_uring_enter", actErrno, errEPERM, "io_uring, see io_uring_setup"},
 	{"io_uring_register", actErrno, errEPERM, "io_uring, see io_uring_setup"},
-	{"userfaultfd", actErrno, errEPERM, "stalls the kernel's own accesses to user memory, which turns kernel races into reliable exploits (Docker refuses it); /dev/userfaultfd is neither in the container's /dev nor in its device allow-list"},
+	{"userfaultfd", actErrno, errEPERM, "page faults handled in user space: the mode that stalls the kernel's own accesses (turning kernel races into reliable exploits) needs CAP_SYS_PTRACE in the initial namespace, but the user-mode-only one is open to anyone and no guest service needs it (Docker refuses the call); /dev/userfaultfd is neither in the container's /dev nor in its device allow-list unless --devnodes adds it"},
 	{"perf_event_open", actErrno, errEPERM, "host-wide counters and tracepoints, a side channel and a frequent source of kernel bugs (Docker refuses it); kernel.perf_event_paranoid decides only per host"},
 	{"bpf", actErrno, errEPERM, "program loading and map access are host-global; the kernel wants CAP_BPF/CAP_SYS_ADMIN in the initial user namespace anyway, so systemd already sees EPERM and does without"},
 	{"personality", actArgs, errEPERM, "only the domains Docker allows: 0, PER_LINUX32, UNAME26, both, and the 0xffffffff query; the other flags (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO, ...) switch off exploit mitigations"},
@@ -108,7 +110,7 @@ var syscallPolicy = []syscallRule{
 	{"vm86old", actErrno, errENOSYS, "i386 virtual-8086 mode; a 64-bit kernel has no such call for compat tasks"},
 	{"uselib", actErrno, errENOSYS, "a.out shared libraries; the kernel answers ENOSYS without CONFIG_USELIB"},
 	{"nfsservctl", actErrno, errENOSYS, "removed in Linux 3.1, the kernel answers ENOSYS itself"},
-	{"lookup_dcookie", actErrno, errENOSYS, "oprofile's, removed in Linux 6.10 (ENOSYS); before that host-global and CAP_SYS_ADMIN in the initial namespace"},
+	{"lookup_dcookie", actErrno, errENOSYS, "oprofile's, gone from recent kernels (ENOSYS); before that host-global and CAP_SYS_ADMIN in the initial namespace"},
 
 	// Host-global state.
 	{"swapon", actErrno, errEPERM, "swap is the host's; the kernel checks CAP_SYS_ADMIN in the initial user namespace"},
