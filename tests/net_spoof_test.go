@@ -195,6 +195,22 @@ func TestNetBridgedSpoofing(t *testing.T) {
 		t.Error("A lost its interface's configuration to a live --ipadd")
 	}
 
+	// Without addresses (a guest on DHCP or SLAAC) sources are not
+	// filtered, but ARP still carries only A's MAC and A is still no
+	// router.
+	w.ok("vzctl", "set", a.id, "--ifname", "eth0", "--ipdel", "all", "--save")
+	w.sh("ip", "-n", w.lanNS, "neigh", "replace", b.v4, "lladdr", b.mac, "dev", "lan0", "nud", "stale")
+	time.Sleep(1200 * time.Millisecond)
+	spoof("garp eth0 " + b.v4 + " 02:00:00:00:00:99")
+	spoof("ra eth0")
+	time.Sleep(300 * time.Millisecond)
+	if n := w.sh("ip", "-n", w.lanNS, "neigh", "show", b.v4, "dev", "lan0"); !strings.Contains(n, b.mac) {
+		t.Errorf("an ARP sender MAC not A's reached the LAN peer: %q", n)
+	}
+	if r := w.sh("ip", "-n", w.lanNS, "-6", "route", "show", "default"); r != "" {
+		t.Errorf("without addresses, A's router advertisement gave the LAN peer a route: %s", r)
+	}
+
 	// A killed supervisor (and its container with it) leaves the filter
 	// until the next start cleans up; a stop leaves nothing.
 	sup := regexp.MustCompile(`"supervisor_pid":\s*(\d+)`).FindStringSubmatch(string(must(os.ReadFile(w.path("run/202/state.json")))))

@@ -4,7 +4,7 @@
 // Built static (CGO_ENABLED=0) and copied into a test's container.
 //
 //	spoofprobe udp IFACE DSTMAC SRC DST PORT   a UDP datagram from SRC (any address)
-//	spoofprobe garp IFACE IP                   gratuitous ARP request and reply claiming IP
+//	spoofprobe garp IFACE IP [MAC]             gratuitous ARP request and reply claiming IP (for MAC)
 //	spoofprobe ra IFACE                        router advertisement: default router, 1800s
 //	spoofprobe redirect4 IFACE DSTMAC SRC DST  ICMP redirect of DST's traffic to SRC
 //	spoofprobe redirect6 IFACE DSTMAC DST      ICMPv6 redirect of DST's traffic to us
@@ -47,19 +47,26 @@ func main() {
 		binary.BigEndian.PutUint16(udp[6:], l4sum(src, dst, unix.IPPROTO_UDP, udp))
 		send(ifi, mac(a[1]), ipPacket(src, dst, unix.IPPROTO_UDP, 64, udp))
 	case "garp":
-		need(a, 2)
+		if len(a) == 2 {
+			a = append(a, "")
+		}
+		need(a, 3)
 		ifi := iface(a[0])
 		ip := addr(a[1]).As4()
+		sha := ifi.HardwareAddr
+		if a[2] != "" {
+			sha = mac(a[2])
+		}
 		for _, op := range []uint16{1, 2} {
 			arp := make([]byte, 28)
 			binary.BigEndian.PutUint16(arp[0:], 1)      // Ethernet
 			binary.BigEndian.PutUint16(arp[2:], 0x0800) // IPv4
 			arp[4], arp[5] = 6, 4
 			binary.BigEndian.PutUint16(arp[6:], op)
-			copy(arp[8:], ifi.HardwareAddr)
+			copy(arp[8:], sha)
 			copy(arp[14:], ip[:])
 			if op == 2 {
-				copy(arp[18:], ifi.HardwareAddr)
+				copy(arp[18:], sha)
 			}
 			copy(arp[24:], ip[:])
 			sendType(ifi, mac("ff:ff:ff:ff:ff:ff"), 0x0806, arp)
