@@ -162,6 +162,21 @@ func TestNetBridgedSpoofing(t *testing.T) {
 		t.Errorf("the LAN peer's ARP entry for B (%s) after A's gratuitous ARP: %q", b.mac, n)
 	}
 
+	// The same in IPv6: an advertisement of B's address (at A's MAC), and
+	// one of A's own address at a MAC not A's.
+	if !w.lanPings(b.v6) || !w.lanPings(a.v6) {
+		t.Fatal("the LAN peer does not reach A or B over IPv6")
+	}
+	time.Sleep(1200 * time.Millisecond)
+	spoof("na eth0 " + b.v6)
+	spoof("na eth0 " + a.v6 + " 02:00:00:00:00:98")
+	time.Sleep(200 * time.Millisecond)
+	for _, c := range []*spoofCT{a, b} {
+		if n := w.sh("ip", "-n", w.lanNS, "neigh", "show", c.v6, "dev", "lan0"); !strings.Contains(n, c.mac) {
+			t.Errorf("the LAN peer's neighbour entry for %s (%s) after A's advertisements: %q", c.v6, c.mac, n)
+		}
+	}
+
 	// (c) A's router advertisement gives the LAN peer no default route;
 	// its redirects never arrive.
 	ra := w.snmpCounter(w.lanNS, "snmp6", "Icmp6InRouterAdvertisements")

@@ -5,6 +5,7 @@
 //
 //	spoofprobe udp IFACE DSTMAC SRC DST PORT   a UDP datagram from SRC (any address)
 //	spoofprobe garp IFACE IP [MAC]             gratuitous ARP request and reply claiming IP (for MAC)
+//	spoofprobe na IFACE TARGET [MAC]           unsolicited neighbour advertisement (override) of TARGET at MAC
 //	spoofprobe ra IFACE                        router advertisement: default router, 1800s
 //	spoofprobe redirect4 IFACE DSTMAC SRC DST  ICMP redirect of DST's traffic to SRC
 //	spoofprobe redirect6 IFACE DSTMAC DST      ICMPv6 redirect of DST's traffic to us
@@ -71,6 +72,26 @@ func main() {
 			copy(arp[24:], ip[:])
 			sendType(ifi, mac("ff:ff:ff:ff:ff:ff"), 0x0806, arp)
 		}
+	case "na":
+		if len(a) == 2 {
+			a = append(a, "")
+		}
+		need(a, 3)
+		ifi := iface(a[0])
+		lla := ifi.HardwareAddr
+		if a[2] != "" {
+			lla = mac(a[2])
+		}
+		src, dst := linkLocal(ifi), addr("ff02::1")
+		na := make([]byte, 24+8)
+		na[0] = 136
+		na[4] = 0x20 // override
+		t := addr(a[1]).As16()
+		copy(na[8:], t[:])
+		na[24], na[25] = 2, 1 // target link-layer address option
+		copy(na[26:], lla)
+		binary.BigEndian.PutUint16(na[2:], l4sum(src, dst, unix.IPPROTO_ICMPV6, na))
+		send(ifi, mac("33:33:00:00:00:01"), ipPacket(src, dst, unix.IPPROTO_ICMPV6, 255, na))
 	case "ra":
 		need(a, 1)
 		ifi := iface(a[0])
