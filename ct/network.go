@@ -237,7 +237,7 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 				return fmt.Errorf("interface %s: %v: %w", ni.Name, err, vzerror.ErrVeth)
 			}
 			st.NetIfs = append(st.NetIfs, ni.String())
-			r.Add(func() { bridge.Down(be, ni.HostName) })
+			r.Add(func() { bridge.Down(be, ni) })
 		}
 		if err := writeNetState(rd, st); err != nil {
 			return fmt.Errorf("recording container %d networking: %v: %w", id, err, vzerror.ErrSystem)
@@ -303,7 +303,7 @@ func (n *Node) netTeardown(id int, warnf func(string, ...any)) error {
 	for _, s := range st.NetIfs {
 		ni, perr := bridge.Parse(s)
 		if perr == nil {
-			perr = bridge.Down(be, ni.HostName)
+			perr = bridge.Down(be, ni)
 		}
 		if perr != nil {
 			errs = append(errs, perr)

@@ -313,7 +313,7 @@ func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAd
 	for _, s := range ifsDown {
 		ni, err := bridge.Parse(s)
 		if err == nil {
-			err = bridge.Down(be, ni.HostName)
+			err = bridge.Down(be, ni)
 		}
 		if err != nil {
 			errs = append(errs, err)

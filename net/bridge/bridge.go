@@ -317,8 +317,13 @@ func Up(e *Env, n NetIf) error {
 // Down removes n's pair (both ends go with the host end) and its port
 // filter. What is already gone is no error: the kernel deletes the pair
 // with the container's network namespace, the filter stays until here.
-func Down(e *Env, hostName string) error {
-	return errors.Join(link.IgnoreNotExist(e.Host.DelLink(hostName)), Unfilter(e.Filter, hostName))
+// n is the entry as it was brought up (an unfiltered one never needs nft).
+func Down(e *Env, n NetIf) error {
+	err := link.IgnoreNotExist(e.Host.DelLink(n.HostName))
+	if n.Filtered() {
+		err = errors.Join(err, Unfilter(e.Filter, n.HostName))
+	}
+	return err
 }
 
 // Refilter applies n's changed port filter to its running pair.

@@ -121,10 +121,10 @@ ip link set veth101.0 up
 			if got := slices.Equal(nf.keys, []string{"veth101.0"}); got != tc.filtered {
 				t.Errorf("filtered ports %v", nf.keys)
 			}
-			if err := Down(e, Complete(101, tc.n).HostName); err != nil {
+			if err := Down(e, Complete(101, tc.n)); err != nil {
 				t.Fatal(err)
 			}
-			if err := Down(e, Complete(101, tc.n).HostName); err != nil {
+			if err := Down(e, Complete(101, tc.n)); err != nil {
 				t.Fatalf("second Down: %v", err)
 			}
 			if got := host.State(); got != "" || nf.table {
