@@ -138,11 +138,13 @@ func TestNetBridgedSpoofing(t *testing.T) {
 		for _, src := range []string{a.v6, b.v6, "fd00:77::99"} {
 			spoof("udp eth0 " + lanMAC + " " + src + " fd00:77::1 9999")
 		}
+		// The unspecified source is a DHCP client's, for a server's port.
+		spoof("udp eth0 ff:ff:ff:ff:ff:ff 0.0.0.0 255.255.255.255 9999")
 	})
 	if !strings.Contains(heard, "from "+a.v4) || !strings.Contains(heard, "from "+a.v6) {
 		t.Fatalf("the LAN peer did not hear A's own datagrams (the probe is broken):\n%s", heard)
 	}
-	for _, src := range []string{b.v4, b.v6, "10.77.0.99", "fd00:77::99"} {
+	for _, src := range []string{b.v4, b.v6, "10.77.0.99", "fd00:77::99", "0.0.0.0"} {
 		if strings.Contains(heard, "from "+src+"\n") || strings.HasSuffix(heard, "from "+src) {
 			t.Errorf("the LAN peer got a datagram A sent from %s", src)
 		}

@@ -31,8 +31,9 @@ import (
 //     source port 67, 547), and only IPv4, ARP and IPv6 frames (a VLAN
 //     tag or another ethertype would carry any of these past the rules).
 //   - ip_filter, for a family the entry has static addresses of (ip=):
-//     IPv4 sources and ARP sender addresses are those addresses (ARP
-//     also 0.0.0.0, the duplicate-address probe of RFC 5227); IPv6
+//     IPv4 sources and ARP sender addresses are those addresses, or
+//     0.0.0.0 in ARP probes (RFC 5227) and DHCP requests (a guest may
+//     take its address from a DHCP server that reserves it); IPv6
 //     sources are those addresses, the link-local address the kernel
 //     derives from the container's MAC (EUI-64) and :: for duplicate
 //     address detection and MLD only; the target of a neighbour
@@ -142,9 +143,16 @@ func FilterRules(n NetIf) []string {
 		}
 	}
 	if len(v4) > 0 {
+		set := "{ " + strings.Join(append([]string{"0.0.0.0"}, v4...), ", ") + " }"
 		r = append(r,
-			"arp saddr ip != { "+strings.Join(append([]string{"0.0.0.0"}, v4...), ", ")+" } drop",
-			"ether type ip ip saddr != { "+strings.Join(v4, ", ")+" } drop")
+			"arp saddr ip != "+set+" drop",
+			"ether type ip ip saddr != "+set+" drop",
+			// 0.0.0.0 is a DHCP client's before it has its lease (RFC
+			// 2131 4.1), a guest whose server hands it its reserved
+			// address: only a broadcast to a server's port.
+			"ip saddr 0.0.0.0 ip daddr != 255.255.255.255 drop",
+			"ip saddr 0.0.0.0 meta l4proto != udp drop",
+			"ip saddr 0.0.0.0 udp dport != 67 drop")
 	}
 	if len(v6) > 0 {
 		own := append([]string{LinkLocal(n.MAC).String()}, v6...)

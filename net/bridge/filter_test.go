@@ -30,7 +30,10 @@ func TestFilterRulesStatic(t *testing.T) {
 		"icmpv6 type { nd-router-advert, nd-redirect } drop",
 		"udp sport { 67, 547 } drop",
 		"arp saddr ip != { 0.0.0.0, 10.0.0.5, 10.0.0.6 } drop",
-		"ether type ip ip saddr != { 10.0.0.5, 10.0.0.6 } drop",
+		"ether type ip ip saddr != { 0.0.0.0, 10.0.0.5, 10.0.0.6 } drop",
+		"ip saddr 0.0.0.0 ip daddr != 255.255.255.255 drop",
+		"ip saddr 0.0.0.0 meta l4proto != udp drop",
+		"ip saddr 0.0.0.0 udp dport != 67 drop",
 		"ether type ip6 ip6 saddr != { ::, fe80::ff:fe00:1, fd00::5 } drop",
 		"ip6 saddr :: meta l4proto != ipv6-icmp drop",
 		"ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, mld2-listener-report, mld-listener-report } drop",
@@ -59,7 +62,7 @@ func TestFilterRulesNoAddresses(t *testing.T) {
 	}
 	// Only IPv4 given: IPv6 stays unfiltered by source.
 	got = strings.Join(FilterRules(filtered(t, "ifname=eth0,bridge=br0,ip=10.0.0.5")), "\n")
-	if !strings.Contains(got, "ip saddr != { 10.0.0.5 }") || strings.Contains(got, "ip6 saddr") {
+	if !strings.Contains(got, "ip saddr != { 0.0.0.0, 10.0.0.5 }") || strings.Contains(got, "ip6 saddr") {
 		t.Errorf("IPv4-only entry:\n%s", got)
 	}
 }
@@ -115,7 +118,7 @@ func TestFilterScripts(t *testing.T) {
 		"add chain bridge govz prerouting { type filter hook prerouting priority filter; policy accept; }\n",
 		"flush chain bridge govz prerouting\nadd rule bridge govz prerouting iifname vmap @ports\n",
 		"add chain bridge govz port_veth101.0\nflush chain bridge govz port_veth101.0\n",
-		"add rule bridge govz port_veth101.0 ether type ip ip saddr != { 10.0.0.5 } drop\n",
+		"add rule bridge govz port_veth101.0 ether type ip ip saddr != { 0.0.0.0, 10.0.0.5 } drop\n",
 		`add element bridge govz ports { "veth101.0" : jump port_veth101.0 }` + "\n",
 	} {
 		if !strings.Contains(add, must) {
