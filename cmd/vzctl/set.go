@@ -83,6 +83,9 @@ func setCmd(e *env) *cli.Command {
 				return err
 			}
 			o.Net = netOptions(c)
+			if o.Net.IfName != "" {
+				o.IPAdd, o.IPDel = nil, nil // the interface's (netOptions)
+			}
 			return e.withCT(c, func(n *ct.Node, id int) error { return n.Set(id, o) })
 		},
 	}
