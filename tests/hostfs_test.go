@@ -118,9 +118,12 @@ func TestHostfsGuestSymlinks(t *testing.T) {
 	n.stopClean("101")
 }
 
-// asNobody runs argv as an unprivileged host user.
+// asNobody runs argv as an unprivileged host user. setpriv keeps its
+// capabilities up to its own execve, whose path lookup would then still
+// pass any directory: a shell, which has none, makes the call.
 func asNobody(argv ...string) (string, error) {
-	out, err := exec.Command("setpriv", append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", "--"}, argv...)...).CombinedOutput()
+	args := append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "/bin/sh", "-c", `exec "$@"`, "sh"}, argv...)
+	out, err := exec.Command("setpriv", args...).CombinedOutput()
 	return string(out), err
 }
 

@@ -108,13 +108,27 @@ func Open(dir string, opts ...Option) (*Root, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	r := &Root{fd: fd, path: dir, resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	return newRoot(fd, dir, opts), nil
+}
+
+func newRoot(fd int, path string, opts []Option) *Root {
+	r := &Root{fd: fd, path: path, resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
 	for _, o := range opts {
 		if o == SameMount {
 			r.resolve |= unix.RESOLVE_NO_XDEV
 		}
 	}
-	return r, nil
+	return r
+}
+
+// OpenDir is Open for a directory the caller holds open already (its
+// handle stays the caller's).
+func OpenDir(dir *os.File, opts ...Option) (*Root, error) {
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir.Name(), Err: err}
+	}
+	return newRoot(fd, dir.Name(), opts), nil
 }
 
 // Close releases the root.
