@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,22 +150,33 @@ func TestHostfsSetuidNotReachable(t *testing.T) {
 		}
 		os.Chmod(n.path(d), 0o755) // an old install
 	}
-	n.ok("vzctl", "start", "101")
-	n.ok("vzctl", "exec", "101", "cp /bin/busybox /true && chown 0:0 /true && chmod 4755 /true")
+	// 102 has its own host UID range: its root still writes UID 0 on
+	// disk, through the idmapped mount.
+	n.ok("vzctl", "create", "102")
+	n.setUserNS("102")
+	os.Chmod(n.path("root"), 0o755)
+	os.Chmod(n.path("private"), 0o755)
+	for _, id := range []string{"101", "102"} {
+		n.ok("vzctl", "start", id)
+		n.ok("vzctl", "exec", id, "cp /bin/busybox /true && chown 0:0 /true && chmod 4755 /true")
+	}
 	for _, d := range []string{"root", "private"} {
 		if st, err := os.Stat(n.path(d)); err != nil || st.Mode().Perm() != 0o700 {
 			t.Errorf("after start $VZ_ROOT/%s is %v (%v), want 0700", d, st.Mode().Perm(), err)
 		}
-		p := n.path(d + "/101/true")
-		st, err := os.Stat(p)
-		if err != nil || st.Mode()&os.ModeSetuid == 0 {
-			t.Fatalf("the guest's setuid file %s: %v %v", p, st.Mode(), err)
-		}
-		out, err := asNobody(p)
-		if err == nil || !strings.Contains(out, "Permission denied") {
-			t.Errorf("nobody ran the guest's setuid-root %s: %v: %s", p, err, out)
+		for _, id := range []string{"101", "102"} {
+			p := n.path(d + "/" + id + "/true")
+			var st syscall.Stat_t
+			if err := syscall.Stat(p, &st); err != nil || st.Mode&syscall.S_ISUID == 0 || st.Uid != 0 {
+				t.Fatalf("the guest's setuid-root file %s: uid %d mode %#o: %v", p, st.Uid, st.Mode, err)
+			}
+			out, err := asNobody(p)
+			if err == nil || !strings.Contains(out, "Permission denied") {
+				t.Errorf("nobody ran the guest's setuid-root %s: %v: %s", p, err, out)
+			}
 		}
 	}
+	n.ok("vzctl", "stop", "102")
 	n.stopClean("101")
 	// The next command that uses them repairs them again.
 	os.Chmod(n.path("root"), 0o755)
