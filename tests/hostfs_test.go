@@ -87,6 +87,34 @@ func TestHostfsGuestFifos(t *testing.T) {
 	n.stopClean("101")
 }
 
+// TestHostfsGuestFifoAtStart: the guest's files are rewritten at every
+// boot, before its init runs; a FIFO among them is passed over with a
+// warning instead of hanging the start.
+func TestHostfsGuestFifoAtStart(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101", "--hostname", "ct101")
+	n.ok("vzctl", "set", "101", "--nameserver", "10.0.0.53", "--save")
+	if err := syscall.Mkfifo(n.path("private/101/etc/resolv.conf.fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(n.path("private/101/etc/resolv.conf.fifo"), n.path("private/101/etc/resolv.conf")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, done := n.runFor(30*time.Second, "vzctl", "start", "101")
+	if !done {
+		t.Fatalf("vzctl start hung on the guest's FIFO /etc/resolv.conf (killed after %v)", time.Since(start))
+	}
+	if r.code != 0 {
+		t.Fatalf("vzctl start: %s", r)
+	}
+	n.ok("vzctl", "exec2", "101", "test", "-p", "/etc/resolv.conf")
+	if r := n.ok("vzctl", "exec2", "101", "hostname"); r.out != "ct101\n" {
+		t.Errorf("hostname: %q", r.out)
+	}
+	n.stopClean("101")
+}
+
 // TestHostfsGuestSymlinks: symlinks the guest points at host files, by
 // absolute path and by "..", are replaced in the guest, never written
 // through.
