@@ -42,6 +42,11 @@ func (n *Node) confine(c storage.CT) error {
 	}
 	for _, d := range dirs {
 		if !within(d.dir, n.Paths.Root) {
+			if !d.ifExists {
+				if err := os.MkdirAll(d.dir, 0o700); err != nil {
+					return fmt.Errorf("creating the directory of %s: %v: %w", d.what, err, d.sentinel)
+				}
+			}
 			if st, err := os.Stat(d.dir); err == nil && st.Mode().Perm()&0o077 != 0 {
 				n.Log.Warnf("%s (the directory of %s) is %v: host users may reach the containers' files, setuid ones included; make it root-only (chmod 0700)", d.dir, d.what, st.Mode().Perm())
 			}
