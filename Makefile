@@ -33,8 +33,10 @@ deps:
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
-	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/private $(VZ_ROOT)/root $(VZ_ROOT)/template/cache \
-	  $(VZ_ROOT)/lock $(VZ_ROOT)/dump $(VZ_ROOT)/run $(VZ_ROOT)/log
+	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/template/cache $(VZ_ROOT)/lock $(VZ_ROOT)/run $(VZ_ROOT)/log
+	# Root only: the containers' trees below hold the guests' setuid-root
+	# files (vzctl create/mount/start also close them again).
+	install -d -m 0700 $(VZ_ROOT)/private $(VZ_ROOT)/root $(VZ_ROOT)/dump
 	test -e $(VZ_ROOT)/conf/vz.toml || install -m 0644 conf/vz.toml.example $(VZ_ROOT)/conf/vz.toml
 # ifupdown runs vzifup-post when a device comes up: the kernel dropped the
 # containers' proxy ARP/NDP entries on it when it went down.

@@ -116,6 +116,9 @@ func (n *Node) mount(id int) error {
 	if st, err := os.Stat(c.Private); err != nil || !st.IsDir() {
 		return fmt.Errorf("container %d: private area %s not found: %w", id, c.Private, vzerror.ErrNoPrivate)
 	}
+	if err := n.confine(c); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
 	}

@@ -13,6 +13,7 @@ import (
 	"govz/conf"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 	"govz/net/bridge"
 	"govz/net/guest"
 	"govz/net/venet"
@@ -261,13 +262,20 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	}
 	// The guest's files describe what it has now.
 	nc.addrs = want
-	if err := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc)); err != nil {
-		n.Log.Warnf("Warning: writing the guest's network configuration: %v", err)
-	}
+	// A guest file the host refuses (a FIFO, socket or device where the
+	// file belongs) fails the set, as a failed distribution script did
+	// for vzctl; the live changes above stay.
+	gerr := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc))
 	if h := conf.Str(o.Layer.Hostname); h != "" {
 		if err := setUTSHostname(rs.InitPID, h); err != nil {
 			return fmt.Errorf("setting the host name of container %d: %v: %w", id, err, vzerror.ErrSystem)
 		}
+	}
+	if errors.Is(gerr, inroot.ErrWrongType) {
+		return fmt.Errorf("writing the guest's network configuration: %w: %w", gerr, vzerror.ErrActionScript)
+	}
+	if gerr != nil {
+		n.Log.Warnf("Warning: writing the guest's network configuration: %v", gerr)
 	}
 	return nil
 }

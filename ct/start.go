@@ -66,6 +66,8 @@ func (n *Node) start(id int, o StartOptions) error {
 		if err := n.mount(id); err != nil {
 			return err
 		}
+	} else if err := n.confine(n.storageCT(id, eff)); err != nil {
+		return err
 	}
 	os.Remove(filepath.Join(n.RunDir(id), skipUmountName))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
