@@ -1,8 +1,6 @@
 package ct
 
 import (
-	"strings"
-
 	"govz/conf"
 	"govz/ct/listing"
 )
@@ -78,7 +76,7 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 		IPs:          eff.IPAddress,
 		Nameserver:   eff.Nameserver,
 		SearchDomain: eff.SearchDomain,
-		OnBoot:       conf.Bool(eff.OnBoot, false),
+		OnBoot:       eff.OnBoot,
 		Disabled:     conf.Bool(eff.Disabled, false),
 		UBC:          map[string]listing.UBC{},
 		Quota:        map[string]listing.Quota{},
@@ -93,11 +91,15 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 		i.Status = "stopped"
 	}
 	i.BootOrder = int64p(eff.BootOrder)
-	i.CPUUnits = int64p(eff.CPUUnits)
-	i.CPULimit = int64p(eff.CPULimit)
+	// vzlist keeps both CPU numbers in one block that exists once the
+	// container runs or either is set; the other is then what applies.
+	if st.Running || eff.CPUUnits != nil || eff.CPULimit != nil {
+		units, limit := int64(conf.Int(eff.CPUUnits, 1000)), int64(conf.Int(eff.CPULimit, 0))
+		i.CPUUnits, i.CPULimit = &units, &limit
+	}
 	i.CPUs = int64p(eff.CPUs)
 	i.IOPrio = int64p(eff.IOPrio)
-	i.Features = strings.Join(eff.Features, ",")
+	i.Features = eff.Features
 	for _, u := range listing.UBCNames {
 		if bl, ok := eff.Resource(u.Name); ok {
 			ubc := i.UBC[u.Name]
