@@ -43,9 +43,11 @@ func SplitIPs(vals []string) (ips, skipped []string) {
 // (src/lib/vzfeatures.c); vzlist prints them in this order.
 var FeatureNames = []string{"sysfs", "nfs", "sit", "ipip", "ppp", "ipgre", "bridge", "nfsd"}
 
-// SplitSwitches returns the NAME:on|off items of a --capability or
-// --features list, which vzctl splits at blanks and commas.
-func SplitSwitches(list []string) []string {
+// SplitItems splits the values of a list option whose items hold no
+// comma (--capability and --features, which vzctl splits at blanks and
+// commas; --nameserver, --searchdomain, --devnodes, --devices, split at
+// blanks by vzctl) into items.
+func SplitItems(list []string) []string {
 	var out []string
 	for _, l := range list {
 		out = append(out, strings.FieldsFunc(l, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
@@ -73,7 +75,7 @@ func ParseSwitch(item string) (name string, on bool, err error) {
 // vzctl refuses an unknown feature on the command line ("Bad parameter
 // for --features", exit 21) and only skips it when reading a file.
 func ValidateFeatures(list []string) error {
-	for _, item := range SplitSwitches(list) {
+	for _, item := range SplitItems(list) {
 		name, _, err := ParseSwitch(item)
 		if err != nil {
 			return fmt.Errorf("features: %w", err)
@@ -110,10 +112,10 @@ func MergeSwitches(saved, given []string) []string {
 		index[name] = len(out)
 		out = append(out, item)
 	}
-	for _, item := range SplitSwitches(saved) {
+	for _, item := range SplitItems(saved) {
 		put(item)
 	}
-	for _, item := range SplitSwitches(given) {
+	for _, item := range SplitItems(given) {
 		put(item)
 	}
 	return out

@@ -216,7 +216,7 @@ func TestResForkBomb(t *testing.T) {
 func TestResCPULimit(t *testing.T) {
 	n := newNode(t)
 	n.ok("vzctl", "create", "101")
-	n.ok("vzctl", "set", "101", "--cpulimit", "25%", "--save")
+	n.ok("vzctl", "set", "101", "--cpulimit", "25", "--save")
 	n.ok("vzctl", "start", "101")
 	if got := n.cpuQuota("101"); got != "25000" {
 		t.Fatalf("cfs quota %s", got)

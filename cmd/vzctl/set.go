@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -94,7 +93,7 @@ func setCmd(e *env) *cli.Command {
 // setKey handles vzctl's list semantics: a list option given in one call
 // replaces the list, and "inherit" stays a word.
 func setKey(l *conf.Config, key, v string) error {
-	for _, part := range strings.Fields(strings.ReplaceAll(v, ",", " ")) {
+	for _, part := range conf.SplitItems([]string{v}) {
 		if k, _ := conf.KeyByName(key); k.Kind != conf.KindList && k.Kind != conf.KindNameserver && k.Kind != conf.KindSearch {
 			return l.SetString(key, v)
 		}

@@ -11,7 +11,7 @@ import (
 // not shown.
 func features(i *Info) (names []string, on map[string]bool) {
 	on = map[string]bool{}
-	for _, item := range conf.SplitSwitches(i.Features) {
+	for _, item := range conf.SplitItems(i.Features) {
 		if name, v, err := conf.ParseSwitch(item); err == nil {
 			on[name] = v
 		}

@@ -286,8 +286,15 @@ func Fields() []Field {
 		field("bootorder", "BOOTORDER", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return i.BootOrder })
 		}),
+		// vzctl always names a layout; a config without ve_layout has the
+		// default's, auto (decided at mount).
 		field("layout", "LAYOUT", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return str(func(i *Info) string { return i.Layout })
+			return str(func(i *Info) string {
+				if i.Layout == "" {
+					return "auto"
+				}
+				return i.Layout
+			})
 		}),
 		Field{Name: "features", Header: "FEATURES", Width: -15, text: featuresText, json: featuresJSON, less: unsorted},
 		unsortedField(field("vswap", "VSWAP", 5, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
