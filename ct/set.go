@@ -103,10 +103,11 @@ func (n *Node) Set(id int, o SetOptions) error {
 	}
 	running := n.Running(id)
 	if !o.Save {
+		// vzctl 4.x's words (run_action in src/vzctl-actions.c).
 		if running {
-			n.Log.Warnf("Settings were applied to the running container but not saved; they will be lost after restart")
+			n.Log.Warnf("Settings were not saved to config and will be lost after CT restart (use --save flag)")
 		} else {
-			n.Log.Warnf("Container is not running and --save was not given: nothing changed")
+			n.Log.Warnf("Settings were not saved to config (use --save flag)")
 		}
 		return nil
 	}
@@ -120,6 +121,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 		n.unregisterName(id, oldName)
 	}
 	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
+	// vzctl 3.x's line, which hosting panels still look for in the
+	// output of set --save; 4.x prints only the one above.
+	n.Log.Infof("Saved parameters for CT %d", id)
 	if restart {
 		return n.restartAfterSet(id)
 	}

@@ -48,6 +48,25 @@ func TestVzlistNotFound(t *testing.T) {
 	// vzlist knows one failure code.
 	n.fails(1, "vzlist", "-a", "-s", "nosuchfield")
 	n.fails(1, "vzlist", "nosuchname")
+	// vzctl's lines that scripts grep for.
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"exec", "101", "true"}, 31, "Container is not running"},
+		{[]string{"stop", "101"}, 31, "Unable to stop: container is not running"},
+	} {
+		if r := n.fails(c.code, "vzctl", c.args...); !strings.HasPrefix(r.err, c.want) {
+			t.Errorf("vzctl %v: stderr does not start with %q:\n%s", c.args, c.want, r)
+		}
+	}
+	if r := n.ok("vzctl", "status", "101"); r.out != "CTID 101 exist unmounted down\n" {
+		t.Errorf("status: %q", r.out)
+	}
+	if r := n.ok("vzctl", "set", "101", "--hostname", "x.example"); !strings.Contains(r.err, "Settings were not saved to config (use --save flag)") {
+		t.Errorf("set without --save:\n%s", r)
+	}
 }
 
 // TestSetListOptionsSplitAtBlanks: vzctl splits list option values at
@@ -83,7 +102,9 @@ func TestSetListOptionsSplitAtBlanks(t *testing.T) {
 	if r := n.fails(71, "vzctl", "set", "101", "--ipadd", "10.9.0.5 10.9.0.300", "--save"); !strings.Contains(r.err, "10.9.0.300") {
 		t.Errorf("bad address not named:\n%s", r)
 	}
-	n.ok("vzctl", "set", "101", "--nameserver", "10.0.0.53 10.0.0.54", "--searchdomain", "a.example b.example", "--save")
+	if r := n.ok("vzctl", "set", "101", "--nameserver", "10.0.0.53 10.0.0.54", "--searchdomain", "a.example b.example", "--save"); !strings.Contains(r.out, "Saved parameters for CT 101\n") {
+		t.Errorf("set --save does not say what panels grep for:\n%s", r)
+	}
 	r = n.ok("vzlist", "-H", "-o", "nameserver,searchdomain", "101")
 	if strings.Join(strings.Fields(r.out), " ") != "10.0.0.53 a.example b.example" {
 		t.Errorf("nameserver/searchdomain: %q", r.out)
