@@ -58,7 +58,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			}
 			if c.Bool("list") {
 				for _, f := range listing.Names() {
-					fmt.Fprintf(stdout, "%-15s %s\n", f.Name, f.Header)
+					fmt.Fprintf(stdout, "%-15s %-15s\n", f.Name, f.Header)
 				}
 				return nil
 			}
