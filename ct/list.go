@@ -1,8 +1,11 @@
 package ct
 
 import (
+	"time"
+
 	"govz/conf"
 	"govz/ct/listing"
+	"govz/ct/runstate"
 )
 
 // ListFilter selects containers for vzlist.
@@ -81,10 +84,21 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 		UBC:          map[string]listing.UBC{},
 		Quota:        map[string]listing.Quota{},
 	}
+	for _, u := range listing.UBCNames {
+		if bl, ok := eff.Resource(u.Name); ok {
+			i.UBC[u.Name] = listing.UBC{Barrier: bl.Barrier, Limit: bl.Limit}
+		}
+	}
 	switch {
 	case st.Running:
 		i.Status = "running"
+		// vzlist shows a running container's beancounters as the kernel
+		// has them, a set without --save included.
 		n.ubcCounters(id, eff, i.UBC)
+		if rs, err := runstate.Read(n.RunDir(id)); err == nil && !rs.Started.IsZero() {
+			up := time.Since(rs.Started).Seconds()
+			i.Uptime = &up
+		}
 	case st.Mounted:
 		i.Status = "mounted"
 	default:
@@ -100,13 +114,6 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	i.CPUs = int64p(eff.CPUs)
 	i.IOPrio = int64p(eff.IOPrio)
 	i.Features = eff.Features
-	for _, u := range listing.UBCNames {
-		if bl, ok := eff.Resource(u.Name); ok {
-			ubc := i.UBC[u.Name]
-			ubc.Barrier, ubc.Limit = bl.Barrier, bl.Limit
-			i.UBC[u.Name] = ubc
-		}
-	}
 	du := n.diskUsage(id, eff, st.Mounted)
 	for _, q := range []struct {
 		name  string

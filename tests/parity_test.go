@@ -213,6 +213,15 @@ func TestVzlistJSONSchema(t *testing.T) {
 	if p := row["numproc"].(map[string]any); p["held"] == json.Number("0") {
 		t.Errorf("running numproc held 0: %v", p)
 	}
+	if row["uptime"] == json.Number("0.000") {
+		t.Errorf("running container with uptime 0")
+	}
+	// A running container's beancounters are the kernel's, a set without
+	// --save included.
+	n.ok("vzctl", "set", "101", "--numproc", "200")
+	if l := n.vzlistField("101", "numproc.l"); l != "200" {
+		t.Errorf("numproc.l after a live set: %q", l)
+	}
 	// -S hides the running container but it was found: header, exit 0.
 	if r := n.ok("vzlist", "-S", "-H"); r.out != "" || r.err != "" {
 		t.Errorf("vzlist -S -H with only a running container:\n%s", r)
