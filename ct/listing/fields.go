@@ -324,11 +324,13 @@ func zeroNum(get func(*Info) *int64) (func(*Info) string, func(*Info) any, func(
 	return t, func(i *Info) any { return derefOr(get(i), 0) }, l
 }
 
+// statusRank is vzlist's order of states (its VE_RUNNING, VE_STOPPED,
+// VE_MOUNTED, VE_SUSPENDED enum): -s status lists running ones first.
 func statusRank(s string) int {
 	switch s {
-	case "stopped":
-		return 0
 	case "running":
+		return 0
+	case "stopped":
 		return 1
 	case "mounted":
 		return 2

@@ -54,6 +54,8 @@ func TestTableColumns(t *testing.T) {
 				"       103 -                    -     -   - 9223372036854775807\n"},
 		// uptime_sort_fn: unknown first, then the longest running.
 		{"sort by uptime", Options{Fields: "ctid", NoHeader: true, Sort: "uptime"}, "       102\n       103\n       101\n"},
+		// vzctl's state order: running, stopped, mounted; ties by CTID.
+		{"sort by status", Options{Fields: "ctid", NoHeader: true, Sort: "status"}, "       101\n       103\n       102\n"},
 		// Fields vzctl cannot sort by keep CTID order, reversed by "-".
 		{"reverse of an unsortable field", Options{Fields: "ctid", NoHeader: true, Sort: "-onboot"}, "       103\n       102\n       101\n"},
 		// -S drops the running ones while printing.
