@@ -116,6 +116,7 @@ func TestSetListOptionsSplitAtBlanks(t *testing.T) {
 	n.ok("vzctl", "set", "101", "--features", "nfs:on sit:on", "--save")
 	n.ok("vzctl", "set", "101", "--features", "sit:off", "--save")
 	n.fails(21, "vzctl", "set", "101", "--capability", "no_such_cap:on", "--save")
+	n.fails(21, "vzctl", "set", "101", "--capability", "net_admin", "--save")
 	n.fails(21, "vzctl", "set", "101", "--features", "nfs:on bogus:on", "--save")
 	data, err := os.ReadFile(n.path("conf/101.toml"))
 	if err != nil {
