@@ -101,7 +101,8 @@ func (n *Node) stop(id int, fast, skipUmount bool) error {
 	}
 	eff := n.Effective(layer)
 	if !n.Running(id) {
-		return fmt.Errorf("container %d is not running: %w", id, vzerror.ErrNotRunning)
+		// vzctl's words: "Unable to stop: container is not running".
+		return fmt.Errorf("unable to stop: %w", vzerror.ErrNotRunning)
 	}
 	n.Log.Infof("Stopping container ...")
 	rd := n.RunDir(id)

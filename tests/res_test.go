@@ -216,7 +216,7 @@ func TestResForkBomb(t *testing.T) {
 func TestResCPULimit(t *testing.T) {
 	n := newNode(t)
 	n.ok("vzctl", "create", "101")
-	n.ok("vzctl", "set", "101", "--cpulimit", "25%", "--save")
+	n.ok("vzctl", "set", "101", "--cpulimit", "25", "--save")
 	n.ok("vzctl", "start", "101")
 	if got := n.cpuQuota("101"); got != "25000" {
 		t.Fatalf("cfs quota %s", got)
@@ -250,7 +250,7 @@ func TestResLiveSetAndSave(t *testing.T) {
 	}
 	conf0, _ := os.ReadFile(n.path("conf/101.toml"))
 	r := n.ok("vzctl", "set", "101", "--ram", "32M")
-	if !strings.Contains(r.err+r.out, "lost after restart") {
+	if !strings.Contains(r.err+r.out, "will be lost after CT restart") {
 		t.Fatalf("no warning without --save:\n%s", r)
 	}
 	if got := n.memLimit("101"); got != strconv.Itoa(32<<20) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"govz/conf"
 	"govz/ct"
 )
 
@@ -46,10 +47,11 @@ func netOptions(c *cli.Context) ct.NetSetOptions {
 	return o
 }
 
-// listValue collects every occurrence of a repeatable option as given.
+// listValue collects every occurrence of a repeatable option, split at
+// blanks as vzctl splits --netif_add (commas separate an item's fields).
 type listValue []string
 
-func (l *listValue) Set(s string) error { *l = append(*l, s); return nil }
+func (l *listValue) Set(s string) error { *l = append(*l, conf.SplitBlanks(s)...); return nil }
 func (l *listValue) String() string {
 	if l == nil {
 		return ""
