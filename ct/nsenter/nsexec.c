@@ -40,7 +40,11 @@
  *         Nothing else: the dynamic loader and libc of this host binary
  *         must not see the command's variables (LD_*, GLIBC_TUNABLES).
  *   fds   0, 1, 2 become the command's stdio (replaced by the pty slave in
- *         enter mode); every fd above 2 is closed at exec.
+ *         enter mode); every fd above 2 is closed at exec. The host hands
+ *         in only anonymous pipes (its own copying ones for any other
+ *         stdio, ct/attach/stdio.go) and sealed memfds (runscript's body):
+ *         nothing the guest could reopen through /proc/self/fd to reach a
+ *         host file, FIFO or device.
  *   pty   the child opens /dev/ptmx inside the container (the guest's
  *         devpts), sends the master over PTYFD (SCM_RIGHTS, one data byte),
  *         reads one byte back (the host has set the window size), then makes
