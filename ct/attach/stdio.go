@@ -27,10 +27,13 @@ const drainTimeout = 250 * time.Millisecond
 // through a terminal inject input (TIOCSTI) or change its line discipline;
 // through a device node fchmod the host's node (0620 on /dev/null breaks
 // every non-root program there); a socket or a directory would give it a
-// host object of its own. A named FIFO is a file too: reopened by its
-// path, it is the host's FIFO. An anonymous pipe (pipefs) is reachable by
-// nothing but its descriptors: reopening one only gives the command
-// another end of the pipe it already holds (runc passes pipes as well).
+// host object of its own. A named FIFO is a file too: reopened, it is the
+// host's FIFO node (its mode, and either end for anyone using it). An
+// anonymous pipe (pipefs) has no name and nothing on the host but its
+// descriptors: reopened, it gives only another end of the same pipe, so
+// at worst the command reads what host processes sharing the caller's
+// pipe write after it ("{ vzctl exec ...; cmd; } | x"); runc passes pipes
+// as well.
 type stdio struct {
 	child [3]*os.File
 	tty   bool // some host stdio file is a terminal
