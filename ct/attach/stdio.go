@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/exeseal"
 )
 
 // drainTimeout bounds how long output is still copied after the command
@@ -189,9 +190,7 @@ func handOver(f *os.File) bool {
 		// A named FIFO lives on the file system of its directory.
 		return unix.Fstatfs(int(f.Fd()), &fs) == nil && fs.Type == unix.PIPEFS_MAGIC
 	}
-	const sealed = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	return err == nil && seals&sealed == sealed
+	return exeseal.Sealed(f)
 }
 
 // kcmpFile is KCMP_FILE of kcmp(2): do two descriptors share one open file
