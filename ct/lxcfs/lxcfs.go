@@ -86,7 +86,10 @@ func mountedAt(mountinfo, dir string) bool {
 // of process pid (the container's init, before it runs), using exe as the
 // helper (this binary; it must dispatch Verb to Main). Files missing on
 // either side are skipped: older LXCFS lacks some, a guest may lack a
-// mount point.
+// mount point. The helper runs the file on disk, not a sealed copy
+// (internal/exeseal): it joins only the mount namespace, keeps the host's
+// root, user and pid namespaces, so no guest process can see it or its
+// /proc/PID/exe.
 func Attach(dir string, pid int, exe string) error {
 	var fds []*os.File
 	defer func() {

@@ -11,7 +11,16 @@
  *
  * Contract (Go side: ct/attach/nsexec.go; names in contract.go):
  *
- *   argv  /proc/self/exe __nsexec PATH ARGV0 [ARG...]
+ *   exe   every verb runs from a sealed memfd copy of this binary
+ *         (internal/exeseal), exec'd as /proc/self/fd/N, N one of the fds
+ *         it inherits (not named in the environment; it closes with the
+ *         others at the next execve), or for init with execveat(2) on an
+ *         O_PATH descriptor of the copy. The file on disk must never run
+ *         where a guest can see the process: its /proc/PID/exe, or the
+ *         guest's own /proc/self/exe when the command is a
+ *         "#!/proc/self/exe" script, would hand the guest the host's
+ *         binary to write to (CVE-2019-5736).
+ *   argv  EXE __nsexec PATH ARGV0 [ARG...]
  *         PATH is searched in the container's PATH when it has no '/'.
  *   env   _GOVZ_NSEXEC_ERRFD=N       write end of a pipe for one error line
  *         _GOVZ_NSEXEC_PID=N         host pid of the container's init
@@ -31,7 +40,11 @@
  *         Nothing else: the dynamic loader and libc of this host binary
  *         must not see the command's variables (LD_*, GLIBC_TUNABLES).
  *   fds   0, 1, 2 become the command's stdio (replaced by the pty slave in
- *         enter mode); every fd above 2 is closed at exec.
+ *         enter mode); every fd above 2 is closed at exec. The host hands
+ *         in only anonymous pipes (its own copying ones for any other
+ *         stdio, ct/attach/stdio.go) and sealed memfds (runscript's body):
+ *         nothing the guest could reopen through /proc/self/fd to reach a
+ *         host file, FIFO or device.
  *   pty   the child opens /dev/ptmx inside the container (the guest's
  *         devpts), sends the master over PTYFD (SCM_RIGHTS, one data byte),
  *         reads one byte back (the host has set the window size), then makes
@@ -45,7 +58,7 @@
  *
  *   attach (Go, host)        nsexec (host pid ns)           child (CT pid ns)
  *   pidfd, root fd, cgroup
- *   fds, /proc/self/exe ---> write pid to cgroup.procs
+ *   fds, sealed copy ------> write pid to cgroup.procs
  *                            setns(pidfd, NSFLAGS)   [< 5.8: /proc/PID/ns/X,
  *                                                     user first]
  *                            fchdir(root); chroot(".")
@@ -69,7 +82,7 @@
  * sysfs. Both steps need a single-threaded process: unshare(CLONE_NEWUSER)
  * and setns(CLONE_NEWNS) refuse a shared fs_struct.
  *
- *   lock  argv  /proc/self/exe __nslock
+ *   lock  argv  EXE __nslock
  *         env   _GOVZ_NSEXEC_SYNCFD=N    unix socket: "ok\n" once the locked
  *                                        namespace exists, then reads until
  *                                        EOF and exits 0; on failure
@@ -86,7 +99,7 @@
  *         process of the guest without CAP_SYS_ADMIN would otherwise still
  *         mount in M2.
  *
- *   init  argv  /proc/self/exe __nsinit_exec PATH ARGV0 [ARG...]
+ *   init  argv  EXE __nsinit_exec PATH ARGV0 [ARG...]
  *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
  *                                        an error is one JSON message
  *                                        {"type":"error","error":{"code":C,

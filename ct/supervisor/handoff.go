@@ -211,6 +211,8 @@ func (s *sup) reexec(b *bootState) {
 		}
 	}
 	unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old)
+	// The file itself, as at Start: the supervisor never enters a
+	// container's namespaces, so no sealed copy is needed.
 	err = unix.Exec("/proc/self/exe", []string{"govz-supervisor " + s.id, Verb, mode}, env)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.UnlockOSThread()

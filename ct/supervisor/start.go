@@ -92,6 +92,11 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	}
 	defer pr.Close()
 
+	// The supervisor runs the file itself, not a sealed copy
+	// (internal/exeseal): it stays in the host's namespaces, where no
+	// guest process can see it, and a copy would cost the binary's size
+	// in memory for every running container. What it starts inside a
+	// container (nsinit.Start) runs a copy.
 	exe := opts.Exe
 	if exe == "" {
 		exe = "/proc/self/exe"
