@@ -24,10 +24,10 @@ func (n *Node) Destroy(id int) error {
 	if err != nil {
 		return err
 	}
-	if n.Running(id) {
+	eff := n.Effective(layer)
+	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
-	eff := n.Effective(layer)
 	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
 	// Refuse while anything is mounted in the tree: removing files through
 	// a mount would delete whatever the mount shows, host data included.

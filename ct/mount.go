@@ -137,7 +137,7 @@ func (n *Node) Umount(id int) error {
 		return err
 	}
 	defer l.Release()
-	if n.Running(id) {
+	if n.busy(id, n.effectiveOrGlobal(id)) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
 	return n.umount(id)

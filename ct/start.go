@@ -45,10 +45,10 @@ func (n *Node) start(id int, o StartOptions) error {
 	if err != nil {
 		return err
 	}
-	if n.Running(id) {
+	eff := n.Effective(layer)
+	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
 	}
-	eff := n.Effective(layer)
 	if conf.Bool(eff.Disabled, false) && !o.Force {
 		return fmt.Errorf("container %d start disabled (use --force): %w", id, vzerror.ErrStartDisabled)
 	}
@@ -98,7 +98,7 @@ func (n *Node) stop(id int, fast, skipUmount bool) error {
 		return err
 	}
 	eff := n.Effective(layer)
-	if !n.Running(id) {
+	if !n.running(id, eff) {
 		return fmt.Errorf("container %d is not running: %w", id, vzerror.ErrNotRunning)
 	}
 	n.Log.Infof("Stopping container ...")
@@ -108,6 +108,9 @@ func (n *Node) stop(id int, fast, skipUmount bool) error {
 	}
 	timeout := time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second
 	if err := supervisor.Stop(rd, timeout, fast); err != nil && !errors.Is(err, vzerror.ErrNotRunning) {
+		return err
+	}
+	if err := n.killOrphans(id, eff); err != nil {
 		return err
 	}
 	n.Log.Infof("Container was stopped")
