@@ -34,7 +34,7 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
 	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/private $(VZ_ROOT)/root $(VZ_ROOT)/template/cache \
-	  $(VZ_ROOT)/lock $(VZ_ROOT)/dump $(VZ_ROOT)/run $(VZ_ROOT)/log
+	  $(VZ_ROOT)/lock $(VZ_ROOT)/dump $(VZ_ROOT)/run $(VZ_ROOT)/log $(VZ_ROOT)/boot
 	test -e $(VZ_ROOT)/conf/vz.toml || install -m 0644 conf/vz.toml.example $(VZ_ROOT)/conf/vz.toml
 # ifupdown runs vzifup-post when a device comes up: the kernel dropped the
 # containers' proxy ARP/NDP entries on it when it went down.
@@ -47,6 +47,9 @@ install: build
 	install -d $(DESTDIR)/etc/systemd/system
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/systemd/vzifup-post.service \
 	  >$(DESTDIR)/etc/systemd/system/vzifup-post.service
+# Containers come back after a node reboot: systemctl enable vz
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/systemd/vz.service \
+	  >$(DESTDIR)/etc/systemd/system/vz.service
 
 template: build
 	VZ_ROOT=$(VZ_ROOT) $(BIN)/vztmpl build busybox

@@ -59,6 +59,8 @@ var Keys = []Key{
 	{"setup_sysctls", KindBool, Global, "false", "n/a", "", "Let vzctl set the node sysctls routed addresses need (forwarding, proxy_ndp, proxy_delay on the neighbour devices); when false it only names the missing ones."},
 	{"skip_arpdetect", KindBool, Global, "false", "n/a", "SKIP_ARPDETECT", "Skip the probe for another host already using an address before a container takes it."},
 	{"error_on_arpfail", KindBool, Global, "false", "n/a", "ERROR_ON_ARPFAIL", "Refuse an address another host answers for, instead of warning."},
+	{"ve_parallel", KindInt, Global, "unset", "n/a", "VE_PARALLEL", "Containers started at once at node boot (vzctl boot-node); unset or 0 = 4 x CPUs."},
+	{"shutdown_timeout", KindInt, Global, "300", "n/a", "", "Seconds node shutdown (vzctl shutdown-node) gives all containers together to halt; what still runs then is killed."},
 	{"lxcfs", KindString, Global, "/var/lib/lxcfs", "n/a", "", "Where LXCFS is mounted; its /proc files are bound into each container at start. off = never."},
 
 	{"ve_root", KindString, CT, "$VZ_ROOT/root/$VEID", "no", "VE_ROOT", "Mount point of the container's root; $VEID expands to the CTID."},

@@ -60,6 +60,7 @@ func (n *Node) Destroy(id int) error {
 	}
 	os.Remove(root)
 	os.RemoveAll(n.RunDir(id))
+	n.markRunning(id, false)
 	n.Log.Infof("Container private area was destroyed")
 	return nil
 }

@@ -68,6 +68,8 @@ func (n *Node) start(id int, o StartOptions) error {
 		}
 	}
 	os.Remove(filepath.Join(n.RunDir(id), skipUmountName))
+	os.Remove(filepath.Join(n.RunDir(id), nodeShutdownName))
+	os.Remove(filepath.Join(n.RunDir(id), supervisor.SignalStopName))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	err = supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Wait: o.Wait})
@@ -77,22 +79,39 @@ func (n *Node) start(id int, o StartOptions) error {
 		}
 		return err
 	}
+	n.markRunning(id, true)
 	n.Log.Infof("Container start in progress...")
 	return nil
 }
 
 // Stop halts container id (gracefully unless fast) and unmounts it unless
-// skipUmount.
+// skipUmount. An admin's stop means the container is not to come back at
+// node boot (unless onboot says so).
 func (n *Node) Stop(id int, fast, skipUmount bool) error {
 	l, err := n.lock(id, "stop")
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	return n.stop(id, fast, skipUmount)
+	if err := n.stop(id, fast, skipUmount); err != nil {
+		return err
+	}
+	n.markRunning(id, false)
+	return nil
+}
+
+// stopOptions are the ways to stop a container.
+type stopOptions struct {
+	fast, skipUmount bool
+	maxTimeout       time.Duration // > 0: cut the graceful stop to this (node shutdown)
 }
 
 func (n *Node) stop(id int, fast, skipUmount bool) error {
+	return n.stopWith(id, stopOptions{fast: fast, skipUmount: skipUmount})
+}
+
+func (n *Node) stopWith(id int, o stopOptions) error {
+	fast, skipUmount := o.fast, o.skipUmount
 	layer, err := n.LoadCT(id)
 	if err != nil {
 		return err
@@ -107,6 +126,12 @@ func (n *Node) stop(id int, fast, skipUmount bool) error {
 		os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
 	}
 	timeout := time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second
+	if timeout <= 0 {
+		timeout = supervisor.DefaultStopTimeout
+	}
+	if o.maxTimeout > 0 && o.maxTimeout < timeout {
+		timeout = o.maxTimeout
+	}
 	if err := supervisor.Stop(rd, timeout, fast); err != nil && !errors.Is(err, vzerror.ErrNotRunning) {
 		return err
 	}
@@ -183,6 +208,20 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 					n.netPoststop(id)
 					if reboot {
 						return
+					}
+					// A guest that halted itself, or an admin's stop, is
+					// not running any more when the node goes down; the
+					// node's own shutdown keeps the mark, and so does a
+					// signal to the supervisor (systemd stopping the
+					// login session that started it, at shutdown).
+					kept := false
+					for _, f := range []string{nodeShutdownName, supervisor.SignalStopName} {
+						if os.Remove(filepath.Join(rd, f)) == nil {
+							kept = true
+						}
+					}
+					if !kept {
+						n.markRunning(id, false)
 					}
 					// Halted from inside (or stopped): unmount as vzctl's
 					// vzevent-stop does, unless stop --skip-umount asked not to.

@@ -39,6 +39,11 @@ func Alive(runDir string) bool {
 	return false
 }
 
+// SignalStopName is written into the run directory when a signal (SIGTERM,
+// SIGINT) made the supervisor stop the container; whoever acts on it in
+// Hooks.Poststop removes it.
+const SignalStopName = "stop-signal"
+
 // bootingName marks a boot under way in the run directory.
 const bootingName = "booting"
 
