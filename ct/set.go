@@ -37,6 +37,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err := o.Layer.Validate(); err != nil {
 		return err
 	}
+	if err := n.checkGrants(o.Layer); err != nil {
+		return err
+	}
 	for _, k := range []string{"name", "ostemplate", "ve_root", "ve_private"} {
 		if o.Layer.IsSet(k) && !o.Save {
 			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)

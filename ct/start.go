@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
-	"govz/ct/rootfs"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -59,6 +58,7 @@ func (n *Node) start(id int, o StartOptions) error {
 	}
 	n.Log.Infof("Starting container...")
 	n.noteLXCFS()
+	n.warnNetfilter(id, eff)
 	if err := n.netStartPreflight(id, eff); err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			return nil, err
 		}
 		eff := n.Effective(layer)
-		devs, err := parseDevNodes(eff.DevNodes)
+		devs, devices, err := deviceGrants(eff)
 		if err != nil {
 			return nil, err
 		}
@@ -192,6 +192,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			CgroupParent: conf.Str(eff.CgroupParent),
 			Capabilities: append(n.layoutCapChanges(id, eff), capChanges(eff.Capability)...),
 			DevNodes:     devs,
+			Devices:      devices,
 			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
 			ConsoleLog:   filepath.Join(rd, "console.log"),
 			Hooks: supervisor.Hooks{
@@ -264,36 +265,4 @@ func capChanges(list []string) []string {
 		}
 	}
 	return out
-}
-
-// parseDevNodes turns DEVNODES entries ("net/tun:rw") into device nodes,
-// reading type and numbers from the host's node of the same name.
-func parseDevNodes(list []string) ([]rootfs.DevNode, error) {
-	var out []rootfs.DevNode
-	for _, e := range list {
-		name, perm, ok := strings.Cut(e, ":")
-		if !ok || perm == "none" {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Stat(filepath.Join("/dev", filepath.Clean("/"+name)), &st); err != nil {
-			return nil, fmt.Errorf("devnode %s: %v: %w", name, err, vzerror.ErrSetDevices)
-		}
-		d := rootfs.DevNode{Path: strings.TrimPrefix(filepath.Clean("/"+name), "/"),
-			Major: unix.Major(uint64(st.Rdev)), Minor: unix.Minor(uint64(st.Rdev)), Mode: 0o666}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFCHR:
-			d.Type = 'c'
-		case unix.S_IFBLK:
-			d.Type = 'b'
-		default:
-			return nil, fmt.Errorf("devnode %s is not a device: %w", name, vzerror.ErrSetDevices)
-		}
-		d.Access = strings.ReplaceAll(perm, "q", "") // q (quota) has no meaning here
-		if err := d.Validate(); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
 }

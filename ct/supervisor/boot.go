@@ -135,7 +135,7 @@ func (s *sup) bootSteps(b *bootState) error {
 			s.logf("undo: %v", err)
 		}
 	})
-	if err := applyDevices(cg, spec.DevNodes); err != nil {
+	if err := applyDevices(cg, spec.DevNodes, spec.Devices); err != nil {
 		return err
 	}
 	// A container in a user namespace gets its INNER cgroups, its console
