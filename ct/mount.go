@@ -123,7 +123,16 @@ func (n *Node) mount(id int) error {
 	if err != nil {
 		return err
 	}
+	if err := n.runHostScripts(id, eff, phasePremount); err != nil {
+		return err
+	}
 	if err := lay.Mount(c); err != nil {
+		return err
+	}
+	if err := n.runHostScripts(id, eff, phaseMount); err != nil {
+		if uerr := lay.Umount(c); uerr != nil {
+			n.Log.Warnf("undoing the mount: %v", uerr)
+		}
 		return err
 	}
 	n.Log.Infof("Container is mounted")
@@ -161,9 +170,12 @@ func (n *Node) umount(id int) error {
 	if err != nil {
 		return err
 	}
+	if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+		return err
+	}
 	if err := lay.Umount(c); err != nil {
 		return err
 	}
 	n.Log.Infof("Container is unmounted")
-	return nil
+	return n.runHostScripts(id, eff, phasePostumount)
 }

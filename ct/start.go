@@ -75,13 +75,19 @@ func (n *Node) start(id int, o StartOptions) error {
 	err = supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Wait: o.Wait})
 	if err != nil {
 		if !mounted && !n.Running(id) {
+			if serr := n.runHostScripts(id, eff, phaseUmount); serr != nil {
+				n.Log.Warnf("%v", serr)
+			}
 			unix.Unmount(root, unix.MNT_DETACH)
+			if serr := n.runHostScripts(id, eff, phasePostumount); serr != nil {
+				n.Log.Warnf("%v", serr)
+			}
 		}
 		return err
 	}
 	n.markRunning(id, true)
 	n.Log.Infof("Container start in progress...")
-	return nil
+	return n.runInsideScript(id, phaseStart)
 }
 
 // Stop halts container id (gracefully unless fast) and unmounts it unless
@@ -122,9 +128,14 @@ func (n *Node) stopWith(id int, o stopOptions) error {
 	}
 	n.Log.Infof("Stopping container ...")
 	rd := n.RunDir(id)
-	if skipUmount {
-		os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
+	if !fast {
+		if err := n.runInsideScript(id, phaseStop); err != nil {
+			n.Log.Warnf("%v; stopping anyway", err)
+		}
 	}
+	// The supervisor leaves the root mounted: the unmount below runs the
+	// umount action scripts where their output and failure reach the admin.
+	os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
 	timeout := time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second
 	if timeout <= 0 {
 		timeout = supervisor.DefaultStopTimeout
@@ -230,7 +241,15 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 						os.Remove(filepath.Join(rd, skipUmountName))
 						return
 					}
+					// Halted from inside: nobody to report to but the log.
+					if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+						n.Log.Warnf("%v", err)
+						return
+					}
 					unix.Unmount(root, 0)
+					if err := n.runHostScripts(id, eff, phasePostumount); err != nil {
+						n.Log.Warnf("%v", err)
+					}
 				},
 			},
 		}, nil
