@@ -57,6 +57,18 @@ func (n *Node) actionScripts(id int, phase string) []string {
 	return out
 }
 
+// retireActionScripts renames a destroyed container's own scripts with a
+// .destroyed suffix, as vzctl does: a new container with the same ID must
+// not inherit them.
+func (n *Node) retireActionScripts(id int) {
+	for _, ph := range []string{phasePremount, phaseMount, phaseStart, phaseStop, phaseUmount, phasePostumount} {
+		p := filepath.Join(n.Paths.ConfDir(), strconv.Itoa(id)+"."+ph)
+		if err := os.Rename(p, p+".destroyed"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			n.Log.Warnf("retiring action script %s: %v", p, err)
+		}
+	}
+}
+
 // runHostScripts runs the host-side scripts of phase for container id.
 func (n *Node) runHostScripts(id int, eff *conf.Config, phase string) error {
 	for _, p := range n.actionScripts(id, phase) {

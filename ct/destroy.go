@@ -49,6 +49,7 @@ func (n *Node) Destroy(id int) error {
 	if nm := conf.Str(layer.Name); nm != "" {
 		n.unregisterName(id, nm)
 	}
+	n.retireActionScripts(id)
 	n.Log.Infof("Destroying container private area: %s", private)
 	// Rename first so a half-removed tree never sits at the private path.
 	gone := private + ".destroyed"

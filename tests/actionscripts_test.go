@@ -89,4 +89,21 @@ echo "`+name+` VEID=$VEID VE_ROOT=$VE_ROOT VE_PRIVATE=$VE_PRIVATE VE_CONFFILE=$V
 	}
 	n.ok("vzctl", "start", "101")
 	n.stopClean("101")
+
+	// Destroy retires the container's own scripts: a new 101 does not
+	// inherit them; the global ones stay.
+	n.ok("vzctl", "destroy", "101")
+	for _, s := range []string{"101.premount", "101.mount", "101.start", "101.stop", "101.umount", "101.postumount"} {
+		if _, err := os.Stat(n.path("conf/" + s)); err == nil {
+			t.Errorf("%s still active after destroy", s)
+		}
+		if _, err := os.Stat(n.path("conf/" + s + ".destroyed")); err != nil {
+			t.Errorf("%s not kept as .destroyed: %v", s, err)
+		}
+	}
+	readLog()
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "mount", "101")
+	wantLog("mount after re-create", "vps.premount no", "vps.mount yes")
+	n.ok("vzctl", "umount", "101")
 }
