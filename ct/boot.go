@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"govz/conf"
+	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 )
 
@@ -222,7 +223,8 @@ func (n *Node) ShutdownNode(timeout time.Duration) error {
 	}
 	var running []int
 	for _, id := range ids {
-		if n.Running(id) {
+		// Booting ones too: left alone, they would run on after the stop.
+		if n.busy(id, n.effectiveOrGlobal(id)) {
 			running = append(running, id)
 		}
 	}
@@ -267,6 +269,11 @@ func (n *Node) shutdownCT(id int, deadline time.Time) error {
 		if !errors.Is(err, vzerror.ErrLocked) || time.Now().After(deadline) {
 			return err
 		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A boot no command waits for (its vzctl start was killed) ends
+	// soon; then it can be stopped.
+	for supervisor.Booting(n.RunDir(id)) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	n.markRunning(id, true)
