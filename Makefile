@@ -36,7 +36,8 @@ deps:
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
-	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/template/cache $(VZ_ROOT)/lock $(VZ_ROOT)/run $(VZ_ROOT)/log
+	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/template/cache $(VZ_ROOT)/lock $(VZ_ROOT)/run $(VZ_ROOT)/log \
+	  $(VZ_ROOT)/boot
 	# Root only: the containers' trees below hold the guests' setuid-root
 	# files (vzctl create/mount/start also close them again).
 	install -d -m 0700 $(VZ_ROOT)/private $(VZ_ROOT)/root $(VZ_ROOT)/dump
@@ -52,6 +53,9 @@ install: build
 	install -d $(DESTDIR)/etc/systemd/system
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/systemd/vzifup-post.service \
 	  >$(DESTDIR)/etc/systemd/system/vzifup-post.service
+# Containers come back after a node reboot: systemctl enable vz
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|' -e 's|@VZ_ROOT@|$(VZ_ROOT)|' scripts/systemd/vz.service \
+	  >$(DESTDIR)/etc/systemd/system/vz.service
 
 template: build
 	VZ_ROOT=$(VZ_ROOT) $(BIN)/vztmpl build busybox

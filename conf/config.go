@@ -24,6 +24,8 @@ type Config struct {
 	SkipARPDetect *bool   `toml:"skip_arpdetect"`
 	ErrorOnARP    *bool   `toml:"error_on_arpfail"`
 	LXCFS         *string `toml:"lxcfs"`
+	VEParallel    *int    `toml:"ve_parallel"`
+	ShutdownTime  *int    `toml:"shutdown_timeout"`
 
 	// Filesystem.
 	VERoot    *string `toml:"ve_root"`

@@ -37,6 +37,7 @@ func Defaults() *Config {
 		VEPrivate:     s("$VZ_ROOT/private/$VEID"),
 		VELayout:      s("auto"),
 		StopTimeout:   i(120),
+		ShutdownTime:  i(300),
 	}
 }
 

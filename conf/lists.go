@@ -40,8 +40,10 @@ func SplitIPs(vals []string) (ips, skipped []string) {
 }
 
 // FeatureNames are the features vzctl 4.x knows, in its order
-// (src/lib/vzfeatures.c); vzlist prints them in this order.
-var FeatureNames = []string{"sysfs", "nfs", "sit", "ipip", "ppp", "ipgre", "bridge", "nfsd"}
+// (src/lib/vzfeatures.c), then govz's own tun and fuse (device nodes an
+// OpenVZ admin granted with --devnodes; ct/grants says what each means);
+// vzlist prints them in this order.
+var FeatureNames = []string{"sysfs", "nfs", "sit", "ipip", "ppp", "ipgre", "bridge", "nfsd", "tun", "fuse"}
 
 // SplitItems splits the values of a list option whose items hold no
 // comma (--capability and --features, which vzctl splits at blanks and

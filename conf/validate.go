@@ -98,7 +98,7 @@ func validateKey(k Key, f reflect.Value) error {
 		if v := f.Elem().Int(); v != 0 && (v < 65536 || v > math.MaxUint32-65536) {
 			return fmt.Errorf("%s %d: want 0 or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), vzerror.ErrInvalidValue)
 		}
-	case "stop_timeout", "bootorder", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
+	case "stop_timeout", "bootorder", "ve_parallel", "shutdown_timeout", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {
 			return fmt.Errorf("negative value %d: %w", v, vzerror.ErrInvalidValue)
 		}

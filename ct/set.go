@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"govz/conf"
-	"govz/ct/caps"
 	"govz/ct/vzerror"
 )
 
@@ -38,9 +37,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err := o.Layer.Validate(); err != nil {
 		return err
 	}
-	// vzctl refuses an unknown capability when it is given, not at the
-	// next start.
-	if _, err := caps.ParseChanges(o.Layer.Capability); err != nil {
+	if err := n.checkGrants(o.Layer); err != nil {
 		return err
 	}
 	for _, k := range []string{"name", "ostemplate", "ve_root", "ve_private"} {

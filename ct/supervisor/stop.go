@@ -171,8 +171,8 @@ func Stop(runDir string, timeout time.Duration, fast bool) error {
 func stopOrphan(runDir string) error {
 	// A dead supervisor leaves its sockets, fifo and lock behind; nobody
 	// holds the lock, so they are garbage.
-	if !supervisorAlive(runDir) {
-		for _, n := range []string{controlName, notifyName, readyName, lockName} {
+	if !Alive(runDir) {
+		for _, n := range []string{controlName, notifyName, readyName, lockName, bootingName} {
 			os.Remove(filepath.Join(runDir, n))
 		}
 	}
@@ -203,21 +203,6 @@ func stopOrphan(runDir string) error {
 		return fmt.Errorf("container %s: %w (%w)", st.ID, err, vzerror.ErrStop)
 	}
 	return runstate.Remove(runDir)
-}
-
-// supervisorAlive reports whether some process holds the run directory's
-// supervisor lock.
-func supervisorAlive(runDir string) bool {
-	f, err := os.Open(filepath.Join(runDir, lockName))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return true
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
 }
 
 // waitGone waits until process pid has exited (a zombie counts as gone:
