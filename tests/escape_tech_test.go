@@ -157,27 +157,47 @@ func tryStdioHostFile(t *testing.T, e *escEnv) outcome {
 }
 
 // tryKeyring: a keyring shaped like host root's user keyring, with a key,
-// held by a host process; the guest reads the key by serial and links the
-// keyring into its own session to read it as possessor.
+// and a key in the session keyring of the process that runs vzctl exec
+// (the test's own session, made by the probe); the guest reads keys by
+// serial, reads what its inherited session holds, and links the keyring
+// into a session of its own to read it as possessor. Then the same
+// against a keyring the neighbour container made.
 func tryKeyring(t *testing.T, e *escEnv) outcome {
+	w := e.r
 	payload := "govz-key-" + e.tag
-	host := startBackground(t, exec.Command(e.probe, "keyhost", payload))
-	if !host.waitLine("key=", 5*time.Second) {
-		t.Fatalf("keyhost: %v", host.stop())
+	c := exec.Command(e.probe, "keyhost", payload, "--", "nsenter", "--net=/run/netns/"+w.netns, "--",
+		filepath.Join(binDir, "vzctl"), "exec3", "101", "/escprobe", "keyread", "{key}", "{keyring}", "{skey}")
+	c.Env = append(os.Environ(), "VZ_ROOT="+w.root)
+	out, _ := c.CombinedOutput()
+	got := parseKV(string(out))
+	if got.get("read_by_serial") == "" {
+		return escaped("the probe did not run: %s", out)
 	}
-	ans := parseKV(strings.Join(host.all, "\n"))
-	got, r := e.attack(e.r, "101", "keyread", ans.get("key"), ans.get("keyring"))
-	host.stop()
-	if strings.Contains(r.out, payload) {
-		return escaped("the guest read host key %s: %s", ans.get("key"), got)
+	var bad []string
+	if strings.Contains(string(out), payload) {
+		bad = append(bad, fmt.Sprintf("read the host's keys (session %s, key %s, keyring %s)", got.get("session"), got.get("key"), got.get("keyring")))
 	}
 	if got.get("link_keyring") == "ok" {
-		return escaped("the guest linked the host keyring %s into its session: %s", ans.get("keyring"), got)
+		bad = append(bad, "linked the host keyring "+got.get("keyring")+" into its session")
 	}
-	if got.get("read_by_serial") == "" {
-		return escaped("the probe did not run: %s", r)
+	// The neighbour's keys.
+	npay := "govz-neighbour-key-" + e.tag
+	nb := startBackground(t, w.cmd("vzctl", "exec3", "102", "/escprobe", "keyhost", npay))
+	if !nb.waitLine("skey=", 10*time.Second) {
+		return escaped("the neighbour could not make its keys: %v", nb.stop())
 	}
-	return blocked("%s", got)
+	nb.mu.Lock()
+	nk := parseKV(strings.Join(nb.all, "\n"))
+	nb.mu.Unlock()
+	ngot, r := e.attack(w, "101", "keyread", nk.get("key"), nk.get("keyring"), nk.get("skey"))
+	nb.stop()
+	if strings.Contains(r.out, npay) || ngot.get("link_keyring") == "ok" {
+		bad = append(bad, "reached the neighbour's keys (key "+nk.get("key")+")")
+	}
+	if len(bad) > 0 {
+		return escaped("the guest %s; host: %s; neighbour's: %s", strings.Join(bad, ", "), got, ngot)
+	}
+	return blocked("host: %s; neighbour's: %s", got, ngot)
 }
 
 // trySetuidPlant: the guest makes a setuid-root copy of the probe; an

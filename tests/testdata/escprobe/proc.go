@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -408,10 +409,12 @@ func opChroot(a []string) {
 
 // opKeyHost (run on the host) makes a keyring shaped like a user's own
 // keyring (possessor and user: all), with a key in it, in a fresh session
-// of this process; prints their serials and keeps them until stdin
-// closes, then invalidates both.
+// keyring of this process, plus a key in that session itself; prints the
+// serials. keyhost PAYLOAD keeps them until stdin closes; keyhost PAYLOAD
+// -- CMD... runs CMD in that session ({key}, {keyring}, {skey} replaced
+// by the serials), its output passed through. Both then invalidate them.
 func opKeyHost(a []string) {
-	runtime.LockOSThread()
+	runtime.LockOSThread() // the session keyring is this thread's
 	if _, err := unix.KeyctlJoinSessionKeyring("govz-esc-session"); err != nil {
 		say("join", errName(err))
 		os.Exit(1)
@@ -430,11 +433,43 @@ func opKeyHost(a []string) {
 		say("key", errName(err))
 		os.Exit(1)
 	}
+	skey, err := unix.AddKey("user", "govz-esc-session-key", []byte(a[0]+"-session"), unix.KEY_SPEC_SESSION_KEYRING)
+	if err != nil {
+		say("skey", errName(err))
+		os.Exit(1)
+	}
+	sess, _ := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	say("session", sess)
 	say("keyring", kr)
 	say("key", key)
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	unix.KeyctlInt(unix.KEYCTL_INVALIDATE, key, 0, 0, 0)
-	unix.KeyctlInt(unix.KEYCTL_INVALIDATE, kr, 0, 0, 0)
+	say("skey", skey)
+	defer func() {
+		for _, k := range []int{key, skey, kr} {
+			unix.KeyctlInt(unix.KEYCTL_INVALIDATE, k, 0, 0, 0)
+		}
+	}()
+	if len(a) < 3 || a[1] != "--" {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		return
+	}
+	r := strings.NewReplacer("{key}", strconv.Itoa(key), "{keyring}", strconv.Itoa(kr), "{skey}", strconv.Itoa(skey))
+	argv := make([]string, len(a)-2)
+	for i, x := range a[2:] {
+		argv[i] = r.Replace(x)
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		say("run", errName(err))
+		return
+	}
+	// ForkExec from this locked thread: the child gets its session keyring.
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}})
+	if err != nil {
+		say("run", errName(err))
+		return
+	}
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
 }
 
 // opKeyRead tries to read key a[0] by serial, then to link keyring a[1]
@@ -442,8 +477,19 @@ func opKeyHost(a []string) {
 func opKeyRead(a []string) {
 	runtime.LockOSThread()
 	key, kr := atoi(a[0]), atoi(a[1])
-	_, err := unix.KeyctlJoinSessionKeyring("")
-	say("join_session", errName(err))
+	// The session keyring the command came with: if it is the host
+	// caller's, every key in it is ours (possessed) already.
+	sess, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	say("session_inherited", fmt.Sprintf("%s:%d", errName(err), sess))
+	if len(a) > 2 {
+		buf := make([]byte, 256)
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, atoi(a[2]), buf, 0)
+		say("read_inherited_session_key", fmt.Sprintf("%s:%s", errName(err), buf[:max(0, min(n, len(buf)))]))
+	}
+	// A fresh anonymous session (NULL name), so that the link below
+	// changes nothing the host holds.
+	_, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	say("join_session", errName(errno(e)))
 	read := func() string {
 		buf := make([]byte, 256)
 		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, key, buf, 0)
@@ -460,11 +506,6 @@ func opKeyRead(a []string) {
 	found, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", "govz-esc-key", 0)
 	say("search", fmt.Sprintf("%s:%d", errName(err), found))
 	say("read_possessed", read())
-	_, err = unix.KeyctlInt(unix.KEYCTL_LINK, kr, unix.KEY_SPEC_USER_KEYRING, 0, 0)
-	say("link_to_user_keyring", errName(err))
-	if err == nil {
-		unix.KeyctlInt(unix.KEYCTL_UNLINK, kr, unix.KEY_SPEC_USER_KEYRING, 0, 0)
-	}
 }
 
 // readNonblock reads a file opened with O_NONBLOCK, so that a FIFO swapped
