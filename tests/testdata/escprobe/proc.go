@@ -85,16 +85,28 @@ func opPtraceJoin(a []string) {
 			if err != nil || pid == self || seen[pid] {
 				continue
 			}
-			cmd, err := os.ReadFile("/proc/" + n + "/cmdline")
-			if err != nil || !bytes.Contains(cmd, []byte("__nsexec")) {
-				if err == nil && len(cmd) > 0 {
+			if !joining(n) {
+				// A guest program, or not yet readable: look again
+				// next round until it has a command line.
+				if c, _ := os.ReadFile("/proc/" + n + "/cmdline"); len(c) > 0 && !bytes.Contains(c, []byte("nsexec")) {
 					seen[pid] = true
 				}
 				continue
 			}
 			seen[pid] = true
-			caught++
 			stop := unix.Kill(pid, unix.SIGSTOP)
+			// The signal lands when the process next leaves the kernel:
+			// wait until it is stopped, then make sure it is still the
+			// joining process and had not exec'd the guest's command
+			// meanwhile (that one is the guest's own, fair game).
+			for i := 0; stop == nil && i < 100 && !stopped(n); i++ {
+				time.Sleep(time.Millisecond)
+			}
+			if !joining(n) {
+				unix.Kill(pid, unix.SIGCONT)
+				continue
+			}
+			caught++
 			res := []string{"pid=" + n, "stop=" + errName(stop)}
 			seize := unix.PtraceSeize(pid)
 			res = append(res, "ptrace="+errName(seize))
@@ -122,6 +134,36 @@ func opPtraceJoin(a []string) {
 		}
 	}
 	say("caught_total", caught)
+}
+
+// stopped reports whether process n is in the stopped state.
+func stopped(n string) bool {
+	b, _ := os.ReadFile("/proc/" + n + "/stat")
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
+}
+
+// joining reports whether process n is a host program entering the
+// container rather than a guest program: its command line is the
+// constructor's, or its executable cannot be read or is no file of the
+// container (a host binary or a memfd copy of one).
+func joining(n string) bool {
+	cmd, err := os.ReadFile("/proc/" + n + "/cmdline")
+	if err != nil || len(cmd) == 0 {
+		return false // gone, or a kernel thread's empty line
+	}
+	if bytes.Contains(cmd, []byte("nsexec")) {
+		return true
+	}
+	target, err := os.Readlink("/proc/" + n + "/exe")
+	if err != nil {
+		return !os.IsNotExist(err)
+	}
+	var held, named unix.Stat_t
+	if unix.Stat("/proc/"+n+"/exe", &held) != nil {
+		return false
+	}
+	return unix.Stat(target, &named) != nil || held.Dev != named.Dev || held.Ino != named.Ino
 }
 
 // opFds checks the open fds, cwd and root of each process (self and
