@@ -51,8 +51,10 @@ func (e *escEnv) bridgedWorld(t *testing.T) *netWorld {
 func declareBridged(w *netWorld, id string, a [2]string) {
 	r := w.run("vzctl", "set", id, "--ifname", "eth0", "--ipadd", a[0], "--ipadd", a[1], "--save")
 	cfg, _ := os.ReadFile(w.path("conf/" + id + ".toml"))
-	if r.code == 0 && strings.Contains(string(cfg), "ip="+a[0]) {
-		return
+	for _, l := range strings.Split(string(cfg), "\n") {
+		if r.code == 0 && strings.Contains(l, "ifname=eth0") && strings.Contains(l, "ip=") && strings.Contains(l, a[0]) {
+			return
+		}
 	}
 	w.t.Logf("bridged %s: this build cannot give eth0 its addresses (%d %s): the port has none declared", id, r.code, strings.TrimSpace(r.err))
 	if r.code == 0 {

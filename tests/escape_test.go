@@ -22,17 +22,18 @@ import (
 
 // The escape suite (issue #10): root inside a default container tries
 // known ways out, at its host, its neighbour and their networks. Every
-// technique is one entry of escapeTechniques (escape_tech_test.go,
-// escape_net_test.go): an attempt made with tests/testdata/escprobe inside
-// the container, and a verdict taken from the host or from kernel state
-// (the host binary's hash, a marker file, another process's cgroup, a
-// packet captured in the test's LAN namespace), not from what the attacker
-// claims. Where the attempt is refused today the entry still shows that
-// its check would see a success: the same probe run on the host, against
-// the test's own marker files and namespaces, succeeds (controls in
-// TestEscapeControls). The suite runs twice: in the default container
-// (whatever `vzctl create` gives) and with a local_uid range; it touches
-// nothing of the host but files under the test's temp dirs.
+// technique is one entry of escapeTechniques (escape_tech_test.go, with
+// escape_host_test.go and escape_net_test.go): an attempt made with
+// tests/testdata/escprobe inside the container, and a verdict taken from
+// the host or from kernel state (the host binary's hash, a marker file,
+// another process's cgroup, a packet captured in the test's LAN
+// namespace), not from what the attacker claims. Where the attempt is
+// refused today the entry still shows that its check would see a
+// success: the same probe run on the host, against the test's own marker
+// files, keyring, socket and terminal, succeeds (TestEscapeControls). The
+// suite runs twice: in the default container (whatever `vzctl create`
+// gives) and with a local_uid range; it touches nothing of the host but
+// files under the test's temp dirs, and keys and namespaces it made.
 
 // escMode is one way of creating the containers.
 type escMode struct {
