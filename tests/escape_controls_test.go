@@ -80,7 +80,7 @@ func TestEscapeControls(t *testing.T) {
 
 	// TIOCSTI into the terminal the probe runs on reaches the shell that
 	// reads it next.
-	tty := inHostTTY(t, nil, probe+" tiocsti INJ-control noconsole </dev/null")
+	tty := inHostTTY(t, nil, probe+" tiocsti INJ-control own </dev/null")
 	if hr := hostRead(string(tty)); !strings.Contains(hr, "INJ-control") {
 		t.Errorf("tiocsti control: host read [%s]: %q", hr, tty)
 	}

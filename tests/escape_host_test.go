@@ -159,8 +159,8 @@ func tryTIOCSTI(t *testing.T, e *escEnv) outcome {
 	var evs []string
 	esc := false
 	for _, c := range []struct{ name, script string }{
-		{"exec", run + "exec3 101 /escprobe tiocsti INJ-exec-" + e.tag + " </dev/null"},
-		{"enter", run + "enter 101 --exec \"/escprobe tiocsti INJ-enter-" + e.tag + "; exit\""},
+		{"exec", run + "exec3 101 /escprobe tiocsti INJ-exec-" + e.tag + " own,console </dev/null"},
+		{"enter", run + "enter 101 --exec \"/escprobe tiocsti INJ-enter-" + e.tag + " own,console; exit\""},
 	} {
 		out := inHostTTY(t, w, c.script)
 		hr := hostRead(out)
@@ -180,7 +180,9 @@ func tryTIOCSTI(t *testing.T, e *escEnv) outcome {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	g, _ := e.attack(w, "101", "tiocsti", "INJ-console-"+e.tag)
+	// Only /dev/console: this exec runs on the test's own stdio, which
+	// may be a developer's terminal.
+	g, _ := e.attack(w, "101", "tiocsti", "INJ-console-"+e.tag, "console")
 	time.Sleep(200 * time.Millisecond)
 	in.Write([]byte("\x1b."))
 	done := make(chan struct{})

@@ -205,8 +205,7 @@ func opFds(a []string) {
 }
 
 // opTIOCSTI pushes a[0] plus a newline into the input of every terminal
-// it holds or can open: fds 0-2, /dev/tty, /dev/console (not with a[1]
-// "noconsole").
+// it holds or can open: fds 0-2, /dev/tty, /dev/console (a[1] narrows).
 func opTIOCSTI(a []string) {
 	text := a[0] + "\n"
 	try := func(name string, fd int) {
@@ -222,12 +221,23 @@ func opTIOCSTI(a []string) {
 		}
 		say(name, "tiocsti:"+errName(err))
 	}
-	for fd := 0; fd < 3; fd++ {
-		try("fd"+strconv.Itoa(fd), fd)
+	// Where it may push: its stdio and controlling terminal ("own"),
+	// /dev/console ("console"), both by default. The suite runs "own"
+	// only on a terminal of its own (script(1)), never the developer's,
+	// and the host control never touches the machine's console.
+	which := "own,console"
+	if len(a) > 1 {
+		which = a[1]
 	}
-	targets := []string{"/dev/tty", "/dev/console"}
-	if len(a) > 1 && a[1] == "noconsole" { // the host control: not the machine's console
-		targets = targets[:1]
+	var targets []string
+	if strings.Contains(which, "own") {
+		for fd := 0; fd < 3; fd++ {
+			try("fd"+strconv.Itoa(fd), fd)
+		}
+		targets = append(targets, "/dev/tty")
+	}
+	if strings.Contains(which, "console") {
+		targets = append(targets, "/dev/console")
 	}
 	for _, p := range targets {
 		fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
