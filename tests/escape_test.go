@@ -38,14 +38,16 @@ import (
 // escMode is one way of creating the containers.
 type escMode struct {
 	name string
-	// ranges gives the attacker (101) and its neighbour (102) their
-	// --local_uid/--local_gid; nil: the default.
+	// ranges gives the attacker (101) and its neighbour (102) of the
+	// routed world, then of the bridged one, their
+	// --local_uid/--local_gid; nil: the default. Ranges never overlap,
+	// as on one node.
 	ranges map[string]int
 }
 
 var escModes = []escMode{
 	{name: "default"},
-	{name: "local_uid", ranges: map[string]int{"101": 200000, "102": 265536}},
+	{name: "local_uid", ranges: map[string]int{"r101": 200000, "r102": 265536, "b101": 331072, "b102": 396608}},
 }
 
 // escEnv is one mode's worlds: routed (r: attacker 101, neighbour 102, the
@@ -153,7 +155,11 @@ func newEscEnv(t *testing.T, m escMode, probe string) *escEnv {
 
 // setMode gives container id the mode's UID/GID range (stored).
 func (e *escEnv) setMode(w *netWorld, id string) {
-	if base, ok := e.mode.ranges[id]; ok {
+	world := "r"
+	if w.uplink == "br0" {
+		world = "b"
+	}
+	if base, ok := e.mode.ranges[world+id]; ok {
 		w.ok("vzctl", "set", id, "--local_uid", strconv.Itoa(base), "--local_gid", strconv.Itoa(base), "--save")
 	}
 }
