@@ -176,6 +176,15 @@ func (e *escEnv) install(w *netWorld, id string) {
 // routedWorld: attacker 101 and neighbour 102, both routed (venet).
 func (e *escEnv) routedWorld(t *testing.T) *netWorld {
 	w := newNetWorld(t, false)
+	// Every user may traverse the installation's root, as /vz is made
+	// (0755, under /), not the temp dir's 0700: what keeps host users out
+	// of the containers' trees must be govz's own doing. Before create
+	// and start, so that govz has its say on its directories.
+	for d := w.root; d != os.TempDir() && d != "/" && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10/24", "--ipadd", "fd00:77::10")
 	w.ok("vzctl", "create", "102", "--ipadd", "10.77.0.20", "--ipadd", "fd00:77::20")
 	for _, id := range []string{"101", "102"} {
