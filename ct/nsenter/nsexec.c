@@ -53,8 +53,11 @@
  *         exit 255; stage is "notrunning" (the init is gone), "setup"
  *         (joining failed) or "exec" (execve failed).
  *   exit  otherwise the command's status, 128+N if signal N killed it.
- *   sigs  the waiting process ignores SIGINT/SIGQUIT (the terminal sends
- *         them to the command too) and forwards SIGTERM/SIGHUP.
+ *   sigs  the command runs in a session of its own (setsid; in enter mode
+ *         the pty's), so no host terminal is its controlling terminal; the
+ *         waiting process forwards SIGINT/SIGQUIT/SIGTERM/SIGHUP to it.
+ *   keys  the command (and the init, below) joins a new anonymous session
+ *         keyring before its filter: nothing of the caller's is possessed.
  *
  *   attach (Go, host)        nsexec (host pid ns)           child (CT pid ns)
  *   pidfd, root fd, cgroup
@@ -119,6 +122,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -479,6 +483,21 @@ static void become_ct_root(void)
 		die("setup", "setresuid 0 in the container: %s", strerror(errno));
 }
 
+/*
+ * new_session_keyring gives the process a fresh anonymous session keyring.
+ * Otherwise it keeps the one of whoever ran vzctl (a login's, host root's),
+ * and possession overrides the key's owner and permission checks: the guest
+ * could read, link or revoke the caller's keys with no uid check at all.
+ * runc joins a new session keyring for every process for the same reason.
+ * Before the seccomp filter, which refuses keyctl. ENOSYS: a kernel without
+ * keys has nothing to leak.
+ */
+static void new_session_keyring(void)
+{
+	if (syscall(__NR_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		die("setup", "joining a new session keyring: %s", strerror(errno));
+}
+
 static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 						  unsigned long long keep, char **env,
 						  struct sock_fprog *filter, int userns)
@@ -488,8 +507,18 @@ static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 	/* Before the pty: its slave is then the container root's. */
 	if (userns)
 		become_ct_root();
+	new_session_keyring();
+	/*
+	 * Enter mode: a session of its own on the container's pty. Otherwise a
+	 * session without a terminal: the caller's controlling terminal stays
+	 * the command's even though its stdio are pipes, and the guest's
+	 * /dev/tty (5:0) opens whatever that is: the host terminal, where
+	 * TIOCSTI would type commands into the admin's shell.
+	 */
 	if (ptyfd >= 0)
 		attach_pty(ptyfd);
+	else if (setsid() < 0)
+		die("setup", "setsid: %s", strerror(errno));
 	drop_caps(keep);
 	/* Cloexec rather than close: ERRFD must outlive a failed execve. */
 	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
@@ -517,12 +546,14 @@ static void __attribute__((noreturn)) wait_child(void)
 	struct sigaction sa;
 	int st;
 
-	/* The terminal signals the whole process group, child included. */
+	/* The child has a session of its own (on the container's pty in
+	 * enter mode, where a ^C is the pty's to send, or none), so the
+	 * caller's terminal no longer reaches it: a ^C or ^\ that reaches us
+	 * is passed on, as are SIGTERM and SIGHUP. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
+	sa.sa_handler = forward;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	sa.sa_handler = forward;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	while (waitpid(child, &st, 0) < 0)
@@ -591,6 +622,7 @@ static void __attribute__((noreturn)) init_main(int argc, char **argv)
 	close((int)mntfd);
 	if (chdir("/") < 0)
 		die("setup", "chdir /: %s", strerror(errno));
+	new_session_keyring();
 	drop_caps(keep);
 	/* errfd too: its closing tells the parent that execve worked. */
 	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
