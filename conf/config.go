@@ -25,6 +25,8 @@ type Config struct {
 	ErrorOnARP    *bool   `toml:"error_on_arpfail"`
 	LXCFS         *string `toml:"lxcfs"`
 	LocalIDPool   *string `toml:"local_id_pool"`
+	VEParallel    *int    `toml:"ve_parallel"`
+	ShutdownTime  *int    `toml:"shutdown_timeout"`
 
 	// Filesystem.
 	VERoot    *string `toml:"ve_root"`

@@ -39,6 +39,7 @@ func Defaults() *Config {
 		VELayout:      s("auto"),
 		StopTimeout:   i(120),
 		LocalIDPool:   s(idmap.DefaultPool),
+		ShutdownTime:  i(300),
 	}
 }
 

@@ -60,6 +60,8 @@ var Keys = []Key{
 	{"setup_sysctls", KindBool, Global, "false", "n/a", "", "Let vzctl set the node sysctls routed addresses need (forwarding, proxy_ndp, proxy_delay on the neighbour devices); when false it only names the missing ones."},
 	{"skip_arpdetect", KindBool, Global, "false", "n/a", "SKIP_ARPDETECT", "Skip the probe for another host already using an address before a container takes it."},
 	{"error_on_arpfail", KindBool, Global, "false", "n/a", "ERROR_ON_ARPFAIL", "Refuse an address another host answers for, instead of warning."},
+	{"ve_parallel", KindInt, Global, "unset", "n/a", "VE_PARALLEL", "Containers started at once at node boot (vzctl boot-node); unset or 0 = 4 x CPUs."},
+	{"shutdown_timeout", KindInt, Global, "300", "n/a", "", "Seconds node shutdown (vzctl shutdown-node) gives all containers together to halt; what still runs then is killed."},
 	{"lxcfs", KindString, Global, "/var/lib/lxcfs", "n/a", "", "Where LXCFS is mounted; its /proc files are bound into each container at start. off = never."},
 	{"local_id_pool", KindString, Global, "1879048192-2147352575", "n/a", "", "Host IDs that local_uid = auto takes ranges from, FIRST-LAST or START+COUNT: 65536 IDs per container at a multiple of 65536, the same number for local_gid, skipping every range in a container's config or in /etc/subuid and /etc/subgid. The default is the stretch systemd leaves unused (4094 containers)."},
 
@@ -121,11 +123,11 @@ var Keys = []Key{
 	{"quotatime", KindInt, CT, "0", "yes", "QUOTATIME", "Grace period in seconds for the soft limits."},
 	{"quotaugidlimit", KindInt, CT, "0", "n/a", "QUOTAUGIDLIMIT", "Per-user/group quota inside the container (vzquota's second level); 0 = off. Saved but not enforced on any layout; create and set say so."},
 
-	{"capability", KindList, CT, "[]", "no", "CAPABILITY", "Capability changes, NAME:on|off."},
-	{"devnodes", KindList, CT, "[]", "no", "DEVNODES", "Device nodes granted, NAME:r|w|rw|none (e.g. net/tun:rw)."},
-	{"devices", KindList, CT, "[]", "no", "DEVICES", "Devices granted by number, b|c:MAJOR:MINOR|all:r|w|rw."},
-	{"features", KindList, CT, "[]", "no", "FEATURES", "Features, NAME:on|off."},
-	{"netfilter", KindString, CT, "stateless", "no", "NETFILTER", "disabled, stateless, stateful or full."},
+	{"capability", KindList, CT, "[]", "no", "CAPABILITY", "Capability changes, NAME:on|off; an unknown name is refused."},
+	{"devnodes", KindList, CT, "[]", "no", "DEVNODES", "Host device nodes copied into /dev and granted, NAME:r|w|rw|none (e.g. net/tun:rw); the host must have /dev/NAME."},
+	{"devices", KindList, CT, "[]", "no", "DEVICES", "Devices granted by number without a node, b|c:MAJOR:MINOR|all:r|w|rw|none (MINOR all = any; the all device is refused)."},
+	{"features", KindList, CT, "[]", "no", "FEATURES", "NAME:on|off. tun, fuse, ppp: on grants the device node. bridge, sit, ipip, ipgre, sysfs: every container has them (off refused). nfs, nfsd: on refused (not in a user namespace)."},
+	{"netfilter", KindString, CT, "full", "no", "NETFILTER", "full: every netfilter table in the container's own network namespace; disabled, stateless and stateful cannot be enforced on a stock kernel and are refused."},
 }
 
 // KeyByName returns the table row for a key.

@@ -103,7 +103,7 @@ func validateKey(k Key, f reflect.Value) error {
 		if _, err := idmap.ParsePool(f.Elem().String()); err != nil {
 			return err
 		}
-	case "stop_timeout", "bootorder", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
+	case "stop_timeout", "bootorder", "ve_parallel", "shutdown_timeout", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {
 			return fmt.Errorf("negative value %d: %w", v, vzerror.ErrInvalidValue)
 		}

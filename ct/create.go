@@ -138,10 +138,10 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := n.checkPrivateFree(private); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(private), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", filepath.Dir(private), err, vzerror.ErrCreatePrivate)
-	}
 	c := storage.CT{ID: id, Private: private, Root: root}
+	if err := n.confine(c); err != nil {
+		return err
+	}
 	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress}
 	n.Log.Infof("Creating container private area (%s, layout %s)", tmplName, layoutName)
 	if err := lay.Create(c, tmpl, lim); err != nil {

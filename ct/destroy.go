@@ -24,10 +24,10 @@ func (n *Node) Destroy(id int) error {
 	if err != nil {
 		return err
 	}
-	if n.Running(id) {
+	eff := n.Effective(layer)
+	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
-	eff := n.Effective(layer)
 	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
 	// Refuse while anything is mounted in the tree: removing files through
 	// a mount would delete whatever the mount shows, host data included.
@@ -49,6 +49,7 @@ func (n *Node) Destroy(id int) error {
 	if nm := conf.Str(layer.Name); nm != "" {
 		n.unregisterName(id, nm)
 	}
+	n.retireActionScripts(id)
 	n.Log.Infof("Destroying container private area: %s", private)
 	// Rename first so a half-removed tree never sits at the private path.
 	gone := private + ".destroyed"
@@ -60,6 +61,7 @@ func (n *Node) Destroy(id int) error {
 	}
 	os.Remove(root)
 	os.RemoveAll(n.RunDir(id))
+	n.markRunning(id, false)
 	n.Log.Infof("Container private area was destroyed")
 	return nil
 }

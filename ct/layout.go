@@ -1,9 +1,17 @@
 package ct
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
 	"govz/conf"
 	"govz/ct/caps"
 	"govz/ct/storage"
+	"govz/ct/vzerror"
 )
 
 // layoutOf returns the storage layout a container's config names.
@@ -14,6 +22,50 @@ func (n *Node) layoutOf(eff *conf.Config) (storage.Layout, error) {
 // storageCT is container id as a layout sees it.
 func (n *Node) storageCT(id int, eff *conf.Config) storage.CT {
 	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id)}
+}
+
+// confine closes the directories above container c's private area and
+// mount point, and the dump directory, to all but root
+// (storage.Confine): create, mount and start call it, so a node an old
+// install left open is closed by its next use. A directory outside the
+// installation (ve_private or ve_root configured elsewhere) may be shared
+// with other things: it is only reported, never changed.
+func (n *Node) confine(c storage.CT) error {
+	dirs := []struct {
+		dir, what string
+		sentinel  error
+		ifExists  bool // made by whoever first needs it
+	}{
+		{filepath.Dir(c.Private), "private areas", vzerror.ErrCreatePrivate, false},
+		{filepath.Dir(c.Root), "mount points", vzerror.ErrMountPoint, false},
+		{n.path(n.Global.DumpDir, -1), "dumps", vzerror.ErrSystem, true},
+	}
+	for _, d := range dirs {
+		if !within(d.dir, n.Paths.Root) {
+			if !d.ifExists {
+				if err := os.MkdirAll(d.dir, 0o700); err != nil {
+					return fmt.Errorf("creating the directory of %s: %v: %w", d.what, err, d.sentinel)
+				}
+			}
+			if st, err := os.Stat(d.dir); err == nil && st.Mode().Perm()&0o077 != 0 {
+				n.Log.Warnf("%s (the directory of %s) is %v: host users may reach the containers' files, setuid ones included; make it root-only (chmod 0700)", d.dir, d.what, st.Mode().Perm())
+			}
+			continue
+		}
+		if _, err := os.Stat(d.dir); d.ifExists && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := storage.Confine(d.dir); err != nil {
+			return fmt.Errorf("securing the directory of %s: %v: %w", d.what, err, d.sentinel)
+		}
+	}
+	return nil
+}
+
+// within reports whether p is strictly below dir.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // diskLimits reads vzctl's disk limits from a config.

@@ -58,3 +58,17 @@ func TestLayoutCapItems(t *testing.T) {
 		t.Error("the default set itself lost sys_resource: containers on btrfs and image layouts would too")
 	}
 }
+
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		p    string
+		want bool
+	}{
+		{"/vz/private", true}, {"/vz/a/b", true}, {"/vz", false}, {"/", false},
+		{"/vzz/private", false}, {"/srv/private", false}, {"/vz/../etc", false},
+	} {
+		if got := within(c.p, "/vz"); got != c.want {
+			t.Errorf("within(%q, /vz) = %v", c.p, got)
+		}
+	}
+}

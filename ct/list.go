@@ -1,10 +1,11 @@
 package ct
 
 import (
-	"strings"
+	"time"
 
 	"govz/conf"
 	"govz/ct/listing"
+	"govz/ct/runstate"
 )
 
 // ListFilter selects containers for vzlist.
@@ -78,23 +79,38 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 		IPs:          eff.IPAddress,
 		Nameserver:   eff.Nameserver,
 		SearchDomain: eff.SearchDomain,
-		OnBoot:       conf.Bool(eff.OnBoot, false),
+		OnBoot:       eff.OnBoot,
 		Disabled:     conf.Bool(eff.Disabled, false),
 		UBC:          map[string]listing.UBC{},
 		Quota:        map[string]listing.Quota{},
 	}
+	for _, u := range listing.UBCNames {
+		if bl, ok := eff.Resource(u.Name); ok {
+			i.UBC[u.Name] = listing.UBC{Barrier: bl.Barrier, Limit: bl.Limit}
+		}
+	}
 	switch {
 	case st.Running:
 		i.Status = "running"
+		// vzlist shows a running container's beancounters as the kernel
+		// has them, a set without --save included.
 		n.ubcCounters(id, eff, i.UBC)
+		if rs, err := runstate.Read(n.RunDir(id)); err == nil && !rs.Started.IsZero() {
+			up := time.Since(rs.Started).Seconds()
+			i.Uptime = &up
+		}
 	case st.Mounted:
 		i.Status = "mounted"
 	default:
 		i.Status = "stopped"
 	}
 	i.BootOrder = int64p(eff.BootOrder)
-	i.CPUUnits = int64p(eff.CPUUnits)
-	i.CPULimit = int64p(eff.CPULimit)
+	// vzlist keeps both CPU numbers in one block that exists once the
+	// container runs or either is set; the other is then what applies.
+	if st.Running || eff.CPUUnits != nil || eff.CPULimit != nil {
+		units, limit := int64(conf.Int(eff.CPUUnits, 1000)), int64(conf.Int(eff.CPULimit, 0))
+		i.CPUUnits, i.CPULimit = &units, &limit
+	}
 	i.CPUs = int64p(eff.CPUs)
 	i.IOPrio = int64p(eff.IOPrio)
 	// The container's own file, as start reads it (idMappings); a pair
@@ -102,14 +118,7 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	if u, g := conf.ID(layer.LocalUID), conf.ID(layer.LocalGID); u > 0 && g > 0 {
 		i.LocalUID, i.LocalGID = int64(u), int64(g)
 	}
-	i.Features = strings.Join(eff.Features, ",")
-	for _, u := range listing.UBCNames {
-		if bl, ok := eff.Resource(u.Name); ok {
-			ubc := i.UBC[u.Name]
-			ubc.Barrier, ubc.Limit = bl.Barrier, bl.Limit
-			i.UBC[u.Name] = ubc
-		}
-	}
+	i.Features = eff.Features
 	du := n.diskUsage(id, eff, st.Mounted)
 	for _, q := range []struct {
 		name  string

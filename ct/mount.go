@@ -116,6 +116,9 @@ func (n *Node) mount(id int) error {
 	if st, err := os.Stat(c.Private); err != nil || !st.IsDir() {
 		return fmt.Errorf("container %d: private area %s not found: %w", id, c.Private, vzerror.ErrNoPrivate)
 	}
+	if err := n.confine(c); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
 	}
@@ -123,7 +126,16 @@ func (n *Node) mount(id int) error {
 	if err != nil {
 		return err
 	}
+	if err := n.runHostScripts(id, eff, phasePremount); err != nil {
+		return err
+	}
 	if err := lay.Mount(c); err != nil {
+		return err
+	}
+	if err := n.runHostScripts(id, eff, phaseMount); err != nil {
+		if uerr := lay.Umount(c); uerr != nil {
+			n.Log.Warnf("undoing the mount: %v", uerr)
+		}
 		return err
 	}
 	n.Log.Infof("Container is mounted")
@@ -137,7 +149,7 @@ func (n *Node) Umount(id int) error {
 		return err
 	}
 	defer l.Release()
-	if n.Running(id) {
+	if n.busy(id, n.effectiveOrGlobal(id)) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
 	return n.umount(id)
@@ -161,9 +173,12 @@ func (n *Node) umount(id int) error {
 	if err != nil {
 		return err
 	}
+	if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+		return err
+	}
 	if err := lay.Umount(c); err != nil {
 		return err
 	}
 	n.Log.Infof("Container is unmounted")
-	return nil
+	return n.runHostScripts(id, eff, phasePostumount)
 }

@@ -231,13 +231,13 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 			st.Venet = vs
 			r.Add(func() { venet.Down(e, vs) })
 		}
-		be := &bridge.Env{CT: id, Host: e.Host, GuestNS: fmt.Sprintf("/proc/%d/ns/net", initPID)}
+		be := &bridge.Env{CT: id, Host: e.Host, Filter: n.portFilter(), GuestNS: fmt.Sprintf("/proc/%d/ns/net", initPID)}
 		for _, ni := range nc.netifs {
 			if err := bridge.Up(be, ni); err != nil {
 				return fmt.Errorf("interface %s: %v: %w", ni.Name, err, vzerror.ErrVeth)
 			}
 			st.NetIfs = append(st.NetIfs, ni.String())
-			r.Add(func() { bridge.Down(be, ni.HostName) })
+			r.Add(func() { bridge.Down(be, ni) })
 		}
 		if err := writeNetState(rd, st); err != nil {
 			return fmt.Errorf("recording container %d networking: %v: %w", id, err, vzerror.ErrSystem)
@@ -248,6 +248,12 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 		warnf("writing the guest's network configuration: %v", err)
 	}
 	return nil
+}
+
+// portFilter is what applies the bridge port filters (the nft binary in
+// vzctl's namespace), one lock for the node's vzctl processes.
+func (n *Node) portFilter() bridge.Netfilter {
+	return fw.NFT{LockPath: filepath.Join(n.LockDir(), "nftables.lock")}
 }
 
 func netRoutedErr(err error) error {
@@ -292,12 +298,12 @@ func (n *Node) netTeardown(id int, warnf func(string, ...any)) error {
 			st.Venet = nil
 		}
 	}
-	be := &bridge.Env{CT: id, Host: host}
+	be := &bridge.Env{CT: id, Host: host, Filter: n.portFilter()}
 	var left []string
 	for _, s := range st.NetIfs {
 		ni, perr := bridge.Parse(s)
 		if perr == nil {
-			perr = bridge.Down(be, ni.HostName)
+			perr = bridge.Down(be, ni)
 		}
 		if perr != nil {
 			errs = append(errs, perr)

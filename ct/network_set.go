@@ -13,6 +13,7 @@ import (
 	"govz/conf"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 	"govz/net/bridge"
 	"govz/net/guest"
 	"govz/net/venet"
@@ -23,8 +24,11 @@ type NetSetOptions struct {
 	NetIfAdd []string // --netif_add IF[,MAC,HOST_IF,HOST_MAC,BRIDGE]
 	NetIfDel []string // --netif_del IF|all
 	// IfName (--ifname) selects the interface the options below change.
-	IfName                                      string
-	MAC, HostIfName, HostMAC, Bridge, MACFilter *string
+	IfName                                                string
+	MAC, HostIfName, HostMAC, Bridge, MACFilter, IPFilter *string
+	// IPAdd and IPDel (--ifname IF --ipadd/--ipdel, as vzctl 7) are the
+	// addresses the interface's port filter lets the container send from.
+	IPAdd, IPDel []string
 }
 
 func (o NetSetOptions) edits() bool {
@@ -32,7 +36,8 @@ func (o NetSetOptions) edits() bool {
 }
 
 func (o NetSetOptions) changes() bool {
-	return o.MAC != nil || o.HostIfName != nil || o.HostMAC != nil || o.Bridge != nil || o.MACFilter != nil
+	return o.MAC != nil || o.HostIfName != nil || o.HostMAC != nil || o.Bridge != nil || o.MACFilter != nil ||
+		o.IPFilter != nil || len(o.IPAdd) > 0 || len(o.IPDel) > 0
 }
 
 // editNetIfs applies --netif_del, --netif_add, then --ifname's changes to
@@ -70,7 +75,7 @@ func editNetIfs(id int, list []string, o NetSetOptions, warnf func(string, ...an
 		ifs = append(ifs, bridge.Complete(id, ni))
 	}
 	if o.changes() && o.IfName == "" {
-		return nil, fmt.Errorf("--mac, --host_ifname, --host_mac, --bridge and --mac_filter need --ifname: %w", vzerror.ErrSyntax)
+		return nil, fmt.Errorf("--mac, --host_ifname, --host_mac, --bridge, --mac_filter and --ip_filter need --ifname: %w", vzerror.ErrSyntax)
 	}
 	if o.IfName != "" {
 		i := bridge.Find(ifs, o.IfName)
@@ -90,8 +95,27 @@ func editNetIfs(id int, list []string, o NetSetOptions, warnf func(string, ...an
 		set("host_mac", o.HostMAC)
 		set("bridge", o.Bridge)
 		set("mac_filter", o.MACFilter)
+		set("ip_filter", o.IPFilter)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+		}
+		for _, d := range o.IPDel {
+			if d == "all" {
+				ni.IPs = nil
+				continue
+			}
+			p, err := bridge.ParseIP(d)
+			if err != nil {
+				return nil, err
+			}
+			ni.IPs = bridge.DelIP(ni.IPs, p.Addr())
+		}
+		for _, a := range o.IPAdd {
+			p, err := bridge.ParseIP(a)
+			if err != nil {
+				return nil, err
+			}
+			ni.IPs = bridge.AddIP(ni.IPs, p)
 		}
 		if ni.String() != s {
 			ifs[i] = bridge.Complete(id, ni)
@@ -191,7 +215,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 			return err
 		}
 	}
-	var ifsUp []bridge.NetIf
+	var ifsUp, ifsFilter []bridge.NetIf
 	var ifsDown []string
 	for _, s := range wantIfs {
 		if !slices.Contains(st.NetIfs, s) {
@@ -199,25 +223,36 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 			if err != nil {
 				return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
 			}
-			ifsUp = append(ifsUp, bridge.Complete(id, ni))
+			ni = bridge.Complete(id, ni)
+			if old := netIfNamed(st.NetIfs, ni.Name); old != "" && netIfSameLink(old, ni) {
+				// Only the port filter changed: the pair and the guest's
+				// configuration of it stay.
+				ifsFilter = append(ifsFilter, ni)
+				continue
+			}
+			ifsUp = append(ifsUp, ni)
 		}
 	}
 	for _, s := range st.NetIfs {
-		if !slices.Contains(wantIfs, s) {
-			ifsDown = append(ifsDown, s)
+		if slices.Contains(wantIfs, s) {
+			continue
 		}
+		if ni, err := bridge.Parse(s); err == nil && slices.ContainsFunc(ifsFilter, func(f bridge.NetIf) bool { return f.Name == ni.Name }) {
+			continue
+		}
+		ifsDown = append(ifsDown, s)
 	}
 	if err := n.netPreflight(id, toAdd, nc.nb); err != nil {
 		return err
 	}
-	if len(toAdd)+len(toDel)+len(ifsUp)+len(ifsDown) > 0 {
+	if len(toAdd)+len(toDel)+len(ifsUp)+len(ifsDown)+len(ifsFilter) > 0 {
 		routed := st.Venet != nil || len(nc.addrs) > 0
 		e, closeEnv, err := netEnv(id, nc, rs.InitPID, routed, n.Log.Warnf)
 		if err != nil {
 			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
 		}
 		defer closeEnv()
-		err = n.netApplyLive(id, e, st, nc, toAdd, toDel, ifsUp, ifsDown)
+		err = n.netApplyLive(id, e, st, nc, toAdd, toDel, ifsUp, ifsDown, ifsFilter)
 		if werr := writeNetState(rd, st); werr != nil && err == nil {
 			err = fmt.Errorf("recording container %d networking: %v: %w", id, werr, vzerror.ErrSystem)
 		}
@@ -227,20 +262,27 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	}
 	// The guest's files describe what it has now.
 	nc.addrs = want
-	if err := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc)); err != nil {
-		n.Log.Warnf("Warning: writing the guest's network configuration: %v", err)
-	}
+	// A guest file the host refuses (a FIFO, socket or device where the
+	// file belongs) fails the set, as a failed distribution script did
+	// for vzctl; the live changes above stay.
+	gerr := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc))
 	if h := conf.Str(o.Layer.Hostname); h != "" {
 		if err := setUTSHostname(rs.InitPID, h); err != nil {
 			return fmt.Errorf("setting the host name of container %d: %v: %w", id, err, vzerror.ErrSystem)
 		}
+	}
+	if errors.Is(gerr, inroot.ErrWrongType) {
+		return fmt.Errorf("writing the guest's network configuration: %w: %w", gerr, vzerror.ErrActionScript)
+	}
+	if gerr != nil {
+		n.Log.Warnf("Warning: writing the guest's network configuration: %v", gerr)
 	}
 	return nil
 }
 
 // netApplyLive does the live changes, recording each in st as it succeeds.
 func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAdd, toDel []netip.Prefix,
-	ifsUp []bridge.NetIf, ifsDown []string) error {
+	ifsUp []bridge.NetIf, ifsDown []string, ifsFilter []bridge.NetIf) error {
 	var errs []error
 	if st.Venet != nil {
 		for _, p := range toDel {
@@ -275,17 +317,25 @@ func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAd
 			n.Log.Infof("Adding IP address(es): %s", p.Addr())
 		}
 	}
-	be := &bridge.Env{CT: id, Host: e.Host, GuestNS: e.GuestNS}
+	be := &bridge.Env{CT: id, Host: e.Host, Filter: n.portFilter(), GuestNS: e.GuestNS}
 	for _, s := range ifsDown {
 		ni, err := bridge.Parse(s)
 		if err == nil {
-			err = bridge.Down(be, ni.HostName)
+			err = bridge.Down(be, ni)
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		st.NetIfs = slices.DeleteFunc(st.NetIfs, func(x string) bool { return x == s })
+	}
+	for _, ni := range ifsFilter {
+		if err := bridge.Refilter(be, ni); err != nil {
+			errs = append(errs, fmt.Errorf("interface %s: %w", ni.Name, err))
+			continue
+		}
+		st.NetIfs = slices.DeleteFunc(st.NetIfs, func(x string) bool { return netIfNamed([]string{x}, ni.Name) != "" })
+		st.NetIfs = append(st.NetIfs, ni.String())
 	}
 	for _, ni := range ifsUp {
 		if err := bridge.Up(be, ni); err != nil {
@@ -297,6 +347,21 @@ func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAd
 		return fmt.Errorf("%w: %w", errors.Join(errs...), vzerror.ErrSystem)
 	}
 	return nil
+}
+
+// netIfNamed returns the entry of list for interface name, "" if none.
+func netIfNamed(list []string, name string) string {
+	for _, s := range list {
+		if ni, err := bridge.Parse(s); err == nil && ni.Name == name {
+			return s
+		}
+	}
+	return ""
+}
+
+func netIfSameLink(old string, ni bridge.NetIf) bool {
+	o, err := bridge.Parse(old)
+	return err == nil && bridge.SameLink(o, ni)
 }
 
 // setUTSHostname sets the host name in the UTS namespace of process pid.

@@ -219,8 +219,9 @@ func readCounters(g *cgroup.Group, env ubc.Env, initPID int) *ubc.Counters {
 }
 
 // ubcCounters fills vzlist's beancounter columns (held, maxheld, failcnt)
-// of running container id from the kernel's counters. Barrier and limit
-// start unlimited; the caller overlays the configured ones.
+// of running container id from the kernel's counters, and the limit the
+// kernel enforces where it keeps one. into holds the configured barrier
+// and limit; a key it lacks starts unlimited.
 func (n *Node) ubcCounters(id int, eff *conf.Config, into map[string]listing.UBC) {
 	st, err := runstate.Read(n.RunDir(id))
 	if err != nil {
@@ -237,6 +238,9 @@ func (n *Node) ubcCounters(id int, eff *conf.Config, into map[string]listing.UBC
 			u = listing.UBC{Barrier: conf.Unlimited, Limit: conf.Unlimited}
 		}
 		u.Held, u.MaxHeld, u.FailCnt = cnt.Held, cnt.MaxHeld, cnt.FailCnt
+		if cnt.Limit != nil {
+			u.Limit = *cnt.Limit
+		}
 		into[name] = u
 	}
 }

@@ -41,6 +41,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err := o.Layer.Validate(); err != nil {
 		return err
 	}
+	if err := n.checkGrants(o.Layer); err != nil {
+		return err
+	}
 	for _, k := range []string{"name", "ostemplate", "ve_root", "ve_private"} {
 		if o.Layer.IsSet(k) && !o.Save {
 			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)
@@ -75,6 +78,14 @@ func (n *Node) Set(id int, o SetOptions) error {
 		return err
 	}
 	next := conf.Merge(layer, o.Layer)
+	// vzctl merges these by name with the saved list instead of replacing
+	// it: setting one capability keeps the others.
+	if o.Layer.Capability != nil {
+		next.Capability = conf.MergeSwitches(layer.Capability, o.Layer.Capability)
+	}
+	if o.Layer.Features != nil {
+		next.Features = conf.MergeSwitches(layer.Features, o.Layer.Features)
+	}
 	if len(o.IPAdd) > 0 || len(o.IPDel) > 0 {
 		next.IPAddress = ips
 		if len(ips) == 0 {
@@ -97,10 +108,11 @@ func (n *Node) Set(id int, o SetOptions) error {
 	}
 	running := n.Running(id)
 	if !o.Save {
+		// vzctl 4.x's words (run_action in src/vzctl-actions.c).
 		if running {
-			n.Log.Warnf("Settings were applied to the running container but not saved; they will be lost after restart")
+			n.Log.Warnf("Settings were not saved to config and will be lost after CT restart (use --save flag)")
 		} else {
-			n.Log.Warnf("Container is not running and --save was not given: nothing changed")
+			n.Log.Warnf("Settings were not saved to config (use --save flag)")
 		}
 		return nil
 	}
@@ -133,6 +145,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 	} else if idChange {
 		n.Log.Infof("Container root is host UID %d, GID %d (%d IDs each)", ids.uid, ids.gid, UserNSRange)
 	}
+	// vzctl 3.x's line, which hosting panels still look for in the
+	// output of set --save; 4.x prints only the one above.
+	n.Log.Infof("Saved parameters for CT %d", id)
 	if restart {
 		return n.restartAfterSet(id)
 	}

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
-	"govz/ct/rootfs"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -45,10 +44,10 @@ func (n *Node) start(id int, o StartOptions) error {
 	if err != nil {
 		return err
 	}
-	if n.Running(id) {
+	eff := n.Effective(layer)
+	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
 	}
-	eff := n.Effective(layer)
 	if conf.Bool(eff.Disabled, false) && !o.Force {
 		return fmt.Errorf("container %d start disabled (use --force): %w", id, vzerror.ErrStartDisabled)
 	}
@@ -59,6 +58,7 @@ func (n *Node) start(id int, o StartOptions) error {
 	}
 	n.Log.Infof("Starting container...")
 	n.noteLXCFS()
+	n.warnNetfilter(id, eff)
 	if err := n.netStartPreflight(id, eff); err != nil {
 		return err
 	}
@@ -66,48 +66,90 @@ func (n *Node) start(id int, o StartOptions) error {
 		if err := n.mount(id); err != nil {
 			return err
 		}
+	} else if err := n.confine(n.storageCT(id, eff)); err != nil {
+		return err
 	}
 	os.Remove(filepath.Join(n.RunDir(id), skipUmountName))
+	os.Remove(filepath.Join(n.RunDir(id), nodeShutdownName))
+	os.Remove(filepath.Join(n.RunDir(id), supervisor.SignalStopName))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	err = supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Wait: o.Wait})
 	if err != nil {
 		if !mounted && !n.Running(id) {
+			if serr := n.runHostScripts(id, eff, phaseUmount); serr != nil {
+				n.Log.Warnf("%v", serr)
+			}
 			unix.Unmount(root, unix.MNT_DETACH)
+			if serr := n.runHostScripts(id, eff, phasePostumount); serr != nil {
+				n.Log.Warnf("%v", serr)
+			}
 		}
 		return err
 	}
+	n.markRunning(id, true)
 	n.Log.Infof("Container start in progress...")
-	return nil
+	return n.runInsideScript(id, phaseStart)
 }
 
 // Stop halts container id (gracefully unless fast) and unmounts it unless
-// skipUmount.
+// skipUmount. An admin's stop means the container is not to come back at
+// node boot (unless onboot says so).
 func (n *Node) Stop(id int, fast, skipUmount bool) error {
 	l, err := n.lock(id, "stop")
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	return n.stop(id, fast, skipUmount)
+	if err := n.stop(id, fast, skipUmount); err != nil {
+		return err
+	}
+	n.markRunning(id, false)
+	return nil
+}
+
+// stopOptions are the ways to stop a container.
+type stopOptions struct {
+	fast, skipUmount bool
+	maxTimeout       time.Duration // > 0: cut the graceful stop to this (node shutdown)
 }
 
 func (n *Node) stop(id int, fast, skipUmount bool) error {
+	return n.stopWith(id, stopOptions{fast: fast, skipUmount: skipUmount})
+}
+
+func (n *Node) stopWith(id int, o stopOptions) error {
+	fast, skipUmount := o.fast, o.skipUmount
 	layer, err := n.LoadCT(id)
 	if err != nil {
 		return err
 	}
 	eff := n.Effective(layer)
-	if !n.Running(id) {
-		return fmt.Errorf("container %d is not running: %w", id, vzerror.ErrNotRunning)
+	if !n.running(id, eff) {
+		// vzctl's words: "Unable to stop: container is not running".
+		return fmt.Errorf("unable to stop: %w", vzerror.ErrNotRunning)
 	}
 	n.Log.Infof("Stopping container ...")
 	rd := n.RunDir(id)
-	if skipUmount {
-		os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
+	if !fast {
+		if err := n.runInsideScript(id, phaseStop); err != nil {
+			n.Log.Warnf("%v; stopping anyway", err)
+		}
 	}
+	// The supervisor leaves the root mounted: the unmount below runs the
+	// umount action scripts where their output and failure reach the admin.
+	os.WriteFile(filepath.Join(rd, skipUmountName), nil, 0o600)
 	timeout := time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second
+	if timeout <= 0 {
+		timeout = supervisor.DefaultStopTimeout
+	}
+	if o.maxTimeout > 0 && o.maxTimeout < timeout {
+		timeout = o.maxTimeout
+	}
 	if err := supervisor.Stop(rd, timeout, fast); err != nil && !errors.Is(err, vzerror.ErrNotRunning) {
+		return err
+	}
+	if err := n.killOrphans(id, eff); err != nil {
 		return err
 	}
 	n.Log.Infof("Container was stopped")
@@ -144,7 +186,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			return nil, err
 		}
 		eff := n.Effective(layer)
-		devs, err := parseDevNodes(eff.DevNodes)
+		devs, devices, err := deviceGrants(eff)
 		if err != nil {
 			return nil, err
 		}
@@ -164,6 +206,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			CgroupParent: conf.Str(eff.CgroupParent),
 			Capabilities: append(n.layoutCapChanges(id, eff), capChanges(eff.Capability)...),
 			DevNodes:     devs,
+			Devices:      devices,
 			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
 			ConsoleLog:   filepath.Join(rd, "console.log"),
 			Hooks: supervisor.Hooks{
@@ -181,13 +224,35 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 					if reboot {
 						return
 					}
+					// A guest that halted itself, or an admin's stop, is
+					// not running any more when the node goes down; the
+					// node's own shutdown keeps the mark, and so does a
+					// signal to the supervisor (systemd stopping the
+					// login session that started it, at shutdown).
+					kept := false
+					for _, f := range []string{nodeShutdownName, supervisor.SignalStopName} {
+						if os.Remove(filepath.Join(rd, f)) == nil {
+							kept = true
+						}
+					}
+					if !kept {
+						n.markRunning(id, false)
+					}
 					// Halted from inside (or stopped): unmount as vzctl's
 					// vzevent-stop does, unless stop --skip-umount asked not to.
 					if _, err := os.Stat(filepath.Join(rd, skipUmountName)); err == nil {
 						os.Remove(filepath.Join(rd, skipUmountName))
 						return
 					}
+					// Halted from inside: nobody to report to but the log.
+					if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+						n.Log.Warnf("%v", err)
+						return
+					}
 					unix.Unmount(root, 0)
+					if err := n.runHostScripts(id, eff, phasePostumount); err != nil {
+						n.Log.Warnf("%v", err)
+					}
 				},
 			},
 		}, nil
@@ -222,36 +287,4 @@ func capChanges(list []string) []string {
 		}
 	}
 	return out
-}
-
-// parseDevNodes turns DEVNODES entries ("net/tun:rw") into device nodes,
-// reading type and numbers from the host's node of the same name.
-func parseDevNodes(list []string) ([]rootfs.DevNode, error) {
-	var out []rootfs.DevNode
-	for _, e := range list {
-		name, perm, ok := strings.Cut(e, ":")
-		if !ok || perm == "none" {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Stat(filepath.Join("/dev", filepath.Clean("/"+name)), &st); err != nil {
-			return nil, fmt.Errorf("devnode %s: %v: %w", name, err, vzerror.ErrSetDevices)
-		}
-		d := rootfs.DevNode{Path: strings.TrimPrefix(filepath.Clean("/"+name), "/"),
-			Major: unix.Major(uint64(st.Rdev)), Minor: unix.Minor(uint64(st.Rdev)), Mode: 0o666}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFCHR:
-			d.Type = 'c'
-		case unix.S_IFBLK:
-			d.Type = 'b'
-		default:
-			return nil, fmt.Errorf("devnode %s is not a device: %w", name, vzerror.ErrSetDevices)
-		}
-		d.Access = strings.ReplaceAll(perm, "q", "") // q (quota) has no meaning here
-		if err := d.Validate(); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
 }

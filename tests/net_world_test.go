@@ -165,8 +165,8 @@ var (
 )
 
 // state is the node's network state a container may touch, as text:
-// links, routes of every table, proxy neighbour entries, and the
-// netfilter rules of both families.
+// links, routes of every table, proxy neighbour entries, the netfilter
+// rules of both families and the bridge family's (port filters).
 func (w *netWorld) state() string {
 	var b strings.Builder
 	for _, c := range [][]string{
@@ -178,6 +178,7 @@ func (w *netWorld) state() string {
 		{"ip", "neigh", "show", "proxy"},
 		{"iptables-save"},
 		{"ip6tables-save"},
+		{"nft", "list", "ruleset", "bridge"},
 	} {
 		out, ok := w.in(w.nodeNS, c...)
 		if !ok {

@@ -216,7 +216,7 @@ func TestResForkBomb(t *testing.T) {
 func TestResCPULimit(t *testing.T) {
 	n := newNode(t)
 	n.ok("vzctl", "create", "101")
-	n.ok("vzctl", "set", "101", "--cpulimit", "25%", "--save")
+	n.ok("vzctl", "set", "101", "--cpulimit", "25", "--save")
 	n.ok("vzctl", "start", "101")
 	if got := n.cpuQuota("101"); got != "25000" {
 		t.Fatalf("cfs quota %s", got)
@@ -250,7 +250,7 @@ func TestResLiveSetAndSave(t *testing.T) {
 	}
 	conf0, _ := os.ReadFile(n.path("conf/101.toml"))
 	r := n.ok("vzctl", "set", "101", "--ram", "32M")
-	if !strings.Contains(r.err+r.out, "lost after restart") {
+	if !strings.Contains(r.err+r.out, "will be lost after CT restart") {
 		t.Fatalf("no warning without --save:\n%s", r)
 	}
 	if got := n.memLimit("101"); got != strconv.Itoa(32<<20) {
@@ -308,12 +308,12 @@ func TestResLiveSetAndSave(t *testing.T) {
 		t.Fatalf("after --applyconfig vswap-512m %s", got)
 	}
 	// A key only a start applies: a warning, or --setmode restart.
-	r = n.ok("vzctl", "set", "101", "--features", "nfs:on", "--save")
+	r = n.ok("vzctl", "set", "101", "--features", "tun:on", "--save")
 	if !strings.Contains(r.err+r.out, "Unable to apply features to a running container") {
 		t.Fatalf("no restart warning:\n%s", r)
 	}
 	boot1, _ := n.runState("101")
-	n.ok("vzctl", "set", "101", "--features", "nfs:off", "--save", "--setmode", "restart")
+	n.ok("vzctl", "set", "101", "--features", "tun:off", "--save", "--setmode", "restart")
 	if boot2, _ := n.runState("101"); boot2 == "" || boot2 == boot1 {
 		t.Fatalf("--setmode restart did not restart: %q -> %q", boot1, boot2)
 	}

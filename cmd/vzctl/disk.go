@@ -40,7 +40,7 @@ func createCmd(e *env) *cli.Command {
 					Hostname:    c.String("hostname"),
 					Name:        c.String("name"),
 					Description: c.String("description"),
-					IPAdd:       c.StringSlice("ipadd"),
+					IPAdd:       splitIPs(c, "ipadd", e.log.Warnf),
 					Layout:      c.String("layout"),
 					DiskSpace:   c.String("diskspace"),
 					DiskInodes:  c.String("diskinodes"),

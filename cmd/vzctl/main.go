@@ -171,6 +171,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec2", ct.ExecShell2, "run a command through the container's shell, returning its status"),
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
+			bootNodeCmd(e), shutdownNodeCmd(e),
 		},
 	}
 }

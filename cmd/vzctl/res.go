@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -23,7 +24,7 @@ func resourceFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ram", Usage: "RAM limit in bytes (suffixes K M G T, P = pages): physpages 0:RAM"},
 		&cli.StringFlag{Name: "swap", Usage: "swap limit in bytes (suffixes K M G T, P = pages): swappages 0:SWAP"},
-		&cli.StringFlag{Name: "cpulimit", Usage: "hard CPU cap in % of one CPU (N or N%); 0 = none"},
+		&cli.StringFlag{Name: "cpulimit", Usage: "hard CPU cap: N per cent of one CPU, or N% of the whole node; 0 = none"},
 		&cli.StringFlag{Name: "cpuweight", Usage: "alias of --cpuunits"},
 		&cli.BoolFlag{Name: "reset_ub", Usage: "re-apply the stored resource limits to the running container"},
 		&cli.StringFlag{Name: "applyconfig", Usage: "set the keys of config sample NAME (not hostname, ip, ostemplate, paths)"},
@@ -51,9 +52,13 @@ func resourceOptions(c *cli.Context, o *ct.SetOptions, warnf func(string, ...any
 		}
 	}
 	if c.IsSet("cpulimit") {
-		if err := o.Layer.SetString("cpulimit", strings.TrimSuffix(strings.TrimSpace(c.String("cpulimit")), "%")); err != nil {
+		// vzctl counts the node's CPUs (sysconf); so does NumCPU unless
+		// vzctl itself runs pinned.
+		l, err := conf.ParseCPULimit(c.String("cpulimit"), runtime.NumCPU())
+		if err != nil {
 			return err
 		}
+		o.Layer.CPULimit = &l
 	}
 	if c.IsSet("cpuweight") {
 		if err := o.Layer.SetString("cpuunits", c.String("cpuweight")); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -52,7 +51,7 @@ func setCmd(e *env) *cli.Command {
 		Flags:        flags,
 		Action: func(c *cli.Context) error {
 			o := ct.SetOptions{Layer: &conf.Config{}, Save: c.Bool("save"), SetMode: c.String("setmode"), Force: c.Bool("force"),
-				IPAdd: c.StringSlice("ipadd"), IPDel: c.StringSlice("ipdel")}
+				IPAdd: splitIPs(c, "ipadd", e.log.Warnf), IPDel: splitIPs(c, "ipdel", e.log.Warnf)}
 			if o.SetMode != "" && o.SetMode != "restart" && o.SetMode != "ignore" {
 				return fmt.Errorf("bad --setmode %q (restart or ignore): %w", o.SetMode, vzerror.ErrInvalidValue)
 			}
@@ -79,10 +78,16 @@ func setCmd(e *env) *cli.Command {
 					}
 				}
 			}
+			if err := conf.ValidateFeatures(o.Layer.Features); err != nil {
+				return err
+			}
 			if err := resourceOptions(c, &o, e.log.Warnf); err != nil {
 				return err
 			}
 			o.Net = netOptions(c)
+			if o.Net.IfName != "" {
+				o.IPAdd, o.IPDel = nil, nil // the interface's (netOptions)
+			}
 			return e.withCT(c, func(n *ct.Node, id int) error { return n.Set(id, o) })
 		},
 	}
@@ -91,7 +96,7 @@ func setCmd(e *env) *cli.Command {
 // setKey handles vzctl's list semantics: a list option given in one call
 // replaces the list, and "inherit" stays a word.
 func setKey(l *conf.Config, key, v string) error {
-	for _, part := range strings.Fields(strings.ReplaceAll(v, ",", " ")) {
+	for _, part := range conf.SplitItems([]string{v}) {
 		if k, _ := conf.KeyByName(key); k.Kind != conf.KindList && k.Kind != conf.KindNameserver && k.Kind != conf.KindSearch {
 			return l.SetString(key, v)
 		}
@@ -100,4 +105,15 @@ func setKey(l *conf.Config, key, v string) error {
 		}
 	}
 	return nil
+}
+
+// splitIPs reads --ipadd or --ipdel the way vzctl does: each value is a
+// blank-separated list, and the unspecified addresses clients pass for
+// "none" are skipped (with a warning here; vzctl is silent).
+func splitIPs(c *cli.Context, name string, warnf func(string, ...any)) []string {
+	ips, skipped := conf.SplitIPs(c.StringSlice(name))
+	for _, ip := range skipped {
+		warnf("--%s %s skipped: not an address a container can have", name, ip)
+	}
+	return ips
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +58,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			}
 			if c.Bool("list") {
 				for _, f := range listing.Names() {
-					fmt.Fprintf(stdout, "%-15s %s\n", f.Name, f.Header)
+					fmt.Fprintf(stdout, "%-15s %-15s\n", f.Name, f.Header)
 				}
 				return nil
 			}
@@ -69,14 +70,15 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			for _, a := range c.Args().Slice() {
 				id, err := n.Resolve(a)
 				if err != nil {
-					return err
+					// vzlist's own words for a bad CTID or unknown name.
+					return fmt.Errorf("CT ID %s is invalid.: %w", a, err)
 				}
 				ids = append(ids, id)
 			}
 			o := listing.Options{
 				Fields: c.String("output"), NoHeader: c.Bool("no-header"), NoTrim: c.Bool("no-trim"),
 				JSON: c.Bool("json"), Sort: c.String("sort"), Hostname: c.String("hostname"),
-				Name: c.String("name_filter"), Desc: c.String("description"),
+				Name: c.String("name_filter"), Desc: c.String("description"), Stopped: c.Bool("stopped"),
 			}
 			if c.Bool("1") {
 				o.Fields, o.NoHeader = "ctid", true
@@ -84,7 +86,11 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			if o.Fields == "" && c.Bool("name") {
 				o.Fields = listing.DefaultNameFields
 			}
-			infos, err := n.List(ct.ListFilter{All: c.Bool("all"), Stopped: c.Bool("stopped"), IDs: ids})
+			// The candidates are what vzlist collects before it filters:
+			// the running containers, every one with -a or -S, the named
+			// ones. -S, -h, -N and -d filter while printing, so they may
+			// leave a header alone (or an empty JSON list).
+			infos, err := n.List(ct.ListFilter{All: c.Bool("all") || c.Bool("stopped"), IDs: ids})
 			if err != nil {
 				return err
 			}
@@ -92,10 +98,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return err
 			}
-			if len(infos) == 0 && !o.JSON {
+			if len(infos) == 0 {
+				// vzlist prints nothing on stdout, JSON or not; only named
+				// containers make it an error (vzctl bug #2149).
 				fmt.Fprintln(stderr, "Container(s) not found")
 				if len(ids) > 0 {
-					return fmt.Errorf("no such container: %w", vzerror.ErrNoConfig)
+					return errNotFound
 				}
 				return nil
 			}
@@ -104,9 +112,18 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		},
 	}
 	err := app.Run(argv)
-	if err != nil {
+	if err == nil {
+		return 0
+	}
+	if err != errNotFound {
 		m := err.Error()
 		fmt.Fprintln(stderr, strings.ToUpper(m[:1])+m[1:])
 	}
-	return vzerror.Code(err)
+	// vzctl's vzlist knows one failure code: every error exits 1, not
+	// vzctl's numbered codes.
+	return 1
 }
+
+// errNotFound is named containers that do not exist; the message is
+// already printed.
+var errNotFound = errors.New("container(s) not found")

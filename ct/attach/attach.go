@@ -9,9 +9,11 @@
 // container's pid namespace, narrows the capability bounding set to the
 // record's and execs the command. See nsenter's nsexec.c for the contract.
 //
-// Host safety: a host terminal is never handed to the container. exec
-// copies through pipes when a stdio file is a terminal; enter allocates its
-// pty from the container's own devpts and keeps only the master.
+// Host safety: no host file, terminal, device or socket is handed to the
+// container. exec copies through pipes every stdio file that is not an
+// anonymous pipe (stdio.go); enter allocates its pty from the container's
+// own devpts and keeps only the master. What joins the container runs a
+// sealed copy of this binary, never the file on disk (internal/exeseal).
 package attach
 
 import (
@@ -38,8 +40,9 @@ const (
 // Options are the stdio and environment of a command run in a container.
 type Options struct {
 	Mode Mode
-	// Stdin, Stdout, Stderr default to the process's own. A file that is
-	// a terminal is copied through a pipe; any other is passed as is.
+	// Stdin, Stdout, Stderr default to the process's own. An anonymous
+	// pipe (or a sealed memfd) is passed as is; anything else (a file,
+	// named FIFO, terminal, device, socket) is copied through a pipe.
 	Stdin, Stdout, Stderr *os.File
 	// Env entries (KEY=VALUE) are added to, or replace, the container
 	// defaults: PATH, HOME=/root, container=govz and TERM when a terminal

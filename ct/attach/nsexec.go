@@ -13,6 +13,7 @@ import (
 
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
+	"govz/internal/exeseal"
 )
 
 const envPrefix = nsenter.EnvPrefix
@@ -35,11 +36,21 @@ type process struct {
 }
 
 // start re-executes this binary as the constructor (see nsexec.c for the
-// contract) with t's handles.
+// contract) with t's handles. It executes a sealed copy (internal/exeseal),
+// never the file on disk: its child runs it inside the container's pid
+// namespace until the command's execve, and a guest that made that command
+// a "#!/proc/self/exe" script gets this very executable as its own.
 func (t *target) start(l launch) (*process, error) {
 	if !nsenter.Available {
 		return nil, fmt.Errorf("this binary was built without cgo and cannot join a container: %w", vzerror.ErrSystem)
 	}
+	exe, err := exeseal.Self()
+	if err != nil {
+		return nil, fmt.Errorf("joining container: %w: %w", err, vzerror.ErrSystem)
+	}
+	// The constructor has exec'd the copy once Start returns; the last
+	// process executing it frees it.
+	defer exe.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating error pipe: %w: %w", err, vzerror.ErrSystem)
@@ -92,8 +103,9 @@ func (t *target) start(l launch) (*process, error) {
 		defer f.Close()
 		env = append(env, nsenter.EnvSeccompFD+"="+fdOf(f))
 	}
+	extra = append(extra, exe)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exeseal.Path(2 + len(extra)),
 		Args:       append([]string{"govz-nsexec", nsenter.Verb, l.path}, l.argv...),
 		Env:        env,
 		ExtraFiles: extra,

@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/inroot"
 )
 
 // pickShell returns the shell commands run with: /bin/bash as vzctl used,
@@ -20,16 +22,13 @@ func pickShell(root *os.File) string {
 // isExecutable reports whether rel, resolved inside root, is an executable
 // regular file.
 func isExecutable(root *os.File, rel string) bool {
-	fd, err := unix.Openat2(int(root.Fd()), rel, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	r, err := inroot.OpenDir(root)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	defer r.Close()
+	st, err := r.Stat(rel)
+	if err != nil {
 		return false
 	}
 	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0

@@ -11,26 +11,38 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/exeseal"
 )
 
 // drainTimeout bounds how long output is still copied after the command
 // exited: a daemon it started may hold the pipe or pty open forever.
 const drainTimeout = 250 * time.Millisecond
 
-// stdio is what exec's command gets as fds 0-2. A host terminal is
-// replaced by a pipe and copied: a container process holding the host's
-// terminal could inject input into it (TIOCSTI) or change its line
-// discipline. So is any other host device node (/dev/null, the usual
-// stdin of scripts): the container's root could fchmod or fchown the
-// host's node through it (0620 on the host's /dev/null breaks every
-// non-root program there). Pipes and files are passed through untouched.
+// stdio is what exec's command gets as fds 0-2. Only an anonymous pipe
+// (or a sealed memfd, runscript's body) is handed to the container as it
+// is; anything else the host gave vzctl is replaced by a pipe and copied.
+// The command can reopen each of its fds through /proc/self/fd/N, which
+// reaches the object behind it with a fresh open and the container root's
+// credentials, whatever mode the host opened it with. Through a host file
+// (</etc/x, >>log) it would write the file, truncate it or chmod it 4755;
+// through a terminal inject input (TIOCSTI) or change its line discipline;
+// through a device node fchmod the host's node (0620 on /dev/null breaks
+// every non-root program there); a socket or a directory would give it a
+// host object of its own. A named FIFO is a file too: reopened, it is the
+// host's FIFO node (its mode, and either end for anyone using it). An
+// anonymous pipe (pipefs) has no name and nothing on the host but its
+// descriptors: reopened, it gives only another end of the same pipe, so
+// at worst the command reads what host processes sharing the caller's
+// pipe write after it ("{ vzctl exec ...; cmd; } | x"); runc passes pipes
+// as well.
 type stdio struct {
 	child [3]*os.File
 	tty   bool // some host stdio file is a terminal
 
 	childEnds []*os.File // our copies of the pipe ends the command gets
-	outputs   []*os.File // read ends copied to host terminals
+	outputs   []*os.File // read ends copied to host files
 	outWG     sync.WaitGroup
+	inW       *os.File      // write end the stdin copier fills; nil without one
 	inDone    chan struct{} // closed when the stdin copier returned; nil without one
 	cancelR   *os.File      // stdin copier stops when cancelW closes
 	cancelW   *os.File
@@ -48,13 +60,13 @@ func newStdio(in, out, errf *os.File) (_ *stdio, err error) {
 		errf = os.Stderr
 	}
 	s := &stdio{child: [3]*os.File{in, out, errf}}
+	s.tty = isTerminal(in) || isTerminal(out) || isTerminal(errf)
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if isTerminal(in) || isDevice(in) {
-		s.tty = s.tty || isTerminal(in)
+	if !handOver(in) {
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("creating stdin pipe: %w: %w", err, vzerror.ErrSystem)
@@ -67,6 +79,7 @@ func newStdio(in, out, errf *os.File) (_ *stdio, err error) {
 		}
 		s.child[0] = r
 		s.childEnds = append(s.childEnds, r)
+		s.inW = w
 		s.inDone = make(chan struct{})
 		go func() {
 			defer close(s.inDone)
@@ -74,11 +87,16 @@ func newStdio(in, out, errf *os.File) (_ *stdio, err error) {
 			copyInput(w, in, s.cancelR)
 		}()
 	}
+	// ">out 2>&1": one pipe for both keeps the order of their lines.
+	shared := !handOver(out) && sameFile(out, errf)
 	for i, f := range []*os.File{out, errf} {
-		if !isTerminal(f) && !isDevice(f) {
+		if handOver(f) {
 			continue
 		}
-		s.tty = s.tty || isTerminal(f)
+		if i == 1 && shared {
+			s.child[2] = s.child[1]
+			continue
+		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("creating output pipe: %w: %w", err, vzerror.ErrSystem)
@@ -108,11 +126,19 @@ func (s *stdio) started() {
 // after the pipes drained or drainTimeout passed.
 func (s *stdio) finish() {
 	s.started()
-	if s.cancelW != nil {
-		s.cancelW.Close()
-		<-s.inDone
-	}
+	s.stopInput()
 	waitOrDeadline(&s.outWG, s.outputs)
+}
+
+// stopInput stops the stdin copier: waiting for input, or blocked writing
+// to a pipe nobody reads (a daemon the command left holds it open).
+func (s *stdio) stopInput() {
+	if s.cancelW == nil {
+		return
+	}
+	s.cancelW.Close()
+	s.inW.SetWriteDeadline(time.Now())
+	<-s.inDone
 }
 
 // waitOrDeadline waits for copiers reading files, cutting the reads short
@@ -137,9 +163,8 @@ func waitOrDeadline(wg *sync.WaitGroup, files []*os.File) {
 func (s *stdio) Close() {
 	s.closeOnce.Do(func() {
 		s.started()
-		if s.cancelW != nil {
-			s.cancelW.Close()
-			<-s.inDone
+		s.stopInput()
+		if s.cancelR != nil {
 			s.cancelR.Close()
 		}
 		for _, f := range s.outputs {
@@ -152,13 +177,33 @@ func (s *stdio) Close() {
 	})
 }
 
-// isDevice reports whether f is a character or block device node.
-func isDevice(f *os.File) bool {
+// handOver reports whether f may reach the container as it is: an
+// anonymous pipe, or a memfd sealed against any change (nothing on the
+// host but its descriptors names it, and its content is fixed).
+func handOver(f *os.File) bool {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false
 	}
-	return st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		var fs unix.Statfs_t
+		// A named FIFO lives on the file system of its directory.
+		return unix.Fstatfs(int(f.Fd()), &fs) == nil && fs.Type == unix.PIPEFS_MAGIC
+	}
+	return exeseal.Sealed(f)
+}
+
+// kcmpFile is KCMP_FILE of kcmp(2): do two descriptors share one open file
+// description.
+const kcmpFile = 0
+
+// sameFile reports whether a and b are one open file description (dup'd,
+// as by 2>&1). Where kcmp(2) is missing (CONFIG_KCMP) it says no: two
+// pipes then merely lose the relative order of the two streams.
+func sameFile(a, b *os.File) bool {
+	pid := uintptr(os.Getpid())
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, pid, pid, kcmpFile, a.Fd(), b.Fd(), 0)
+	return errno == 0 && r == 0
 }
 
 func isTerminal(f *os.File) bool {

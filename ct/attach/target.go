@@ -32,7 +32,8 @@ type target struct {
 func openTarget(runDir string, usePidfd bool) (_ *target, err error) {
 	st, err := runstate.Read(runDir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no run record in %s: %w", runDir, vzerror.ErrNotRunning)
+		// vzctl's line starts "Container is not running"; scripts grep it.
+		return nil, fmt.Errorf("%w (no run record in %s)", vzerror.ErrNotRunning, runDir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading run record: %w: %w", err, vzerror.ErrSystem)

@@ -155,7 +155,7 @@ func ParseChanges(items []string) ([]Change, error) {
 		for _, f := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			name, val, ok := strings.Cut(f, ":")
 			if !ok {
-				return nil, fmt.Errorf("capability %q: want name:on or name:off: %w", f, vzerror.ErrSyntax)
+				return nil, fmt.Errorf("capability %q: want name:on or name:off: %w", f, vzerror.ErrInvalidValue)
 			}
 			var on bool
 			switch strings.ToLower(val) {

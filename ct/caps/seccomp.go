@@ -1,36 +1,34 @@
 package caps
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // The syscall filter is a deny-list in the spirit of LXC's
 // config/templates/common.seccomp and Incus's default policy: everything is
-// allowed except a few calls whose effect reaches past the container even
-// though root inside keeps CAP_SYS_ADMIN (needed by systemd guests):
+// allowed except calls whose effect reaches past the container even though
+// root inside keeps CAP_SYS_ADMIN (needed by systemd guests). The policy,
+// one row per call with its action, errno and reason, is syscallPolicy
+// (seccomp_policy.go); it covers the review against Docker's and LXC's
+// defaults. The calls decided on their arguments:
 //
-//   - init_module, finit_module, delete_module, kexec_load,
-//     kexec_file_load: EPERM. CAP_SYS_MODULE is gone already; this is the
-//     second lock, as LXC and Incus have it.
-//   - open_by_handle_at: EPERM. With CAP_DAC_READ_SEARCH it opens any inode
-//     of a host filesystem by handle, bypassing the container's root (the
-//     2014 "shocker" escape).
 //   - mount(2) with MS_REMOUNT but without MS_BIND: EPERM. That is a
 //     superblock reconfiguration; it is how "mount -o remount,rw /sys"
 //     would turn the container's read-only sysfs writable. Per-mount
 //     (MS_BIND) remounts stay allowed: systemd makes paths read-only that
 //     way for its sandboxed services.
-//   - fspick(2): ENOSYS, the new mount API's way to the same superblock
-//     reconfiguration; callers (libmount) fall back to mount(2).
 //   - umount2(2) with MNT_FORCE: EPERM, LXC's reject_force_umount.
 //   - socket(AF_NETLINK, *, NETLINK_AUDIT): EAFNOSUPPORT, as systemd-nspawn
 //     does: the audit subsystem is not namespaced, and audit-aware tools
 //     handle "no audit" gracefully but stall or fail on a refused socket.
+//   - personality(2) outside Docker's list (personalityAllowed): EPERM.
 //   - ioctl(2) requests that manage storage the container shares with the
 //     host and its neighbours (deniedIoctls): ENOTTY for btrfs subvolumes,
 //     quota and metadata, EPERM for the rest. See below.
-//   - file_setattr(2) (Linux 6.17): EPERM, the syscall form of
-//     FS_IOC_FSSETXATTR, refused for the same reason.
 //   - x32 system calls (x86-64 numbers with bit 30 set): ENOSYS, so that
-//     nothing reaches the calls above under an alias number.
+//     nothing reaches the refused calls under an alias number.
 //
 // The ioctl rules close holes in the disk limits of the storage layouts
 // (ct/storage) and in the isolation of the file system every container's
@@ -147,36 +145,14 @@ const (
 	x32Bit       = 0x40000000
 )
 
-// SyscallTable holds the numbers the filter needs for one audit
-// architecture; 0 means the architecture has no such call.
+// SyscallTable holds the syscall numbers the filter needs for one audit
+// architecture (seccomp_policy.go has the tables).
 type SyscallTable struct {
-	Name                                   string
-	AuditArch                              uint32
-	X32                                    bool // reject numbers with bit 30 (x86-64 only)
-	InitModule, FinitModule, DeleteModule  uint32
-	KexecLoad, KexecFileLoad, OpenByHandle uint32
-	Mount, Umount2, Fspick, Socket         uint32
-	Ioctl, FileSetattr                     uint32
+	Name      string
+	AuditArch uint32
+	X32       bool              // reject numbers with bit 30 (x86-64 only)
+	Nr        map[string]uint32 // syscallPolicy's names; missing: no such call here
 }
-
-// Tables for the architectures a container on an x86-64 or arm64 host can
-// run (native and 32-bit compat). Numbers from the kernel's syscall tables
-// (arch/x86/entry/syscalls/syscall_{64,32}.tbl,
-// include/uapi/asm-generic/unistd.h, arch/arm/tools/syscall.tbl).
-var (
-	TableX8664 = SyscallTable{Name: "x86_64", AuditArch: 0xc000003e, X32: true,
-		InitModule: 175, FinitModule: 313, DeleteModule: 176, KexecLoad: 246, KexecFileLoad: 320,
-		OpenByHandle: 304, Mount: 165, Umount2: 166, Fspick: 433, Socket: 41, Ioctl: 16, FileSetattr: 469}
-	TableI386 = SyscallTable{Name: "i386", AuditArch: 0x40000003,
-		InitModule: 128, FinitModule: 350, DeleteModule: 129, KexecLoad: 283,
-		OpenByHandle: 342, Mount: 21, Umount2: 52, Fspick: 433, Socket: 359, Ioctl: 54, FileSetattr: 469}
-	TableAArch64 = SyscallTable{Name: "aarch64", AuditArch: 0xc00000b7,
-		InitModule: 105, FinitModule: 273, DeleteModule: 106, KexecLoad: 104, KexecFileLoad: 294,
-		OpenByHandle: 265, Mount: 40, Umount2: 39, Fspick: 433, Socket: 198, Ioctl: 29, FileSetattr: 469}
-	TableARM = SyscallTable{Name: "arm", AuditArch: 0x40000028,
-		InitModule: 128, FinitModule: 379, DeleteModule: 129, KexecLoad: 347, KexecFileLoad: 401,
-		OpenByHandle: 371, Mount: 21, Umount2: 52, Fspick: 433, Socket: 281, Ioctl: 54, FileSetattr: 469}
-)
 
 // deniedIoctl is one ioctl request the filter refuses, and the errno it
 // answers.
@@ -324,53 +300,11 @@ func Filter(tables ...SyscallTable) ([]Insn, error) {
 	}
 	a.ja("enosys")
 	for _, t := range tables {
-		p := t.Name + "_"
-		a.label("arch_" + t.Name)
-		a.ld(offNr)
-		if t.X32 {
-			a.jmp(bpfJgeK, x32Bit, "enosys", "")
-		}
-		for _, nr := range []uint32{t.InitModule, t.FinitModule, t.DeleteModule, t.KexecLoad, t.KexecFileLoad, t.OpenByHandle} {
-			if nr != 0 {
-				a.jmp(bpfJeqK, nr, "eperm", "")
-			}
-		}
-		if t.Fspick != 0 {
-			a.jmp(bpfJeqK, t.Fspick, "enosys", "")
-		}
-		if t.FileSetattr != 0 {
-			a.jmp(bpfJeqK, t.FileSetattr, "eperm", "")
-		}
-		if t.Ioctl != 0 {
-			a.jmp(bpfJeqK, t.Ioctl, "ioctl", "")
-		}
-		a.jmp(bpfJeqK, t.Mount, p+"mount", "")
-		a.jmp(bpfJeqK, t.Umount2, p+"umount", "")
-		if t.Socket != 0 {
-			a.jmp(bpfJeqK, t.Socket, p+"socket", "")
-		}
-		a.ja("allow")
-
-		// mount(source, target, fstype, flags, data): flags is args[3].
-		a.label(p + "mount")
-		a.ld(offArgs + 8*3)
-		a.jmp(bpfJsetK, msRemount, "", "allow")
-		a.jmp(bpfJsetK, msBind, "allow", "eperm")
-
-		// umount2(target, flags)
-		a.label(p + "umount")
-		a.ld(offArgs + 8*1)
-		a.jmp(bpfJsetK, mntForce, "eperm", "allow")
-
-		// socket(domain, type, protocol)
-		if t.Socket != 0 {
-			a.label(p + "socket")
-			a.ld(offArgs + 8*0)
-			a.jmp(bpfJeqK, afNetlink, "", "allow")
-			a.ld(offArgs + 8*2)
-			a.jmp(bpfJeqK, netlinkAudit, "eafnosupport", "allow")
+		if err := archRules(a, t); err != nil {
+			return nil, err
 		}
 	}
+	personalityRules(a)
 	ioctlRules(a)
 	a.label("allow")
 	a.ret(retAllow)
@@ -380,9 +314,129 @@ func Filter(tables ...SyscallTable) ([]Insn, error) {
 	a.ret(retErrno | errENOSYS)
 	a.label("enotty")
 	a.ret(retErrno | errENOTTY)
-	a.label("eafnosupport")
-	a.ret(retErrno | errEAFNOSUPPORT)
 	return a.assemble()
+}
+
+// archErrnos are the errnos the per-architecture sections return; each
+// section has its own copy of the return instructions (and of "allow"),
+// so that its conditional jumps stay short: they reach 255 instructions.
+var archErrnos = []struct {
+	name  string
+	errno uint32
+}{{"eperm", errEPERM}, {"enosys", errENOSYS}, {"eafnosupport", errEAFNOSUPPORT}}
+
+// archRules emits one architecture's section, entered at label
+// "arch_NAME": a search over the sorted numbers of the calls the policy
+// does not simply allow, then the argument checks of mount, umount2 and
+// socket, then the section's returns.
+func archRules(a *asm, t SyscallTable) error {
+	p := t.Name + "_"
+	errnoLabel := map[uint32]string{}
+	for _, e := range archErrnos {
+		errnoLabel[e.errno] = p + e.name
+	}
+	var ents []dispatchEntry
+	for _, r := range syscallPolicy {
+		nr, ok := t.Nr[r.name]
+		if !ok || r.act == actAllow {
+			continue
+		}
+		var target string
+		switch {
+		case r.act == actErrno:
+			target = errnoLabel[r.errno]
+		case r.name == "ioctl" || r.name == "personality":
+			target = p + "to_" + r.name // shared by all architectures
+		default:
+			target = p + r.name
+		}
+		if target == "" {
+			return fmt.Errorf("seccomp: %s: no return for errno %d", r.name, r.errno)
+		}
+		ents = append(ents, dispatchEntry{nr, target})
+	}
+	slices.SortFunc(ents, func(x, y dispatchEntry) int { return cmp.Compare(x.nr, y.nr) })
+
+	a.label("arch_" + t.Name)
+	a.ld(offNr)
+	if t.X32 {
+		a.jmp(bpfJgeK, x32Bit, p+"enosys", "")
+	}
+	a.dispatch(p, ents)
+
+	// mount(source, target, fstype, flags, data): flags is args[3].
+	if _, ok := t.Nr["mount"]; ok {
+		a.label(p + "mount")
+		a.ld(offArgs + 8*3)
+		a.jmp(bpfJsetK, msRemount, "", p+"allow")
+		a.jmp(bpfJsetK, msBind, p+"allow", p+"eperm")
+	}
+	// umount2(target, flags)
+	if _, ok := t.Nr["umount2"]; ok {
+		a.label(p + "umount2")
+		a.ld(offArgs + 8*1)
+		a.jmp(bpfJsetK, mntForce, p+"eperm", p+"allow")
+	}
+	// socket(domain, type, protocol)
+	if _, ok := t.Nr["socket"]; ok {
+		a.label(p + "socket")
+		a.ld(offArgs + 8*0)
+		a.jmp(bpfJeqK, afNetlink, "", p+"allow")
+		a.ld(offArgs + 8*2)
+		a.jmp(bpfJeqK, netlinkAudit, p+"eafnosupport", p+"allow")
+	}
+	// The shared sections lie beyond the other architectures' sections:
+	// reach them with unconditional jumps, which have no 255 limit.
+	a.label(p + "to_ioctl")
+	a.ja("ioctl")
+	a.label(p + "to_personality")
+	a.ja("personality")
+	a.label(p + "allow")
+	a.ret(retAllow)
+	for _, e := range archErrnos {
+		a.label(p + e.name)
+		a.ret(retErrno | e.errno)
+	}
+	return nil
+}
+
+// dispatchEntry sends syscall number nr to label target.
+type dispatchEntry struct {
+	nr     uint32
+	target string
+}
+
+// dispatch emits a binary search over ents (sorted by number) on the
+// syscall number in the accumulator; numbers not in ents go to
+// prefix+"allow".
+// Every call passes the filter, so the common ones (read, write) should
+// meet a handful of comparisons, not one per refused call.
+func (a *asm) dispatch(prefix string, ents []dispatchEntry) {
+	if len(ents) <= 4 {
+		for _, e := range ents {
+			a.jmp(bpfJeqK, e.nr, e.target, "")
+		}
+		a.ja(prefix + "allow")
+		return
+	}
+	mid := len(ents) / 2
+	upper := fmt.Sprintf("%sge_%d", prefix, ents[mid].nr)
+	a.jmp(bpfJgeK, ents[mid].nr, upper, "")
+	a.dispatch(prefix, ents[:mid])
+	a.label(upper)
+	a.dispatch(prefix, ents[mid:])
+}
+
+// personalityRules emits the personality(2) section, entered at label
+// "personality" from every architecture: persona is args[0], an unsigned
+// int to the kernel (kernel/exec_domain.c), so only its low 32 bits count.
+func personalityRules(a *asm) {
+	a.label("personality")
+	a.ld(offArgs + 8*0)
+	for _, v := range personalityAllowed {
+		a.jmp(bpfJeqK, v, "allow", "")
+	}
+	a.ja("eperm")
 }
 
 // ioctlRules emits the ioctl section, entered at label "ioctl" from every

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"govz/conf"
 )
 
 // Info is everything vzlist can show about one container. Pointers are
@@ -25,7 +27,7 @@ type Info struct {
 	IPs          []string
 	Nameserver   []string
 	SearchDomain []string
-	OnBoot       bool
+	OnBoot       *bool // nil: unset (start if it ran before the node rebooted)
 	BootOrder    *int64
 	Disabled     bool
 	CPUUnits     *int64
@@ -38,7 +40,7 @@ type Info struct {
 	Quota        map[string]Quota // diskspace, diskinodes
 	Uptime       *float64         // seconds, running only
 	LoadAvg      *[3]float64
-	Features     string
+	Features     []string // FEATURES items, NAME:on|off
 	Traffic      *Traffic // running containers with networking only
 }
 
@@ -113,12 +115,8 @@ func list(get func(*Info) []string) (func(*Info) string, func(*Info) any, func(a
 				return strings.Join(l, " ")
 			}
 			return "-"
-		}, func(i *Info) any {
-			if l := get(i); l != nil {
-				return l
-			}
-			return []string{}
-		}, func(a, b *Info) bool { return strings.Join(get(a), " ") < strings.Join(get(b), " ") }
+		}, func(i *Info) any { return strList(get(i)) },
+		func(a, b *Info) bool { return strings.Join(get(a), " ") < strings.Join(get(b), " ") }
 }
 
 func boolean(get func(*Info) bool) (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
@@ -130,6 +128,9 @@ func boolean(get func(*Info) bool) (func(*Info) string, func(*Info) any, func(a,
 		}, func(i *Info) any { return get(i) },
 		func(a, b *Info) bool { return !get(a) && get(b) }
 }
+
+// unsorted is vzlist's none_sort_fn: -s by the field keeps CTID order.
+func unsorted(a, b *Info) bool { return false }
 
 func derefOr(p *int64, d int64) int64 {
 	if p == nil {
@@ -148,16 +149,26 @@ func field(name, hdr string, width int, f func() (func(*Info) string, func(*Info
 
 // Fields is the field table, in vzlist's order.
 func Fields() []Field {
-	fs := []Field{
-		{Name: "ctid", Header: "CTID", Width: 10,
+	// veid and vpsid are vzctl's old names of ctid; they are fields of
+	// their own there, so vzlist -j prints all three keys.
+	ctid := func(name string) Field {
+		return Field{Name: name, Header: "CTID", Width: 10,
 			text: func(i *Info) string { return strconv.Itoa(i.ID) },
 			json: func(i *Info) any { return i.ID },
-			less: func(a, b *Info) bool { return a.ID < b.ID }},
+			less: func(a, b *Info) bool { return a.ID < b.ID }}
+	}
+	fs := []Field{
+		ctid("ctid"), ctid("veid"), ctid("vpsid"),
 		field("private", "PRIVATE", -32, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return str(func(i *Info) string { return i.Private })
 		}),
 		field("root", "ROOT", -32, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return str(func(i *Info) string { return i.Root })
+		}),
+		// No mount options here: the key does not exist in govz, the
+		// field does in vzctl.
+		field("mount_opts", "MOUNT_OPTS", -16, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return str(func(i *Info) string { return "" })
 		}),
 		field("origin_sample", "ORIGIN_SAMPLE", 32, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return str(func(i *Info) string { return i.OriginSample })
@@ -175,11 +186,12 @@ func Fields() []Field {
 				}
 				return strconv.Itoa(i.ID)
 			},
+			// vzctl prints the name as a string, else the CTID as a number.
 			json: func(i *Info) any {
 				if i.Name != "" {
 					return i.Name
 				}
-				return strconv.Itoa(i.ID)
+				return i.ID
 			},
 			less: func(a, b *Info) bool { return a.Name < b.Name }},
 		field("description", "DESCRIPTION", -32, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
@@ -220,7 +232,7 @@ func Fields() []Field {
 				if i.LoadAvg == nil {
 					return nil
 				}
-				return i.LoadAvg[:]
+				return rawNumber(fmt.Sprintf("[%1.2f, %1.2f, %1.2f]", i.LoadAvg[0], i.LoadAvg[1], i.LoadAvg[2]))
 			},
 			less: func(a, b *Info) bool { return loadOf(a) < loadOf(b) }},
 		Field{Name: "uptime", Header: "UPTIME", Width: 15,
@@ -231,50 +243,77 @@ func Fields() []Field {
 				return formatUptime(*i.Uptime)
 			},
 			json: func(i *Info) any {
-				if i.Uptime == nil {
-					return 0.0
+				up := 0.0
+				if i.Uptime != nil {
+					up = *i.Uptime
 				}
-				return *i.Uptime
+				return rawNumber(fmt.Sprintf("%.3f", up))
 			},
-			less: func(a, b *Info) bool { return uptimeOf(a) < uptimeOf(b) }},
+			// vzlist's uptime_sort_fn: unknown first, then the longest
+			// running.
+			less: func(a, b *Info) bool {
+				if (a.Uptime == nil) != (b.Uptime == nil) {
+					return a.Uptime == nil
+				}
+				return uptimeOf(a) > uptimeOf(b)
+			}},
 		field("cpulimit", "CPULIM", 7, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return i.CPULimit })
 		}),
 		field("cpuunits", "CPUUNI", 7, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return i.CPUUnits })
 		}),
+		// cpus and ioprio are always numbers in vzctl's JSON, 0 when
+		// unset; the table shows "-".
 		field("cpus", "CPUS", 5, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return num(func(i *Info) *int64 { return i.CPUs })
+			return zeroNum(func(i *Info) *int64 { return i.CPUs })
 		}),
 		field("ioprio", "IOP", 3, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return num(func(i *Info) *int64 { return i.IOPrio })
+			return zeroNum(func(i *Info) *int64 { return i.IOPrio })
 		}),
+		Field{Name: "onboot", Header: "ONBOOT", Width: 6,
+			text: func(i *Info) string {
+				if i.OnBoot == nil {
+					return "-"
+				}
+				return conf.YesNo(*i.OnBoot)
+			},
+			json: func(i *Info) any {
+				if i.OnBoot == nil {
+					return nil
+				}
+				return *i.OnBoot
+			},
+			less: unsorted},
+		field("bootorder", "BOOTORDER", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return num(func(i *Info) *int64 { return i.BootOrder })
+		}),
+		// vzctl always names a layout; a config without ve_layout has the
+		// default's, auto (decided at mount).
+		field("layout", "LAYOUT", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return str(func(i *Info) string {
+				if i.Layout == "" {
+					return "auto"
+				}
+				return i.Layout
+			})
+		}),
+		Field{Name: "features", Header: "FEATURES", Width: -15, text: featuresText, json: featuresJSON, less: unsorted},
+		unsortedField(field("vswap", "VSWAP", 5, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return boolean(func(i *Info) bool {
+				u, ok := i.UBC["physpages"]
+				return ok && u.Limit != maxLong
+			})
+		})),
+		unsortedField(field("disabled", "DISABL", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return boolean(func(i *Info) bool { return i.Disabled })
+		})),
+		// govz's own, after vzctl's keys: the host ID range of root inside.
 		field("local_uid", "LOCAL_UID", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return &i.LocalUID })
 		}),
 		field("local_gid", "LOCAL_GID", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return num(func(i *Info) *int64 { return &i.LocalGID })
-		}),
-		field("onboot", "ONBOOT", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return boolean(func(i *Info) bool { return i.OnBoot })
-		}),
-		field("bootorder", "BOOTORDER", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return num(func(i *Info) *int64 { return i.BootOrder })
-		}),
-		field("layout", "LAYOUT", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return str(func(i *Info) string { return i.Layout })
-		}),
-		field("features", "FEATURES", -15, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return str(func(i *Info) string { return i.Features })
-		}),
-		field("vswap", "VSWAP", 5, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return boolean(func(i *Info) bool {
-				u, ok := i.UBC["physpages"]
-				return ok && u.Limit != maxLong
-			})
-		}),
-		field("disabled", "DISABL", 6, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
-			return boolean(func(i *Info) bool { return i.Disabled })
 		}),
 	)
 	fs = append(fs, trafficFields()...)
@@ -283,13 +322,24 @@ func Fields() []Field {
 
 const maxLong = 1<<63 - 1
 
-var aliases = map[string]string{"veid": "ctid", "vpsid": "ctid"}
+func unsortedField(f Field) Field {
+	f.less = unsorted
+	return f
+}
 
+// zeroNum is num whose JSON is 0, not null, when unset.
+func zeroNum(get func(*Info) *int64) (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+	t, _, l := num(get)
+	return t, func(i *Info) any { return derefOr(get(i), 0) }, l
+}
+
+// statusRank is vzlist's order of states (its VE_RUNNING, VE_STOPPED,
+// VE_MOUNTED, VE_SUSPENDED enum): -s status lists running ones first.
 func statusRank(s string) int {
 	switch s {
-	case "stopped":
-		return 0
 	case "running":
+		return 0
+	case "stopped":
 		return 1
 	case "mounted":
 		return 2

@@ -1,24 +1,30 @@
 package listing
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
 	"govz/ct/vzerror"
 )
 
+// ubcFields are one beancounter's columns. vzctl 4.x's vzlist gives every
+// container it lists a full set of beancounters (merge_conf allocates them
+// for each config it reads), so -j prints every one as an object, never
+// null: a key the config leaves unset is not limited here, which the
+// kernel reports as LONG_MAX.
 func ubcFields(name, hdr string) []Field {
-	get := func(i *Info) (UBC, bool) { u, ok := i.UBC[name]; return u, ok }
+	get := func(i *Info) UBC {
+		if u, ok := i.UBC[name]; ok {
+			return u
+		}
+		return UBC{Barrier: maxLong, Limit: maxLong}
+	}
 	part := func(idx int) func(*Info) *int64 {
 		return func(i *Info) *int64 {
-			u, ok := get(i)
-			if !ok {
-				return nil
-			}
+			u := get(i)
 			switch idx {
 			case 0:
 				return u.Held
@@ -33,12 +39,9 @@ func ubcFields(name, hdr string) []Field {
 		}
 	}
 	js := func(i *Info) any {
-		u, ok := get(i)
-		if !ok {
-			return nil
-		}
-		return map[string]int64{"held": derefOr(u.Held, 0), "maxheld": derefOr(u.MaxHeld, 0),
-			"barrier": u.Barrier, "limit": u.Limit, "failcnt": derefOr(u.FailCnt, 0)}
+		u := get(i)
+		return object{{"held", derefOr(u.Held, 0)}, {"maxheld", derefOr(u.MaxHeld, 0)},
+			{"barrier", u.Barrier}, {"limit", u.Limit}, {"failcnt", derefOr(u.FailCnt, 0)}}
 	}
 	var out []Field
 	for idx, sfx := range []string{"", ".m", ".b", ".l", ".f"} {
@@ -49,10 +52,18 @@ func ubcFields(name, hdr string) []Field {
 	return out
 }
 
+// quotaFields are one disk quota's columns. vzctl keeps both quotas in one
+// block that exists once either is set: the other then shows no limit.
 func quotaFields(name, hdr string) []Field {
+	get := func(i *Info) (Quota, bool) {
+		if q, ok := i.Quota[name]; ok {
+			return q, true
+		}
+		return Quota{Soft: maxLong, Hard: maxLong}, len(i.Quota) > 0
+	}
 	part := func(idx int) func(*Info) *int64 {
 		return func(i *Info) *int64 {
-			q, ok := i.Quota[name]
+			q, ok := get(i)
 			if !ok {
 				return nil
 			}
@@ -66,11 +77,11 @@ func quotaFields(name, hdr string) []Field {
 		}
 	}
 	js := func(i *Info) any {
-		q, ok := i.Quota[name]
+		q, ok := get(i)
 		if !ok {
 			return nil
 		}
-		return map[string]int64{"usage": derefOr(q.Usage, 0), "softlimit": q.Soft, "hardlimit": q.Hard}
+		return object{{"usage", derefOr(q.Usage, 0)}, {"softlimit", q.Soft}, {"hardlimit", q.Hard}}
 	}
 	var out []Field
 	for idx, sfx := range []string{"", ".s", ".h"} {
@@ -94,15 +105,13 @@ type Options struct {
 	NoTrim   bool
 	JSON     bool
 	Sort     string // field, "-field" reverses
+	Stopped  bool   // only containers not running (-S)
 	Hostname string // glob filters
 	Name     string
 	Desc     string
 }
 
 func lookup(fs []Field, name string) (Field, bool) {
-	if a, ok := aliases[name]; ok {
-		name = a
-	}
 	for _, f := range fs {
 		if f.Name == name {
 			return f, true
@@ -126,10 +135,10 @@ func Format(infos []Info, o Options) (string, error) {
 		for _, name := range strings.Split(spec, ",") {
 			f, ok := lookup(all, strings.TrimSpace(name))
 			if !ok {
-				return "", fmt.Errorf("unknown field %q (vzlist -L lists them): %w", name, vzerror.ErrSyntax)
+				return "", fmt.Errorf("unknown field: %s (vzlist -L lists them): %w", name, vzerror.ErrSyntax)
 			}
 			if o.JSON && f.Suffix {
-				return "", fmt.Errorf("field %q: suffixed fields are not allowed with -j: %w", name, vzerror.ErrSyntax)
+				return "", fmt.Errorf("field `%s' is not available in JSON output: %w", name, vzerror.ErrSyntax)
 			}
 			sel = append(sel, f)
 		}
@@ -145,14 +154,14 @@ func Format(infos []Info, o Options) (string, error) {
 		key, rev := strings.CutPrefix(o.Sort, "-")
 		f, ok := lookup(all, key)
 		if !ok {
-			return "", fmt.Errorf("unknown sort field %q: %w", key, vzerror.ErrSyntax)
+			return "", fmt.Errorf("invalid sort field name: %s: %w", o.Sort, vzerror.ErrSyntax)
 		}
-		sort.SliceStable(rows, func(a, b int) bool {
-			if rev {
-				return f.less(&rows[b], &rows[a])
-			}
-			return f.less(&rows[a], &rows[b])
-		})
+		sort.SliceStable(rows, func(a, b int) bool { return f.less(&rows[a], &rows[b]) })
+		// vzlist prints a reverse sort from the end of the sorted list,
+		// so ties (and fields it cannot sort by) come out reversed too.
+		if rev {
+			slices.Reverse(rows)
+		}
 	}
 	if o.JSON {
 		return formatJSON(rows, sel)
@@ -197,6 +206,9 @@ func abs(i int) int {
 func filter(infos []Info, o Options) []Info {
 	var out []Info
 	for _, i := range infos {
+		if o.Stopped && i.Status == "running" {
+			continue
+		}
 		if !match(o.Hostname, i.Hostname) || !match(o.Name, i.Name) || !match(o.Desc, i.Description) {
 			continue
 		}
@@ -218,7 +230,7 @@ func match(pat, s string) bool {
 
 // formatJSON writes an array of objects with keys in field order.
 func formatJSON(rows []Info, sel []Field) (string, error) {
-	var b bytes.Buffer
+	var b strings.Builder
 	b.WriteString("[")
 	for i := range rows {
 		if i > 0 {
@@ -229,11 +241,10 @@ func formatJSON(rows []Info, sel []Field) (string, error) {
 			if j > 0 {
 				b.WriteString(",")
 			}
-			v, err := json.Marshal(f.json(&rows[i]))
-			if err != nil {
-				return "", err
+			fmt.Fprintf(&b, "\n    %q: ", f.Name)
+			if err := renderJSON(&b, f.json(&rows[i])); err != nil {
+				return "", fmt.Errorf("encoding field %s of container %d: %v: %w", f.Name, rows[i].ID, err, vzerror.ErrSystem)
 			}
-			fmt.Fprintf(&b, "\n    %q: %s", f.Name, v)
 		}
 		b.WriteString("\n  }")
 	}

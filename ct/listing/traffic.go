@@ -37,7 +37,7 @@ func trafficFields() []Field {
 			if b == nil {
 				return nil
 			}
-			return map[string]int64{"bytes": *b, "packets": *p}
+			return object{{"bytes", *b}, {"packets", *p}}
 		}
 		for _, sfx := range []string{"", ".p"} {
 			t, _, l := num(part(sfx != ""))

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 )
 
 // DefaultDir is where Debian's lxcfs.service mounts LXCFS.
@@ -85,7 +86,10 @@ func mountedAt(mountinfo, dir string) bool {
 // of process pid (the container's init, before it runs), using exe as the
 // helper (this binary; it must dispatch Verb to Main). Files missing on
 // either side are skipped: older LXCFS lacks some, a guest may lack a
-// mount point.
+// mount point. The helper runs the file on disk, not a sealed copy
+// (internal/exeseal): it joins only the mount namespace, keeps the host's
+// root, user and pid namespaces, so no guest process can see it or its
+// /proc/PID/exe.
 func Attach(dir string, pid int, exe string) error {
 	var fds []*os.File
 	defer func() {
@@ -143,17 +147,14 @@ func attachAll(args []string) error {
 	if err != nil {
 		return fmt.Errorf("bad pid %q", args[0])
 	}
-	root, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := inroot.Open("/proc/" + strconv.Itoa(pid) + "/root")
 	if err != nil {
 		return fmt.Errorf("opening the container's root: %w", err)
 	}
-	defer unix.Close(root)
+	defer root.Close()
 	var errs []error
 	for i, target := range args[1:] {
-		dst, err := unix.Openat2(root, target, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
+		dst, err := root.OpenPath(target, inroot.Any)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
@@ -161,8 +162,8 @@ func attachAll(args []string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", target, err))
 			continue
 		}
-		err = unix.MoveMount(3+i, "", dst, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-		unix.Close(dst)
+		err = unix.MoveMount(3+i, "", int(dst.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+		dst.Close()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attaching %s: %w", target, err))
 		}

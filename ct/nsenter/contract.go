@@ -1,13 +1,16 @@
 package nsenter
 
-// Verb is argv[1] of the re-exec: /proc/self/exe Verb PATH ARGV0 [ARG...].
+// Every verb runs from a sealed copy of the executable
+// (internal/exeseal), never from the file on disk: see nsexec.c.
+
+// Verb is argv[1] of the re-exec: EXE Verb PATH ARGV0 [ARG...].
 const Verb = "__nsexec"
 
-// VerbLock makes a container's locked mount namespace (/proc/self/exe
-// VerbLock; EnvSyncFD, EnvUsernsFD, EnvMntnsFD, EnvOwner): see nsexec.c.
+// VerbLock makes a container's locked mount namespace (EXE VerbLock;
+// EnvSyncFD, EnvUsernsFD, EnvMntnsFD, EnvOwner): see nsexec.c.
 const VerbLock = "__nslock"
 
-// VerbInit is the container init's last step (/proc/self/exe VerbInit PATH
+// VerbInit is the container init's last step (EXE VerbInit PATH
 // ARGV0 [ARG...]; EnvSyncFD, EnvMntnsFD, EnvCapKeep, EnvEnvFD, optional
 // EnvSeccompFD): it joins the locked mount namespace and execs the guest's
 // init. See nsexec.c.

@@ -11,7 +11,16 @@
  *
  * Contract (Go side: ct/attach/nsexec.go; names in contract.go):
  *
- *   argv  /proc/self/exe __nsexec PATH ARGV0 [ARG...]
+ *   exe   every verb runs from a sealed memfd copy of this binary
+ *         (internal/exeseal), exec'd as /proc/self/fd/N, N one of the fds
+ *         it inherits (not named in the environment; it closes with the
+ *         others at the next execve), or for init with execveat(2) on an
+ *         O_PATH descriptor of the copy. The file on disk must never run
+ *         where a guest can see the process: its /proc/PID/exe, or the
+ *         guest's own /proc/self/exe when the command is a
+ *         "#!/proc/self/exe" script, would hand the guest the host's
+ *         binary to write to (CVE-2019-5736).
+ *   argv  EXE __nsexec PATH ARGV0 [ARG...]
  *         PATH is searched in the container's PATH when it has no '/'.
  *   env   _GOVZ_NSEXEC_ERRFD=N       write end of a pipe for one error line
  *         _GOVZ_NSEXEC_PID=N         host pid of the container's init
@@ -31,7 +40,11 @@
  *         Nothing else: the dynamic loader and libc of this host binary
  *         must not see the command's variables (LD_*, GLIBC_TUNABLES).
  *   fds   0, 1, 2 become the command's stdio (replaced by the pty slave in
- *         enter mode); every fd above 2 is closed at exec.
+ *         enter mode); every fd above 2 is closed at exec. The host hands
+ *         in only anonymous pipes (its own copying ones for any other
+ *         stdio, ct/attach/stdio.go) and sealed memfds (runscript's body):
+ *         nothing the guest could reopen through /proc/self/fd to reach a
+ *         host file, FIFO or device.
  *   pty   the child opens /dev/ptmx inside the container (the guest's
  *         devpts), sends the master over PTYFD (SCM_RIGHTS, one data byte),
  *         reads one byte back (the host has set the window size), then makes
@@ -40,12 +53,15 @@
  *         exit 255; stage is "notrunning" (the init is gone), "setup"
  *         (joining failed) or "exec" (execve failed).
  *   exit  otherwise the command's status, 128+N if signal N killed it.
- *   sigs  the waiting process ignores SIGINT/SIGQUIT (the terminal sends
- *         them to the command too) and forwards SIGTERM/SIGHUP.
+ *   sigs  the command runs in a session of its own (setsid; in enter mode
+ *         the pty's), so no host terminal is its controlling terminal; the
+ *         waiting process forwards SIGINT/SIGQUIT/SIGTERM/SIGHUP to it.
+ *   keys  the command (and the init, below) joins a new anonymous session
+ *         keyring before its filter: nothing of the caller's is possessed.
  *
  *   attach (Go, host)        nsexec (host pid ns)           child (CT pid ns)
  *   pidfd, root fd, cgroup
- *   fds, /proc/self/exe ---> write pid to cgroup.procs
+ *   fds, sealed copy ------> write pid to cgroup.procs
  *                            setns(pidfd, NSFLAGS)   [< 5.8: /proc/PID/ns/X,
  *                                                     user first]
  *                            fchdir(root); chroot(".")
@@ -69,7 +85,7 @@
  * sysfs. Both steps need a single-threaded process: unshare(CLONE_NEWUSER)
  * and setns(CLONE_NEWNS) refuse a shared fs_struct.
  *
- *   lock  argv  /proc/self/exe __nslock
+ *   lock  argv  EXE __nslock
  *         env   _GOVZ_NSEXEC_SYNCFD=N    unix socket: "ok\n" once the locked
  *                                        namespace exists, then reads until
  *                                        EOF and exits 0; on failure
@@ -86,7 +102,7 @@
  *         process of the guest without CAP_SYS_ADMIN would otherwise still
  *         mount in M2.
  *
- *   init  argv  /proc/self/exe __nsinit_exec PATH ARGV0 [ARG...]
+ *   init  argv  EXE __nsinit_exec PATH ARGV0 [ARG...]
  *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
  *                                        an error is one JSON message
  *                                        {"type":"error","error":{"code":C,
@@ -106,6 +122,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -466,6 +483,21 @@ static void become_ct_root(void)
 		die("setup", "setresuid 0 in the container: %s", strerror(errno));
 }
 
+/*
+ * new_session_keyring gives the process a fresh anonymous session keyring.
+ * Otherwise it keeps the one of whoever ran vzctl (a login's, host root's),
+ * and possession overrides the key's owner and permission checks: the guest
+ * could read, link or revoke the caller's keys with no uid check at all.
+ * runc joins a new session keyring for every process for the same reason.
+ * Before the seccomp filter, which refuses keyctl. ENOSYS: a kernel without
+ * keys has nothing to leak.
+ */
+static void new_session_keyring(void)
+{
+	if (syscall(__NR_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		die("setup", "joining a new session keyring: %s", strerror(errno));
+}
+
 static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 						  unsigned long long keep, char **env,
 						  struct sock_fprog *filter, int userns)
@@ -475,8 +507,18 @@ static void __attribute__((noreturn)) run_child(char **cmd, int ptyfd,
 	/* Before the pty: its slave is then the container root's. */
 	if (userns)
 		become_ct_root();
+	new_session_keyring();
+	/*
+	 * Enter mode: a session of its own on the container's pty. Otherwise a
+	 * session without a terminal: the caller's controlling terminal stays
+	 * the command's even though its stdio are pipes, and the guest's
+	 * /dev/tty (5:0) opens whatever that is: the host terminal, where
+	 * TIOCSTI would type commands into the admin's shell.
+	 */
 	if (ptyfd >= 0)
 		attach_pty(ptyfd);
+	else if (setsid() < 0)
+		die("setup", "setsid: %s", strerror(errno));
 	drop_caps(keep);
 	/* Cloexec rather than close: ERRFD must outlive a failed execve. */
 	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
@@ -504,12 +546,14 @@ static void __attribute__((noreturn)) wait_child(void)
 	struct sigaction sa;
 	int st;
 
-	/* The terminal signals the whole process group, child included. */
+	/* The child has a session of its own (on the container's pty in
+	 * enter mode, where a ^C is the pty's to send, or none), so the
+	 * caller's terminal no longer reaches it: a ^C or ^\ that reaches us
+	 * is passed on, as are SIGTERM and SIGHUP. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
+	sa.sa_handler = forward;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	sa.sa_handler = forward;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	while (waitpid(child, &st, 0) < 0)
@@ -578,6 +622,7 @@ static void __attribute__((noreturn)) init_main(int argc, char **argv)
 	close((int)mntfd);
 	if (chdir("/") < 0)
 		die("setup", "chdir /: %s", strerror(errno));
+	new_session_keyring();
 	drop_caps(keep);
 	/* errfd too: its closing tells the parent that execve worked. */
 	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)

@@ -16,8 +16,12 @@ import (
 	"govz/ct/vzerror"
 )
 
-// syncFD is the child's end of the socketpair.
-const syncFD = 3
+// syncFD is the child's end of the socketpair; exeFD the sealed copy of
+// the executable the child was started from (see Start).
+const (
+	syncFD = 3
+	exeFD  = 4
+)
 
 func init() {
 	// Capabilities, the seccomp filter and the cgroup namespace are per
@@ -43,6 +47,8 @@ func Main() {
 }
 
 func child(sock *os.File) error {
+	// The execve that started us needed it; /proc/self/exe is the copy now.
+	unix.Close(exeFD)
 	unix.CloseOnExec(syncFD)
 	m, fds, err := recvWithFDs(syncFD)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
+	"govz/internal/exeseal"
 )
 
 // Locking the container's mounts. The child builds the container's
@@ -44,11 +45,12 @@ func lockOwner(uids []syscall.SysProcIDMap) (uint32, error) {
 	return uint32(uids[0].ContainerID + uids[0].Size - 1), nil
 }
 
-// lockMounts runs the helper against the child pid and returns a
-// descriptor of M2, opened through /proc/HELPER/ns/mnt while the helper
-// still lives (after setns into M1 the helper could not open its own: its
-// /proc would be the container's).
-func lockMounts(exe string, pid int, owner uint32, deadline time.Time) (int, error) {
+// lockMounts runs the helper (exe, the sealed copy of this executable: the
+// helper joins the container's user and mount namespaces) against the
+// child pid and returns a descriptor of M2, opened through
+// /proc/HELPER/ns/mnt while the helper still lives (after setns into M1
+// the helper could not open its own: its /proc would be the container's).
+func lockMounts(exe *os.File, pid int, owner uint32, deadline time.Time) (int, error) {
 	if !nsenter.Available {
 		return -1, fmt.Errorf("locking mounts: this binary was built without cgo: %w", vzerror.ErrSystem)
 	}
@@ -75,7 +77,7 @@ func lockMounts(exe string, pid int, owner uint32, deadline time.Time) (int, err
 	childEnd := os.NewFile(uintptr(pair[1]), "lock-sync-child")
 	files = append(files, childEnd)
 	cmd := &exec.Cmd{
-		Path: exe,
+		Path: exeseal.Path(6),
 		Args: []string{"govz-lock", nsenter.VerbLock},
 		Env: []string{
 			nsenter.EnvSyncFD + "=5",
@@ -83,7 +85,7 @@ func lockMounts(exe string, pid int, owner uint32, deadline time.Time) (int, err
 			nsenter.EnvMntnsFD + "=4",
 			nsenter.EnvOwner + "=" + strconv.FormatUint(uint64(owner), 10),
 		},
-		ExtraFiles: files,
+		ExtraFiles: []*os.File{files[0], files[1], files[2], exe},
 	}
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("locking mounts: starting %s: %w: %w", nsenter.VerbLock, err, vzerror.ErrSystem)
@@ -118,7 +120,9 @@ func lockMounts(exe string, pid int, owner uint32, deadline time.Time) (int, err
 // and a guest's ld.so and libc must never run before the filter is on).
 type hostHandles struct{ exe, root int }
 
-// openHostHandles opens them before the pivot. The old root stays usable
+// openHostHandles opens them before the pivot. The executable is the
+// sealed copy the parent started the child from (exeseal), not the file on
+// disk. The old root stays usable
 // through its descriptor after pivotHere detaches it, with its submounts:
 // copied into a mount namespace of the container's user namespace they
 // are locked, and umount_tree leaves locked mounts connected.

@@ -13,6 +13,7 @@ import (
 
 	"govz/ct/revert"
 	"govz/ct/vzerror"
+	"govz/internal/exeseal"
 )
 
 // Namespaces the child is cloned into. The cgroup namespace comes later,
@@ -21,8 +22,6 @@ const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | un
 
 // Options are the parent's side of a start.
 type Options struct {
-	// Exe is the executable to re-exec with Verb; "" = /proc/self/exe.
-	Exe string
 	// Console becomes the child's stdin, stdout, stderr and controlling
 	// terminal (a pty slave); nil = /dev/null and no /dev/console.
 	Console *os.File
@@ -80,10 +79,18 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 		defer devNull.Close()
 		stdio = devNull
 	}
-	exe := o.Exe
-	if exe == "" {
-		exe = "/proc/self/exe"
+	// The child runs this executable inside the container's namespaces
+	// until it execs the guest's init, the lock helper inside its user and
+	// mount namespaces, and the child's last stage execs it again: a guest
+	// whose init is a "#!/proc/self/exe" script would get the file itself.
+	// So all of them run a sealed copy, made once per boot; the last
+	// process executing it frees it.
+	exe, err := exeseal.Self()
+	if err != nil {
+		childEnd.Close()
+		return nil, fmt.Errorf("container init: %w", err)
 	}
+	defer exe.Close()
 	if c.UserNS != (len(o.UIDMappings) > 0) || len(o.UIDMappings) > 0 != (len(o.GIDMappings) > 0) {
 		childEnd.Close()
 		return nil, fmt.Errorf("user namespace: config and mappings disagree: %w", vzerror.ErrInvalidValue)
@@ -98,7 +105,7 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 	attr := &os.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
-		Files: []*os.File{stdio, stdio, stdio, childEnd},
+		Files: []*os.File{stdio, stdio, stdio, childEnd, exe},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: Namespaces,
 			Setsid:     true,
@@ -116,10 +123,10 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 		// so become uid/gid 0 inside, without supplementary groups, first.
 		attr.Sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	proc, err := os.StartProcess(exe, []string{"govz-init", Verb}, attr)
+	proc, err := os.StartProcess(exeseal.Path(exeFD), []string{"govz-init", Verb}, attr)
 	childEnd.Close()
 	if err != nil {
-		return nil, fmt.Errorf("starting %s %s: %w", exe, Verb, err)
+		return nil, fmt.Errorf("starting %s: %w", Verb, err)
 	}
 	r.Add(func() {
 		proc.Kill()

@@ -1,10 +1,11 @@
 // Package nsinit creates a container's namespaces and turns into its init.
 //
-// The supervisor starts a copy of its own executable (/proc/self/exe) with
-// the hidden first argument Verb, in new mount, PID, UTS, IPC and network
-// namespaces, and with Options.UIDMappings in a new user namespace that
-// owns them all; main must call Main for that verb before doing anything
-// else.
+// The supervisor starts a sealed in-memory copy of its own executable
+// (internal/exeseal, passed as the child's fd 4: the guest must never reach
+// the file on disk through the child's /proc/PID/exe) with the hidden
+// first argument Verb, in new mount, PID, UTS, IPC and network namespaces,
+// and with Options.UIDMappings in a new user namespace that owns them all;
+// main must call Main for that verb before doing anything else.
 // That child builds the container (cgroup namespace, root, mounts,
 // hostname, syscall filter, capabilities) and execs the guest's init, which
 // keeps PID 1 and the supervisor as its parent. Start is the parent's half.
@@ -57,7 +58,8 @@ const Verb = "__govz_nsinit"
 //	   config {Config} + fds -------------------->
 //	                                               unshare(CLONE_NEWCGROUP)
 //	                                               [LockMounts: O_PATH fds of
-//	                                               /proc/self/exe and host /]
+//	                                               /proc/self/exe (the copy)
+//	                                               and host /]
 //	                                               rslave /, then either
 //	                                               bind the root by path, or
 //	                                               [NEWUSER: fsmount proc and
@@ -70,7 +72,8 @@ const Verb = "__govz_nsinit"
 //	          <------------------------------------ prestart {Kind, Hooks}
 //	   Prestart(pid): e.g. move
 //	   veths into /proc/pid/ns/net
-//	   [LockMounts: helper nsexec.c __nslock:
+//	   [LockMounts: helper nsexec.c __nslock
+//	    (the same sealed copy):
 //	    setns(U1 = pid's user ns), setns(M1),
 //	    setresgid(0), setresuid(OWNER),
 //	    unshare(NEWUSER|NEWNS) = U2, M2, a

@@ -3,10 +3,13 @@ package rootfs
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"path"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/inroot"
 )
 
 // PrepareRoot readies newRoot (a host path, already mounted by the caller)
@@ -109,18 +112,18 @@ const readyHook = "#!/bin/sh\n" + readyHookMarker + ": tells the host that boot 
 var ReadyHookPaths = []string{"/etc/init.d/ready", "/etc/local.d/govz-ready.start"}
 
 // PlantReadyHooks writes the readiness hook at ReadyHookPaths inside the
-// tree at root (a host path, or "/" from inside the container). Paths are
-// resolved with openat2(RESOLVE_IN_ROOT), so the guest's symlinks cannot
-// lead out of root. It returns the paths it wrote.
+// tree at root (a host path, or "/" from inside the container), through
+// internal/inroot, so the guest's symlinks cannot lead out of root and its
+// FIFOs cannot block the start. It returns the paths it wrote.
 func PlantReadyHooks(root string) ([]string, error) {
-	rfd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
+	r, err := inroot.Open(root)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
+		return nil, err
 	}
-	defer unix.Close(rfd)
+	defer r.Close()
 	var planted []string
 	for _, p := range ReadyHookPaths {
-		ok, err := plantOne(rfd, p)
+		ok, err := plantOne(r, p)
 		if err != nil {
 			return planted, err
 		}
@@ -131,46 +134,29 @@ func PlantReadyHooks(root string) ([]string, error) {
 	return planted, nil
 }
 
-func plantOne(rfd int, p string) (bool, error) {
-	dir, name := path.Split(p)
-	dfd, err := unix.Openat2(rfd, dir, &unix.OpenHow{
-		Flags:   unix.O_DIRECTORY | unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+func plantOne(r *inroot.Root, p string) (bool, error) {
+	if _, err := r.Stat(path.Dir(p)); errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return false, nil
+	} else if err != nil {
+		return false, err
 	}
-	if err != nil {
-		return false, &fs.PathError{Op: "openat2", Path: dir, Err: err}
-	}
-	defer unix.Close(dfd)
-	// An existing file that is not ours stays untouched.
-	if fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
-		buf := make([]byte, 256)
-		n, _ := unix.Read(fd, buf)
-		unix.Close(fd)
+	// An existing file that is not ours stays untouched: a symlink, a
+	// FIFO, or a file without the marker.
+	if f, err := r.OpenFile(p, unix.O_RDONLY|unix.O_NOFOLLOW, inroot.Regular); err == nil {
+		buf := make([]byte, len(readyHook)+1)
+		n, _ := io.ReadFull(f, buf)
+		f.Close()
 		if n <= 0 || !bytes.Contains(buf[:n], []byte(readyHookMarker)) {
 			return false, nil
 		}
+		if string(buf[:n]) == readyHook {
+			return true, nil // as written last time: no rewrite, no fsync
+		}
 	} else if !errors.Is(err, unix.ENOENT) {
-		return false, nil // a symlink, a fifo, unreadable: not ours either
+		return false, nil
 	}
-	tmp := "." + name + ".govz-tmp"
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o755)
-	if err != nil {
-		return false, &fs.PathError{Op: "create", Path: dir + tmp, Err: err}
-	}
-	_, err = unix.Write(fd, []byte(readyHook))
-	if err == nil {
-		err = unix.Fchmod(fd, 0o755)
-	}
-	unix.Close(fd)
-	if err == nil {
-		err = unix.Renameat(dfd, tmp, dfd, name)
-	}
-	if err != nil {
-		unix.Unlinkat(dfd, tmp, 0)
-		return false, &fs.PathError{Op: "write", Path: p, Err: err}
+	if err := r.WriteFile(p, []byte(readyHook), 0o755); err != nil {
+		return false, err
 	}
 	return true, nil
 }

@@ -44,7 +44,13 @@ func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 func (s *sup) boot(spec *Spec) (*bootState, error) {
 	s.hooks = spec.Hooks
 	b := &bootState{spec: spec, stopTimeout: spec.StopTimeout, exited: make(chan struct{}, 1)}
+	// Between placing init in its cgroup and writing the run record the
+	// container has processes but cannot be joined yet; the marker tells
+	// Booting so, and a status that says running means exec works.
+	marker := filepath.Join(s.runDir, bootingName)
+	os.WriteFile(marker, nil, 0o600)
 	err := s.bootSteps(b)
+	os.Remove(marker)
 	if err != nil {
 		if b.prestarted {
 			s.poststopPending = true
@@ -129,7 +135,7 @@ func (s *sup) bootSteps(b *bootState) error {
 			s.logf("undo: %v", err)
 		}
 	})
-	if err := applyDevices(cg, spec.DevNodes); err != nil {
+	if err := applyDevices(cg, spec.DevNodes, spec.Devices); err != nil {
 		return err
 	}
 	// A container in a user namespace gets its INNER cgroups, its console

@@ -15,7 +15,8 @@ import (
 )
 
 // applyDevices restricts the container to its device allow-list
-// (rootfs.AllowRules) before any of its processes exist.
+// (rootfs.AllowRules, plus the grants by number) before any of its
+// processes exist.
 //
 // Wherever a cgroup2 hierarchy is mounted (a v2 host, and a "hybrid" v1
 // host with its mostly empty cgroup2 at .../unified) that is a device
@@ -35,8 +36,8 @@ import (
 //
 // cgroup v2 (not this host's layout) needs a BPF_PROG_TYPE_CGROUP_DEVICE
 // program attached to OUTER: see applyDevicesBPF.
-func applyDevices(cg *cgroup.Group, extra []rootfs.DevNode) error {
-	rules := rootfs.AllowRules(extra)
+func applyDevices(cg *cgroup.Group, extra []rootfs.DevNode, devices []rootfs.Rule) error {
+	rules := append(rootfs.AllowRules(extra), devices...)
 	if _, err := cg.OuterPath(cgroup.UnifiedName); err == nil {
 		return applyDevicesBPF(cg, rules)
 	}

@@ -37,6 +37,8 @@
 //	RUNDIR/notify           sd_notify datagram socket, bind-mounted at /run/host/notify
 //	RUNDIR/ready            readiness fifo, bind-mounted at /run/host/ready
 //	RUNDIR/supervisor.lock  flock held by the supervisor for its whole life
+//	RUNDIR/booting          present while a boot is under way (Booting)
+//	RUNDIR/stop-signal      a signal stopped the container (SignalStopName)
 //	RUNDIR/supervisor.log   the supervisor's log (kept after stop)
 //
 // # Readiness ("vzctl start --wait")

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -61,6 +62,10 @@ type handoff struct {
 	StopTimeout     time.Duration  `json:"stop_timeout"`
 	Ring            []byte         `json:"ring"`
 	FDs             map[string]int `json:"fds"`
+	// State is the boot's run record, so that a record removed behind the
+	// supervisor's back (an admin's rm, a cleanup script) is written again
+	// instead of leaving the container unsupervised.
+	State *runstate.State `json:"state"`
 }
 
 // reexec replaces the process with a lean copy of itself that carries on
@@ -101,6 +106,7 @@ func (s *sup) reexec(b *bootState) {
 		ID: s.id, RunDir: s.runDir, Wait: s.wait, InitPID: b.proc.Pid, Kind: b.proc.Kind,
 		Hooks: b.proc.Hooks, Ready: b.ready, Prestarted: b.prestarted,
 		PoststopPending: s.poststopPending, StopTimeout: b.stopTimeout, FDs: map[string]int{},
+		State: b.state,
 	}
 	var dups []int
 	fail := func(err error) {
@@ -211,6 +217,8 @@ func (s *sup) reexec(b *bootState) {
 		}
 	}
 	unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old)
+	// The file itself, as at Start: the supervisor never enters a
+	// container's namespaces, so no sealed copy is needed.
 	err = unix.Exec("/proc/self/exe", []string{"govz-supervisor " + s.id, Verb, mode}, env)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.UnlockOSThread()
@@ -397,6 +405,11 @@ func (s *sup) resume(h *handoff) error {
 // resumeBoot rebuilds the current boot's state: init is still our child.
 func (s *sup) resumeBoot(h *handoff) (*bootState, error) {
 	st, err := runstate.Read(s.runDir)
+	if errors.Is(err, os.ErrNotExist) && h.State != nil {
+		s.logf("run record missing; writing it again")
+		st = h.State
+		err = runstate.Write(s.runDir, st)
+	}
 	if err != nil {
 		return nil, err
 	}

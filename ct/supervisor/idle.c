@@ -77,6 +77,9 @@ static void wake(char *argv0, const char *why)
 	snprintf(reason, sizeof(reason), WAKE_ENV "=%s", why);
 	if (putenv(reason) != 0)
 		return;
+	/* The file itself, not a sealed copy (internal/exeseal): the
+	 * supervisor lives in the host's namespaces, out of every guest's
+	 * sight. */
 	execve("/proc/self/exe", args, environ);
 	dprintf(2, "supervisor: idle: execve: %s\n", strerror(errno));
 	sleep(1);

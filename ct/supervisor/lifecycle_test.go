@@ -508,5 +508,8 @@ func TestSupervisorSIGTERM(t *testing.T) {
 	if l := c.logs(); !strings.Contains(l, "stopping") || !strings.Contains(l, "halted or powered off") {
 		t.Errorf("SIGTERM did not stop the guest cleanly:\n%s", l)
 	}
+	if !fileExists(filepath.Join(c.spec.RunDir, SignalStopName)) {
+		t.Errorf("%s not written: Poststop cannot tell a signal from a halt inside", SignalStopName)
+	}
 	checkNoLeaks(t, c, before)
 }

@@ -222,6 +222,10 @@ func (s *sup) loop(b *bootState) error {
 			s.idle(b)
 		case sig := <-s.sigs:
 			s.logf("got %v: stopping", sig)
+			// For Poststop: the node (systemd stopping a scope, at
+			// shutdown) or a host process stopped the container, not its
+			// guest nor vzctl stop.
+			os.WriteFile(filepath.Join(s.runDir, SignalStopName), nil, 0o600)
 			if t := s.beginStop(b, b.stopTimeout, false); t != nil {
 				stopTimer = t
 			}

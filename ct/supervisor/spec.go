@@ -31,6 +31,9 @@ type Spec struct {
 	Capabilities []string         `json:"capabilities"`
 	DevNodes     []rootfs.DevNode `json:"dev_nodes"`    // extra device nodes, granted as their Access says
 	StopTimeout  time.Duration    `json:"stop_timeout"` // graceful stop before the kill; 0 = DefaultStopTimeout
+	// Devices are device cgroup grants without a node (vzctl --devices):
+	// for nodes the admin made in the container's tree.
+	Devices []rootfs.Rule `json:"devices,omitempty"`
 	// ConsoleLog, when set, is a host file that gets a copy of everything
 	// the container writes to its console (appended).
 	ConsoleLog string `json:"console_log"`
@@ -119,6 +122,11 @@ func (s *Spec) Validate() error {
 	for _, d := range s.DevNodes {
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("container %s: %w", s.ID, err)
+		}
+	}
+	for _, r := range s.Devices {
+		if r.Type != 'c' && r.Type != 'b' || r.Major < 0 || r.Access == "" || strings.Trim(r.Access, "rwm") != "" {
+			return fmt.Errorf("container %s: device rule %q: want c or b, a major and access r, w, m: %w", s.ID, r.String(), vzerror.ErrInvalidValue)
 		}
 	}
 	for _, e := range s.Env {

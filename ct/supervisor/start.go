@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 )
 
 // Verb is the hidden first argument that makes the executable run Main.
@@ -92,6 +92,11 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	}
 	defer pr.Close()
 
+	// The supervisor runs the file itself, not a sealed copy
+	// (internal/exeseal): it stays in the host's namespaces, where no
+	// guest process can see it, and a copy would cost the binary's size
+	// in memory for every running container. What it starts inside a
+	// container (nsinit.Start) runs a copy.
 	exe := opts.Exe
 	if exe == "" {
 		exe = "/proc/self/exe"
@@ -187,24 +192,16 @@ func abort(runDir string, exited <-chan struct{}) {
 // find it, but without leaving root: openat2(RESOLVE_IN_ROOT) resolves the
 // guest's symlinks (/sbin/init -> ../lib/systemd/systemd) inside it.
 func checkInit(root, init string) error {
-	rfd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
+	r, err := inroot.Open(root)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			return fmt.Errorf("root %s: %v: %w", root, err, vzerror.ErrNotMounted)
 		}
-		return &fs.PathError{Op: "open", Path: root, Err: err}
+		return err
 	}
-	defer unix.Close(rfd)
-	fd, err := unix.Openat2(rfd, init, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	defer r.Close()
+	st, err := r.Stat(init)
 	if err != nil {
-		return fmt.Errorf("init %s in %s: %v: %w", init, root, err, vzerror.ErrBadTemplate)
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("init %s in %s: %v: %w", init, root, err, vzerror.ErrBadTemplate)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {

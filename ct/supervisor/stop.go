@@ -17,6 +17,7 @@ import (
 	"govz/ct/cgroup"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 )
 
 // sigRTMin3 is SIGRTMIN+3 as glibc numbers it (SIGRTMIN is 34 there: the
@@ -103,24 +104,13 @@ func initctlRequest(runlevel byte) []byte {
 // path inside the guest's root (via /proc/PID/root) so that a symlink in
 // the guest cannot lead out of it; it must be a fifo with a reader.
 func openInitctl(pid int) (*os.File, error) {
-	root, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := inroot.Open("/proc/" + strconv.Itoa(pid) + "/root")
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(root)
-	fd, err := unix.Openat2(root, "/run/initctl", &unix.OpenHow{
-		Flags:   unix.O_WRONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		unix.Close(fd)
-		return nil, fmt.Errorf("/run/initctl is not a fifo")
-	}
-	return os.NewFile(uintptr(fd), "initctl"), nil
+	defer root.Close()
+	// Non-blocking, as inroot opens everything: no reader is ENXIO.
+	return root.OpenFile("/run/initctl", unix.O_WRONLY, inroot.FIFO)
 }
 
 // requestHalt asks init (host PID pid) to shut down and says how.
@@ -181,8 +171,8 @@ func Stop(runDir string, timeout time.Duration, fast bool) error {
 func stopOrphan(runDir string) error {
 	// A dead supervisor leaves its sockets, fifo and lock behind; nobody
 	// holds the lock, so they are garbage.
-	if !supervisorAlive(runDir) {
-		for _, n := range []string{controlName, notifyName, readyName, lockName} {
+	if !Alive(runDir) {
+		for _, n := range []string{controlName, notifyName, readyName, lockName, bootingName} {
 			os.Remove(filepath.Join(runDir, n))
 		}
 	}
@@ -213,21 +203,6 @@ func stopOrphan(runDir string) error {
 		return fmt.Errorf("container %s: %w (%w)", st.ID, err, vzerror.ErrStop)
 	}
 	return runstate.Remove(runDir)
-}
-
-// supervisorAlive reports whether some process holds the run directory's
-// supervisor lock.
-func supervisorAlive(runDir string) bool {
-	f, err := os.Open(filepath.Join(runDir, lockName))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return true
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
 }
 
 // waitGone waits until process pid has exited (a zombie counts as gone:

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 )
 
 // ApplyKnobs sets the per-process knobs: rlimits on every process in pids
@@ -91,19 +92,17 @@ const devptsMagic = 0x1cd1
 // devpts reconfigure resets options it is not given (ptmxmode back to
 // 000), so the instance's current ones are passed along.
 func setPtyMax(pid int, max uint64) error {
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := inroot.Open(fmt.Sprintf("/proc/%d/root", pid))
 	if err != nil {
 		return err
 	}
-	defer unix.Close(root)
-	fd, err := unix.Openat2(root, "dev/pts", &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	defer root.Close()
+	pts, err := root.OpenPath("/dev/pts", inroot.Dir)
 	if err != nil {
 		return fmt.Errorf("opening the container's /dev/pts: %w", err)
 	}
-	defer unix.Close(fd)
+	defer pts.Close()
+	fd := int(pts.Fd())
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return err

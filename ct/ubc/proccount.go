@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/inroot"
 )
 
 // ReadProcCounters counts, from procfs at procRoot ("/proc"), what no
@@ -92,19 +94,15 @@ func ReadProcCounters(procRoot string, pids []int, initPID int) map[string]Count
 // entries of its /dev/pts other than ptmx. The walk stays inside the
 // container's root (RESOLVE_IN_ROOT): the guest controls its symlinks.
 func countPtys(procRoot string, initPID int) (int64, bool) {
-	root, err := unix.Open(filepath.Join(procRoot, strconv.Itoa(initPID), "root"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := inroot.Open(filepath.Join(procRoot, strconv.Itoa(initPID), "root"))
 	if err != nil {
 		return 0, false
 	}
-	defer unix.Close(root)
-	fd, err := unix.Openat2(root, "dev/pts", &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	defer root.Close()
+	f, err := root.OpenFile("/dev/pts", unix.O_RDONLY, inroot.Dir)
 	if err != nil {
 		return 0, false
 	}
-	f := os.NewFile(uintptr(fd), "dev/pts")
 	defer f.Close()
 	names, err := f.Readdirnames(-1)
 	if err != nil {

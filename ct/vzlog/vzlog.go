@@ -27,6 +27,17 @@ type Logger struct {
 	Quiet        bool
 	file         *os.File
 	fileLevel    int
+	tag          string // console prefix of a WithCT logger
+	shared       bool   // file belongs to the parent logger
+}
+
+// WithCT returns a logger for container id sharing l's console and log
+// file, for a command that works on several containers at once (node boot
+// and shutdown): its file lines carry the CTID as usual, its console lines
+// start with "CT id: " so that interleaved lines stay attributable.
+func (l *Logger) WithCT(id int) *Logger {
+	return &Logger{Prog: l.Prog, CT: id, Out: l.Out, Err: l.Err, ConsoleLevel: l.ConsoleLevel, Quiet: l.Quiet,
+		file: l.file, fileLevel: l.fileLevel, tag: "CT " + strconv.Itoa(id) + ": ", shared: true}
 }
 
 // OpenFile starts appending to path at level; a failure to open the log is
@@ -45,7 +56,7 @@ func (l *Logger) OpenFile(path string, level int) {
 
 // Close closes the log file.
 func (l *Logger) Close() {
-	if l.file != nil {
+	if l.file != nil && !l.shared {
 		l.file.Close()
 		l.file = nil
 	}
@@ -92,6 +103,6 @@ func (l *Logger) log(level int, isErr bool, msg string) {
 
 func (l *Logger) console(w io.Writer, msg string) {
 	if w != nil {
-		fmt.Fprintln(w, msg)
+		fmt.Fprintln(w, l.tag+msg)
 	}
 }

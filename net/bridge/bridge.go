@@ -4,7 +4,10 @@
 // configures its addresses itself. MACs are stable (derived from the CTID
 // and interface name unless given), and MAC filtering, on by default,
 // lets the container send only with its own MAC: the host end is a
-// locked bridge port whose only allowed source is that MAC.
+// locked bridge port whose only allowed source is that MAC. IP
+// filtering, on by default, keeps the container from acting as a router
+// or DHCP server and, for the addresses the entry lists, from sending
+// from any other (filter.go).
 package bridge
 
 import (
@@ -12,9 +15,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
+	"govz/conf"
 	"govz/ct/revert"
 	"govz/net/link"
 )
@@ -27,6 +33,10 @@ type NetIf struct {
 	HostMAC   net.HardwareAddr
 	Bridge    string // "" = the host end stays unbridged
 	MACFilter bool
+	IPFilter  bool
+	// IPs are the addresses the container may send from on this
+	// interface (IP filtering); none = any (see filter.go).
+	IPs []netip.Prefix
 }
 
 // String renders n as stored in the container's config.
@@ -49,13 +59,26 @@ func (n NetIf) String() string {
 	} else {
 		parts = append(parts, "mac_filter=off")
 	}
+	// Only when off, so entries stored before the key existed read back
+	// the same.
+	if !n.IPFilter {
+		parts = append(parts, "ip_filter=off")
+	}
+	if len(n.IPs) > 0 {
+		ips := make([]string, len(n.IPs))
+		for i, p := range n.IPs {
+			ips[i] = prefixString(p)
+		}
+		parts = append(parts, "ip="+strings.Join(ips, " "))
+	}
 	return strings.Join(parts, ",")
 }
 
 // Parse reads a stored entry: "ifname=eth0,mac=..,host_ifname=..,
-// host_mac=..,bridge=..,mac_filter=on|off". MAC filtering defaults to on.
+// host_mac=..,bridge=..,mac_filter=on|off,ip_filter=on|off,ip=ADDR[/LEN]
+// ...". MAC and IP filtering default to on.
 func Parse(s string) (NetIf, error) {
-	n := NetIf{MACFilter: true}
+	n := NetIf{MACFilter: true, IPFilter: true}
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
@@ -75,6 +98,17 @@ func Parse(s string) (NetIf, error) {
 			n.Bridge = v
 		case "mac_filter":
 			n.MACFilter, err = ParseOnOff(v)
+		case "ip_filter":
+			n.IPFilter, err = ParseOnOff(v)
+		case "ip":
+			n.IPs = nil
+			for _, a := range strings.Fields(v) {
+				var p netip.Prefix
+				if p, err = ParseIP(a); err != nil {
+					break
+				}
+				n.IPs = AddIP(n.IPs, p)
+			}
 		default:
 			err = fmt.Errorf("unknown key %q", k)
 		}
@@ -96,7 +130,7 @@ func ParseAdd(s string) (NetIf, error) {
 		return NetIf{}, fmt.Errorf("--netif_add %q: at most IF,MAC,HOST_IF,HOST_MAC,BRIDGE", s)
 	}
 	f = append(f, make([]string, 5-len(f))...)
-	n := NetIf{Name: f[0], HostName: f[2], Bridge: f[4], MACFilter: true}
+	n := NetIf{Name: f[0], HostName: f[2], Bridge: f[4], MACFilter: true, IPFilter: true}
 	var err error
 	if f[1] != "" {
 		if n.MAC, err = parseMAC(f[1]); err != nil {
@@ -148,7 +182,55 @@ func (n NetIf) Validate() error {
 			}
 		}
 	}
+	// The host name is a string in the port filter's nft script.
+	if strings.ContainsAny(n.HostName, `"\`) {
+		return fmt.Errorf("netif %s: host interface name %q has a quote or backslash", n.Name, n.HostName)
+	}
 	return nil
+}
+
+// ParseIP reads an address of an entry, ADDR or ADDR/LEN, one a
+// container can be given (conf.ParseIP's rules).
+func ParseIP(s string) (netip.Prefix, error) {
+	v, err := conf.ParseIP(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p, err := netip.ParsePrefix(v); err == nil {
+		return p, nil
+	}
+	a := netip.MustParseAddr(v)
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// AddIP adds p to list unless its address is there.
+func AddIP(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
+	for _, q := range list {
+		if q.Addr() == p.Addr() {
+			return list
+		}
+	}
+	return append(list, p)
+}
+
+// DelIP removes the entry of address a from list.
+func DelIP(list []netip.Prefix, a netip.Addr) []netip.Prefix {
+	return slices.DeleteFunc(slices.Clone(list), func(q netip.Prefix) bool { return q.Addr() == a })
+}
+
+// prefixString is ADDR for a host prefix, as given.
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// SameLink reports whether a and b differ at most in what the port
+// filter does, which changes without re-creating the pair.
+func SameLink(a, b NetIf) bool {
+	a.IPs, b.IPs, a.IPFilter, b.IPFilter = nil, nil, false, false
+	return a.String() == b.String()
 }
 
 // Complete fills what n leaves unset for container ct: the host name
@@ -192,12 +274,14 @@ func Alias(ct int, ifname string) string {
 type Env struct {
 	CT      int
 	Host    link.Ops
+	Filter  Netfilter
 	GuestNS string // the running container's network namespace
 }
 
 // Up creates n's pair for the running container, the host end up and in
-// its bridge, locked to the container's MAC when filtering. The container
-// end is left to the guest to configure. On error nothing stays.
+// its bridge, locked to the container's MAC when filtering, its port
+// filter in place before it comes up. The container end is left to the
+// guest to configure. On error nothing stays.
 func Up(e *Env, n NetIf) error {
 	n = Complete(e.CT, n)
 	r := revert.New()
@@ -216,6 +300,12 @@ func Up(e *Env, n NetIf) error {
 				return err
 			}
 		}
+		if n.Filtered() {
+			if err := Filter(e.Filter, n); err != nil {
+				return err
+			}
+			r.Add(func() { Unfilter(e.Filter, n.HostName) })
+		}
 	}
 	if err := e.Host.SetUp(n.HostName); err != nil {
 		return err
@@ -224,10 +314,21 @@ func Up(e *Env, n NetIf) error {
 	return nil
 }
 
-// Down removes n's pair (both ends go with the host end). A pair already
-// gone is no error.
-func Down(e *Env, hostName string) error {
-	return link.IgnoreNotExist(e.Host.DelLink(hostName))
+// Down removes n's pair (both ends go with the host end) and its port
+// filter. What is already gone is no error: the kernel deletes the pair
+// with the container's network namespace, the filter stays until here.
+// n is the entry as it was brought up (an unfiltered one never needs nft).
+func Down(e *Env, n NetIf) error {
+	err := link.IgnoreNotExist(e.Host.DelLink(n.HostName))
+	if n.Filtered() {
+		err = errors.Join(err, Unfilter(e.Filter, n.HostName))
+	}
+	return err
+}
+
+// Refilter applies n's changed port filter to its running pair.
+func Refilter(e *Env, n NetIf) error {
+	return Filter(e.Filter, Complete(e.CT, n))
 }
 
 // ErrNotFound wraps an interface name no entry has.

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,65 +85,71 @@ func TestComplete(t *testing.T) {
 
 func TestUpDown(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		n    NetIf
-		want string
+		name     string
+		n        NetIf
+		want     string
+		filtered bool
 	}{
-		{"filtered", NetIf{Name: "eth0", Bridge: "br0", MACFilter: true}, `bridge fdb add 02:c3:5e:24:06:e4 dev veth101.0 master static
+		{"filtered", NetIf{Name: "eth0", Bridge: "br0", MACFilter: true, IPFilter: true}, `bridge fdb add 02:c3:5e:24:06:e4 dev veth101.0 master static
 bridge link set dev veth101.0 locked on learning off
 ip link add veth101.0 address 02:eb:0f:10:e6:22 type veth peer name eth0 netns /proc/9/ns/net address 02:c3:5e:24:06:e4
 ip link set veth101.0 alias "govz:veth 101 eth0"
 ip link set veth101.0 master br0
 ip link set veth101.0 up
-`},
+`, true},
 		{"unfiltered", NetIf{Name: "eth0", Bridge: "br0"}, `ip link add veth101.0 address 02:eb:0f:10:e6:22 type veth peer name eth0 netns /proc/9/ns/net address 02:c3:5e:24:06:e4
 ip link set veth101.0 alias "govz:veth 101 eth0"
 ip link set veth101.0 master br0
 ip link set veth101.0 up
-`},
-		{"no bridge", NetIf{Name: "eth0", MACFilter: true}, `ip link add veth101.0 address 02:eb:0f:10:e6:22 type veth peer name eth0 netns /proc/9/ns/net address 02:c3:5e:24:06:e4
+`, false},
+		{"no bridge", NetIf{Name: "eth0", MACFilter: true, IPFilter: true}, `ip link add veth101.0 address 02:eb:0f:10:e6:22 type veth peer name eth0 netns /proc/9/ns/net address 02:c3:5e:24:06:e4
 ip link set veth101.0 alias "govz:veth 101 eth0"
 ip link set veth101.0 up
-`},
+`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			host := link.NewFake()
 			host.AddExisting("br0", true)
-			e := &Env{CT: 101, Host: host, GuestNS: "/proc/9/ns/net"}
+			nf := &fakeNF{}
+			e := &Env{CT: 101, Host: host, Filter: nf, GuestNS: "/proc/9/ns/net"}
 			if err := Up(e, tc.n); err != nil {
 				t.Fatal(err)
 			}
 			if got := host.State(); got != tc.want {
 				t.Errorf("state:\n%s\nwant:\n%s", got, tc.want)
 			}
-			if err := Down(e, Complete(101, tc.n).HostName); err != nil {
+			if got := slices.Equal(nf.keys, []string{"veth101.0"}); got != tc.filtered {
+				t.Errorf("filtered ports %v", nf.keys)
+			}
+			if err := Down(e, Complete(101, tc.n)); err != nil {
 				t.Fatal(err)
 			}
-			if err := Down(e, Complete(101, tc.n).HostName); err != nil {
+			if err := Down(e, Complete(101, tc.n)); err != nil {
 				t.Fatalf("second Down: %v", err)
 			}
-			if got := host.State(); got != "" {
-				t.Errorf("after Down:\n%s", got)
+			if got := host.State(); got != "" || nf.table {
+				t.Errorf("after Down:\n%s\nfilter table left: %v", got, nf.table)
 			}
 		})
 	}
 	t.Run("undo", func(t *testing.T) {
-		for _, step := range []string{"master", "locked", "up"} {
+		for _, step := range []string{"master", "locked", "nft", "up"} {
 			host := link.NewFake()
 			host.AddExisting("br0", true)
+			nf := &fakeNF{fail: step == "nft"}
 			host.FailOn = step
-			if err := Up(&Env{CT: 101, Host: host, GuestNS: "/proc/9/ns/net"}, NetIf{Name: "eth0", Bridge: "br0", MACFilter: true}); err == nil {
+			if err := Up(&Env{CT: 101, Host: host, Filter: nf, GuestNS: "/proc/9/ns/net"}, NetIf{Name: "eth0", Bridge: "br0", MACFilter: true, IPFilter: true}); err == nil {
 				t.Fatalf("%s: no error", step)
 			}
-			if got := host.State(); got != "" {
-				t.Errorf("%s: left behind:\n%s", step, got)
+			if got := host.State(); got != "" || nf.table {
+				t.Errorf("%s: left behind:\n%s\nfilter table: %v", step, got, nf.table)
 			}
 		}
 	})
 	t.Run("not a bridge", func(t *testing.T) {
 		host := link.NewFake()
 		host.AddExisting("eth9", false)
-		if err := Up(&Env{CT: 101, Host: host}, NetIf{Name: "eth0", Bridge: "eth9"}); err == nil {
+		if err := Up(&Env{CT: 101, Host: host, Filter: &fakeNF{}}, NetIf{Name: "eth0", Bridge: "eth9"}); err == nil {
 			t.Fatal("enslaved to a non-bridge")
 		}
 		if got := host.State(); got != "" {

@@ -4,7 +4,8 @@
 // in, are named and commented with the container ID so they are found and
 // removed exactly, and never touch a rule govz did not make. iptables is
 // reached through go-iptables behind the small Runner interface, so the
-// policy is unit-tested with Fake.
+// policy is unit-tested with Fake. NFT applies nftables scripts (the
+// bridge port filters of net/bridge, whose policy is tested there).
 package fw
 
 import (

@@ -4,8 +4,9 @@
 // routed venet0 interface in the form the guest's networking service
 // reads, so that restarting that service inside the container keeps
 // venet0 configured: ifupdown's /etc/network/interfaces (Debian, Ubuntu)
-// and a systemd-networkd unit. Every file is reached through Root, which
-// confines paths to the container's root.
+// and a systemd-networkd unit. Every file is reached through
+// internal/inroot, which keeps paths inside the container's root and
+// refuses a FIFO, socket or device where a file belongs.
 //
 // The generators are pure functions of the old file and the wanted
 // configuration; only Apply touches files.
@@ -18,6 +19,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"govz/internal/inroot"
 )
 
 // Config is what the guest should say about its network.
@@ -47,7 +50,9 @@ const (
 // host) in line with c. It writes only what c sets and only the
 // networking flavours the guest has.
 func Apply(root string, c Config) error {
-	r, err := OpenRoot(root)
+	// Nothing is mounted inside a container's tree in the host's mount
+	// namespace (the container's own mounts live in its namespace).
+	r, err := inroot.Open(root, inroot.SameMount)
 	if err != nil {
 		return err
 	}
@@ -84,11 +89,28 @@ func Apply(root string, c Config) error {
 			errs = append(errs, r.WriteFile(NetworkdFile, []byte(Networkd(c)), 0o644))
 		}
 	}
-	return errors.Join(errs...)
+	return joinLine(errs)
 }
 
-func readOptional(r *Root, p string) (string, error) {
-	b, err := r.ReadFile(p)
+// joinLine is errors.Join on one line: vzctl's errors are one line each.
+func joinLine(errs []error) error {
+	var set []any
+	for _, err := range errs {
+		if err != nil {
+			set = append(set, err)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(set)), "; "), set...)
+}
+
+// maxFile bounds what is read from a guest's file: the guest controls it.
+const maxFile = 1 << 20
+
+func readOptional(r *inroot.Root, p string) (string, error) {
+	b, err := r.ReadFile(p, maxFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}

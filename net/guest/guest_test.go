@@ -1,11 +1,16 @@
 package guest
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"govz/internal/inroot"
 )
 
 func cfg(addrs ...string) Config {
@@ -182,5 +187,34 @@ func TestConfined(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(root, "etc/.govz-*"))
 	if len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestApplyRefusesFifo: a guest's FIFO where resolv.conf belongs is
+// refused by name, on one line, without blocking (the open used to hang).
+func TestApplyRefusesFifo(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(root, "etc", "resolv.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "etc", "hosts"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Apply(root, Config{Hostname: "h", Nameservers: []string{"10.0.0.53"}})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, inroot.ErrWrongType) || strings.Contains(err.Error(), "\n") ||
+			!strings.Contains(err.Error(), root+"/etc/resolv.conf is a fifo") || !strings.Contains(err.Error(), root+"/etc/hosts is a fifo") {
+			t.Errorf("Apply: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply blocked on the guest's FIFO")
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc", "hostname")); err != nil || string(b) != "h\n" {
+		t.Errorf("hostname: %q %v", b, err)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/inroot"
 )
 
 // IsBtrfs reports whether path is on a btrfs file system.
@@ -151,7 +153,7 @@ func deleteAt(pfd int, name, shown string) error {
 	// Subvolumes inside: delete them first. Nested paths are resolved
 	// beneath the subvolume and never through a symlink, since the tree
 	// is the container's.
-	sfd, err := unix.Openat2(pfd, name, &unix.OpenHow{
+	sfd, err := inroot.Openat2(pfd, name, &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
@@ -164,7 +166,7 @@ func deleteAt(pfd int, name, shown string) error {
 		return err
 	}
 	for _, rel := range nested {
-		dfd, err := unix.Openat2(sfd, filepath.Dir(rel), &unix.OpenHow{
+		dfd, err := inroot.Openat2(sfd, filepath.Dir(rel), &unix.OpenHow{
 			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/inroot"
 )
 
 // errDotDot marks a member name or hard link target with a ".." component.
@@ -92,16 +93,9 @@ func openInRoot(root int, path string, nofollow bool) (int, error) {
 	if path == "" {
 		path = "."
 	}
-	for range 64 {
-		fd, err := unix.Openat2(root, path, &how)
-		// EAGAIN: a rename or mount anywhere on the host raced with a ".."
-		// step of the resolution (openat2(2)); the kernel asks to retry.
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
-	return -1, unix.EAGAIN
+	// The one retry policy for openat2's EAGAIN (a rename or mount raced
+	// with a ".." step of the resolution).
+	return inroot.Openat2(root, path, &how)
 }
 
 // dirEntry is an open directory of the tree being extracted and what a

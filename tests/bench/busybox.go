@@ -25,8 +25,14 @@ func (b *bench) sectionBusybox() (*table, error) {
 	}
 
 	stopOurs := func() { b.vzctl("--quiet", "stop", "--fast", id) }
-	ours := newTool("ours", "", func() (bootRun, error) { return b.bbOurs(id, false) }, stopOurs)
-	oursWait := newTool("ours --wait", "", func() (bootRun, error) { return b.bbOurs(id, true) }, stopOurs)
+	ours := newTool("ours", "", func() (bootRun, error) { return b.bbOurs(b.vzctlBin, id, false) }, stopOurs)
+	oursWait := newTool("ours --wait", "", func() (bootRun, error) { return b.bbOurs(b.vzctlBin, id, true) }, stopOurs)
+	// before: the same container started by an earlier build (-before),
+	// in the same rounds, so the change's cost is a ratio from one run.
+	before := newTool("before", "not asked for (-before DIR)", func() (bootRun, error) { return b.bbOurs(b.vzctlBefore, id, false) }, stopOurs)
+	if b.vzctlBefore != "" {
+		before.off = ""
+	}
 	bound := newTool("bound", "", func() (bootRun, error) { return b.bbBound(root) }, nil)
 
 	lxc := newTool(peerLXC, b.peerErr[peerLXC], func() (bootRun, error) { return b.bbLXC("gzb-bb", mark) },
@@ -40,7 +46,7 @@ func (b *bench) sectionBusybox() (*table, error) {
 	runc := b.ociTool(peerRunc, "runc", root, mark)
 	crun := b.ociTool(peerCrun, "crun", root, mark)
 	nspawn := newTool(peerNspawn, b.peerErr[peerNspawn], func() (bootRun, error) { return b.bbNspawn(root, mark) }, nil)
-	b.rounds([]*bootTool{ours, oursWait, bound, lxc, runc, nspawn, crun}, b.cfg.runs)
+	b.rounds([]*bootTool{ours, oursWait, before, bound, lxc, runc, nspawn, crun}, b.cfg.runs)
 
 	b.stopBusybox = map[string]*series{
 		"ours": ours.figStop(), "bound": bound.figStop(), peerLXC: lxc.figStop(),
@@ -63,6 +69,10 @@ func (b *bench) sectionBusybox() (*table, error) {
 	t.add(row{what: "start command returned (init running)", ours: ours.figStarted(), bound: bound.figStarted(), peers: startedPeers})
 	t.add(row{what: "boot to ready (rc.local marker seen)", ours: ours.figReady(), bound: bound.figReady(), peers: readies()})
 	t.add(row{what: "vzctl start --wait returned (ready hook)", ours: oursWait.figReady(), bound: bound.figReady(), peers: readies()})
+	if b.vzctlBefore != "" {
+		t.add(row{what: "start returned, the -before build", ours: before.figStarted(), bound: bound.figStarted(), peers: startedPeers})
+		t.note("%s", beforeNote(ours.figStarted(), before.figStarted(), b.vzctlBefore))
+	}
 	t.note("ours: `vzctl start` (returns once init runs), then the marker; `vzctl start --wait` returns after the guest's ready hook, which runs right after rc.local")
 	t.note("bound: `unshare --fork --pid --mount --uts --ipc --net --kill-child chroot ROOT /sbin/init` on the same tree:")
 	t.note("  row 1 = init exec'd (/proc/PID/exe polled), rows 2-3 = marker; namespaces + chroot only: no cgroups, no pivot_root, no /dev, no caps/seccomp")
@@ -72,7 +82,7 @@ func (b *bench) sectionBusybox() (*table, error) {
 }
 
 // bbOurs is one cycle of our busybox container.
-func (b *bench) bbOurs(id string, wait bool) (bootRun, error) {
+func (b *bench) bbOurs(bin, id string, wait bool) (bootRun, error) {
 	var r bootRun
 	mark := filepath.Join(b.privateDir(id), "bench", "ready")
 	os.Remove(mark)
@@ -81,7 +91,7 @@ func (b *bench) bbOurs(id string, wait bool) (bootRun, error) {
 		args = append(args, "--wait")
 	}
 	t0 := time.Now()
-	d, _, err := b.vzctl(args...)
+	d, _, err := b.vzctlWith(bin, args...)
 	if err != nil {
 		return r, err
 	}

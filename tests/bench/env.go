@@ -23,8 +23,10 @@ type bench struct {
 	work     string // scratch directory of this run (removed at the end)
 	vzRoot   string // VZ_ROOT of the installation under test
 	vzctlBin string
-	vztmpl   string
-	cgParent string // cgroup_parent of the installation under test
+	// vzctlBefore is an earlier build's vzctl (-before), "" without one.
+	vzctlBefore string
+	vztmpl      string
+	cgParent    string // cgroup_parent of the installation under test
 
 	tmplBusybox string // template tarballs in VZ_ROOT's cache
 	tmplDebian  string
@@ -67,6 +69,16 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 		ctx: ctx, cfg: cfg, started: time.Now(),
 		vzctlBin: filepath.Join(bin, "vzctl"), vztmpl: filepath.Join(bin, "vztmpl"),
 		cgParent: "govz-bench", peerErr: map[string]string{}, nextCT: 1001,
+	}
+	if cfg.beforeDir != "" {
+		dir, err := filepath.Abs(cfg.beforeDir)
+		if err != nil {
+			return nil, err
+		}
+		b.vzctlBefore = filepath.Join(dir, "vzctl")
+		if _, err := os.Stat(b.vzctlBefore); err != nil {
+			return nil, fmt.Errorf("-before: %w", err)
+		}
 	}
 	for _, p := range []string{b.vzctlBin, b.vztmpl} {
 		if _, err := os.Stat(p); err != nil {

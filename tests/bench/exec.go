@@ -80,7 +80,11 @@ func (b *bench) sectionExec() (*table, error) {
 	if crun.off == "" {
 		crun.off = b.execOCI("crun", root)
 	}
-	b.execRounds([]*execTool{ours, bound, lxc, runc, crun}, warm, runs)
+	before := &execTool{name: "before", off: "not asked for (-before DIR)", argv: []string{b.vzctlBefore, "exec3", id, "/bin/true"}, env: ours.env}
+	if b.vzctlBefore != "" {
+		before.off = ""
+	}
+	b.execRounds([]*execTool{ours, before, bound, lxc, runc, crun}, warm, runs)
 	if lxc.off == "" {
 		b.lxc("lxc-stop", "-n", "gzb-exec", "-k")
 	}
@@ -102,6 +106,11 @@ func (b *bench) sectionExec() (*table, error) {
 	}
 	t.add(row{what: "run /bin/true inside, until it exited", ours: fig(ours), bound: fig(bound),
 		peers: []*series{fig(lxc), fig(crun), fig(runc), naSeries("nspawn: no exec without machined (machinectl shell, systemd-run -M)")}})
+	if b.vzctlBefore != "" {
+		t.add(row{what: "same, the -before build", ours: fig(before), bound: fig(bound),
+			peers: []*series{fig(lxc), fig(crun), fig(runc), naSeries("nspawn: no exec")}})
+		t.note("%s", beforeNote(fig(ours), fig(before), b.vzctlBefore))
+	}
 	t.note("ours: `vzctl exec3 CT /bin/true`; bound: `nsenter -t INIT -a /bin/true` (setns + exec only: no cgroup, caps or seccomp)")
 	t.note("LXC: `lxc-attach -n X -- /bin/true` (common.conf); runc/crun: `exec ID /bin/true` into a busybox-init container")
 	return t, nil
@@ -187,4 +196,14 @@ func (b *bench) pause(d time.Duration) {
 	case <-b.ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// beforeNote says what the change since the -before build cost: our
+// median over its median, from the same rounds.
+func beforeNote(ours, before *series, bin string) string {
+	if !ours.ok() || !before.ok() {
+		return "this build / -before build: n/a (a series has no figure)"
+	}
+	return fmt.Sprintf("this build / -before build (%s): %.2fx (%s vs %s ms, medians)",
+		bin, ours.median()/before.median(), num(ours.median()), num(before.median()))
 }

@@ -42,6 +42,7 @@ type config struct {
 	quick      bool   // smoke run: everything small
 	sections   string // comma-separated subset of allSections
 	binDir     string // where vzctl and vztmpl are
+	beforeDir  string // an earlier build's bin dir, timed beside ours (start, exec)
 	base       string // work area (scratch dirs, peer trees, results)
 	out        string // results file
 	keepWork   bool   // keep the scratch directory (debugging)
@@ -59,6 +60,7 @@ func parseFlags() config {
 	flag.BoolVar(&c.quick, "quick", false, "smoke run: n=2, n-unpack=1, density=5")
 	flag.StringVar(&c.sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
 	flag.StringVar(&c.binDir, "bin", "bin", "directory holding vzctl and vztmpl (make build)")
+	flag.StringVar(&c.beforeDir, "before", os.Getenv("BENCH_BEFORE"), "an earlier build's bin directory: its vzctl is timed beside ours in the start and exec sections (what a change cost)")
 	flag.StringVar(&c.base, "dir", "/var/lib/govz-bench", "work area (outside the repository)")
 	flag.StringVar(&c.out, "o", os.Getenv("BENCH_OUT"), "results file (default $BENCH_OUT or DIR/results.txt)")
 	flag.BoolVar(&c.keepWork, "keep", false, "keep the scratch directory after the run")

@@ -97,7 +97,12 @@ func (b *bench) run(name string, args ...string) (string, error) {
 
 // vzctl runs bin/vzctl against the bench's VZ_ROOT, timed.
 func (b *bench) vzctl(args ...string) (time.Duration, string, error) {
-	c, err := b.prepare(b.ctx, []string{"VZ_ROOT=" + b.vzRoot}, b.vzctlBin, args...)
+	return b.vzctlWith(b.vzctlBin, args...)
+}
+
+// vzctlWith runs the vzctl binary bin (ours or -before's), timed.
+func (b *bench) vzctlWith(bin string, args ...string) (time.Duration, string, error) {
+	c, err := b.prepare(b.ctx, []string{"VZ_ROOT=" + b.vzRoot}, bin, args...)
 	if err != nil {
 		return 0, "", err
 	}
