@@ -32,22 +32,22 @@ import (
 // success: the same probe run on the host, against the test's own marker
 // files, keyring, socket and terminal, succeeds (TestEscapeControls). The
 // suite runs twice: in the default container (whatever `vzctl create`
-// gives) and with a local_uid range; it touches nothing of the host but
+// gives: its own host ID range, unless the run's vz.toml says identity)
+// and identity-mapped (--local_uid 0, root inside is host root for the
+// kernel's UID checks); it touches nothing of the host but
 // files under the test's temp dirs, and keys and namespaces it made.
 
 // escMode is one way of creating the containers.
 type escMode struct {
 	name string
-	// ranges gives the attacker (101) and its neighbour (102) of the
-	// routed world, then of the bridged one, their
-	// --local_uid/--local_gid; nil: the default. Ranges never overlap,
-	// as on one node.
-	ranges map[string]int
+	// identity: the containers are switched to identity mapping
+	// (--local_uid 0) after create; otherwise they keep what create gave.
+	identity bool
 }
 
 var escModes = []escMode{
 	{name: "default"},
-	{name: "local_uid", ranges: map[string]int{"r101": 200000, "r102": 265536, "b101": 331072, "b102": 396608}},
+	{name: "identity", identity: true},
 }
 
 // escEnv is one mode's worlds: routed (r: attacker 101, neighbour 102, the
@@ -153,14 +153,10 @@ func newEscEnv(t *testing.T, m escMode, probe string) *escEnv {
 	return e
 }
 
-// setMode gives container id the mode's UID/GID range (stored).
+// setMode gives container id the mode's user namespace (stored).
 func (e *escEnv) setMode(w *netWorld, id string) {
-	world := "r"
-	if w.uplink == "br0" {
-		world = "b"
-	}
-	if base, ok := e.mode.ranges[world+id]; ok {
-		w.ok("vzctl", "set", id, "--local_uid", strconv.Itoa(base), "--local_gid", strconv.Itoa(base), "--save")
+	if e.mode.identity {
+		w.ok("vzctl", "set", id, "--local_uid", "0", "--local_gid", "0", "--save")
 	}
 }
 
