@@ -93,7 +93,7 @@ func (n *Node) mountedUnder(dirs ...string) (bool, error) {
 // Mount mounts container id's private area at its root, the way its
 // layout does it (a bind mount, or an image through a loop device).
 func (n *Node) Mount(id int) error {
-	l, err := n.lock(id, "mount")
+	l, err := n.lockOrSkip(id, "mount")
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (n *Node) mount(id int) error {
 
 // Umount unmounts container id's root; it refuses while the container runs.
 func (n *Node) Umount(id int) error {
-	l, err := n.lock(id, "umount")
+	l, err := n.lockOrSkip(id, "umount")
 	if err != nil {
 		return err
 	}

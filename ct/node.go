@@ -30,6 +30,9 @@ type Node struct {
 	// SubIDFiles, when set, replaces the host's /etc/subuid and
 	// /etc/subgid (keyed by those paths) for the ID allocator's tests.
 	SubIDFiles map[string]string
+	// SkipLock is vzctl's --skiplock: a command run by the holder of a
+	// container's lock (an action script) proceeds under that lock.
+	SkipLock bool
 }
 
 // OpenNode loads the installation at $VZ_ROOT.

@@ -49,7 +49,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)
 		}
 	}
-	l, err := n.lock(id, "set")
+	l, err := n.lockOrSkip(id, "set")
 	if err != nil {
 		return err
 	}

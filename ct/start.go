@@ -31,7 +31,7 @@ const skipUmountName = "skip-umount"
 // Start boots container id: mounts its root if needed and hands it to a
 // new supervisor, which outlives this command.
 func (n *Node) Start(id int, o StartOptions) error {
-	l, err := n.lock(id, "start")
+	l, err := n.lockOrSkip(id, "start")
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (n *Node) start(id int, o StartOptions) error {
 // skipUmount. An admin's stop means the container is not to come back at
 // node boot (unless onboot says so).
 func (n *Node) Stop(id int, fast, skipUmount bool) error {
-	l, err := n.lock(id, "stop")
+	l, err := n.lockOrSkip(id, "stop")
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (n *Node) stopWith(id int, o stopOptions) error {
 
 // Restart stops container id if it runs, then starts it.
 func (n *Node) Restart(id int, fast bool, o StartOptions) error {
-	l, err := n.lock(id, "restart")
+	l, err := n.lockOrSkip(id, "restart")
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,8 @@ var version = "dev"
 
 // env is one invocation: the logger and, once a command needs it, the node.
 type env struct {
-	log *vzlog.Logger
+	log      *vzlog.Logger
+	skipLock bool
 }
 
 func (e *env) node() (*ct.Node, error) {
@@ -36,6 +37,7 @@ func (e *env) node() (*ct.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.SkipLock = e.skipLock
 	e.log.ConsoleLevel += ct.Verbosity(n)
 	e.log.OpenFile(ct.LogFile(n), ct.LogLevel(n))
 	return n, nil
@@ -87,12 +89,15 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	defer log.Close()
 	args := argv[1:]
 	// Global flags precede the command, as in vzctl.
+	skipLock := false
 	for len(args) > 0 {
 		switch args[0] {
 		case "--quiet":
 			log.Quiet = true
 		case "--verbose":
 			log.ConsoleLevel++
+		case "--skiplock":
+			skipLock = true
 		case "--version":
 			fmt.Fprintln(stdout, "vzctl version "+version)
 			return 0
@@ -102,7 +107,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		args = args[1:]
 	}
 done:
-	e := &env{log: log}
+	e := &env{log: log, skipLock: skipLock}
 	app := newApp(e, stdout, stderr)
 	err := app.Run(append([]string{"vzctl"}, reorder(args)...))
 	// exec2/exec3 pass the command's status on silently, as vzctl does.

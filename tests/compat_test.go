@@ -1,0 +1,69 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSkipLock: a CTID.mount script calling vzctl on the container whose
+// start runs it is refused with "locked" (9) without --skiplock and works
+// with it (vzctl's action scripts do that); a --skiplock command does not
+// skip a lock held by an unrelated command.
+func TestSkipLock(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101", "--hostname", "before")
+	vzctl := filepath.Join(binDir, "vzctl")
+	out := n.path("skiplock.log")
+	n.writeFile("conf/101.mount", `#!/bin/sh
+`+vzctl+` set 101 --hostname plain --save >/dev/null 2>&1; echo "plain=$?" >>`+out+`
+`+vzctl+` --skiplock set 101 --hostname viascript --save >/dev/null 2>&1; echo "skiplock=$?" >>`+out+`
+`)
+	os.Chmod(n.path("conf/101.mount"), 0o755)
+	n.ok("vzctl", "mount", "101")
+	b, _ := os.ReadFile(out)
+	if got := strings.TrimSpace(string(b)); got != "plain=9\nskiplock=0" {
+		t.Fatalf("mount script's vzctl calls: %q, want plain=9 then skiplock=0", got)
+	}
+	if r := n.ok("vzlist", "-H", "-o", "hostname", "101"); strings.TrimSpace(r.out) != "viascript" {
+		t.Fatalf("hostname after the script's set: %q", r.out)
+	}
+	n.ok("vzctl", "umount", "101")
+	os.Remove(n.path("conf/101.mount"))
+
+	// An unrelated holder: a mount script that waits while the test runs
+	// vzctl --skiplock from outside (not a descendant of the holder).
+	fifo := n.path("hold.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.writeFile("conf/101.mount", "#!/bin/sh\nread x <"+fifo+"\n")
+	os.Chmod(n.path("conf/101.mount"), 0o755)
+	holder := n.cmd("vzctl", "mount", "101")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.WriteString("go\n")
+			f.Close()
+		}
+		holder.Wait()
+		n.run("vzctl", "umount", "101")
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(n.path("lock/101.lck")); strings.Contains(string(b), "mount") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vzctl mount never took the lock")
+		}
+	}
+	r := n.fails(9, "vzctl", "--skiplock", "set", "101", "--hostname", "outsider", "--save")
+	if !strings.Contains(r.err, "--skiplock") {
+		t.Fatalf("refusal does not explain --skiplock: %q", r.err)
+	}
+}
