@@ -6,6 +6,7 @@ import (
 	"govz/conf"
 	"govz/ct/listing"
 	"govz/ct/runstate"
+	"govz/ct/ubc"
 )
 
 // ListFilter selects containers for vzlist.
@@ -119,6 +120,25 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 		i.LocalUID, i.LocalGID = int64(u), int64(g)
 	}
 	i.Features = eff.Features
+	i.VMOvercommit = eff.VMOvercommit
+	i.Netfilter = conf.Str(eff.Netfilter)
+	i.Capability = eff.Capability
+	// set validated these; a file edited by hand that no longer parses
+	// shows as unset with a warning rather than failing the whole listing.
+	if eff.IOLimit != nil {
+		if v, err := ubc.ParseIOLimit(*eff.IOLimit); err == nil {
+			i.IOLimit = &v
+		} else {
+			n.Log.Warnf("container %d: %v", id, err)
+		}
+	}
+	if eff.IOPSLimit != nil {
+		if v, err := ubc.ParseIOPSLimit(*eff.IOPSLimit); err == nil {
+			i.IOPSLimit = &v
+		} else {
+			n.Log.Warnf("container %d: %v", id, err)
+		}
+	}
 	du := n.diskUsage(id, eff, st.Mounted)
 	for _, q := range []struct {
 		name  string

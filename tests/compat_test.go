@@ -67,3 +67,29 @@ func TestSkipLock(t *testing.T) {
 		t.Fatalf("refusal does not explain --skiplock: %q", r.err)
 	}
 }
+
+// TestVzlistConfigFields: the vzlist fields of vzctl's table that show
+// config values (vm_overcommit, netfilter, capability, iolimit, iopslimit)
+// print what set saved, in columns and in JSON.
+func TestVzlistConfigFields(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "create", "102")
+	n.ok("vzctl", "set", "101", "--vm_overcommit", "1.5", "--netfilter", "full", "--capability", "net_admin:off",
+		"--iolimit", "10M", "--iopslimit", "300", "--save")
+	r := n.ok("vzlist", "-a", "-H", "-o", "ctid,vm_overcommit,netfilter,capability,iolimit,iopslimit")
+	got := strings.Fields(r.out)
+	want := []string{"101", "1.5", "full", "net_admin:off", "10485760", "300", "102", "-", "-", "-", "-", "-"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("vzlist -o: %q, want %q", got, want)
+	}
+	r = n.ok("vzlist", "-a", "-j", "101")
+	for _, s := range []string{`"vm_overcommit": 1.5`, `"netfilter": "full"`, `"capability": ["net_admin:off"]`, `"iolimit": 10485760`, `"iopslimit": 300`} {
+		if !strings.Contains(r.out, s) {
+			t.Errorf("vzlist -j lacks %s:\n%s", s, r.out)
+		}
+	}
+	if r := n.ok("vzlist", "-L"); !strings.Contains(r.out, "iopslimit") || !strings.Contains(r.out, "vm_overcommit") {
+		t.Errorf("vzlist -L does not list the new fields:\n%s", r.out)
+	}
+}

@@ -42,6 +42,11 @@ type Info struct {
 	LoadAvg      *[3]float64
 	Features     []string // FEATURES items, NAME:on|off
 	Traffic      *Traffic // running containers with networking only
+	VMOvercommit *float64
+	Netfilter    string
+	Capability   []string // CAPABILITY items, NAME:on|off
+	IOLimit      *int64   // bytes/s; nil or 0: unlimited
+	IOPSLimit    *int64
 }
 
 // UBC is one beancounter: held, maxheld, failcnt are known only while the
@@ -317,6 +322,7 @@ func Fields() []Field {
 		}),
 	)
 	fs = append(fs, trafficFields()...)
+	fs = append(fs, configFields()...)
 	return fs
 }
 
