@@ -67,9 +67,11 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)}
 	}
 	if u := md.Undecoded(); len(u) > 0 {
-		k := u[0].String()
-		return nil, &FileError{File: name, Line: lineOf(data, u[0][0]), Key: k,
-			Err: fmt.Errorf("unknown key: %w", vzerror.ErrInvalidConfig)}
+		extra, err := collectUnknown(name, data, u)
+		if err != nil {
+			return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)}
+		}
+		c.Extra = extra
 	}
 	if scope == CT {
 		for _, k := range md.Keys() {
@@ -153,6 +155,9 @@ func Merge(layers ...*Config) *Config {
 		}
 		lv := reflect.ValueOf(l).Elem()
 		for i := 0; i < lv.NumField(); i++ {
+			if lv.Type().Field(i).Name == extraField {
+				continue
+			}
 			if !lv.Field(i).IsNil() {
 				ov.Field(i).Set(lv.Field(i))
 			}
@@ -176,6 +181,9 @@ func (c *Config) Encode() ([]byte, error) {
 		if err := toml.NewEncoder(&b).Encode(map[string]any{k.Name: v}); err != nil {
 			return nil, fmt.Errorf("encoding key %s: %w", k.Name, err)
 		}
+	}
+	if err := c.Extra.encode(&b); err != nil {
+		return nil, err
 	}
 	return b.Bytes(), nil
 }

@@ -53,7 +53,10 @@ func LoadGlobal(p Paths) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Merge(Defaults(), g), nil
+	m := Merge(Defaults(), g)
+	// Kept for the warnings only: vz.toml is never written back.
+	m.Extra = g.Extra
+	return m, nil
 }
 
 //go:embed samples/*.toml

@@ -64,6 +64,9 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	for _, w := range layer.UnknownKeys() {
+		n.Log.Warnf("%s", w)
+	}
 	tmplName := o.OSTemplate
 	if tmplName == "" {
 		tmplName = conf.Str(n.Global.DefOSTemplate)

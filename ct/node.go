@@ -45,6 +45,9 @@ func OpenNode(log *vzlog.Logger) (*Node, error) {
 	if log == nil {
 		log = &vzlog.Logger{}
 	}
+	for _, w := range g.UnknownKeys() {
+		log.Warnf("%s", w)
+	}
 	return &Node{Paths: p, Global: g, Log: log}, nil
 }
 
@@ -117,6 +120,9 @@ func (n *Node) LoadCT(id int) (*conf.Config, error) {
 	c, err := conf.LoadFile(n.Paths.CTConfig(id), conf.CT)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("container %d: config %s does not exist: %w", id, n.Paths.CTConfig(id), vzerror.ErrNoConfig)
+	}
+	for _, w := range c.UnknownKeys() {
+		n.Log.Warnf("%s", w)
 	}
 	return c, err
 }

@@ -36,6 +36,9 @@ func (n *Node) prepareResourceSet(o *SetOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range sample.UnknownKeys() {
+		n.Log.Warnf("%s", w)
+	}
 	for _, k := range applyConfigSkips {
 		sample.Unset(k)
 	}

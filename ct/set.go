@@ -78,6 +78,8 @@ func (n *Node) Set(id int, o SetOptions) error {
 		return err
 	}
 	next := conf.Merge(layer, o.Layer)
+	// Keys govz does not know stay in the file, as vzctl keeps them.
+	next.Extra = layer.Extra
 	// vzctl merges these by name with the saved list instead of replacing
 	// it: setting one capability keeps the others.
 	if o.Layer.Capability != nil {

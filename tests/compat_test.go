@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,5 +92,37 @@ func TestVzlistConfigFields(t *testing.T) {
 	}
 	if r := n.ok("vzlist", "-L"); !strings.Contains(r.out, "iopslimit") || !strings.Contains(r.out, "vm_overcommit") {
 		t.Errorf("vzlist -L does not list the new fields:\n%s", r.out)
+	}
+}
+
+// TestUnknownConfigKeysKept: a container file with keys govz does not know
+// (another tool's, a newer version's) works: each is warned about with its
+// file and line, and set --save writes it back.
+func TestUnknownConfigKeysKept(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	cfg := n.path("conf/101.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(string(b), "\n")
+	n.writeFile("conf/101.toml", string(b)+"panel_plan = \"gold\"\n\n[billing]\naccount = 42\n")
+	r := n.ok("vzctl", "set", "101", "--hostname", "kept", "--save")
+	want := "101.toml:" + strconv.Itoa(lines+1) + `: unknown key "panel_plan" ignored`
+	if !strings.Contains(r.err, want) || !strings.Contains(r.err, `"billing"`) {
+		t.Fatalf("set did not warn (%q):\n%s", want, r.err)
+	}
+	after, _ := os.ReadFile(cfg)
+	for _, s := range []string{`panel_plan = "gold"`, "[billing]", "account = 42", `hostname = "kept"`} {
+		if !strings.Contains(string(after), s) {
+			t.Fatalf("saved config lacks %s:\n%s", s, after)
+		}
+	}
+	// The container still works with it: mount, and list.
+	n.ok("vzctl", "mount", "101")
+	n.ok("vzctl", "umount", "101")
+	if r := n.ok("vzlist", "-a", "-H", "-o", "hostname"); strings.TrimSpace(r.out) != "kept" {
+		t.Fatalf("vzlist: %q", r.out)
 	}
 }
