@@ -98,6 +98,7 @@ type Config struct {
 	Devices    []string `toml:"devices"`
 	Features   []string `toml:"features"`
 	Netfilter  *string  `toml:"netfilter"`
+	BindMount  []string `toml:"bindmount"`
 
 	// Extra is the file's keys that are not in the table (unknown.go).
 	Extra *Unknown `toml:"-"`

@@ -128,6 +128,7 @@ var Keys = []Key{
 	{"devices", KindList, CT, "[]", "no", "DEVICES", "Devices granted by number without a node, b|c:MAJOR:MINOR|all:r|w|rw|none (MINOR all = any; the all device is refused)."},
 	{"features", KindList, CT, "[]", "no", "FEATURES", "NAME:on|off. tun, fuse, ppp: on grants the device node. bridge, sit, ipip, ipgre, sysfs: every container has them (off refused). nfs, nfsd: on refused (not in a user namespace)."},
 	{"netfilter", KindString, CT, "full", "no", "NETFILTER", "full: every netfilter table in the container's own network namespace; disabled, stateless and stateful cannot be enforced on a stock kernel and are refused."},
+	{"bindmount", KindList, CT, "[]", "no", "", "Host paths mounted into the container at start, HOST:CT[:ro|rw] (rw by default): HOST an existing directory or file, CT an absolute path inside (not /proc, /sys, /dev or /run). nosuid and nodev; idmapped like the root for a container with its own ID range."},
 }
 
 // KeyByName returns the table row for a key.

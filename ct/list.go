@@ -123,6 +123,7 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 	i.VMOvercommit = eff.VMOvercommit
 	i.Netfilter = conf.Str(eff.Netfilter)
 	i.Capability = eff.Capability
+	i.BindMount = eff.BindMount
 	// set validated these; a file edited by hand that no longer parses
 	// shows as unset with a warning rather than failing the whole listing.
 	if eff.IOLimit != nil {

@@ -50,6 +50,11 @@ func (n *Node) checkGrants(l *conf.Config) error {
 			return err
 		}
 	}
+	if l.BindMount != nil {
+		if _, err := bindMounts(l.BindMount); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -190,6 +190,10 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 		if err != nil {
 			return nil, err
 		}
+		binds, err := bindMounts(eff.BindMount)
+		if err != nil {
+			return nil, err
+		}
 		uids, gids, err := idMappings(layer)
 		if err != nil {
 			return nil, err
@@ -207,6 +211,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			Capabilities: append(n.layoutCapChanges(id, eff), capChanges(eff.Capability)...),
 			DevNodes:     devs,
 			Devices:      devices,
+			Binds:        binds,
 			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
 			ConsoleLog:   filepath.Join(rd, "console.log"),
 			Hooks: supervisor.Hooks{

@@ -35,6 +35,10 @@ func configFields() []Field {
 		field("iopslimit", "IOPSLIMIT", 10, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
 			return zeroNum(func(i *Info) *int64 { return i.IOPSLimit })
 		}),
+		// govz's own: host paths bound in at start.
+		field("bindmount", "BINDMOUNT", -24, func() (func(*Info) string, func(*Info) any, func(a, b *Info) bool) {
+			return list(func(i *Info) []string { return i.BindMount })
+		}),
 	}
 }
 

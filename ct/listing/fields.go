@@ -47,6 +47,7 @@ type Info struct {
 	Capability   []string // CAPABILITY items, NAME:on|off
 	IOLimit      *int64   // bytes/s; nil or 0: unlimited
 	IOPSLimit    *int64
+	BindMount    []string // HOST:CT[:ro|rw]
 }
 
 // UBC is one beancounter: held, maxheld, failcnt are known only while the

@@ -163,6 +163,10 @@ func build(c *Config, mounts map[string]int) (string, error) {
 	if fd, ok := mounts[mountReady]; ok {
 		fs.ReadyFD = fd
 	}
+	fs.Binds = append([]rootfs.Bind(nil), fs.Binds...)
+	if err := bindFDs(&fs, mounts); err != nil {
+		return "", err
+	}
 	if c.UserNS {
 		if err := pivotUserNS(&fs, mounts); err != nil {
 			return "", err

@@ -65,13 +65,16 @@ func hostMounts(c *Config, console *os.File, pid int) (fds []int, err error) {
 		add(mountReady, fd)
 	}
 	if !c.UserNS {
-		return fds, nil
+		return fds, bindMounts(c, -1, add)
 	}
 	userns, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fds, fmt.Errorf("opening the container's user namespace: %w", err)
 	}
 	defer unix.Close(userns)
+	if err := bindMounts(c, userns, add); err != nil {
+		return fds, err
+	}
 	var fd int
 	if c.IDMap {
 		fd, err = rootfs.CloneIDMapped(c.Rootfs, userns)

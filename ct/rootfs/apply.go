@@ -67,6 +67,12 @@ func apply(k Kernel, s Step) error {
 		return k.Symlink(s.Target, s.Path)
 	case OpFile:
 		return k.WriteFile(s.Path, s.Content, s.Mode)
+	case OpTouch:
+		ok, _, err := k.Stat(s.Path)
+		if err != nil || ok {
+			return err
+		}
+		return k.WriteFile(s.Path, nil, s.Mode)
 	case OpAttach:
 		return k.MoveMount(s.FD, s.Path)
 	case OpMask:

@@ -35,6 +35,7 @@ const (
 	OpMask               // hide Path: /dev/null over a file, empty read-only tmpfs over a directory; absent paths are skipped
 	OpReadOnly           // bind Path onto itself read-only; absent paths are skipped
 	OpWritable           // bind Path onto itself writable (inside a read-only parent); absent paths are skipped
+	OpTouch              // create an empty file at Path (Mode) unless something is there
 )
 
 // Step is one operation of the plan.
@@ -74,6 +75,9 @@ type Config struct {
 	DevSize     string    // tmpfs size of /dev; "" = DefaultDevSize
 	RunSize     string    // tmpfs size of /run; "" = DefaultRunSize
 	WritableSys bool      // leave /sys writable (only for a user-namespaced container, later)
+	// Binds are the host paths bound in (bindmount), each with its
+	// detached mount in FD.
+	Binds []Bind
 	// Detached are mounts made beforehand (NewKernelFS, ClonePrivate) that
 	// replace what the plan would mount or create at their key: "/proc",
 	// "/sys" or a device node "/dev/NAME". A container in a user namespace
@@ -156,6 +160,17 @@ func Plan(c Config) ([]Step, error) {
 			return
 		}
 		add(st)
+	}
+	// Binds first: the kernel file systems, /dev and /run then go over
+	// anything a guest's symlink could have pointed a bind target at.
+	for _, b := range c.Binds {
+		if b.Dir {
+			mkdir(b.Target, 0o755)
+		} else {
+			mkdir(path.Dir(b.Target), 0o755)
+			add(Step{Op: OpTouch, Path: b.Target, Mode: 0o644})
+		}
+		add(Step{Op: OpAttach, Path: b.Target, FD: b.FD})
 	}
 	mkdir("/proc", 0o555)
 	mountOrAttach(Step{Op: OpMount, Source: "proc", Path: "/proc", FSType: "proc", Flags: procFlags})
@@ -291,6 +306,8 @@ func (s Step) String() string {
 		return "bind -o ro " + s.Path
 	case OpWritable:
 		return "bind -o rw " + s.Path
+	case OpTouch:
+		return fmt.Sprintf("touch -m %o %s", s.Mode, s.Path)
 	}
 	return fmt.Sprintf("op%d %s", s.Op, s.Path)
 }

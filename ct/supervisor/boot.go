@@ -193,6 +193,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		ReadyHooks:   true,
 		FS: rootfs.Config{
 			DevNodes:  spec.DevNodes,
+			Binds:     spec.Binds,
 			Cgroup:    mounts,
 			OSRelease: hostOSRelease(),
 			Manager:   managerName,

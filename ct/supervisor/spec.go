@@ -30,6 +30,7 @@ type Spec struct {
 	// applied over caps.Default in order.
 	Capabilities []string         `json:"capabilities"`
 	DevNodes     []rootfs.DevNode `json:"dev_nodes"`    // extra device nodes, granted as their Access says
+	Binds        []rootfs.Bind    `json:"binds"`        // host paths bound in (bindmount)
 	StopTimeout  time.Duration    `json:"stop_timeout"` // graceful stop before the kill; 0 = DefaultStopTimeout
 	// Devices are device cgroup grants without a node (vzctl --devices):
 	// for nodes the admin made in the container's tree.
