@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
+	"govz/ct/rootfs"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -194,6 +195,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 		if err != nil {
 			return nil, err
 		}
+		shm, run := rootfs.TmpfsSizes(ramBytes(eff))
 		uids, gids, err := idMappings(layer)
 		if err != nil {
 			return nil, err
@@ -212,6 +214,8 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 			DevNodes:     devs,
 			Devices:      devices,
 			Binds:        binds,
+			ShmSize:      shm,
+			RunSize:      run,
 			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
 			ConsoleLog:   filepath.Join(rd, "console.log"),
 			Hooks: supervisor.Hooks{

@@ -74,6 +74,7 @@ type Config struct {
 	Manager     string    // /run/host/container-manager content ("govz")
 	DevSize     string    // tmpfs size of /dev; "" = DefaultDevSize
 	RunSize     string    // tmpfs size of /run; "" = DefaultRunSize
+	ShmSize     string    // tmpfs size of /dev/shm; "" = the kernel's default (half of the host's RAM)
 	WritableSys bool      // leave /sys writable (only for a user-namespaced container, later)
 	// Binds are the host paths bound in (bindmount), each with its
 	// detached mount in FD.
@@ -216,7 +217,7 @@ func Plan(c Config) ([]Step, error) {
 		Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "newinstance,ptmxmode=0666,mode=620,gid=5"})
 	mkdir("/dev/shm", 0o1777)
 	add(Step{Op: OpMount, Source: "shm", Path: "/dev/shm", FSType: "tmpfs",
-		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777"})
+		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: shmData(c.ShmSize)})
 	mkdir("/dev/mqueue", 0o755)
 	add(Step{Op: OpMount, Source: "mqueue", Path: "/dev/mqueue", FSType: "mqueue", Flags: procFlags})
 	if c.ConsoleFD >= 0 {

@@ -194,6 +194,8 @@ func (s *sup) bootSteps(b *bootState) error {
 		FS: rootfs.Config{
 			DevNodes:  spec.DevNodes,
 			Binds:     spec.Binds,
+			ShmSize:   spec.ShmSize,
+			RunSize:   spec.RunSize,
 			Cgroup:    mounts,
 			OSRelease: hostOSRelease(),
 			Manager:   managerName,

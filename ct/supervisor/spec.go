@@ -31,6 +31,8 @@ type Spec struct {
 	Capabilities []string         `json:"capabilities"`
 	DevNodes     []rootfs.DevNode `json:"dev_nodes"`    // extra device nodes, granted as their Access says
 	Binds        []rootfs.Bind    `json:"binds"`        // host paths bound in (bindmount)
+	ShmSize      string           `json:"shm_size"`     // tmpfs size of /dev/shm; "" = kernel default (rootfs.TmpfsSizes)
+	RunSize      string           `json:"run_size"`     // tmpfs size of /run; "" = rootfs.DefaultRunSize
 	StopTimeout  time.Duration    `json:"stop_timeout"` // graceful stop before the kill; 0 = DefaultStopTimeout
 	// Devices are device cgroup grants without a node (vzctl --devices):
 	// for nodes the admin made in the container's tree.
