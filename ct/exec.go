@@ -55,18 +55,6 @@ func (n *Node) Enter(id int, execArgs []string) error {
 	return err
 }
 
-// Runscript runs a host-side script inside running container id.
-func (n *Node) Runscript(id int, script string, args []string) error {
-	if _, err := n.LoadCT(id); err != nil {
-		return err
-	}
-	st, err := attach.Runscript(n.RunDir(id), script, args, attach.Options{})
-	if err != nil {
-		return err
-	}
-	return attach.StatusError(st)
-}
-
 // Console attaches this terminal to container id's console.
 func (n *Node) Console(id int, tty int) error {
 	if _, err := n.LoadCT(id); err != nil {

@@ -126,3 +126,57 @@ func TestUnknownConfigKeysKept(t *testing.T) {
 		t.Fatalf("vzlist: %q", r.out)
 	}
 }
+
+// TestRunscriptStopped: vzctl runscript on a stopped container mounts it,
+// runs the script as the only process of a confined one-shot boot (PID 1
+// of its own PID namespace, the seccomp filter, no host paths, the
+// container's ID mapping), passes its exit status on and unmounts it
+// again, leaving nothing behind.
+func TestRunscriptStopped(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	script := n.path("script.sh")
+	n.writeFile("script.sh", `echo "args=$*"
+echo "pid=$$"
+grep '^Seccomp:' /proc/self/status
+test -e `+n.root+` && echo "host visible"
+head -n 1 /proc/self/uid_map
+echo made >/from-script
+exit 3
+`)
+	r := n.run("vzctl", "runscript", "101", script, "a", "b")
+	t.Logf("script output:\n%s", r.out)
+	if r.code != 3 {
+		t.Fatalf("runscript exit %d, want the script's 3: %v", r.code, r)
+	}
+	for _, want := range []string{"args=a b\n", "pid=1\n", "Seccomp:\t2\n"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("script output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "host visible") {
+		t.Errorf("the script sees the host's paths:\n%s", r.out)
+	}
+	if idMode() != "identity" && strings.Contains(r.out, "         0          0 4294967295") {
+		t.Errorf("the script runs identity-mapped in a container with its own range:\n%s", r.out)
+	}
+	if b, _ := os.ReadFile(n.path("private/101/from-script")); string(b) != "made\n" {
+		t.Errorf("the script's file in the container: %q", b)
+	}
+	if s := n.status("101"); s != "CTID 101 exist unmounted down" {
+		t.Errorf("after runscript: %q", s)
+	}
+	n.noLeftovers()
+	// A mounted container stays mounted; a missing script is refused.
+	n.ok("vzctl", "mount", "101")
+	n.writeFile("script.sh", "exit 0\n")
+	n.ok("vzctl", "runscript", "101", script)
+	if s := n.status("101"); s != "CTID 101 exist mounted down" {
+		t.Errorf("after runscript on a mounted container: %q", s)
+	}
+	n.ok("vzctl", "umount", "101")
+	r = n.run("vzctl", "runscript", "101", n.path("nonexistent.sh"))
+	if r.code == 0 {
+		t.Errorf("missing script accepted: %v", r)
+	}
+}

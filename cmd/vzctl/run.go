@@ -122,7 +122,7 @@ func consoleCmd(e *env) *cli.Command {
 
 func runscriptCmd(e *env) *cli.Command {
 	return &cli.Command{
-		Name: "runscript", Usage: "run a host script inside the running container", ArgsUsage: "CTID SCRIPT [ARG...]",
+		Name: "runscript", Usage: "run a host script inside the container (a stopped one is mounted for it)", ArgsUsage: "CTID SCRIPT [ARG...]",
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()

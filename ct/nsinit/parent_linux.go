@@ -25,6 +25,9 @@ type Options struct {
 	// Console becomes the child's stdin, stdout, stderr and controlling
 	// terminal (a pty slave); nil = /dev/null and no /dev/console.
 	Console *os.File
+	// Stdio, when Console is nil, are the child's stdin, stdout and stderr
+	// (pipes or a sealed file; no controlling terminal). nil = /dev/null.
+	Stdio []*os.File
 	// Place puts the child (host PID) into the container's cgroups. It
 	// runs before the child does anything.
 	Place func(pid int) error
@@ -69,15 +72,17 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 	childEnd := os.NewFile(uintptr(pair[1]), "nsinit-sync-child")
 	defer sock.Close()
 
-	stdio := o.Console
-	if stdio == nil {
+	stdio := []*os.File{o.Console, o.Console, o.Console}
+	if o.Console == nil && len(o.Stdio) == 3 {
+		stdio = o.Stdio
+	} else if o.Console == nil {
 		devNull, err := os.Open(os.DevNull)
 		if err != nil {
 			childEnd.Close()
 			return nil, err
 		}
 		defer devNull.Close()
-		stdio = devNull
+		stdio = []*os.File{devNull, devNull, devNull}
 	}
 	// The child runs this executable inside the container's namespaces
 	// until it execs the guest's init, the lock helper inside its user and
@@ -105,7 +110,7 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 	attr := &os.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
-		Files: []*os.File{stdio, stdio, stdio, childEnd, exe},
+		Files: []*os.File{stdio[0], stdio[1], stdio[2], childEnd, exe},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: Namespaces,
 			Setsid:     true,
