@@ -60,5 +60,12 @@ func (n *Node) Console(id int, tty int) error {
 	if _, err := n.LoadCT(id); err != nil {
 		return err
 	}
-	return supervisor.Console(n.RunDir(id), tty, os.Stdin, os.Stdout)
+	if tty != 0 && tty != 1 {
+		return fmt.Errorf("tty %d: only the console (0 or 1) is supported: %w", tty, vzerror.ErrInvalidValue)
+	}
+	// Persistent, as vzctl's: a stopped container's console is waited for,
+	// and a stop or reboot does not detach.
+	return supervisor.ConsoleSession(n.RunDir(id), tty, os.Stdin, os.Stdout,
+		func() bool { return n.Running(id) },
+		func() { n.Log.Infof("Container %d is not running; waiting for it to start (Esc . detaches)", id) })
 }

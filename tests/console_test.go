@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +134,72 @@ func TestConsoleThroughIdleSupervisor(t *testing.T) {
 	if l, _ := os.ReadFile(n.path("run/101/supervisor.log")); !strings.Contains(string(l), "halted or powered off") {
 		t.Errorf("SIGTERM did not halt the guest cleanly:\n%s", l)
 	}
+}
+
+// TestConsoleStoppedPersistent: vzctl console on a stopped container waits
+// for it to start and attaches; a stop does not detach it, the next start
+// is attached again; Esc . ends it.
+func TestConsoleStoppedPersistent(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	c := n.cmd("vzctl", "console", "101")
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	exited := false
+	go func() { done <- c.Wait() }()
+	defer func() {
+		if !exited {
+			c.Process.Kill()
+			<-done
+		}
+	}()
+	waitFor := func(what string, buf *syncBuffer, s string, count int) {
+		t.Helper()
+		end := time.Now().Add(20 * time.Second)
+		for strings.Count(buf.String(), s) < count {
+			select {
+			case err := <-done:
+				exited = true
+				t.Fatalf("%s: vzctl console ended: %v\nstdout %q\nstderr %q", what, err, out.String(), errb.String())
+			default:
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s: no %q\nstdout %q\nstderr %q", what, s, out.String(), errb.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("stopped", &out, "waiting for it to start", 1)
+	for round := 1; round <= 2; round++ {
+		n.ok("vzctl", "start", "101")
+		marker := "persistent-console-" + strconv.Itoa(round)
+		// The client attaches within its poll interval; write until seen.
+		end := time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String(), marker) && time.Now().Before(end) {
+			n.ok("vzctl", "exec2", "101", "echo "+marker+" > /dev/console")
+			time.Sleep(300 * time.Millisecond)
+		}
+		waitFor("round "+strconv.Itoa(round), &out, marker, 1)
+		n.ok("vzctl", "stop", "101")
+		waitFor("stopped again", &out, "waiting for it to start", round+1)
+	}
+	io.WriteString(in, "\x1b.")
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Errorf("vzctl console: %v\nstderr: %s", err, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("vzctl console did not detach on Esc . while the container was stopped")
+	}
+	n.noLeftovers()
 }
