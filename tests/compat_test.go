@@ -179,4 +179,11 @@ exit 3
 	if r.code == 0 {
 		t.Errorf("missing script accepted: %v", r)
 	}
+	// A running container: the script joins it, next to its init.
+	n.ok("vzctl", "start", "101")
+	defer n.run("vzctl", "stop", "101", "--fast")
+	n.writeFile("script.sh", "cat /proc/1/comm\nexit 4\n")
+	if r := n.run("vzctl", "runscript", "101", script); r.code != 4 || r.out != "init\n" {
+		t.Errorf("runscript in a running container: %v", r)
+	}
 }
