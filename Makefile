@@ -20,7 +20,7 @@ DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev
 
-.PHONY: all build deps install template template-debian debian-template demo test bench vet clean
+.PHONY: all build man completion deps install template template-debian debian-template demo test bench vet clean
 
 all: build
 
@@ -28,14 +28,33 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
+# Man pages and shell completion, generated from the binaries' own command
+# and config-key tables (internal/clidoc) at build time, never committed:
+# they cannot drift from what the binaries accept.
+man: build
+	@mkdir -p $(BIN)/man
+	$(BIN)/vzctl __doc man >$(BIN)/man/vzctl.8
+	$(BIN)/vzctl __doc conf-man >$(BIN)/man/vz.toml.5
+	for c in vzlist vztmpl vzifup-post; do $(BIN)/$$c __doc man >$(BIN)/man/$$c.8 || exit 1; done
+
+completion: build
+	@mkdir -p $(BIN)/completion/bash $(BIN)/completion/zsh
+	for c in $(CMDS); do \
+	  $(BIN)/$$c __doc bash >$(BIN)/completion/bash/$$c && $(BIN)/$$c __doc zsh >$(BIN)/completion/zsh/_$$c || exit 1; done
+
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)"; exit 1; fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); }
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin
+install: build man completion
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 $(BIN)/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(BIN)/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 $(BIN)/completion/bash/* $(DESTDIR)$(PREFIX)/share/bash-completion/completions/
+	install -m 0644 $(BIN)/completion/zsh/* $(DESTDIR)$(PREFIX)/share/zsh/site-functions/
 	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/template/cache $(VZ_ROOT)/lock $(VZ_ROOT)/run $(VZ_ROOT)/log \
 	  $(VZ_ROOT)/boot
 	# Root only: the containers' trees below hold the guests' setuid-root
