@@ -20,7 +20,7 @@ DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev
 
-.PHONY: all build man completion deps install template template-debian debian-template demo test bench vet clean
+.PHONY: all build man completion deb deb-check deps install template template-debian debian-template demo test bench vet clean
 
 all: build
 
@@ -41,6 +41,36 @@ completion: build
 	@mkdir -p $(BIN)/completion/bash $(BIN)/completion/zsh
 	for c in $(CMDS); do \
 	  $(BIN)/$$c __doc bash >$(BIN)/completion/bash/$$c && $(BIN)/$$c __doc zsh >$(BIN)/completion/zsh/_$$c || exit 1; done
+
+# The Debian package (docs/PACKAGING.md): nFPM, pinned by packaging/go.mod,
+# assembles it from a staging directory; no debian/ source tree.
+DEB_VERSION ?= 0.0~git$(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0)-1
+DEB_MAINTAINER ?= govz maintainers <maintainers@govz.org>
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_STAGE   := $(BIN)/deb-stage
+DEB_FILE     = govz_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb: build man completion
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/sbin $(DEB_STAGE)/man8 $(DEB_STAGE)/man5 \
+	  $(DEB_STAGE)/bash $(DEB_STAGE)/zsh $(DEB_STAGE)/systemd $(DEB_STAGE)/if-up.d
+	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DEB_STAGE)/sbin/
+	for f in $(BIN)/man/*.8; do gzip -9n <$$f >$(DEB_STAGE)/man8/$$(basename $$f).gz; done
+	for f in $(BIN)/man/*.5; do gzip -9n <$$f >$(DEB_STAGE)/man5/$$(basename $$f).gz; done
+	cp $(BIN)/completion/bash/* $(DEB_STAGE)/bash/ && cp $(BIN)/completion/zsh/* $(DEB_STAGE)/zsh/
+	for f in vz.service vzifup-post.service; do \
+	  sed -e 's|@SBINDIR@|/usr/sbin|' -e 's|@VZ_ROOT@|/vz|' scripts/systemd/$$f >$(DEB_STAGE)/systemd/$$f; done
+	sed -e 's|@SBINDIR@|/usr/sbin|' -e 's|@VZ_ROOT@|/vz|' scripts/ifupdown/vzifup-post >$(DEB_STAGE)/if-up.d/vzifup-post
+	printf 'govz ($(DEB_VERSION)) unstable; urgency=medium\n\n  * Built from %s.\n\n -- $(DEB_MAINTAINER)  %s\n' \
+	  "$$(git rev-parse --short HEAD 2>/dev/null || echo source)" "$$(date -R)" | gzip -9n >$(DEB_STAGE)/changelog.Debian.gz
+	rm -f govz_*.deb
+	sed -e 's|@STAGE@|$(abspath $(DEB_STAGE))|' -e 's|@SRC@|$(CURDIR)|' packaging/nfpm.yaml >$(DEB_STAGE)/nfpm.yaml
+	DEB_VERSION=$(DEB_VERSION) DEB_ARCH=$(DEB_ARCH) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
+	  $(GO) -C packaging tool nfpm package --config $(abspath $(DEB_STAGE))/nfpm.yaml --packager deb --target $(CURDIR)/$(DEB_FILE)
+
+# What CI runs on its machine (root): install the package, read the man
+# page, run the demo from /usr/sbin in a throwaway VZ_ROOT, remove the
+# package and check that containers and configs stayed.
+deb-check:
+	sh packaging/deb-check.sh $$(ls -t govz_*.deb | head -1)
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)"; exit 1; fi
