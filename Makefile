@@ -48,6 +48,7 @@ DEB_VERSION ?= 0.0~git$(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>
 DEB_MAINTAINER ?= govz maintainers <maintainers@govz.org>
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_STAGE   := $(BIN)/deb-stage
+DEB_OUT     ?= .
 DEB_FILE     = govz_$(DEB_VERSION)_$(DEB_ARCH).deb
 deb: build man completion
 	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/sbin $(DEB_STAGE)/man8 $(DEB_STAGE)/man5 \
@@ -61,10 +62,10 @@ deb: build man completion
 	sed -e 's|@SBINDIR@|/usr/sbin|' -e 's|@VZ_ROOT@|/vz|' scripts/ifupdown/vzifup-post >$(DEB_STAGE)/if-up.d/vzifup-post
 	printf 'govz ($(DEB_VERSION)) unstable; urgency=medium\n\n  * Built from %s.\n\n -- $(DEB_MAINTAINER)  %s\n' \
 	  "$$(git rev-parse --short HEAD 2>/dev/null || echo source)" "$$(date -R)" | gzip -9n >$(DEB_STAGE)/changelog.Debian.gz
-	rm -f govz_*.deb
+	rm -f $(DEB_OUT)/govz_*.deb
 	sed -e 's|@STAGE@|$(abspath $(DEB_STAGE))|' -e 's|@SRC@|$(CURDIR)|' packaging/nfpm.yaml >$(DEB_STAGE)/nfpm.yaml
 	DEB_VERSION=$(DEB_VERSION) DEB_ARCH=$(DEB_ARCH) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
-	  $(GO) -C packaging tool nfpm package --config $(abspath $(DEB_STAGE))/nfpm.yaml --packager deb --target $(CURDIR)/$(DEB_FILE)
+	  $(GO) -C packaging tool nfpm package --config $(abspath $(DEB_STAGE))/nfpm.yaml --packager deb --target $(abspath $(DEB_OUT))/$(DEB_FILE)
 
 # What CI runs on its machine (root): install the package, read the man
 # page, run the demo from /usr/sbin in a throwaway VZ_ROOT, remove the
