@@ -14,7 +14,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 CMDS     := vzctl vzlist vztmpl vzifup-post
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
-            lxcfs \
+            lxcfs zsh man-db \
             qemu-system-x86 linux-image-amd64 initramfs-tools
 # Reused between local runs (CI pays once): the Debian template for tests
 # and benchmarks.

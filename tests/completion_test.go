@@ -55,3 +55,56 @@ func TestBashCompletion(t *testing.T) {
 		t.Errorf("vzctl start 101 <Tab>: got %q, want options", got)
 	}
 }
+
+// The generated zsh completion, run by zsh with the completion system's
+// builtins stubbed to print what they are given (compsys itself filters
+// by prefix), offers the commands, a command's options, the containers of
+// a relocated VZ_ROOT and its templates.
+func TestZshCompletion(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101", "--ostemplate", "busybox-"+arch(), "--name", "web")
+	script := filepath.Join(t.TempDir(), "_vzctl")
+	if err := os.WriteFile(script, []byte(n.ok("vzctl", "__doc", "zsh").out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vzctl := filepath.Join(binDir, "vzctl")
+	complete := func(words ...string) map[string]bool {
+		t.Helper()
+		prog := `compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
+_describe() { local -a a; a=("${(@P)2}"); print -l -- "${a[@]%%:*}"; }
+_default() { :; }
+script=$1; shift; words=("$@"); CURRENT=$#words
+source "$script"`
+		c := exec.Command("zsh", append([]string{"-f", "-c", prog, "zsh", script, vzctl}, words...)...)
+		c.Env = append(os.Environ(), "VZ_ROOT="+n.root)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("completing %q: %v\n%s", words, err, out)
+		}
+		got := map[string]bool{}
+		for _, w := range strings.Fields(string(out)) {
+			got[w] = true
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		words []string
+		want  []string
+		not   string
+	}{
+		{[]string{""}, []string{"create", "set", "exec2"}, "--hostname"},
+		{[]string{"set", "101", "--"}, []string{"--hostname", "--save", "--ram"}, "create"},
+		{[]string{"start", ""}, []string{"101", "web"}, "--wait"},
+		{[]string{"create", "102", "--ostemplate", ""}, []string{"busybox-" + arch()}, "101"},
+	} {
+		got := complete(tc.words...)
+		for _, w := range tc.want {
+			if !got[w] {
+				t.Errorf("vzctl %s<Tab>: %s not offered (got %v)", strings.Join(tc.words, " "), w, got)
+			}
+		}
+		if got[tc.not] {
+			t.Errorf("vzctl %s<Tab>: %s offered", strings.Join(tc.words, " "), tc.not)
+		}
+	}
+}
