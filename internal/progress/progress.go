@@ -25,6 +25,15 @@ func IsTerminal(w io.Writer) bool {
 // The bar is cleared when the work is done, so the lines after it read as
 // they do without one.
 func Bytes(w io.Writer, desc string) func(done, total int64) {
+	return draw(w, desc, true)
+}
+
+// Count is Bytes for plain counts (percent of 100, files).
+func Count(w io.Writer, desc string) func(done, total int64) {
+	return draw(w, desc, false)
+}
+
+func draw(w io.Writer, desc string, bytes bool) func(done, total int64) {
 	if !IsTerminal(w) {
 		return nil
 	}
@@ -34,7 +43,7 @@ func Bytes(w io.Writer, desc string) func(done, total int64) {
 			bar = progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(w),
 				progressbar.OptionSetDescription(desc),
-				progressbar.OptionShowBytes(true),
+				progressbar.OptionShowBytes(bytes),
 				progressbar.OptionSetWidth(30),
 				progressbar.OptionThrottle(100*time.Millisecond),
 				progressbar.OptionClearOnFinish(),
