@@ -157,7 +157,8 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if ids, err = n.checkIDMappable(id, ids, idsDefault, private, layoutName); err != nil {
 		return err
 	}
-	if !ids.identity() {
+	if !ids.identity() || len(layer.IPAddress) > 0 {
+		// The binding checks of node-unique values, and the save.
 		nl, err := n.lockNode("create " + strconv.Itoa(id))
 		if err != nil {
 			return err
@@ -166,6 +167,9 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	}
 	got, err := n.assignIDs(id, ids, false)
 	if err != nil {
+		return err
+	}
+	if err := n.ipsFreeLocked(id, layer.IPAddress); err != nil {
 		return err
 	}
 	got.setIDs(layer)

@@ -54,6 +54,8 @@ func (n *Node) Set(id int, o SetOptions) error {
 		return err
 	}
 	defer l.Release()
+	hold := &nodeHold{n: n, op: "set " + strconv.Itoa(id)}
+	defer hold.release()
 	layer, err := n.LoadCT(id)
 	if err != nil {
 		return err
@@ -116,16 +118,21 @@ func (n *Node) Set(id int, o SetOptions) error {
 		}
 		return nil
 	}
-	if idChange {
-		// From the scan of the used ranges to the write of this config.
-		nl, err := n.lockNode("set " + strconv.Itoa(id))
-		if err != nil {
+	if idChange || len(o.IPAdd) > 0 {
+		// From the scan of every container's config to the write of this
+		// one: two racers for one address or range cannot both see it
+		// free. Only the check and the save are under it.
+		if err := hold.take(); err != nil {
 			return err
 		}
-		defer nl.Release()
+	}
+	if idChange {
 		if ids, err = n.assignIDs(id, ids, o.Force); err != nil {
 			return err
 		}
+	}
+	if err := n.ipsFreeLocked(id, o.IPAdd); err != nil {
+		return err
 	}
 	if o.Layer.IsSet("local_uid") || o.Layer.IsSet("local_gid") {
 		ids.setIDs(next)
