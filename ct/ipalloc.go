@@ -1,9 +1,13 @@
 package ct
 
 import (
+	"fmt"
 	"net/netip"
 
+	"govz/conf"
+	"govz/ct/ippool"
 	"govz/ct/lock"
+	"govz/ct/vzerror"
 )
 
 // nodeHold is the node-wide allocation lock as one command takes it: at
@@ -54,4 +58,90 @@ func (n *Node) ipsFreeLocked(id int, ips []string) error {
 		prefixes = append(prefixes, p)
 	}
 	return n.netLiveIPsFree(id, prefixes)
+}
+
+// splitAuto separates the --ipadd values that ask for a pool address
+// (auto, auto:POOL) from the addresses.
+func splitAuto(ips []string) (addrs, autos []string, err error) {
+	for _, s := range ips {
+		_, isAuto, err := ippool.ParseAuto(s)
+		switch {
+		case err != nil:
+			return nil, nil, fmt.Errorf("%v: %w", err, vzerror.ErrBadIP)
+		case isAuto:
+			autos = append(autos, s)
+		default:
+			addrs = append(addrs, s)
+		}
+	}
+	return addrs, autos, nil
+}
+
+// allocIPs takes one pool address for each auto spec: the lowest of its
+// pool that no container's config names and no running container holds
+// (with --ipadd without --save), nor one taken earlier in this call. The
+// caller holds the node lock until the config naming them is saved; a
+// call without it only gives an early answer (unknown or full pool).
+func (n *Node) allocIPs(autos []string) ([]string, error) {
+	if len(autos) == 0 {
+		return nil, nil
+	}
+	pools, err := ippool.Parse(n.Global.IPPool)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+	}
+	used, err := n.usedIPs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range autos {
+		name, _, _ := ippool.ParseAuto(s)
+		p, err := pools.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrBadIP)
+		}
+		a, err := p.Allocate(used)
+		if err != nil {
+			// vzctl's closest: VZ_CANT_ADDIP (34); there is no address
+			// to add.
+			return nil, fmt.Errorf("--ipadd %s: %v: %w", s, err, vzerror.ErrCantAddIP)
+		}
+		used[a] = true
+		out = append(out, a.String())
+	}
+	return out, nil
+}
+
+// usedIPs is every address a container on the node holds: in its config,
+// or live in a running one.
+func (n *Node) usedIPs() (map[netip.Addr]bool, error) {
+	ids, err := n.IDs()
+	if err != nil {
+		return nil, err
+	}
+	used := map[netip.Addr]bool{}
+	for _, id := range ids {
+		if c, err := n.LoadCT(id); err == nil {
+			for _, s := range c.IPAddress {
+				if a, err := conf.IPAddr(s); err == nil {
+					used[a] = true
+				}
+			}
+		}
+		if st, err := readNetState(n.RunDir(id)); err == nil && st.Venet != nil {
+			for _, a := range st.Venet.Addrs {
+				used[a.Prefix.Addr()] = true
+			}
+		}
+	}
+	return used, nil
+}
+
+// logAssigned prints the addresses auto took, one line each, in the form
+// scripts parse.
+func (n *Node) logAssigned(id int, addrs []string) {
+	for _, a := range addrs {
+		n.Log.Infof("Assigned %s to CT %d", a, id)
+	}
 }

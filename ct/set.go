@@ -49,6 +49,15 @@ func (n *Node) Set(id int, o SetOptions) error {
 			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)
 		}
 	}
+	addrs, autos, err := splitAuto(o.IPAdd)
+	if err != nil {
+		return err
+	}
+	if len(autos) > 0 && !o.Save {
+		// Without --save nothing would record the address: the next
+		// auto would hand it out again.
+		return fmt.Errorf("--ipadd %s can only be used with --save: %w", autos[0], vzerror.ErrSyntax)
+	}
 	l, err := n.lock(id, "set")
 	if err != nil {
 		return err
@@ -66,6 +75,19 @@ func (n *Node) Set(id int, o SetOptions) error {
 	ids, idChange, err := n.setIDSpec(id, layer, o)
 	if err != nil {
 		return err
+	}
+	var assigned []string
+	if len(autos) > 0 {
+		// The choice binds from here to the save: the node lock is held
+		// across this call's other work too (a running container gets
+		// the address live before the save).
+		if err := hold.take(); err != nil {
+			return err
+		}
+		if assigned, err = n.allocIPs(autos); err != nil {
+			return err
+		}
+		o.IPAdd = append(addrs, assigned...)
 	}
 	ips, err := editIPs(layer.IPAddress, o.IPAdd, o.IPDel, n.Log.Warnf)
 	if err != nil {
@@ -146,6 +168,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if newName != "" && newName != oldName && oldName != "" {
 		n.unregisterName(id, oldName)
 	}
+	n.logAssigned(id, assigned)
 	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
 	if idChange && ids.identity() {
 		n.Log.Infof("Container root is host root (identity mapping)")
