@@ -27,6 +27,24 @@ type SetOptions struct {
 	// Force saves a local_uid/local_gid range another container or a host
 	// user already holds.
 	Force bool
+	// UserPasswd sets guest passwords at once, stored nowhere
+	// (userpasswd.go).
+	UserPasswd []UserPasswd
+}
+
+// onlyPasswords reports whether the call does nothing but --userpasswd,
+// which then prints no "not saved" warning.
+func (o SetOptions) onlyPasswords() bool {
+	if len(o.UserPasswd) == 0 || len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Save || o.ResetUB ||
+		o.ApplyConfig != "" || o.Net.edits() {
+		return false
+	}
+	for _, k := range conf.Keys {
+		if o.Layer.IsSet(k.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // Set changes container id's parameters: stored with Save, applied at once
@@ -35,6 +53,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if o.Layer == nil {
 		o.Layer = &conf.Config{}
 	}
+	onlyPasswords := o.onlyPasswords()
 	if err := n.prepareResourceSet(&o); err != nil {
 		return err
 	}
@@ -68,6 +87,12 @@ func (n *Node) Set(id int, o SetOptions) error {
 	layer, err := n.LoadCT(id)
 	if err != nil {
 		return err
+	}
+	if err := n.setPasswords(id, n.Effective(layer), o.UserPasswd); err != nil {
+		return err
+	}
+	if onlyPasswords {
+		return nil
 	}
 	if o.ResetUB {
 		return n.resetUB(id, layer)

@@ -29,6 +29,7 @@ func setCmd(e *env) *cli.Command {
 		&cli.StringFlag{Name: "setmode", Usage: "restart|ignore: what to do with changes a running container cannot take live"},
 		&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "add a routed address, repeatable"},
 		&cli.StringSliceFlag{Name: "ipdel", Usage: "remove an address, or all"},
+		&cli.GenericFlag{Name: "userpasswd", Value: &rawList{}, Usage: "USER:PASSWORD, repeatable: set a guest user's password at once (the user is created if missing); hashed on the host, stored nowhere else; note that while vzctl runs its arguments are visible in ps"},
 		&cli.StringFlag{Name: "stop-timeout", Usage: "seconds to wait for a clean halt"},
 		&cli.StringFlag{Name: "root", Usage: "mount point path"},
 		&cli.StringFlag{Name: "private", Usage: "private area path"},
@@ -84,6 +85,13 @@ func setCmd(e *env) *cli.Command {
 			if err := resourceOptions(c, &o, e.log.Warnf); err != nil {
 				return err
 			}
+			for _, v := range c.Generic("userpasswd").(*rawList).vals {
+				up, err := ct.ParseUserPasswd(v)
+				if err != nil {
+					return err
+				}
+				o.UserPasswd = append(o.UserPasswd, up)
+			}
 			o.Net = netOptions(c)
 			if o.Net.IfName != "" {
 				o.IPAdd, o.IPDel = nil, nil // the interface's (netOptions)
@@ -117,3 +125,11 @@ func splitIPs(c *cli.Context, name string, warnf func(string, ...any)) []string 
 	}
 	return ips
 }
+
+// rawList is a repeatable option taken verbatim: a StringSliceFlag would
+// split a password at its commas. Its String prints no value, so no help
+// or error output can show a password.
+type rawList struct{ vals []string }
+
+func (l *rawList) Set(v string) error { l.vals = append(l.vals, v); return nil }
+func (l *rawList) String() string     { return "" }
