@@ -160,6 +160,9 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
 	}
+	if err := n.freshIdentity(lay, c); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
