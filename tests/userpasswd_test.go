@@ -133,3 +133,42 @@ func TestUserPasswd(t *testing.T) {
 		t.Fatalf("a refused --userpasswd left mounts: %v", mounted)
 	}
 }
+
+// TestUserPasswdDebian: on a Debian guest (shadow 0640 root:shadow,
+// login.defs asking for yescrypt) the password set stopped and running
+// verifies with the guest's own crypt(3) (perl-base is Essential), the
+// new user is a real one to the guest's tools, and the file keeps its
+// mode and group.
+func TestUserPasswdDebian(t *testing.T) {
+	n := newNode(t)
+	src := debianTemplate(t)
+	if err := os.Link(src, n.path("template/cache/"+filepath.Base(src))); err != nil {
+		t.Fatal(err)
+	}
+	n.ok("vzctl", "create", "101", "--ostemplate", strings.TrimSuffix(filepath.Base(src), ".tar.gz"))
+	const pw1, pw2 = "Deb,pw:1 x", "Deb-pw-2"
+	n.ok("vzctl", "set", "101", "--userpasswd", "root:"+pw1, "--userpasswd", "dave:"+pw2)
+	n.ok("vzctl", "start", "101")
+	check := func(user, pw string) {
+		t.Helper()
+		h := n.shadowHash("101", user)
+		r := n.ok("vzctl", "exec2", "101", "perl -e 'print crypt($ARGV[0], $ARGV[1])' '"+pw+"' '"+h+"'")
+		if r.out != h {
+			t.Fatalf("the guest's crypt(3) gives %q for %s's password, the shadow holds %q", r.out, user, h)
+		}
+	}
+	check("root", pw1)
+	check("dave", pw2)
+	if r := n.ok("vzctl", "exec2", "101", "passwd", "-S", "dave"); !strings.HasPrefix(r.out, "dave P ") {
+		t.Fatalf("passwd -S dave: %q", r.out)
+	}
+	if r := n.ok("vzctl", "exec2", "101", "getent", "passwd", "dave"); r.out != "dave:x:1000:1000::/home/dave:/bin/bash\n" {
+		t.Fatalf("getent passwd dave: %q", r.out)
+	}
+	if r := n.ok("vzctl", "exec2", "101", "stat -c '%a %U %G' /etc/shadow"); r.out != "640 root shadow\n" {
+		t.Fatalf("/etc/shadow after the edit: %q", r.out)
+	}
+	n.ok("vzctl", "set", "101", "--userpasswd", "dave:"+pw1)
+	check("dave", pw1)
+	n.ok("vzctl", "stop", "101")
+}
