@@ -71,6 +71,38 @@ func TestIPAddRace(t *testing.T) {
 	if won != 1 || lost != racers-1 || len(h) != 1 {
 		t.Fatalf("%d won, %d refused with 78, configs holding %s: %v; want 1, %d, one", won, lost, addr, h, racers-1)
 	}
+
+	// Creates race the same way, and a loser leaves nothing behind.
+	const addr2, creators = "10.66.0.6", 6
+	results = make([]result, creators)
+	start = make(chan struct{})
+	for i := range results {
+		wg.Go(func() {
+			<-start
+			results[i] = n.run("vzctl", "create", strconv.Itoa(501+i), "--ipadd", addr2)
+		})
+	}
+	close(start)
+	wg.Wait()
+	won = 0
+	for i, r := range results {
+		id := strconv.Itoa(501 + i)
+		switch r.code {
+		case 0:
+			won++
+		case 78:
+			for _, p := range []string{"conf/" + id + ".toml", "private/" + id} {
+				if _, err := os.Stat(n.path(p)); err == nil {
+					t.Errorf("container %s lost the race but left %s", id, p)
+				}
+			}
+		default:
+			t.Errorf("create %s: %s", id, r)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creates got %s, want 1", won, addr2)
+	}
 }
 
 // assignedRe is the line create/set print for each pool address.
