@@ -73,6 +73,14 @@ func TestUserPasswd(t *testing.T) {
 	// Running: the change is there at once.
 	n.ok("vzctl", "set", "101", "--userpasswd", "carol:"+pw3)
 	n.checkPassword("101", "carol", pw3)
+	// USER:- takes the password from stdin, out of ps's sight.
+	c := n.cmd("vzctl", "set", "101", "--userpasswd", "carol:-")
+	c.Stdin = strings.NewReader(pw2 + "\n")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("--userpasswd carol:- with the password on stdin: %v: %s", err, out)
+	}
+	n.checkPassword("101", "carol", pw2)
+	n.ok("vzctl", "set", "101", "--userpasswd", "carol:"+pw3)
 	n.checkPassword("101", "root", pw1)
 
 	// Hostile values: refused with one line naming no password.
