@@ -2,12 +2,14 @@ package ct
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"govz/conf"
 	"govz/ct/ippool"
 	"govz/ct/lock"
 	"govz/ct/vzerror"
+	"govz/net/bridge"
 )
 
 // nodeHold is the node-wide allocation lock as one command takes it: at
@@ -144,4 +146,57 @@ func (n *Node) logAssigned(id int, addrs []string) {
 	for _, a := range addrs {
 		n.Log.Infof("Assigned %s to CT %d", a, id)
 	}
+}
+
+// netIfsFreeLocked refuses bridged interfaces whose host-side name or
+// whose MACs (either end) another container's config already gives one
+// of its own: two would clash in the host's namespace or on the bridge.
+// Like the addresses, checked under the node lock right before the save.
+func (n *Node) netIfsFreeLocked(id int, list []string) error {
+	names, macs := map[string]bool{}, map[string]bool{}
+	for _, s := range list {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+		}
+		if ni.HostName != "" {
+			names[ni.HostName] = true
+		}
+		for _, m := range []net.HardwareAddr{ni.MAC, ni.HostMAC} {
+			if m != nil {
+				macs[m.String()] = true
+			}
+		}
+	}
+	if len(names) == 0 && len(macs) == 0 {
+		return nil
+	}
+	ids, err := n.IDs()
+	if err != nil {
+		return err
+	}
+	for _, other := range ids {
+		if other == id {
+			continue
+		}
+		c, err := n.LoadCT(other)
+		if err != nil {
+			continue
+		}
+		for _, s := range c.NetIf {
+			ni, err := bridge.Parse(s)
+			if err != nil {
+				continue
+			}
+			if names[ni.HostName] {
+				return fmt.Errorf("host interface name %s is already used by container %d: %w", ni.HostName, other, vzerror.ErrVeth)
+			}
+			for _, m := range []net.HardwareAddr{ni.MAC, ni.HostMAC} {
+				if m != nil && macs[m.String()] {
+					return fmt.Errorf("mac address %s is already used by container %d: %w", m, other, vzerror.ErrVeth)
+				}
+			}
+		}
+	}
+	return nil
 }

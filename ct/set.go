@@ -165,10 +165,12 @@ func (n *Node) Set(id int, o SetOptions) error {
 		}
 		return nil
 	}
-	if idChange || len(o.IPAdd) > 0 {
+	netIfChange := o.Net.edits()
+	if idChange || len(o.IPAdd) > 0 || netIfChange {
 		// From the scan of every container's config to the write of this
-		// one: two racers for one address or range cannot both see it
-		// free. Only the check and the save are under it.
+		// one: two racers for one address, range, host interface name or
+		// MAC cannot both see it free. Only the check and the save are
+		// under it.
 		if err := hold.take(); err != nil {
 			return err
 		}
@@ -180,6 +182,11 @@ func (n *Node) Set(id int, o SetOptions) error {
 	}
 	if err := n.ipsFreeLocked(id, o.IPAdd); err != nil {
 		return err
+	}
+	if netIfChange {
+		if err := n.netIfsFreeLocked(id, next.NetIf); err != nil {
+			return err
+		}
 	}
 	if o.Layer.IsSet("local_uid") || o.Layer.IsSet("local_gid") {
 		ids.setIDs(next)

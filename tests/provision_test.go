@@ -217,3 +217,28 @@ func TestIPPoolReachable(t *testing.T) {
 	}
 	w.ok("vzctl", "stop", "101")
 }
+
+// TestNetIfUnique: a bridged interface's host-side name and MACs are
+// node-unique too: a second container asking for them is refused (130,
+// vzctl's veth error) naming the holder, and its config keeps none.
+func TestNetIfUnique(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "create", "102")
+	n.ok("vzctl", "set", "101", "--netif_add", "eth0,02:00:00:00:01:01,vh101,02:00:00:00:01:02", "--save")
+	for _, spec := range []string{
+		"eth0,,vh101,",                  // host name
+		"eth0,02:00:00:00:01:01,vh102,", // the other's guest MAC
+		"eth0,,vh102,02:00:00:00:01:02", // the other's host MAC
+		"eth0,,vh102,02:00:00:00:01:01", // a guest MAC as a host MAC
+	} {
+		r := n.fails(130, "vzctl", "set", "102", "--netif_add", spec, "--save")
+		if !strings.Contains(r.err, "container 101") {
+			t.Errorf("%s: refusal does not name the holder: %q", spec, r.err)
+		}
+	}
+	if b, _ := os.ReadFile(n.path("conf/102.toml")); strings.Contains(string(b), "netif") {
+		t.Fatalf("a refused interface was saved:\n%s", b)
+	}
+	n.ok("vzctl", "set", "102", "--netif_add", "eth0,,vh102,", "--save")
+}
