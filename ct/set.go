@@ -118,6 +118,14 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(o.IPAdd) > 0 && n.Running(id) {
+		// A running container takes the addresses live before the save:
+		// the lock covers both, so a racer cannot take one in between
+		// (and a refusal at the save cannot leave one live).
+		if err := hold.take(); err != nil {
+			return err
+		}
+	}
 	if err := n.checkIPsFree(id, o.IPAdd); err != nil {
 		return err
 	}

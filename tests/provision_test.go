@@ -242,3 +242,49 @@ func TestNetIfUnique(t *testing.T) {
 	}
 	n.ok("vzctl", "set", "102", "--netif_add", "eth0,,vh102,", "--save")
 }
+
+// TestIPAddRaceRunning: running containers take an address live before
+// saving it; racing for one, exactly one has it, live and in its config.
+func TestIPAddRaceRunning(t *testing.T) {
+	w := newNetWorld(t, false)
+	ids := []string{"101", "102", "103", "104"}
+	for _, id := range ids {
+		w.ok("vzctl", "create", id)
+		w.ok("vzctl", "start", id)
+	}
+	const addr = "10.77.0.50"
+	results := make([]result, len(ids))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			<-start
+			results[i] = w.run("vzctl", "set", id, "--ipadd", addr, "--save")
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	var live []string
+	for i, r := range results {
+		switch r.code {
+		case 0:
+			won++
+		case 78:
+		default:
+			t.Errorf("container %s: %s", ids[i], r)
+		}
+		if out := w.ok("vzctl", "exec2", ids[i], "ip", "-4", "addr"); strings.Contains(out.out, addr+"/") {
+			live = append(live, ids[i])
+		}
+	}
+	if h := w.holders(ids, addr); won != 1 || len(h) != 1 || len(live) != 1 || live[0] != h[0] {
+		t.Fatalf("%d won; configs holding %s: %v; containers having it live: %v", won, addr, h, live)
+	}
+	if !w.lanPings(addr) {
+		t.Fatalf("the LAN cannot reach the winner at %s", addr)
+	}
+	for _, id := range ids {
+		w.ok("vzctl", "stop", id)
+	}
+}
