@@ -110,7 +110,13 @@ func (n *Node) allocIPs(autos []string) ([]string, error) {
 			return nil, fmt.Errorf("--ipadd %s: %v: %w", s, err, vzerror.ErrCantAddIP)
 		}
 		used[a] = true
-		out = append(out, a.String())
+		// A pool may span addresses no container can have (a multicast
+		// or loopback range): refused like the same --ipadd by hand.
+		ip, err := conf.ParseIP(a.String())
+		if err != nil {
+			return nil, fmt.Errorf("--ipadd %s: pool %s: %w", s, p.Name, err)
+		}
+		out = append(out, ip)
 	}
 	return out, nil
 }
