@@ -14,13 +14,13 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 CMDS     := vzctl vzlist vztmpl vzifup-post
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
-            lxcfs \
+            lxcfs zsh man-db \
             qemu-system-x86 linux-image-amd64 initramfs-tools
 # Reused between local runs (CI pays once): the Debian template for tests
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev
 
-.PHONY: all build deps install template template-debian debian-template demo test bench vet clean
+.PHONY: all build man completion deb deb-check deps install template template-debian debian-template demo test bench vet clean
 
 all: build
 
@@ -28,14 +28,64 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
+# Man pages and shell completion, generated from the binaries' own command
+# and config-key tables (internal/clidoc) at build time, never committed:
+# they cannot drift from what the binaries accept.
+man: build
+	@mkdir -p $(BIN)/man
+	$(BIN)/vzctl __doc man >$(BIN)/man/vzctl.8
+	$(BIN)/vzctl __doc conf-man >$(BIN)/man/vz.toml.5
+	for c in vzlist vztmpl vzifup-post; do $(BIN)/$$c __doc man >$(BIN)/man/$$c.8 || exit 1; done
+
+completion: build
+	@mkdir -p $(BIN)/completion/bash $(BIN)/completion/zsh
+	for c in $(CMDS); do \
+	  $(BIN)/$$c __doc bash >$(BIN)/completion/bash/$$c && $(BIN)/$$c __doc zsh >$(BIN)/completion/zsh/_$$c || exit 1; done
+
+# The Debian package (docs/PACKAGING.md): nFPM, pinned by packaging/go.mod,
+# assembles it from a staging directory; no debian/ source tree.
+DEB_VERSION ?= 0.0~git$(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0)-1
+DEB_MAINTAINER ?= govz maintainers <maintainers@govz.org>
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_STAGE   := $(BIN)/deb-stage
+DEB_OUT     ?= .
+DEB_FILE     = govz_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb: build man completion
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/sbin $(DEB_STAGE)/man8 $(DEB_STAGE)/man5 \
+	  $(DEB_STAGE)/bash $(DEB_STAGE)/zsh $(DEB_STAGE)/systemd $(DEB_STAGE)/if-up.d
+	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DEB_STAGE)/sbin/
+	for f in $(BIN)/man/*.8; do gzip -9n <$$f >$(DEB_STAGE)/man8/$$(basename $$f).gz; done
+	for f in $(BIN)/man/*.5; do gzip -9n <$$f >$(DEB_STAGE)/man5/$$(basename $$f).gz; done
+	cp $(BIN)/completion/bash/* $(DEB_STAGE)/bash/ && cp $(BIN)/completion/zsh/* $(DEB_STAGE)/zsh/
+	for f in vz.service vzifup-post.service; do \
+	  sed -e 's|@SBINDIR@|/usr/sbin|' -e 's|@VZ_ROOT@|/vz|' scripts/systemd/$$f >$(DEB_STAGE)/systemd/$$f; done
+	sed -e 's|@SBINDIR@|/usr/sbin|' -e 's|@VZ_ROOT@|/vz|' scripts/ifupdown/vzifup-post >$(DEB_STAGE)/if-up.d/vzifup-post
+	printf 'govz ($(DEB_VERSION)) unstable; urgency=medium\n\n  * Built from %s.\n\n -- $(DEB_MAINTAINER)  %s\n' \
+	  "$$(git rev-parse --short HEAD 2>/dev/null || echo source)" "$$(date -R)" | gzip -9n >$(DEB_STAGE)/changelog.Debian.gz
+	rm -f $(DEB_OUT)/govz_*.deb
+	sed -e 's|@STAGE@|$(abspath $(DEB_STAGE))|' -e 's|@SRC@|$(CURDIR)|' packaging/nfpm.yaml >$(DEB_STAGE)/nfpm.yaml
+	DEB_VERSION=$(DEB_VERSION) DEB_ARCH=$(DEB_ARCH) DEB_MAINTAINER='$(DEB_MAINTAINER)' \
+	  $(GO) -C packaging tool nfpm package --config $(abspath $(DEB_STAGE))/nfpm.yaml --packager deb --target $(abspath $(DEB_OUT))/$(DEB_FILE)
+
+# What CI runs on its machine (root): install the package, read the man
+# page, run the demo from /usr/sbin in a throwaway VZ_ROOT, remove the
+# package and check that containers and configs stayed.
+deb-check:
+	sh packaging/deb-check.sh $$(ls -t govz_*.deb | head -1)
+
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)"; exit 1; fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); }
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin
+install: build man completion
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 $(BIN)/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(BIN)/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 $(BIN)/completion/bash/* $(DESTDIR)$(PREFIX)/share/bash-completion/completions/
+	install -m 0644 $(BIN)/completion/zsh/* $(DESTDIR)$(PREFIX)/share/zsh/site-functions/
 	install -d $(VZ_ROOT)/conf $(VZ_ROOT)/template/cache $(VZ_ROOT)/lock $(VZ_ROOT)/run $(VZ_ROOT)/log \
 	  $(VZ_ROOT)/boot
 	# Root only: the containers' trees below hold the guests' setuid-root

@@ -28,6 +28,9 @@ type Config struct {
 	VEParallel    *int    `toml:"ve_parallel"`
 	ShutdownTime  *int    `toml:"shutdown_timeout"`
 
+	// Address pools (global only; ct/ippool).
+	IPPool []string `toml:"ip_pool"`
+
 	// Filesystem.
 	VERoot    *string `toml:"ve_root"`
 	VEPrivate *string `toml:"ve_private"`

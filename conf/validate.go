@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"govz/ct/idmap"
+	"govz/ct/ippool"
 	"govz/ct/vzerror"
 )
 
@@ -102,6 +103,10 @@ func validateKey(k Key, f reflect.Value) error {
 	case "local_id_pool":
 		if _, err := idmap.ParsePool(f.Elem().String()); err != nil {
 			return err
+		}
+	case "ip_pool":
+		if _, err := ippool.Parse(f.Interface().([]string)); err != nil {
+			return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
 		}
 	case "stop_timeout", "bootorder", "ve_parallel", "shutdown_timeout", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {

@@ -93,8 +93,12 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	set(&cmd.VELayout, o.Layout)
 	set(&cmd.DiskSpace, o.DiskSpace)
 	set(&cmd.DiskInodes, o.DiskInodes)
-	if len(o.IPAdd) > 0 {
-		cmd.IPAddress = dedupIPs(o.IPAdd)
+	addrs, autos, err := splitAuto(o.IPAdd)
+	if err != nil {
+		return err
+	}
+	if len(addrs) > 0 {
+		cmd.IPAddress = dedupIPs(addrs)
 	}
 	if err := cmd.Validate(); err != nil {
 		return err
@@ -105,6 +109,11 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	}
 	layer = conf.Merge(layer, cmd)
 	if err := n.checkIPsFree(id, layer.IPAddress); err != nil {
+		return err
+	}
+	// An early answer on pool addresses (unknown pool, full pool); the
+	// binding choice is made under the node lock at the commit.
+	if _, err := n.allocIPs(autos); err != nil {
 		return err
 	}
 	// An early answer on the IDs (taken range, full pool) before the slow
@@ -154,13 +163,17 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
 	}
+	if err := n.freshIdentity(lay, c); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
 	if ids, err = n.checkIDMappable(id, ids, idsDefault, private, layoutName); err != nil {
 		return err
 	}
-	if !ids.identity() {
+	if !ids.identity() || len(layer.IPAddress) > 0 || len(autos) > 0 {
+		// The binding checks of node-unique values, and the save.
 		nl, err := n.lockNode("create " + strconv.Itoa(id))
 		if err != nil {
 			return err
@@ -171,6 +184,14 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := n.ipsFreeLocked(id, layer.IPAddress); err != nil {
+		return err
+	}
+	assigned, err := n.allocIPs(autos)
+	if err != nil {
+		return err
+	}
+	layer.IPAddress = append(layer.IPAddress, assigned...)
 	got.setIDs(layer)
 	if err := layer.Save(cfgPath, configHeader(id)); err != nil {
 		return err
@@ -179,6 +200,7 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if !got.identity() {
 		n.Log.Infof("Container root is host UID %d, GID %d (%d IDs each)", got.uid, got.gid, UserNSRange)
 	}
+	n.logAssigned(id, assigned)
 	n.Log.Infof("CT configuration saved to %s", cfgPath)
 	n.Log.Infof("Container private area was created")
 	return nil

@@ -27,6 +27,24 @@ type SetOptions struct {
 	// Force saves a local_uid/local_gid range another container or a host
 	// user already holds.
 	Force bool
+	// UserPasswd sets guest passwords at once, stored nowhere
+	// (userpasswd.go).
+	UserPasswd []UserPasswd
+}
+
+// onlyPasswords reports whether the call does nothing but --userpasswd,
+// which then prints no "not saved" warning.
+func (o SetOptions) onlyPasswords() bool {
+	if len(o.UserPasswd) == 0 || len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Save || o.ResetUB ||
+		o.ApplyConfig != "" || o.Net.edits() {
+		return false
+	}
+	for _, k := range conf.Keys {
+		if o.Layer.IsSet(k.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // Set changes container id's parameters: stored with Save, applied at once
@@ -35,6 +53,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if o.Layer == nil {
 		o.Layer = &conf.Config{}
 	}
+	onlyPasswords := o.onlyPasswords()
 	if err := n.prepareResourceSet(&o); err != nil {
 		return err
 	}
@@ -49,14 +68,31 @@ func (n *Node) Set(id int, o SetOptions) error {
 			return fmt.Errorf("--%s can only be changed with --save: %w", k, vzerror.ErrSyntax)
 		}
 	}
+	addrs, autos, err := splitAuto(o.IPAdd)
+	if err != nil {
+		return err
+	}
+	if len(autos) > 0 && !o.Save {
+		// Without --save nothing would record the address: the next
+		// auto would hand it out again.
+		return fmt.Errorf("--ipadd %s can only be used with --save: %w", autos[0], vzerror.ErrSyntax)
+	}
 	l, err := n.lockOrSkip(id, "set")
 	if err != nil {
 		return err
 	}
 	defer l.Release()
+	hold := &nodeHold{n: n, op: "set " + strconv.Itoa(id)}
+	defer hold.release()
 	layer, err := n.LoadCT(id)
 	if err != nil {
 		return err
+	}
+	if err := n.setPasswords(id, n.Effective(layer), o.UserPasswd); err != nil {
+		return err
+	}
+	if onlyPasswords {
+		return nil
 	}
 	if o.ResetUB {
 		return n.resetUB(id, layer)
@@ -65,9 +101,30 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
+	var assigned []string
+	if len(autos) > 0 {
+		// The choice binds from here to the save: the node lock is held
+		// across this call's other work too (a running container gets
+		// the address live before the save).
+		if err := hold.take(); err != nil {
+			return err
+		}
+		if assigned, err = n.allocIPs(autos); err != nil {
+			return err
+		}
+		o.IPAdd = append(addrs, assigned...)
+	}
 	ips, err := editIPs(layer.IPAddress, o.IPAdd, o.IPDel, n.Log.Warnf)
 	if err != nil {
 		return err
+	}
+	if len(o.IPAdd) > 0 && n.Running(id) {
+		// A running container takes the addresses live before the save:
+		// the lock covers both, so a racer cannot take one in between
+		// (and a refusal at the save cannot leave one live).
+		if err := hold.take(); err != nil {
+			return err
+		}
 	}
 	if err := n.checkIPsFree(id, o.IPAdd); err != nil {
 		return err
@@ -118,14 +175,26 @@ func (n *Node) Set(id int, o SetOptions) error {
 		}
 		return nil
 	}
-	if idChange {
-		// From the scan of the used ranges to the write of this config.
-		nl, err := n.lockNode("set " + strconv.Itoa(id))
-		if err != nil {
+	netIfChange := o.Net.edits()
+	if idChange || len(o.IPAdd) > 0 || netIfChange {
+		// From the scan of every container's config to the write of this
+		// one: two racers for one address, range, host interface name or
+		// MAC cannot both see it free. Only the check and the save are
+		// under it.
+		if err := hold.take(); err != nil {
 			return err
 		}
-		defer nl.Release()
+	}
+	if idChange {
 		if ids, err = n.assignIDs(id, ids, o.Force); err != nil {
+			return err
+		}
+	}
+	if err := n.ipsFreeLocked(id, o.IPAdd); err != nil {
+		return err
+	}
+	if netIfChange {
+		if err := n.netIfsFreeLocked(id, next.NetIf); err != nil {
 			return err
 		}
 	}
@@ -141,6 +210,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if newName != "" && newName != oldName && oldName != "" {
 		n.unregisterName(id, oldName)
 	}
+	n.logAssigned(id, assigned)
 	n.Log.Infof("CT configuration saved to %s", n.Paths.CTConfig(id))
 	if idChange && ids.identity() {
 		n.Log.Infof("Container root is host root (identity mapping)")

@@ -3,10 +3,9 @@ package templates
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
+	bar "govz/internal/progress"
 )
 
 // progress writes a build's progress: one line per phase, and on a terminal a
@@ -16,19 +15,16 @@ type progress struct {
 	tty     bool
 	start   time.Time
 	pending bool // an in-place line is on screen without its newline
+	// bar draws the current phase's percentage (internal/progress).
+	bar   func(done, total int64)
+	label string
 }
 
 func newProgress(w io.Writer) *progress {
 	if w == nil {
 		w = io.Discard
 	}
-	p := &progress{w: w, start: time.Now()}
-	f, ok := w.(*os.File)
-	if ok {
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		p.tty = err == nil
-	}
-	return p
+	return &progress{w: w, start: time.Now(), tty: bar.IsTerminal(w)}
 }
 
 func (p *progress) stamp() string {
@@ -36,6 +32,10 @@ func (p *progress) stamp() string {
 }
 
 func (p *progress) endLine() {
+	if p.bar != nil {
+		// The bar clears itself at 100%; a phase cut short leaves it.
+		p.bar, p.label = nil, ""
+	}
 	if p.pending {
 		fmt.Fprintln(p.w)
 		p.pending = false
@@ -60,6 +60,13 @@ func (p *progress) percent(label string, pct int) {
 	if !p.tty {
 		return
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %s %d%%", p.stamp(), label, pct)
-	p.pending = true
+	if p.bar == nil || p.label != label {
+		p.endLine()
+		p.bar, p.label = bar.Count(p.w, p.stamp()+" "+label), label
+		if p.bar == nil {
+			return
+		}
+	}
+	p.bar(int64(pct), 100)
+	p.pending = pct < 100
 }

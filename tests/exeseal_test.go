@@ -216,8 +216,12 @@ func TestExecSealedExe(t *testing.T) {
 	}{{"identity", true}, {"local_uid", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNode(t)
-			n.ok("vzctl", "create", "101")
-			if !tc.identity {
+			// Each mode explicitly: the suite's own (GOVZ_E2E_IDMODE)
+			// decides only what a bare create gives.
+			if tc.identity {
+				n.ok("vzctl", "create", "101", "--local_uid", "0")
+			} else {
+				n.ok("vzctl", "create", "101")
 				n.setUserNS("101")
 			}
 			n.ok("vzctl", "start", "101")
@@ -253,8 +257,12 @@ func TestRuntimeSealedInit(t *testing.T) {
 	}{{"identity", true}, {"local_uid", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNode(t)
-			n.ok("vzctl", "create", "101")
-			if !tc.identity {
+			// Each mode explicitly: the suite's own (GOVZ_E2E_IDMODE)
+			// decides only what a bare create gives.
+			if tc.identity {
+				n.ok("vzctl", "create", "101", "--local_uid", "0")
+			} else {
+				n.ok("vzctl", "create", "101")
 				n.setUserNS("101")
 			}
 			bin := privateVzctl(t)

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"govz/ct"
+	"govz/internal/progress"
 )
 
 func createCmd(e *env) *cli.Command {
@@ -46,6 +47,7 @@ func createCmd(e *env) *cli.Command {
 					DiskInodes:  c.String("diskinodes"),
 					LocalUID:    c.String("local_uid"),
 					LocalGID:    c.String("local_gid"),
+					Progress:    e.progress("Unpacking the template"),
 				})
 			})
 		},
@@ -99,4 +101,13 @@ func statusCmd(e *env, out io.Writer) *cli.Command {
 			})
 		},
 	}
+}
+
+// progress is a bar for long work on the console, nil (none) with --quiet
+// or when stdout is not a terminal.
+func (e *env) progress(desc string) func(done, total int64) {
+	if e.log.Quiet {
+		return nil
+	}
+	return progress.Bytes(e.log.Out, desc)
 }

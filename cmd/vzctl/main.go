@@ -21,6 +21,7 @@ import (
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/clidoc"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,6 +81,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == lxcfs.Verb {
 		os.Exit(lxcfs.Main(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && (os.Args[1] == clidoc.Verb || os.Args[1] == clidoc.ValuesVerb) {
+		os.Exit(docMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
@@ -152,6 +156,8 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 		Name:            "vzctl",
 		Usage:           "manage OpenVZ-style system containers",
 		UsageText:       "vzctl [--quiet|--verbose] COMMAND CTID|NAME [options]",
+		Description:     description,
+		Flags:           globalFlags(),
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,6 +33,7 @@ func setCmd(e *env) *cli.Command {
 		&cli.StringFlag{Name: "setmode", Usage: "restart|ignore: what to do with changes a running container cannot take live"},
 		&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "add a routed address, repeatable"},
 		&cli.StringSliceFlag{Name: "ipdel", Usage: "remove an address, or all"},
+		&cli.GenericFlag{Name: "userpasswd", Value: &rawList{}, Usage: "USER:PASSWORD, repeatable: set a guest user's password at once (the user is created if missing); hashed on the host, stored nowhere else; note that while vzctl runs its arguments are visible in ps; USER:- reads the password from stdin instead"},
 		&cli.StringFlag{Name: "stop-timeout", Usage: "seconds to wait for a clean halt"},
 		&cli.StringFlag{Name: "root", Usage: "mount point path"},
 		&cli.StringFlag{Name: "private", Usage: "private area path"},
@@ -84,6 +89,27 @@ func setCmd(e *env) *cli.Command {
 			if err := resourceOptions(c, &o, e.log.Warnf); err != nil {
 				return err
 			}
+			stdinUsed := false
+			for _, v := range c.Generic("userpasswd").(*rawList).vals {
+				if user, ok := strings.CutSuffix(v, ":-"); ok {
+					// USER:- reads the password from stdin's first line,
+					// out of ps's sight.
+					if stdinUsed {
+						return fmt.Errorf("--userpasswd %s:-: only one password can come from stdin: %w", user, vzerror.ErrSyntax)
+					}
+					stdinUsed = true
+					pw, err := readPassword(os.Stdin)
+					if err != nil {
+						return fmt.Errorf("--userpasswd %s:-: %w", user, err)
+					}
+					v = user + ":" + pw
+				}
+				up, err := ct.ParseUserPasswd(v)
+				if err != nil {
+					return err
+				}
+				o.UserPasswd = append(o.UserPasswd, up)
+			}
 			o.Net = netOptions(c)
 			if o.Net.IfName != "" {
 				o.IPAdd, o.IPDel = nil, nil // the interface's (netOptions)
@@ -116,4 +142,25 @@ func splitIPs(c *cli.Context, name string, warnf func(string, ...any)) []string 
 		warnf("--%s %s skipped: not an address a container can have", name, ip)
 	}
 	return ips
+}
+
+// rawList is a repeatable option taken verbatim: a StringSliceFlag would
+// split a password at its commas. Its String prints no value, so no help
+// or error output can show a password.
+type rawList struct{ vals []string }
+
+func (l *rawList) Set(v string) error { l.vals = append(l.vals, v); return nil }
+func (l *rawList) String() string     { return "" }
+
+// readPassword reads one line (at most 4 KiB) from r without its line
+// end.
+func readPassword(r io.Reader) (string, error) {
+	b, err := bufio.NewReaderSize(io.LimitReader(r, 4096), 4096).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading the password from stdin: %v: %w", err, vzerror.ErrSystem)
+	}
+	if err == io.EOF && len(b) == 4096 {
+		return "", fmt.Errorf("password on stdin longer than 4095 bytes: %w", vzerror.ErrInvalidValue)
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(b, "\n"), "\r"), nil
 }

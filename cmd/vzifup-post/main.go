@@ -25,11 +25,15 @@ import (
 	"govz/ct"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/clidoc"
 	"govz/net/link"
 	"govz/net/linkwatch"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == clidoc.Verb {
+		os.Exit(docMain(os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -15,17 +15,36 @@ import (
 	"govz/ct/listing"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/clidoc"
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == clidoc.Verb || os.Args[1] == clidoc.ValuesVerb) {
+		os.Exit(docMain(os.Args[1:]))
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr).Run(argv)
+	if err == nil {
+		return 0
+	}
+	if err != errNotFound {
+		m := err.Error()
+		fmt.Fprintln(stderr, strings.ToUpper(m[:1])+m[1:])
+	}
+	// vzctl's vzlist knows one failure code: every error exits 1, not
+	// vzctl's numbered codes.
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
 	log := &vzlog.Logger{Prog: "vzlist", Out: stderr, Err: stderr}
-	app := &cli.App{
+	return &cli.App{
 		Name:                   "vzlist",
 		Usage:                  "list containers",
+		Description:            description,
 		UsageText:              "vzlist [-a|-S] [-n] [-H] [-t] [-j] [-o field[,field...]|-1] [-s [-]field] [-h pattern] [-N pattern] [-d pattern] [CTID ...]\n   vzlist -L",
 		HideHelpCommand:        true,
 		HideHelp:               true,
@@ -111,17 +130,6 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			return err
 		},
 	}
-	err := app.Run(argv)
-	if err == nil {
-		return 0
-	}
-	if err != errNotFound {
-		m := err.Error()
-		fmt.Fprintln(stderr, strings.ToUpper(m[:1])+m[1:])
-	}
-	// vzctl's vzlist knows one failure code: every error exits 1, not
-	// vzctl's numbered codes.
-	return 1
 }
 
 // errNotFound is named containers that do not exist; the message is

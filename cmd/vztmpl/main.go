@@ -22,9 +22,13 @@ import (
 
 	"govz/conf"
 	"govz/ct/vzerror"
+	"govz/internal/clidoc"
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == clidoc.Verb || os.Args[1] == clidoc.ValuesVerb) {
+		os.Exit(docMain(os.Args[1:]))
+	}
 	// A signal cancels the context; Build then kills the recipe and removes
 	// its work files before main exits.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -38,9 +42,10 @@ func main() {
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:  "vztmpl",
-		Usage: "list and build OS templates",
-		Flags: []cli.Flag{cacheFlag()},
+		Name:        "vztmpl",
+		Usage:       "list and build OS templates",
+		Description: description,
+		Flags:       []cli.Flag{cacheFlag()},
 		Commands: []*cli.Command{
 			listCommand(),
 			buildCommand(),

@@ -128,6 +128,21 @@ var codes = []struct {
 	{ErrSetIO, 148},
 }
 
+// Entry is one row of the exit code table.
+type Entry struct {
+	Err  error
+	Code int
+}
+
+// Codes returns the table, for documentation (vzctl(8)'s EXIT STATUS).
+func Codes() []Entry {
+	out := make([]Entry, len(codes))
+	for i, c := range codes {
+		out[i] = Entry{c.err, c.code}
+	}
+	return out
+}
+
 // ExitError carries an exact exit status that is not one of the table's
 // (exec2 returns the command's own status, for instance).
 type ExitError struct {
