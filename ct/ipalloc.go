@@ -163,7 +163,7 @@ func (n *Node) netIfsFreeLocked(id int, list []string) error {
 	for _, s := range list {
 		ni, err := bridge.Parse(s)
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 		}
 		if ni.HostName != "" {
 			names[ni.HostName] = true
@@ -177,18 +177,7 @@ func (n *Node) netIfsFreeLocked(id int, list []string) error {
 	if len(names) == 0 && len(macs) == 0 {
 		return nil
 	}
-	ids, err := n.IDs()
-	if err != nil {
-		return err
-	}
-	for _, other := range ids {
-		if other == id {
-			continue
-		}
-		c, err := n.LoadCT(other)
-		if err != nil {
-			continue
-		}
+	return n.eachOtherConfig(id, func(other int, c *conf.Config) error {
 		for _, s := range c.NetIf {
 			ni, err := bridge.Parse(s)
 			if err != nil {
@@ -203,6 +192,6 @@ func (n *Node) netIfsFreeLocked(id int, list []string) error {
 				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -93,6 +93,24 @@ func (n *Node) checkIPsFree(id int, ips []string) error {
 		}
 		want[a] = ip
 	}
+	return n.eachOtherConfig(id, func(other int, c *conf.Config) error {
+		for _, ip := range c.IPAddress {
+			if a, err := conf.IPAddr(ip); err == nil {
+				if s, ok := want[a]; ok {
+					return fmt.Errorf("ip address %s is already used by container %d: %w", s, other, vzerror.ErrIPInUse)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// eachOtherConfig calls fn with the config of every container on the node
+// but id, stopping at fn's first error. A config that does not load is
+// passed over: its own commands say what is wrong with it. (The ID range
+// allocator, usedIDs, refuses instead: a range it cannot read is one it
+// might hand out twice.)
+func (n *Node) eachOtherConfig(id int, fn func(other int, c *conf.Config) error) error {
 	ids, err := n.IDs()
 	if err != nil {
 		return err
@@ -105,12 +123,8 @@ func (n *Node) checkIPsFree(id int, ips []string) error {
 		if err != nil {
 			continue
 		}
-		for _, ip := range c.IPAddress {
-			if a, err := conf.IPAddr(ip); err == nil {
-				if s, ok := want[a]; ok {
-					return fmt.Errorf("ip address %s is already used by container %d: %w", s, other, vzerror.ErrIPInUse)
-				}
-			}
+		if err := fn(other, c); err != nil {
+			return err
 		}
 	}
 	return nil

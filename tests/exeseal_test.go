@@ -216,14 +216,7 @@ func TestExecSealedExe(t *testing.T) {
 	}{{"identity", true}, {"local_uid", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNode(t)
-			// Each mode explicitly: the suite's own (GOVZ_E2E_IDMODE)
-			// decides only what a bare create gives.
-			if tc.identity {
-				n.ok("vzctl", "create", "101", "--local_uid", "0")
-			} else {
-				n.ok("vzctl", "create", "101")
-				n.setUserNS("101")
-			}
+			n.createInMode("101", tc.identity)
 			n.ok("vzctl", "start", "101")
 			defer n.run("vzctl", "stop", "--fast", "101")
 			bin := privateVzctl(t)
@@ -257,14 +250,7 @@ func TestRuntimeSealedInit(t *testing.T) {
 	}{{"identity", true}, {"local_uid", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNode(t)
-			// Each mode explicitly: the suite's own (GOVZ_E2E_IDMODE)
-			// decides only what a bare create gives.
-			if tc.identity {
-				n.ok("vzctl", "create", "101", "--local_uid", "0")
-			} else {
-				n.ok("vzctl", "create", "101")
-				n.setUserNS("101")
-			}
+			n.createInMode("101", tc.identity)
 			bin := privateVzctl(t)
 			before := stateOf(t, bin)
 			n.plantPayload(payload, bin, "sbin/init")

@@ -31,6 +31,19 @@ func (n *node) setUserNS(id string) {
 	n.ok("vzctl", "set", id, "--local_uid", strconv.Itoa(nsUID), "--local_gid", strconv.Itoa(nsGID), "--save")
 }
 
+// createInMode creates container id in one user namespace mode whatever
+// the suite's own (GOVZ_E2E_IDMODE, which decides only what a bare create
+// gives): identity-mapped, or the fixed range setUserNS gives.
+func (n *node) createInMode(id string, identity bool) {
+	n.t.Helper()
+	if identity {
+		n.ok("vzctl", "create", id, "--local_uid", "0")
+		return
+	}
+	n.ok("vzctl", "create", id)
+	n.setUserNS(id)
+}
+
 // procIDs returns the real UID and GID of host process pid.
 func procIDs(t *testing.T, pid int) (uid, gid string) {
 	t.Helper()
