@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/elf"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,18 +105,7 @@ func (n *node) runBin(bin string, args ...string) result {
 	n.t.Helper()
 	c := exec.Command(bin, args...)
 	c.Env = append(os.Environ(), "VZ_ROOT="+n.root)
-	var o, e bytes.Buffer
-	c.Stdout, c.Stderr = &o, &e
-	err := c.Run()
-	r := result{out: o.String(), err: e.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		n.t.Fatalf("running %s %v: %v", bin, args, err)
-	}
-	return r
+	return n.result(c)
 }
 
 // plantPayload installs the payload as the interpreter of vzctl at the

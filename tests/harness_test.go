@@ -192,7 +192,13 @@ func (n *node) cmd(name string, args ...string) *exec.Cmd {
 // run runs a binary and returns its output and exit code.
 func (n *node) run(name string, args ...string) result {
 	n.t.Helper()
-	c := n.cmd(name, args...)
+	return n.result(n.cmd(name, args...))
+}
+
+// result runs c and returns its output and exit code; a command that does
+// not start at all fails the test.
+func (n *node) result(c *exec.Cmd) result {
+	n.t.Helper()
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr = &o, &e
 	err := c.Run()
@@ -202,7 +208,7 @@ func (n *node) run(name string, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		n.t.Fatalf("running %s %v: %v", name, args, err)
+		n.t.Fatalf("running %v: %v", c.Args, err)
 	}
 	return r
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -26,16 +25,4 @@ func docTool() clidoc.Tool {
 	}}
 }
 
-func docMain(args []string) int {
-	var err error
-	if args[0] == clidoc.ValuesVerb && len(args) == 2 {
-		err = clidoc.Values(args[1], os.Stdout)
-	} else {
-		err = clidoc.Main(docTool(), args[1:], nil, "", os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
+func docMain(args []string) int { return clidoc.Run(docTool(), args, os.Stdout, os.Stderr) }

@@ -149,3 +149,20 @@ func unquoteUsage(usage string) (name, text string) {
 	name = usage[i+1 : i+1+j]
 	return name, usage[:i] + name + usage[i+2+j:]
 }
+
+// Run is a binary's hidden doc verb, argv[1:] = [verb, ...]: the values
+// completion asks for (ValuesVerb KIND), or Main's pages and scripts. It
+// returns the exit status; only main exits.
+func Run(t Tool, args []string, stdout, stderr io.Writer) int {
+	var err error
+	if args[0] == ValuesVerb && len(args) == 2 {
+		err = Values(args[1], stdout)
+	} else {
+		err = Main(t, args[1:], nil, "", stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
