@@ -49,7 +49,7 @@ type config struct {
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
 }
 
-var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage"}
+var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage", "provision"}
 
 func parseFlags() config {
 	var c config
@@ -128,6 +128,7 @@ func run(ctx context.Context, cfg config) (code int) {
 		{"net", b.sectionNet},
 		{"res", b.sectionRes},
 		{"storage", b.sectionStorage},
+		{"provision", b.sectionProvision},
 	}
 	var tables []*table
 	failed := false

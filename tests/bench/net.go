@@ -328,6 +328,20 @@ func (c *contender) fig() *series {
 	return naSeries(c.name + ": " + c.off)
 }
 
+// undoNetnsMount: `ip netns add` makes /run/netns a mount point of itself
+// the first time; undo that only if this run did it and nobody else uses it
+// by then.
+func (b *bench) undoNetnsMount() {
+	if len(mountsUnder("/run/netns")) == 0 {
+		b.undo.push("/run/netns mount", func() error {
+			if ents, err := os.ReadDir("/run/netns"); err == nil && len(ents) == 0 && len(mountsUnder("/run/netns")) > 0 {
+				return unix.Unmount("/run/netns", 0)
+			}
+			return nil
+		})
+	}
+}
+
 // setGlobalConf rewrites the installation's vz.toml as its original plus
 // extra lines; the undo stack puts the original back.
 func (b *bench) setGlobalConf(orig []byte, extra string) error {
@@ -346,16 +360,7 @@ func (b *bench) sectionNet() (*table, error) {
 	if err := b.setGlobalConf(orig, "setup_sysctls = true\n"); err != nil {
 		return nil, err
 	}
-	// `ip netns add` makes /run/netns a mount point of itself the first
-	// time; undo that only if this run did it and nobody else uses it now.
-	if len(mountsUnder("/run/netns")) == 0 {
-		b.undo.push("/run/netns mount", func() error {
-			if ents, err := os.ReadDir("/run/netns"); err == nil && len(ents) == 0 && len(mountsUnder("/run/netns")) > 0 {
-				return unix.Unmount("/run/netns", 0)
-			}
-			return nil
-		})
-	}
+	b.undoNetnsMount()
 	routed, err := b.newNetWorld("r", false)
 	if err != nil {
 		return nil, err
