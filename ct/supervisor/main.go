@@ -18,6 +18,7 @@ import (
 
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
+	"govz/ct/vzlog"
 )
 
 // reportFD is the supervisor's end of the pipe Start reads.
@@ -119,7 +120,7 @@ func (s *sup) catchSignals() {
 }
 
 func (s *sup) logf(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), s.id, fmt.Sprintf(format, a...))
+	fmt.Fprintf(os.Stderr, "%s %s: %s\n", vzlog.Stamp(time.Now()), s.id, fmt.Sprintf(format, a...))
 }
 
 // send writes one report line to Start and closes the pipe after the last
