@@ -18,10 +18,11 @@ import (
 
 	"govz/ct/vzerror"
 	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
 
 func TestBuildBusybox(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := filepath.Join(t.TempDir(), "cache") // Build creates it
 	var out bytes.Buffer
 	p, err := Build(context.Background(), "busybox", BuildOptions{CacheDir: cache, Out: &out})
@@ -148,7 +149,7 @@ func checkBusyboxTarball(t *testing.T, tb map[string]entry) {
 }
 
 func TestBuildCachedAndForce(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	ctx := context.Background()
 	gz, err := Build(ctx, "busybox", BuildOptions{CacheDir: cache})
@@ -244,7 +245,7 @@ func gzipComp(t *testing.T) compressor {
 }
 
 func TestBuildInterruptedDuringRecipe(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// A daemon in its own session (out of reach of a process-group kill),
 	// a mount, and a half-made tree: the PID and mount namespaces must take
@@ -284,7 +285,7 @@ sleep 1000
 }
 
 func TestBuildInterruptedBusybox(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -299,7 +300,7 @@ func TestBuildInterruptedBusybox(t *testing.T) {
 }
 
 func TestBuildInterruptedWhilePacking(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// Incompressible data keeps tar | pigz busy for a while.
 	r, _ := testRecipe(t, `
@@ -325,7 +326,7 @@ head -c 256M /dev/urandom >"$ROOTFS/big"
 }
 
 func TestBuildRecipeFailure(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	r, marker := testRecipe(t, `
 phase "doing things"
@@ -358,7 +359,7 @@ die "the frobnicator is missing"
 }
 
 func TestBuildRemovesStaleWork(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// PIDs never exceed 2^22 (pid_max), so 999999999 is a dead build.
 	stale := filepath.Join(cache, workPrefix+"999999999-abc")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
 
 // The test binary is its own helper, as vzctl is in production.
@@ -42,9 +43,7 @@ func TestMountedAt(t *testing.T) {
 // Attach binds files from a directory laid out like LXCFS over /proc of a
 // process in its own mount namespace; the host's /proc stays as it was.
 func TestAttachIntoOtherNamespace(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (mount namespaces)")
-	}
+	roottest.Require(t, "mount namespaces")
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "proc"), 0o755)
 	fake := "MemTotal:       65536 kB\n"

@@ -20,6 +20,7 @@ import (
 	"govz/ct/cgroup"
 	"govz/ct/nsinit"
 	"govz/ct/runstate"
+	"govz/internal/roottest"
 )
 
 // The test binary is also the supervisor and the container's nsinit
@@ -91,13 +92,6 @@ func testLoader(id string) SpecLoader {
 	}
 }
 
-func skipUnlessRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // ct is one test container.
 type ct struct {
 	t    *testing.T
@@ -128,7 +122,7 @@ exit 0
 // container's cgroup.
 func newCT(t *testing.T, id string) *ct {
 	t.Helper()
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, mounts")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "run", "tmp", "root"} {

@@ -15,20 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/cgroup"
+	"govz/internal/roottest"
 )
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Fatal("this test needs root (cgroups, namespaces)")
-	}
-}
 
 // testGroup creates a container-shaped group under a test-private parent
 // and removes it (killing what is in it) when the test ends.
 func testGroup(t *testing.T) *cgroup.Group {
 	t.Helper()
-	needRoot(t)
+	roottest.Require(t, "cgroups, namespaces")
 	parent := fmt.Sprintf("govz-ubc-test-%d", os.Getpid())
 	g, err := cgroup.Open(parent, strings.ReplaceAll(t.Name(), "/", "_"))
 	if err != nil {
@@ -165,7 +159,7 @@ func mustOuter(t *testing.T, g *cgroup.Group, c string) string {
 // The per-process knobs reach a process in its own IPC and mount
 // namespaces, with its own devpts instance, and nothing of the host's.
 func TestKnobsReal(t *testing.T) {
-	needRoot(t)
+	roottest.Require(t, "cgroups, namespaces")
 	cmd := exec.Command("unshare", "--ipc", "--mount", "--propagation", "private", "sh", "-c",
 		"mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts /dev/pts && echo ready && exec sleep 60")
 	out, err := cmd.StdoutPipe()
