@@ -30,6 +30,7 @@ import (
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
 	"govz/internal/mountinfo"
+	"govz/internal/reexec"
 )
 
 // DefaultDir is where Debian's lxcfs.service mounts LXCFS.
@@ -37,7 +38,7 @@ const DefaultDir = "/var/lib/lxcfs"
 
 // Verb is argv[1] of the helper: EXE Verb PID TARGET... with the detached
 // mounts for the targets as fds 3, 4, ...
-const Verb = "__lxcfs_attach"
+const Verb = reexec.LXCFS
 
 // Files are the LXCFS files bound over the container's, as paths relative
 // to both the LXCFS mount and the container's root (LXC's

@@ -27,14 +27,8 @@ const reportFD = 3
 // Main is the supervisor process, one per running container. args are the
 // arguments after Verb: "[--wait] ID"; loaderFor returns the loader that
 // builds ID's current Spec (it is called once; the loader on every boot).
-// It returns the process exit status. Typical dispatch in main:
-//
-//	switch os.Args[1] {
-//	case nsinit.Verb:
-//		nsinit.Main()
-//	case supervisor.Verb:
-//		os.Exit(supervisor.Main(os.Args[2:], ct.SpecLoaderFor))
-//	}
+// It returns the process exit status. main dispatches Verb here through
+// internal/reexec (cmd/vzctl's reexecHandlers).
 func Main(args []string, loaderFor func(id string) SpecLoader) int {
 	if len(args) > 0 && args[0] == "--monitor" {
 		return monitorMain(loaderFor)

@@ -16,10 +16,11 @@ import (
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
+	"govz/internal/reexec"
 )
 
 // Verb is the hidden first argument that makes the executable run Main.
-const Verb = "__govz_supervisor"
+const Verb = reexec.Supervisor
 
 // StartOptions tune Start.
 type StartOptions struct {
