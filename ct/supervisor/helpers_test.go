@@ -27,6 +27,9 @@ import (
 // (runc's libcontainer/integration/init_test.go pattern): Start re-execs
 // /proc/self/exe, which is this binary, with the hidden verbs.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == Verb && os.Args[2] == modeMonitor && os.Getenv(idleEchoEnv) != "" {
+		idleEcho() // TestIdleHandoff: the way back from idle.c
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case nsinit.Verb:

@@ -30,7 +30,7 @@ const reportFD = 3
 // It returns the process exit status. main dispatches Verb here through
 // internal/reexec (cmd/vzctl's reexecHandlers).
 func Main(args []string, loaderFor func(id string) SpecLoader) int {
-	if len(args) > 0 && args[0] == "--monitor" {
+	if len(args) > 0 && args[0] == modeMonitor {
 		return monitorMain(loaderFor)
 	}
 	// Before anything opens files of its own: drop descriptors vzctl's
