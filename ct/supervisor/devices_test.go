@@ -14,19 +14,19 @@ import (
 
 	"govz/ct/cgroup"
 	"govz/ct/rootfs"
+	"govz/internal/mountinfo"
 	"govz/internal/roottest"
 )
 
 // unifiedMount returns where the cgroup2 hierarchy is mounted, "" if not.
 func unifiedMount(t *testing.T) string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 9 && f[len(f)-3] == "cgroup2" {
-			return f[4]
+	for _, m := range ms {
+		if m.FSType == "cgroup2" {
+			return m.MountPoint
 		}
 	}
 	return ""

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/cgroup"
+	"govz/internal/mountinfo"
 	"govz/internal/roottest"
 )
 
@@ -196,9 +197,13 @@ func TestKnobsReal(t *testing.T) {
 	}
 	// The helper's own instance is the last mount on /dev/pts.
 	top := ""
-	for _, l := range strings.Split(readTrim(t, fmt.Sprintf("/proc/%d/mountinfo", pid)), "\n") {
-		if strings.Contains(l, " /dev/pts ") && strings.Contains(l, " - devpts ") {
-			top = l
+	ms, err := mountinfo.Read(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.MountPoint == "/dev/pts" && m.FSType == "devpts" {
+			top = strings.Join(m.SuperOptions, ",")
 		}
 	}
 	if !strings.Contains(top, "max=5") || !strings.Contains(top, "ptmxmode=666") || !strings.Contains(top, "gid=5") {
