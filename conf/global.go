@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"govz/ct/cgroup"
 	"govz/ct/idmap"
 	"govz/ct/vzerror"
 	"govz/templates"
@@ -31,7 +32,7 @@ func Defaults() *Config {
 		LogFile:       s("$VZ_ROOT/log/vzctl.log"),
 		LogLevel:      i(0),
 		Verbose:       i(0),
-		CgroupParent:  s("govz"),
+		CgroupParent:  s(cgroup.DefaultParent),
 		NeighbourDevs: s("detect"),
 		IPv6:          b(true),
 		VERoot:        s("$VZ_ROOT/root/$VEID"),

@@ -1,5 +1,7 @@
 package conf
 
+import "govz/ct/cgroup"
+
 // Scope says which files may hold a key.
 type Scope int
 
@@ -54,7 +56,7 @@ var Keys = []Key{
 	{"logfile", KindString, Global, "$VZ_ROOT/log/vzctl.log", "n/a", "LOGFILE", "Log file."},
 	{"log_level", KindInt, Global, "0", "n/a", "LOG_LEVEL", "Log file verbosity: -1 errors only, 0 normal, 1 and up debug."},
 	{"verbose", KindInt, Global, "0", "n/a", "VERBOSE", "Console verbosity (--verbose raises it, --quiet silences it)."},
-	{"cgroup_parent", KindString, Global, "govz", "n/a", "", "Parent cgroup (relative) under which every container's cgroups live."},
+	{"cgroup_parent", KindString, Global, cgroup.DefaultParent, "n/a", "", "Parent cgroup (relative) under which every container's cgroups live."},
 	{"neighbour_devs", KindString, Global, "detect", "n/a", "NEIGHBOUR_DEVS", "Where proxy ARP/NDP entries go: detect, all, or list:DEV DEV..."},
 	{"ipv6", KindBool, Global, "true", "n/a", "IPV6", "Allow IPv6 container addresses."},
 	{"setup_sysctls", KindBool, Global, "false", "n/a", "", "Let vzctl set the node sysctls routed addresses need (forwarding, proxy_ndp, proxy_delay on the neighbour devices); when false it only names the missing ones."},

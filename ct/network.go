@@ -16,6 +16,7 @@ import (
 	"govz/conf/atomicfile"
 	"govz/ct/revert"
 	"govz/ct/vzerror"
+	"govz/ct/vzlog"
 	"govz/net/arp"
 	"govz/net/bridge"
 	"govz/net/fw"
@@ -196,7 +197,7 @@ func netEnv(id int, nc netConf, guestPID int, routed bool, warnf func(string, ..
 // standard error is its log.
 func netWarnf(id int) func(string, ...any) {
 	return func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, "%s %d: warning: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), id, fmt.Sprintf(format, a...))
+		fmt.Fprintf(os.Stderr, "%s %d: warning: %s\n", vzlog.Stamp(time.Now()), id, fmt.Sprintf(format, a...))
 	}
 }
 

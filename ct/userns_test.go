@@ -12,6 +12,7 @@ import (
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/roottest"
 )
 
 func TestIDMappings(t *testing.T) {
@@ -180,9 +181,7 @@ func TestSetIDSpec(t *testing.T) {
 // (procfs stands in for 9p, NFS or an old tmpfs) the default falls back to
 // identity; a range somebody asked for is refused with exit 5.
 func TestCheckIDMappable(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root (user namespaces, open_tree)")
-	}
+	roottest.Require(t, "user namespaces, open_tree")
 	n := testNode(t, idmap.DefaultPool, nil, "", "")
 	auto := idSpec{conf.AutoID, conf.AutoID}
 	if s, err := n.checkIDMappable(101, auto, true, "/proc", "dir"); err != nil || !s.identity() {

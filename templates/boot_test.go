@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 // TestBusyboxTemplateBoots boots the built template the way a runtime does:
@@ -20,7 +22,7 @@ import (
 // missing, sets the hostname, brings lo up, runs rc.local and then the
 // readiness hook, and that a poweroff request ends init cleanly.
 func TestBusyboxTemplateBoots(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	tarball, err := Build(context.Background(), "busybox", BuildOptions{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"govz/ct/vzerror"
+	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
 
 func TestBuildBusybox(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := filepath.Join(t.TempDir(), "cache") // Build creates it
 	var out bytes.Buffer
 	p, err := Build(context.Background(), "busybox", BuildOptions{CacheDir: cache, Out: &out})
@@ -147,7 +149,7 @@ func checkBusyboxTarball(t *testing.T, tb map[string]entry) {
 }
 
 func TestBuildCachedAndForce(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	ctx := context.Background()
 	gz, err := Build(ctx, "busybox", BuildOptions{CacheDir: cache})
@@ -243,7 +245,7 @@ func gzipComp(t *testing.T) compressor {
 }
 
 func TestBuildInterruptedDuringRecipe(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// A daemon in its own session (out of reach of a process-group kill),
 	// a mount, and a half-made tree: the PID and mount namespaces must take
@@ -271,14 +273,19 @@ sleep 1000
 	if got := dirNames(t, cache); len(got) != 0 {
 		t.Errorf("interrupted build left %v in the cache", got)
 	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), cache) {
-		t.Errorf("mount under the cache left behind")
+	ms, err := mountinfo.Read(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if strings.HasPrefix(m.MountPoint, cache) {
+			t.Errorf("mount under the cache left behind: %s", m.MountPoint)
+		}
 	}
 }
 
 func TestBuildInterruptedBusybox(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -293,7 +300,7 @@ func TestBuildInterruptedBusybox(t *testing.T) {
 }
 
 func TestBuildInterruptedWhilePacking(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// Incompressible data keeps tar | pigz busy for a while.
 	r, _ := testRecipe(t, `
@@ -319,7 +326,7 @@ head -c 256M /dev/urandom >"$ROOTFS/big"
 }
 
 func TestBuildRecipeFailure(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	r, marker := testRecipe(t, `
 phase "doing things"
@@ -352,7 +359,7 @@ die "the frobnicator is missing"
 }
 
 func TestBuildRemovesStaleWork(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	// PIDs never exceed 2^22 (pid_max), so 999999999 is a dead build.
 	stale := filepath.Join(cache, workPrefix+"999999999-abc")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"govz/internal/roottest"
 )
 
 // TestBuildDebian builds the Debian template for real. It downloads about
@@ -17,7 +19,7 @@ func TestBuildDebian(t *testing.T) {
 	if os.Getenv("GOVZ_TEST_DEBIAN") != "1" {
 		t.Skip("set GOVZ_TEST_DEBIAN=1 to build the Debian template (network, about a minute)")
 	}
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, mknod, chroot")
 	cache := t.TempDir()
 	var out bytes.Buffer
 	start := time.Now()

@@ -20,13 +20,6 @@ func runCmd(name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func skipUnlessRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root (namespaces, mknod, chroot)")
-	}
-}
-
 // entry is one member of a tarball, with the content of small files.
 type entry struct {
 	hdr  *tar.Header

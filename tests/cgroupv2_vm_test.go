@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/cgroup"
+	"govz/internal/mountinfo"
 	"govz/tests/testvm"
 )
 
@@ -88,13 +89,13 @@ func assertCgroupV2Only(t *testing.T) {
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
 		t.Fatalf("/sys/fs/cgroup is not cgroup2 (magic %#x, %v)", st.Type, err)
 	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(mi), "\n") {
-		if _, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup ") {
-			t.Errorf("cgroup v1 hierarchy mounted: %s", l)
+	for _, m := range ms {
+		if m.FSType == "cgroup" {
+			t.Errorf("cgroup v1 hierarchy mounted at %s", m.MountPoint)
 		}
 	}
 	on, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"govz/internal/mountinfo"
 )
 
 // prebuiltEnv names a directory laid out as TestMain builds binDir (the
@@ -251,17 +253,7 @@ func (n *node) cleanup() {
 		}
 	}
 	defer removeCgroupParent(n.cgroupParent())
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && strings.HasPrefix(f[4], n.root+"/") {
-			mps = append(mps, f[4])
-		}
-	}
+	mps := n.mounts()
 	for i := len(mps) - 1; i >= 0; i-- {
 		exec.Command("umount", "-l", mps[i]).Run()
 	}
@@ -269,12 +261,11 @@ func (n *node) cleanup() {
 
 // mounts lists mount points under the node's root.
 func (n *node) mounts() []string {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
+	ms, _ := mountinfo.Read(0)
 	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && strings.HasPrefix(f[4], n.root+"/") {
-			out = append(out, f[4])
+	for _, m := range ms {
+		if strings.HasPrefix(m.MountPoint, n.root+"/") {
+			out = append(out, m.MountPoint)
 		}
 	}
 	return out

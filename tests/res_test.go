@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"govz/internal/mountinfo"
 )
 
 // ctCgroupFile finds file in container id's OUTER group: in the v1
@@ -376,7 +378,7 @@ func TestResLXCFS(t *testing.T) {
 	})
 	end := time.Now().Add(10 * time.Second)
 	for {
-		if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), " "+mnt+" ") {
+		if ms, _ := mountinfo.Read(0); mountinfo.IsMountPoint(ms, mnt) {
 			break
 		}
 		if time.Now().After(end) {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"govz/internal/mountinfo"
 )
 
 // status returns vzctl status's line without the trailing newline.
@@ -375,15 +377,10 @@ func TestContainerRootIsConfined(t *testing.T) {
 
 // rootDisk names the block device holding the host's /.
 func rootDisk() string {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 9 && f[4] == "/" {
-			for i, x := range f {
-				if x == "-" && i+2 < len(f) {
-					return filepath.Base(f[i+2])
-				}
-			}
+	ms, _ := mountinfo.Read(0)
+	for _, m := range ms {
+		if m.MountPoint == "/" {
+			return filepath.Base(m.Source)
 		}
 	}
 	return "vda"

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"govz/ct"
+	"govz/ct/supervisor"
 	"govz/internal/progress"
 )
 
@@ -88,6 +89,9 @@ func statusCmd(e *env, out io.Writer) *cli.Command {
 	return &cli.Command{
 		Name: "status", Usage: "print CTID ID exist|deleted mounted|unmounted running|down", ArgsUsage: "CTID",
 		OnUsageError: usageErr,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the path of the container's supervisor log"},
+		},
 		Action: func(c *cli.Context) error {
 			// status keeps stdout for its one line (vzctl forces quiet).
 			e.log.Quiet = true
@@ -97,6 +101,9 @@ func statusCmd(e *env, out io.Writer) *cli.Command {
 					return err
 				}
 				fmt.Fprintln(out, st.String())
+				if c.Bool("verbose") {
+					fmt.Fprintln(out, "supervisor log: "+supervisor.LogPath(n.RunDir(id)))
+				}
 				return nil
 			})
 		},

@@ -18,10 +18,10 @@ import (
 	"govz/ct"
 	"govz/ct/lxcfs"
 	"govz/ct/nsinit"
-	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+	"govz/internal/reexec"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -70,22 +70,24 @@ func (e *env) withID(arg string, f func(n *ct.Node, id int) error) error {
 }
 
 func main() {
-	// The hidden verbs of the re-exec'd supervisor (nsinit's child and
-	// nsenter's joiner dispatch themselves before main: see ct/nsinit and
-	// ct/nsenter).
-	if len(os.Args) > 1 && os.Args[1] == supervisor.Verb {
-		os.Exit(ct.SupervisorMain(os.Args[2:]))
-	}
-	if len(os.Args) > 1 && os.Args[1] == nsinit.Verb {
-		nsinit.Main()
-	}
-	if len(os.Args) > 1 && os.Args[1] == lxcfs.Verb {
-		os.Exit(lxcfs.Main(os.Args[2:]))
+	// vzctl is the executable every re-exec runs: its hidden verbs first
+	// (internal/reexec; nsenter's are C constructors, before main).
+	if code, ok := reexec.Dispatch(os.Args, reexecHandlers()); ok {
+		os.Exit(code)
 	}
 	if len(os.Args) > 1 && (os.Args[1] == clidoc.Verb || os.Args[1] == clidoc.ValuesVerb) {
 		os.Exit(docMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// reexecHandlers are the Go hidden verbs vzctl runs.
+func reexecHandlers() reexec.Handlers {
+	return reexec.Handlers{
+		reexec.Supervisor: ct.SupervisorMain,
+		reexec.NSInit:     func([]string) int { nsinit.Main(); return 1 }, // never returns
+		reexec.LXCFS:      lxcfs.Main,
+	}
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {

@@ -26,11 +26,16 @@ import (
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+	"govz/internal/reexec"
 	"govz/net/link"
 	"govz/net/linkwatch"
 )
 
 func main() {
+	// No hidden verb runs here (internal/reexec): refused, not parsed.
+	if code, ok := reexec.Dispatch(os.Args, nil); ok {
+		os.Exit(code)
+	}
 	if len(os.Args) > 1 && os.Args[1] == clidoc.Verb {
 		os.Exit(docMain(os.Args[1:]))
 	}

@@ -23,9 +23,14 @@ import (
 	"govz/conf"
 	"govz/ct/vzerror"
 	"govz/internal/clidoc"
+	"govz/internal/reexec"
 )
 
 func main() {
+	// No hidden verb runs here (internal/reexec): refused, not parsed.
+	if code, ok := reexec.Dispatch(os.Args, nil); ok {
+		os.Exit(code)
+	}
 	if len(os.Args) > 1 && (os.Args[1] == clidoc.Verb || os.Args[1] == clidoc.ValuesVerb) {
 		os.Exit(docMain(os.Args[1:]))
 	}

@@ -20,6 +20,7 @@ import (
 
 	"govz/ct/cgroup"
 	"govz/ct/runstate"
+	"govz/internal/roottest"
 )
 
 // testCT is a running container built by hand, standing in for the
@@ -46,13 +47,6 @@ func testCaps() (names []string, mask uint64) {
 	}
 	sort.Strings(names)
 	return names, mask
-}
-
-func skipUnlessRoot(t testing.TB) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root: namespaces, cgroups, pivot_root")
-	}
 }
 
 // busyboxTree builds a minimal guest root: Debian's static busybox with
@@ -197,7 +191,7 @@ exec sleep 100000`
 
 func startCT(t testing.TB) *testCT {
 	t.Helper()
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, pivot_root")
 	ct := &testCT{
 		runDir:   t.TempDir(),
 		tree:     busyboxTree(t),

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/roottest"
 )
 
 func TestLookup(t *testing.T) {
@@ -377,13 +378,6 @@ func TestFilterAllTablesAssemble(t *testing.T) {
 	}
 }
 
-func skipUnlessRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // onThrowawayThread runs f on a locked OS thread that exits afterwards, so
 // per-thread state (capabilities, seccomp) never leaks into the test binary.
 func onThrowawayThread(f func()) {
@@ -412,7 +406,7 @@ func threadStatus(t *testing.T, key string) string {
 }
 
 func TestApplyOnThread(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "capabilities, namespaces")
 	last, err := KernelLast()
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +446,7 @@ func TestApplyOnThread(t *testing.T) {
 }
 
 func TestInstallFilterOnThread(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "capabilities, namespaces")
 	dir := t.TempDir()
 	var ok bool
 	var ierr, remount, bindRemount, finit, thaw, thawHigh, setattr error

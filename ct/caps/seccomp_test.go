@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 var allTables = []SyscallTable{TableX8664, TableI386, TableAArch64, TableARM}
@@ -123,7 +125,7 @@ func nameOf(tb SyscallTable, nr uint32) (string, bool) {
 // attack-surface calls EPERM, whatever the arguments; the same calls
 // reach the kernel without it.
 func TestInstallFilterSyscallPolicyOnThread(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "capabilities, namespaces")
 	const (
 		keyctlGetKeyringID    = 0
 		keySpecSessionKeyring = ^uintptr(2) // -3

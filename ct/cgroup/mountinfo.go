@@ -3,10 +3,10 @@ package cgroup
 import (
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"govz/ct/vzerror"
+	"govz/internal/mountinfo"
 )
 
 // Layout is the host's cgroup arrangement.
@@ -37,7 +37,7 @@ func (l Layout) String() string {
 // "name=systemd").
 const UnifiedName = "unified"
 
-const mountinfoPath = "/proc/self/mountinfo"
+const mountinfoPath = mountinfo.SelfPath
 
 // hierarchy is one mounted cgroup hierarchy.
 type hierarchy struct {
@@ -76,38 +76,27 @@ func v1Flag(o string) (flag, keep bool) {
 // parseMountinfo returns the cgroup hierarchies in mountinfo order, one
 // entry per hierarchy even when it is mounted more than once.
 func parseMountinfo(data string) ([]hierarchy, error) {
+	ms, err := mountinfo.Parse(data)
+	if err != nil {
+		return nil, err
+	}
 	var hs []hierarchy
 	index := map[string]int{}
-	for n, line := range strings.Split(data, "\n") {
-		if line == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(f) < 6 || sep < 0 || len(f) < sep+4 {
-			return nil, fmt.Errorf("mountinfo line %d malformed: %q", n+1, line)
-		}
-		fstype := f[sep+1]
+	for _, m := range ms {
+		fstype := m.FSType
 		if fstype != "cgroup" && fstype != "cgroup2" {
 			continue
 		}
 		h := hierarchy{
 			v2:         fstype == "cgroup2",
-			mountPoint: unescapeMountinfo(f[4]),
-			root:       unescapeMountinfo(f[3]),
+			mountPoint: m.MountPoint,
+			root:       m.Root,
 		}
 		if h.v2 {
 			h.name = UnifiedName
 		} else {
 			var ident []string
-			for _, o := range strings.Split(f[sep+3], ",") {
+			for _, o := range m.SuperOptions {
 				flag, keep := v1Flag(o)
 				switch {
 				case flag:
@@ -124,7 +113,7 @@ func parseMountinfo(data string) ([]hierarchy, error) {
 				}
 			}
 			if len(ident) == 0 {
-				return nil, fmt.Errorf("mountinfo line %d: cgroup mount without controllers or name", n+1)
+				return nil, fmt.Errorf("mountinfo: cgroup mount %d at %s without controllers or name", m.ID, m.MountPoint)
 			}
 			// The kernel prints controllers before name= in both places,
 			// so this matches /proc/PID/cgroup's second field.
@@ -142,26 +131,6 @@ func parseMountinfo(data string) ([]hierarchy, error) {
 		hs = append(hs, h)
 	}
 	return hs, nil
-}
-
-// unescapeMountinfo undoes the kernel's octal escaping of space, tab,
-// newline and backslash in mountinfo paths (fs/proc_namespace.c).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // layoutOf classifies hierarchies: any v1 hierarchy that binds a controller

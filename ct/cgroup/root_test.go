@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/roottest"
 )
 
 // These tests run against the real cgroupfs of this machine, under a
@@ -36,19 +37,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates cgroups")
-	}
-}
-
 // testGroup creates ID under a fresh govz-test-<random> parent; cleanup
 // kills what is left in it, destroys it and removes the parent, checking
 // that no directory remains in any hierarchy.
 func testGroup(t *testing.T, id string) *Group {
 	t.Helper()
-	needRoot(t)
+	roottest.Require(t, "creates cgroups")
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,8 @@ import (
 
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
+	"govz/internal/mountinfo"
+	"govz/internal/reexec"
 )
 
 // DefaultDir is where Debian's lxcfs.service mounts LXCFS.
@@ -36,7 +38,7 @@ const DefaultDir = "/var/lib/lxcfs"
 
 // Verb is argv[1] of the helper: EXE Verb PID TARGET... with the detached
 // mounts for the targets as fds 3, 4, ...
-const Verb = "__lxcfs_attach"
+const Verb = reexec.LXCFS
 
 // Files are the LXCFS files bound over the container's, as paths relative
 // to both the LXCFS mount and the container's root (LXC's
@@ -53,11 +55,11 @@ func Available(dir string) error {
 	if dir == "" || dir == "off" {
 		return fmt.Errorf("lxcfs is turned off in the global config")
 	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mi, err := mountinfo.Read(0)
 	if err != nil {
 		return err
 	}
-	if !mountedAt(string(mi), filepath.Clean(dir)) {
+	if !mountedAt(mi, filepath.Clean(dir)) {
 		if _, err := exec.LookPath("lxcfs"); err != nil {
 			return fmt.Errorf("lxcfs is not installed (apt-get install lxcfs)")
 		}
@@ -67,16 +69,10 @@ func Available(dir string) error {
 }
 
 // mountedAt reports whether mountinfo has a fuse.lxcfs mount at dir.
-func mountedAt(mountinfo, dir string) bool {
-	for _, l := range strings.Split(mountinfo, "\n") {
-		f := strings.Fields(l)
-		for i := 6; i+1 < len(f); i++ {
-			if f[i] == "-" {
-				if f[4] == dir && f[i+1] == "fuse.lxcfs" {
-					return true
-				}
-				break
-			}
+func mountedAt(ms []mountinfo.Mount, dir string) bool {
+	for _, m := range ms {
+		if m.MountPoint == dir && m.FSType == "fuse.lxcfs" {
+			return true
 		}
 	}
 	return false

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
 
 // The test binary is its own helper, as vzctl is in production.
@@ -20,8 +23,13 @@ func TestMain(m *testing.M) {
 
 func TestMountedAt(t *testing.T) {
 	mi := "40 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n" +
-		"99 23 0:51 / /var/lib/lxcfs rw,nosuid,nodev,relatime shared:5 - fuse.lxcfs lxcfs rw,user_id=0,group_id=0\n"
-	if !mountedAt(mi, "/var/lib/lxcfs") || mountedAt(mi, "/var/lib") || mountedAt(mi, "/sys/fs/cgroup/unified") {
+		"99 23 0:51 / /var/lib/lxcfs rw,nosuid,nodev,relatime shared:5 - fuse.lxcfs lxcfs rw,user_id=0,group_id=0\n" +
+		"100 23 0:52 / /var/lib/lxcfs\\040with\\040space rw - fuse.lxcfs lxcfs rw\n"
+	ms, err := mountinfo.Parse(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mountedAt(ms, "/var/lib/lxcfs") || !mountedAt(ms, "/var/lib/lxcfs with space") || mountedAt(ms, "/var/lib") || mountedAt(ms, "/sys/fs/cgroup/unified") {
 		t.Fatal("mountedAt")
 	}
 	if err := Available(t.TempDir()); err == nil {
@@ -35,9 +43,7 @@ func TestMountedAt(t *testing.T) {
 // Attach binds files from a directory laid out like LXCFS over /proc of a
 // process in its own mount namespace; the host's /proc stays as it was.
 func TestAttachIntoOtherNamespace(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (mount namespaces)")
-	}
+	roottest.Require(t, "mount namespaces")
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "proc"), 0o755)
 	fake := "MemTotal:       65536 kB\n"

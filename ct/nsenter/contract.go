@@ -1,20 +1,22 @@
 package nsenter
 
+import "govz/internal/reexec"
+
 // Every verb runs from a sealed copy of the executable
 // (internal/exeseal), never from the file on disk: see nsexec.c.
 
 // Verb is argv[1] of the re-exec: EXE Verb PATH ARGV0 [ARG...].
-const Verb = "__nsexec"
+const Verb = reexec.NSExec
 
 // VerbLock makes a container's locked mount namespace (EXE VerbLock;
 // EnvSyncFD, EnvUsernsFD, EnvMntnsFD, EnvOwner): see nsexec.c.
-const VerbLock = "__nslock"
+const VerbLock = reexec.NSLock
 
 // VerbInit is the container init's last step (EXE VerbInit PATH
 // ARGV0 [ARG...]; EnvSyncFD, EnvMntnsFD, EnvCapKeep, EnvEnvFD, optional
 // EnvSeccompFD): it joins the locked mount namespace and execs the guest's
 // init. See nsexec.c.
-const VerbInit = "__nsinit_exec"
+const VerbInit = reexec.NSInitExec
 
 // LockReady is what the lock helper writes on EnvSyncFD once the locked
 // namespace exists.

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"govz/internal/roottest"
 )
 
 // TestConstructorIntercepts runs this test binary with the verb: the
@@ -87,9 +89,7 @@ func TestContractNames(t *testing.T) {
 // nsinit's parent as its JSON error with the missing-init code (47), the
 // message escaped. The stage joins the mount namespace it is in already.
 func TestInitStageExecFails(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("setns(CLONE_NEWNS) needs root")
-	}
+	roottest.Require(t, "setns(CLONE_NEWNS)")
 	mnt, err := os.Open("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)

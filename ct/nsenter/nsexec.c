@@ -20,7 +20,7 @@
  *         guest's own /proc/self/exe when the command is a
  *         "#!/proc/self/exe" script, would hand the guest the host's
  *         binary to write to (CVE-2019-5736).
- *   argv  EXE __nsexec PATH ARGV0 [ARG...]
+ *   argv  EXE __govz_nsexec PATH ARGV0 [ARG...]
  *         PATH is searched in the container's PATH when it has no '/'.
  *   env   _GOVZ_NSEXEC_ERRFD=N       write end of a pipe for one error line
  *         _GOVZ_NSEXEC_PID=N         host pid of the container's init
@@ -85,7 +85,7 @@
  * sysfs. Both steps need a single-threaded process: unshare(CLONE_NEWUSER)
  * and setns(CLONE_NEWNS) refuse a shared fs_struct.
  *
- *   lock  argv  EXE __nslock
+ *   lock  argv  EXE __govz_nslock
  *         env   _GOVZ_NSEXEC_SYNCFD=N    unix socket: "ok\n" once the locked
  *                                        namespace exists, then reads until
  *                                        EOF and exits 0; on failure
@@ -102,7 +102,7 @@
  *         process of the guest without CAP_SYS_ADMIN would otherwise still
  *         mount in M2.
  *
- *   init  argv  EXE __nsinit_exec PATH ARGV0 [ARG...]
+ *   init  argv  EXE __govz_nsinit_exec PATH ARGV0 [ARG...]
  *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
  *                                        an error is one JSON message
  *                                        {"type":"error","error":{"code":C,
@@ -155,9 +155,10 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define VERB "__nsexec"
-#define VERB_LOCK "__nslock"
-#define VERB_INIT "__nsinit_exec"
+/* The names are internal/reexec's (TestContractNames checks them). */
+#define VERB "__govz_nsexec"
+#define VERB_LOCK "__govz_nslock"
+#define VERB_INIT "__govz_nsinit_exec"
 #define ENV(name) "_GOVZ_NSEXEC_" name
 
 static int errfd = -1;

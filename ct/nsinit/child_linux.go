@@ -14,6 +14,7 @@ import (
 	"govz/ct/caps"
 	"govz/ct/rootfs"
 	"govz/ct/vzerror"
+	"govz/internal/reexec"
 )
 
 // syncFD is the child's end of the socketpair; exeFD the sealed copy of
@@ -28,7 +29,7 @@ func init() {
 	// thread: keep the main goroutine on the main thread from before main
 	// runs until execve, so all of them land on the thread that execs
 	// (runc does the same in its init package).
-	if len(os.Args) > 1 && os.Args[1] == Verb {
+	if reexec.Is(os.Args, Verb) {
 		runtime.LockOSThread()
 	}
 }

@@ -22,10 +22,11 @@ import (
 	"fmt"
 
 	"govz/ct/vzerror"
+	"govz/internal/reexec"
 )
 
 // Verb is the hidden first argument that makes the executable run Main.
-const Verb = "__govz_nsinit"
+const Verb = reexec.NSInit
 
 // The parent (supervisor) and the child (nsinit, PID 1 of the new PID
 // namespace) talk over a SOCK_SEQPACKET socketpair, the child's fd 3, one
@@ -72,7 +73,7 @@ const Verb = "__govz_nsinit"
 //	          <------------------------------------ prestart {Kind, Hooks}
 //	   Prestart(pid): e.g. move
 //	   veths into /proc/pid/ns/net
-//	   [LockMounts: helper nsexec.c __nslock
+//	   [LockMounts: helper nsexec.c __govz_nslock
 //	    (the same sealed copy):
 //	    setns(U1 = pid's user ns), setns(M1),
 //	    setresgid(0), setresuid(OWNER),
@@ -86,7 +87,7 @@ const Verb = "__govz_nsinit"
 //	                                               execve(init); or
 //	                                               [LockMounts: chroot host /,
 //	                                               execveat(exe) nsexec.c
-//	                                               __nsinit_exec (fd 3 kept):
+//	                                               __govz_nsinit_exec (fd 3 kept):
 //	                                               setns(M2) (root and cwd =
 //	                                               the container's root), drop
 //	                                               bounding set, seccomp from
@@ -96,7 +97,7 @@ const Verb = "__govz_nsinit"
 //
 //	Any step in the child may fail instead:
 //	          <------------------------------------ error {Code, Msg}; exit 1
-//	   (the __nsinit_exec stage writes the same JSON; code 47 when execve of
+//	   (the __govz_nsinit_exec stage writes the same JSON; code 47 when execve of
 //	   init fails, else 3; exit 255)
 //	   Start returns it (errors.Is matches the vzerror sentinel of Code);
 //	   a failure in the parent (Place, Prestart, the lock helper, a timeout)

@@ -2,9 +2,10 @@ package rootfs
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"govz/internal/roottest"
 )
 
 // A container in a user namespace gets procfs, sysfs and its device nodes
@@ -49,9 +50,7 @@ func TestPlanDetached(t *testing.T) {
 // or not, and the probe agrees with what the kernel says for a real
 // attempt; a file system that never does (procfs) is refused.
 func TestProbeIDMap(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
+	roottest.Require(t, "idmapped mounts")
 	dir := t.TempDir()
 	if err := ProbeIDMap(dir); err != nil {
 		t.Logf("temp dir %s: %v", dir, err)

@@ -14,18 +14,19 @@ import (
 
 	"govz/ct/cgroup"
 	"govz/ct/rootfs"
+	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
 
 // unifiedMount returns where the cgroup2 hierarchy is mounted, "" if not.
 func unifiedMount(t *testing.T) string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 9 && f[len(f)-3] == "cgroup2" {
-			return f[4]
+	for _, m := range ms {
+		if m.FSType == "cgroup2" {
+			return m.MountPoint
 		}
 	}
 	return ""
@@ -36,7 +37,7 @@ func unifiedMount(t *testing.T) string {
 // all a device program needs), attaches it to a scratch cgroup and checks
 // that a shell inside may open only what the rules allow.
 func TestDeviceProgram(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, mounts")
 	mnt := unifiedMount(t)
 	if mnt == "" {
 		t.Skip("no cgroup2 hierarchy")
@@ -76,7 +77,7 @@ head -c 1 /dev/zero >/dev/null 2>&1 || echo zero-denied
 // allow-list, INNER is remade under it, and a shell moved into INNER can
 // neither open nor create what the list leaves out, nor widen INNER's list.
 func TestDevicesV1(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, mounts")
 	parent := testCgroupParent()
 	g, err := cgroup.Open(parent, "devv1")
 	if err != nil {

@@ -11,16 +11,8 @@
 //	                         └─ after each boot: execve itself with --monitor (handoff.go),
 //	                            and with --idle whenever nothing needs Go (idle.c)
 //
-// The lead's main must dispatch both hidden verbs before anything else:
-//
-//	if len(os.Args) > 1 {
-//		switch os.Args[1] {
-//		case nsinit.Verb:
-//			nsinit.Main() // never returns
-//		case supervisor.Verb:
-//			os.Exit(supervisor.Main(os.Args[2:], func(id string) supervisor.SpecLoader { ... }))
-//		}
-//	}
+// The executable's main must dispatch both hidden verbs (internal/reexec)
+// before anything else: cmd/vzctl's reexecHandlers.
 //
 // The loader is how the supervisor gets the container's current Spec on
 // every boot (hooks included: they are Go functions of the lead's).

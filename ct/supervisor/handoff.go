@@ -169,7 +169,7 @@ func (s *sup) reexec(b *bootState) {
 			return
 		}
 	}
-	mode := "--monitor"
+	mode := modeMonitor
 	var idle string
 	if s.canIdle() && client == nil && s.report == nil {
 		ring, err := ringFile(h.Ring)
@@ -179,17 +179,13 @@ func (s *sup) reexec(b *bootState) {
 		}
 		h.FDs["ring"], h.Ring = ring, nil
 		dups = append(dups, ring)
-		logFD := -1
+		f := idleFields{Master: h.FDs["master"], Log: -1, Control: h.FDs["control"], Notify: h.FDs["notify"],
+			FIFO: h.FDs["fifo"], Ring: ring, PID: b.proc.Pid, Ready: b.ready}
 		if fd, ok := h.FDs["log"]; ok {
-			logFD = fd
+			f.Log = fd
 		}
-		ready := 0
-		if b.ready {
-			ready = 1
-		}
-		mode = "--idle"
-		idle = fmt.Sprintf("%s=%d %d %d %d %d %d %d %d", idleEnv, h.FDs["master"], logFD, h.FDs["control"],
-			h.FDs["notify"], h.FDs["fifo"], ring, b.proc.Pid, ready)
+		mode = modeIdle
+		idle = idleEnv + "=" + f.String()
 	}
 	state, err := json.Marshal(&h)
 	if err != nil {
@@ -211,7 +207,7 @@ func (s *sup) reexec(b *bootState) {
 	// runtime unblocks them while it starts, before it can catch them.
 	runtime.LockOSThread()
 	var block, old unix.Sigset_t
-	if mode == "--idle" {
+	if mode == modeIdle {
 		for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGINT} {
 			block.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
 		}
@@ -306,9 +302,9 @@ func monitorMain(loaderFor func(id string) SpecLoader) int {
 	s := &sup{id: h.ID, pid: os.Getpid(), wait: h.Wait, runDir: h.RunDir, poststopPending: h.PoststopPending,
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
 	// An idle loop that woke for an error would only fail again.
-	s.noIdle = wake == "error" || wake == "console"
+	s.noIdle = wake == wakeError || wake == wakeConsole
 	s.catchSignals()
-	if n, ok := strings.CutPrefix(wake, "signal:"); ok {
+	if n, ok := strings.CutPrefix(wake, wakeSignalPrefix); ok {
 		if sig, err := strconv.Atoi(n); err == nil {
 			s.sigs <- syscall.Signal(sig)
 		}

@@ -20,12 +20,16 @@ import (
 	"govz/ct/cgroup"
 	"govz/ct/nsinit"
 	"govz/ct/runstate"
+	"govz/internal/roottest"
 )
 
 // The test binary is also the supervisor and the container's nsinit
 // (runc's libcontainer/integration/init_test.go pattern): Start re-execs
 // /proc/self/exe, which is this binary, with the hidden verbs.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == Verb && os.Args[2] == modeMonitor && os.Getenv(idleEchoEnv) != "" {
+		idleEcho() // TestIdleHandoff: the way back from idle.c
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case nsinit.Verb:
@@ -91,13 +95,6 @@ func testLoader(id string) SpecLoader {
 	}
 }
 
-func skipUnlessRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // ct is one test container.
 type ct struct {
 	t    *testing.T
@@ -128,7 +125,7 @@ exit 0
 // container's cgroup.
 func newCT(t *testing.T, id string) *ct {
 	t.Helper()
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, mounts")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "run", "tmp", "root"} {

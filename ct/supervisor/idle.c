@@ -15,18 +15,18 @@
  *
  * Contract (Go side: handoff.go, idle_cgo.go):
  *
- *   argv  ARGV0 __govz_supervisor --idle
+ *   Names (verb, modes, variables, fields, wake reasons): idle.h.
+ *   argv  ARGV0 IDLE_VERB IDLE_MODE
  *         ARGV0 is reused for the way back, so ps keeps showing the CT.
- *   env   GOVZ_SUPERVISOR_IDLE="MASTER LOG CONTROL NOTIFY FIFO RING PID READY"
- *             descriptors (LOG is -1 without a console log), the init's
- *             host PID, and 1 when the guest already reported ready
+ *   env   IDLE_ENV="master=FD log=FD ... pid=PID ready=0|1" (idle.h's
+ *             IDLE_FIELDS, named, each once)
  *         GOVZ_SUPERVISOR_HANDOFF=...  the Go state, passed back untouched
  *   fds   all of the above are open without close-on-exec; RING is a memfd
  *         holding a uint32 length and then the last output bytes (the
  *         console ring, updated here).
  *   sigs  SIGTERM and SIGINT are blocked (Go blocks them before the
  *         execve, so none is lost in between) and read from a signalfd;
- *         one that arrives wakes Go with GOVZ_SUPERVISOR_WAKE=signal:N.
+ *         one that arrives wakes Go with WAKE_ENV=WAKE_SIGNAL N.
  *
  * What is handled here: console output (appended to the log and the ring),
  * readiness messages after the guest is ready (drained: nothing to tell).
@@ -37,8 +37,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,14 +56,14 @@
 #define __NR_pidfd_open 434
 #endif
 
-#define IDLE_VERB "__govz_supervisor"
-#define IDLE_ENV "GOVZ_SUPERVISOR_IDLE"
-#define WAKE_ENV "GOVZ_SUPERVISOR_WAKE"
+#include "idle.h"
 
 extern char **environ;
 
 struct idle {
-	int master, log, control, notify, fifo, ring, pid, ready;
+#define FIELD(name) int name;
+	IDLE_FIELDS(FIELD)
+#undef FIELD
 	uint32_t *len;	/* the ring memfd: length, then the bytes */
 	unsigned char *data;
 	uint32_t cap;
@@ -72,7 +74,7 @@ struct idle {
 static void wake(char *argv0, const char *why)
 {
 	static char reason[64];
-	char *args[] = {argv0, IDLE_VERB, "--monitor", NULL};
+	char *args[] = {argv0, IDLE_VERB, MONITOR_MODE, NULL};
 
 	snprintf(reason, sizeof(reason), WAKE_ENV "=%s", why);
 	if (putenv(reason) != 0)
@@ -147,13 +149,54 @@ static void drain(int fd, int dgram)
 	}
 }
 
+static const struct {
+	const char *name;
+	size_t off;
+} fields[] = {
+#define FIELD(name) {#name, offsetof(struct idle, name)},
+	IDLE_FIELDS(FIELD)
+#undef FIELD
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* parse_fields reads IDLE_ENV's NAME=DECIMAL pairs: every field of
+ * IDLE_FIELDS once, nothing else. */
+static int parse_fields(struct idle *s, const char *v)
+{
+	char buf[512], *tok, *save;
+	unsigned seen = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(tok, '='), *end;
+		size_t i;
+		long n;
+
+		if (eq == NULL)
+			return -1;
+		*eq = '\0';
+		for (i = 0; i < NFIELDS && strcmp(fields[i].name, tok) != 0; i++)
+			;
+		if (i == NFIELDS || (seen & (1u << i)))
+			return -1;
+		errno = 0;
+		n = strtol(eq + 1, &end, 10);
+		if (errno != 0 || end == eq + 1 || *end != '\0' || n < INT_MIN || n > INT_MAX)
+			return -1;
+		*(int *)((char *)s + fields[i].off) = (int)n;
+		seen |= 1u << i;
+	}
+	return seen == (1u << NFIELDS) - 1 ? 0 : -1;
+}
+
 static int parse(struct idle *s, const char *v)
 {
 	struct stat st;
 	void *m;
 
-	if (sscanf(v, "%d %d %d %d %d %d %d %d", &s->master, &s->log, &s->control,
-		   &s->notify, &s->fifo, &s->ring, &s->pid, &s->ready) != 8)
+	if (parse_fields(s, v) != 0)
 		return -1;
 	if (fstat(s->ring, &st) < 0 || st.st_size < (off_t)sizeof(uint32_t) + 1)
 		return -1;
@@ -174,7 +217,7 @@ __attribute__((constructor)) static void idle(int argc, char **argv)
 	sigset_t block;
 	int pidfd, sigfd;
 
-	if (argc < 3 || strcmp(argv[1], IDLE_VERB) != 0 || strcmp(argv[2], "--idle") != 0)
+	if (argc < 3 || strcmp(argv[1], IDLE_VERB) != 0 || strcmp(argv[2], IDLE_MODE) != 0)
 		return;
 	/* Go blocked these before the execve; make sure, whatever ran us. */
 	sigemptyset(&block);
@@ -187,13 +230,13 @@ __attribute__((constructor)) static void idle(int argc, char **argv)
 	v = getenv(IDLE_ENV);
 	if (v == NULL || parse(&s, v) != 0) {
 		dprintf(2, "supervisor: idle: bad %s\n", IDLE_ENV);
-		wake(argv[0], "error");
+		wake(argv[0], WAKE_ERROR);
 		_exit(1);
 	}
 	pidfd = syscall(__NR_pidfd_open, s.pid, 0);
 	sigfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (pidfd < 0 || sigfd < 0) {
-		wake(argv[0], "error");
+		wake(argv[0], WAKE_ERROR);
 		_exit(1);
 	}
 	for (;;) {
@@ -212,7 +255,7 @@ __attribute__((constructor)) static void idle(int argc, char **argv)
 		}
 		for (i = 0; i < 6; i++)
 			if (p[i].revents & POLLNVAL)
-				wake(argv[0], "error");
+				wake(argv[0], WAKE_ERROR);
 		if (p[5].revents) {
 			/* Consumed here and named to Go: the Go runtime unblocks
 			 * SIGTERM while it starts, long before the supervisor asks
@@ -221,17 +264,17 @@ __attribute__((constructor)) static void idle(int argc, char **argv)
 			char why[32];
 
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				snprintf(why, sizeof(why), "signal:%u", si.ssi_signo);
+				snprintf(why, sizeof(why), WAKE_SIGNAL "%u", si.ssi_signo);
 				wake(argv[0], why);
 			}
 		}
 		if (p[2].revents)
-			wake(argv[0], "exit");
+			wake(argv[0], WAKE_EXIT);
 		if (p[1].revents)
-			wake(argv[0], "control");
+			wake(argv[0], WAKE_CONTROL);
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (output(&s) != 0)
-				wake(argv[0], "console");
+				wake(argv[0], WAKE_CONSOLE);
 			/* no slave open (hung up): do not spin on POLLHUP */
 			if (!(p[0].revents & POLLIN))
 				usleep(50000);
@@ -240,13 +283,13 @@ __attribute__((constructor)) static void idle(int argc, char **argv)
 			if (s.ready)
 				drain(s.notify, 1);
 			else
-				wake(argv[0], "notify");
+				wake(argv[0], WAKE_NOTIFY);
 		}
 		if (p[4].revents) {
 			if (s.ready)
 				drain(s.fifo, 0);
 			else
-				wake(argv[0], "ready");
+				wake(argv[0], WAKE_READY);
 		}
 	}
 }

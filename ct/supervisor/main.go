@@ -18,6 +18,7 @@ import (
 
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
+	"govz/ct/vzlog"
 )
 
 // reportFD is the supervisor's end of the pipe Start reads.
@@ -26,16 +27,10 @@ const reportFD = 3
 // Main is the supervisor process, one per running container. args are the
 // arguments after Verb: "[--wait] ID"; loaderFor returns the loader that
 // builds ID's current Spec (it is called once; the loader on every boot).
-// It returns the process exit status. Typical dispatch in main:
-//
-//	switch os.Args[1] {
-//	case nsinit.Verb:
-//		nsinit.Main()
-//	case supervisor.Verb:
-//		os.Exit(supervisor.Main(os.Args[2:], ct.SpecLoaderFor))
-//	}
+// It returns the process exit status. main dispatches Verb here through
+// internal/reexec (cmd/vzctl's reexecHandlers).
 func Main(args []string, loaderFor func(id string) SpecLoader) int {
-	if len(args) > 0 && args[0] == "--monitor" {
+	if len(args) > 0 && args[0] == modeMonitor {
 		return monitorMain(loaderFor)
 	}
 	// Before anything opens files of its own: drop descriptors vzctl's
@@ -119,7 +114,7 @@ func (s *sup) catchSignals() {
 }
 
 func (s *sup) logf(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), s.id, fmt.Sprintf(format, a...))
+	fmt.Fprintf(os.Stderr, "%s %s: %s\n", vzlog.Stamp(time.Now()), s.id, fmt.Sprintf(format, a...))
 }
 
 // send writes one report line to Start and closes the pipe after the last

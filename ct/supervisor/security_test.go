@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/mountinfo"
 )
 
 // hostDisk returns the major:minor of the host's root disk: the device of
@@ -17,14 +19,13 @@ import (
 // root is not on one.
 func hostDisk(t *testing.T) (uint32, uint32) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && f[4] == "/" {
-			ma, mi, _ := strings.Cut(f[2], ":")
+	for _, m := range ms {
+		if m.MountPoint == "/" {
+			ma, mi, _ := strings.Cut(m.Dev, ":")
 			maj, _ := strconv.Atoi(ma)
 			min, _ := strconv.Atoi(mi)
 			if maj != 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"govz/ct/caps"
+	"govz/ct/cgroup"
 	"govz/ct/rootfs"
 	"govz/ct/vzerror"
 )
@@ -24,7 +25,7 @@ type Spec struct {
 	Init     []string `json:"init"`     // default /sbin/init
 	Env      []string `json:"env"`      // added to init's environment (KEY=value; overrides the defaults)
 	// CgroupParent is the cgroup below which the container's group is made
-	// in every hierarchy ("govz" by default).
+	// in every hierarchy (cgroup.DefaultParent by default).
 	CgroupParent string `json:"cgroup_parent"`
 	// Capabilities are vzctl --capability items, "name:on" / "name:off",
 	// applied over caps.Default in order.
@@ -105,7 +106,7 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("container %s: init %q must be an absolute path: %w", s.ID, s.Init[0], vzerror.ErrInvalidValue)
 	}
 	if s.CgroupParent == "" {
-		s.CgroupParent = "govz"
+		s.CgroupParent = cgroup.DefaultParent
 	}
 	if s.StopTimeout <= 0 {
 		s.StopTimeout = DefaultStopTimeout

@@ -16,10 +16,11 @@ import (
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
+	"govz/internal/reexec"
 )
 
 // Verb is the hidden first argument that makes the executable run Main.
-const Verb = "__govz_supervisor"
+const Verb = reexec.Supervisor
 
 // StartOptions tune Start.
 type StartOptions struct {
@@ -42,6 +43,11 @@ const (
 	lockName    = "supervisor.lock"
 	logName     = "supervisor.log"
 )
+
+// LogPath is where the supervisor of the container with run directory
+// runDir writes its log (its standard error): what it did at each boot,
+// stop and crash, stamped with vzlog.TimeFormat. vzctl status -v names it.
+func LogPath(runDir string) string { return filepath.Join(runDir, logName) }
 
 // report is one line the supervisor writes to Start over the report pipe.
 type report struct {
@@ -76,7 +82,7 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	if err := os.MkdirAll(s.RunDir, 0o700); err != nil {
 		return fmt.Errorf("creating run directory %s: %v: %w", s.RunDir, err, vzerror.ErrSystem)
 	}
-	logf, err := os.OpenFile(filepath.Join(s.RunDir, logName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	logf, err := os.OpenFile(LogPath(s.RunDir), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening supervisor log: %v: %w", err, vzerror.ErrSystem)
 	}
@@ -141,10 +147,10 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 			case running:
 				// The supervisor closed the pipe after "running" without
 				// "ready": the container stopped during boot.
-				return fmt.Errorf("container %s stopped while booting (see %s): %w", s.ID, filepath.Join(s.RunDir, logName), vzerror.ErrWaitFailed)
+				return fmt.Errorf("container %s stopped while booting (see %s): %w", s.ID, LogPath(s.RunDir), vzerror.ErrWaitFailed)
 			}
 			<-exited
-			return fmt.Errorf("container %s: supervisor exited during start (see %s): %w", s.ID, filepath.Join(s.RunDir, logName), vzerror.ErrSystem)
+			return fmt.Errorf("container %s: supervisor exited during start (see %s): %w", s.ID, LogPath(s.RunDir), vzerror.ErrSystem)
 		}
 		var r report
 		if err := json.Unmarshal(line, &r); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"govz/internal/roottest"
 )
 
 // debianTemplate is the Debian 12 systemd template another part of the
@@ -26,7 +28,7 @@ func inCT(pid int, args ...string) (string, error) {
 }
 
 func TestSystemdGuest(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "namespaces, cgroups, mounts")
 	if testing.Short() {
 		t.Skip("unpacks and boots a Debian tree")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
+	"govz/internal/mountinfo"
 )
 
 // ApplyKnobs sets the per-process knobs: rlimits on every process in pids
@@ -117,11 +118,11 @@ func setPtyMax(pid int, max uint64) error {
 	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
 		return fmt.Errorf("the container's /dev/pts is not a mount point")
 	}
-	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	mi, err := mountinfo.Read(pid)
 	if err != nil {
 		return err
 	}
-	opts, ok := superOptions(string(mi), stx.Mnt_id)
+	m, ok := mountinfo.ByID(mi, int(stx.Mnt_id))
 	if !ok {
 		return fmt.Errorf("mount %d of the container's /dev/pts not in its mount table", stx.Mnt_id)
 	}
@@ -130,7 +131,7 @@ func setPtyMax(pid int, max uint64) error {
 		return fmt.Errorf("fspick: %w", err)
 	}
 	defer unix.Close(fsfd)
-	for _, kv := range DevptsOptions(opts, max) {
+	for _, kv := range DevptsOptions(m.SuperOptions, max) {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
 			return fmt.Errorf("devpts option %s: %w", kv, err)
@@ -140,22 +141,6 @@ func setPtyMax(pid int, max uint64) error {
 		return fmt.Errorf("reconfiguring devpts: %w", e)
 	}
 	return nil
-}
-
-// superOptions finds mount id's super options in a mountinfo table.
-func superOptions(mountinfo string, id uint64) ([]string, bool) {
-	for _, l := range strings.Split(mountinfo, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 10 || f[0] != strconv.FormatUint(id, 10) {
-			continue
-		}
-		for i := 6; i+3 < len(f); i++ {
-			if f[i] == "-" {
-				return strings.Split(f[i+3], ","), true
-			}
-		}
-	}
-	return nil, false
 }
 
 // DevptsOptions are the key=value options a devpts reconfigure needs to

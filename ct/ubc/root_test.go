@@ -15,20 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/cgroup"
+	"govz/internal/mountinfo"
+	"govz/internal/roottest"
 )
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Fatal("this test needs root (cgroups, namespaces)")
-	}
-}
 
 // testGroup creates a container-shaped group under a test-private parent
 // and removes it (killing what is in it) when the test ends.
 func testGroup(t *testing.T) *cgroup.Group {
 	t.Helper()
-	needRoot(t)
+	roottest.Require(t, "cgroups, namespaces")
 	parent := fmt.Sprintf("govz-ubc-test-%d", os.Getpid())
 	g, err := cgroup.Open(parent, strings.ReplaceAll(t.Name(), "/", "_"))
 	if err != nil {
@@ -165,7 +160,7 @@ func mustOuter(t *testing.T, g *cgroup.Group, c string) string {
 // The per-process knobs reach a process in its own IPC and mount
 // namespaces, with its own devpts instance, and nothing of the host's.
 func TestKnobsReal(t *testing.T) {
-	needRoot(t)
+	roottest.Require(t, "cgroups, namespaces")
 	cmd := exec.Command("unshare", "--ipc", "--mount", "--propagation", "private", "sh", "-c",
 		"mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts /dev/pts && echo ready && exec sleep 60")
 	out, err := cmd.StdoutPipe()
@@ -202,9 +197,13 @@ func TestKnobsReal(t *testing.T) {
 	}
 	// The helper's own instance is the last mount on /dev/pts.
 	top := ""
-	for _, l := range strings.Split(readTrim(t, fmt.Sprintf("/proc/%d/mountinfo", pid)), "\n") {
-		if strings.Contains(l, " /dev/pts ") && strings.Contains(l, " - devpts ") {
-			top = l
+	ms, err := mountinfo.Read(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.MountPoint == "/dev/pts" && m.FSType == "devpts" {
+			top = strings.Join(m.SuperOptions, ",")
 		}
 	}
 	if !strings.Contains(top, "max=5") || !strings.Contains(top, "ptmxmode=666") || !strings.Contains(top, "gid=5") {

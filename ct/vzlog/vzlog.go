@@ -2,7 +2,17 @@
 // progress, stderr for errors and warnings) and to the log file, in vzctl's
 // line format:
 //
-//	2026-11-22T18:40:00+0000 vzctl : CT 101 : Container private area was created
+//	2026-11-22T18:40:00.123+01:00 vzctl : CT 101 : Container private area was created
+//
+// Every log govz writes (vzctl.log here, the supervisor's log in the
+// container's run directory, the hooks' warnings in it) stamps its lines
+// with TimeFormat: RFC 3339 with milliseconds in the host's local zone.
+// One format, so that the lines of one boot can be merged and sorted
+// across files; milliseconds, because a start and its supervisor's first
+// steps happen within one second; the host's zone (with its offset
+// written out), as vzctl 4.x stamps vzctl.log, whose format
+// (2006-01-02T15:04:05-0700) was one of three before and differs only in
+// the fraction and the colon in the offset.
 //
 // LOG_LEVEL gates the file, VERBOSE and --verbose the console, --quiet
 // silences the console but never the file (vzctl.md §6.3).
@@ -16,6 +26,13 @@ import (
 	"sync"
 	"time"
 )
+
+// TimeFormat is the timestamp of every govz log line (see the package
+// documentation).
+const TimeFormat = "2006-01-02T15:04:05.000-07:00" // numeric offset, +00:00 rather than Z
+
+// Stamp formats t for a log line.
+func Stamp(t time.Time) string { return t.Local().Format(TimeFormat) }
 
 // Logger is one command's logger. The zero value discards everything.
 type Logger struct {
@@ -89,7 +106,7 @@ func (l *Logger) log(level int, isErr bool, msg string) {
 		if l.CT > 0 {
 			ct = "CT " + strconv.Itoa(l.CT) + " : "
 		}
-		fmt.Fprintf(l.file, "%s %s : %s%s\n", time.Now().Format("2006-01-02T15:04:05-0700"), l.Prog, ct, msg)
+		fmt.Fprintf(l.file, "%s %s : %s%s\n", Stamp(time.Now()), l.Prog, ct, msg)
 	}
 	if l.Quiet || level > l.ConsoleLevel {
 		return

@@ -150,8 +150,15 @@ const maxRetries = 128
 // rename or mount raced with a ".." step of a RESOLVE_IN_ROOT or
 // RESOLVE_BENEATH resolution) are retried, at most maxRetries times.
 func Openat2(dirfd int, p string, how *unix.OpenHow) (int, error) {
+	return retry(func() (int, error) { return unix.Openat2(dirfd, p, how) })
+}
+
+// retry runs open until it returns something other than EAGAIN or EINTR,
+// at most maxRetries times; after that it gives up with EAGAIN. open is a
+// parameter so that the policy is testable without a racing guest.
+func retry(open func() (int, error)) (int, error) {
 	for range maxRetries {
-		fd, err := unix.Openat2(dirfd, p, how)
+		fd, err := open()
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 // tree makes a root with a host file beside it that every escape aims at.
@@ -210,9 +212,7 @@ func TestSetuidBitsDropped(t *testing.T) {
 }
 
 func TestOwnerKept(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	roottest.Require(t, "chown")
 	root, _ := tree(t)
 	p := filepath.Join(root, "etc", "hosts")
 	os.WriteFile(p, []byte("old\n"), 0o640)
@@ -293,9 +293,7 @@ func TestRemove(t *testing.T) {
 }
 
 func TestSameMount(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to mount")
-	}
+	roottest.Require(t, "mount")
 	root, _ := tree(t)
 	sub := filepath.Join(root, "mnt")
 	os.Mkdir(sub, 0o755)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"govz/internal/roottest"
 	"govz/net/nettest"
 )
 
@@ -17,9 +18,7 @@ import (
 // fd00:78::1). Both go away at the end of the test.
 func pair(t *testing.T) (a, b string) {
 	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
+	roottest.Require(t, "network namespaces")
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	a, b = "govz-arpa-"+suffix, "govz-arpb-"+suffix
 	for _, ns := range []string{a, b} {

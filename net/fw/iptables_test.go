@@ -11,15 +11,14 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"govz/internal/roottest"
 	"govz/net/nettest"
 )
 
 // TestIPTables runs the rules against the real iptables and ip6tables in
 // a namespace of the test's own (each namespace has its own tables).
 func TestIPTables(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
+	roottest.Require(t, "network namespaces")
 	ns := fmt.Sprintf("govz-fw-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	nettest.NewNS(t, ns)
 	// go-iptables runs the binaries; a child inherits the namespace of

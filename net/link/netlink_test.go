@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"govz/internal/roottest"
 	"govz/net/nettest"
 )
 
@@ -42,9 +43,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestNetlink(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
+	roottest.Require(t, "network namespaces")
 	host, guest := testNS(t, "h"), testNS(t, "g")
 	var h Ops
 	in(t, host, func() {
@@ -178,9 +177,7 @@ func TestNetlink(t *testing.T) {
 }
 
 func TestLockPort(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
+	roottest.Require(t, "network namespaces")
 	host, guest := testNS(t, "h"), testNS(t, "g")
 	ip(t, "-n", host, "link", "add", "br0", "type", "bridge")
 	ip(t, "-n", host, "link", "add", "notbr0", "type", "veth", "peer", "name", "notbr1")

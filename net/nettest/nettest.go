@@ -11,10 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"govz/internal/mountinfo"
 )
 
 const runNetns = "/run/netns"
@@ -42,13 +43,8 @@ func NewNS(t testing.TB, name string) {
 
 // mounted reports whether dir is a mount point in this mount namespace.
 func mounted(dir string) bool {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
+	ms, err := mountinfo.Read(0)
+	return err == nil && mountinfo.IsMountPoint(ms, dir)
 }
 
 // In runs f on an OS thread moved into namespace ns. The thread goes back

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/internal/roottest"
 	"govz/quota/image"
 )
 
@@ -49,9 +50,7 @@ func TestIoctlNumbers(t *testing.T) {
 // loop device.
 func scratchBtrfs(t *testing.T, size int64) string {
 	t.Helper()
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (loop devices, mounts)")
-	}
+	roottest.Require(t, "loop devices, mounts")
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {

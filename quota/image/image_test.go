@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 func TestGeometry(t *testing.T) {
@@ -41,13 +43,6 @@ func TestGeometry(t *testing.T) {
 	}
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (loop devices, mounts)")
-	}
-}
-
 // mountImage mounts file at a new directory and unmounts it at cleanup.
 func mountImage(t *testing.T, file string) string {
 	t.Helper()
@@ -63,7 +58,7 @@ func mountImage(t *testing.T, file string) string {
 }
 
 func TestImageLifecycle(t *testing.T) {
-	needRoot(t)
+	roottest.Require(t, "loop devices, mounts")
 	work := t.TempDir()
 	src := filepath.Join(work, "tree")
 	os.MkdirAll(filepath.Join(src, "etc"), 0o755)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/internal/roottest"
 	"govz/quota/image"
 )
 
@@ -40,9 +41,7 @@ func TestABI(t *testing.T) {
 // Check must say why project quota cannot work, in terms an admin can act
 // on: the wrong file system, or ext4 without the feature and mount option.
 func TestCheckSaysWhatIsMissing(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (mounts)")
-	}
+	roottest.Require(t, "mounts")
 	dir := t.TempDir()
 	tm := filepath.Join(dir, "tmpfs")
 	os.Mkdir(tm, 0o755)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 // BenchmarkExtract compares this extractor with GNU tar
@@ -43,7 +45,7 @@ import (
 // extraction take anywhere from 1.5 s to 10 s of system time here, which
 // drowns any difference between extractors.
 func BenchmarkExtract(b *testing.B) {
-	skipUnlessRoot(b)
+	roottest.Require(b, "chown, mknod, security.capability")
 	work := b.TempDir()
 	if d := os.Getenv("UNTAR_BENCH_DIR"); d != "" {
 		var err error

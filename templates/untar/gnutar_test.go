@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/roottest"
 )
 
 // busyboxTree builds a small root file system the way a template has one:
@@ -186,7 +188,7 @@ func listXattrs(t *testing.T, p string) string {
 // modes, owners, times, contents, link targets, device numbers, xattrs,
 // hard link grouping and holes.
 func TestMatchesGNUTar(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	src := filepath.Join(t.TempDir(), "src")
 	busyboxTree(t, src)
 	plain := filepath.Join(t.TempDir(), "busybox.tar")

@@ -20,13 +20,6 @@ import (
 	"govz/ct/vzerror"
 )
 
-func skipUnlessRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chown, mknod, security.capability")
-	}
-}
-
 // member is one archive entry to write with archive/tar.
 type member struct {
 	hdr  tar.Header

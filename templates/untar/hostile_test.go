@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"govz/internal/roottest"
 )
 
 // TestHostile extracts archives that try to write outside the destination
@@ -16,7 +18,7 @@ import (
 // file the archive aims at keeps its content, owner, mode, link count and
 // times. Targets are inside t.TempDir(), never real host files.
 func TestHostile(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	type outcome int
 	const (
 		rejected  outcome = iota // error wrapping ErrBadTemplate
@@ -259,7 +261,7 @@ func TestHostile(t *testing.T) {
 }
 
 func TestLeadingSlashWarning(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	var warnings []string
 	opt := Options{Warnf: func(f string, a ...any) { warnings = append(warnings, f) }}
 	dest := t.TempDir()

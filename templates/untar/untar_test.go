@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/roottest"
 )
 
 // capNetRaw is a VFS_CAP_REVISION_2 security.capability value granting
@@ -49,7 +50,7 @@ func checkSmallTree(t *testing.T, dest string) {
 }
 
 func TestFormats(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	plain := smallTree(t)
 	for _, c := range []Compression{None, Gzip, Bzip2, Xz, Zstd} {
 		archive := compressBytes(t, c, plain)
@@ -76,7 +77,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestGzipDecoders(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	if _, err := exec.LookPath("pigz"); err != nil {
 		t.Fatalf("pigz is a test dependency: %v", err)
 	}
@@ -93,7 +94,7 @@ func TestGzipDecoders(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	nano := time.Date(2019, 7, 8, 9, 10, 11, 123456789, time.UTC)
 	withPAX := func(m member, kv ...string) member {
 		m.hdr.PAXRecords = map[string]string{}
@@ -258,7 +259,7 @@ func sparseFile(t *testing.T, path string, size int64, at ...int64) []byte {
 }
 
 func TestSparse(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	src := t.TempDir()
 	const size = 8 << 20
 	files := map[string][]byte{
@@ -308,7 +309,7 @@ func TestSparse(t *testing.T) {
 }
 
 func TestReplaceExisting(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	dest := t.TempDir()
 	keepDir := dir("d/", 0o700)
 	keepDir.hdr.Uid = 7
@@ -359,7 +360,7 @@ func TestReplaceExisting(t *testing.T) {
 }
 
 func TestMissingParentsAndManyDirs(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	var ms []member
 	ms = append(ms, reg("a/b/c", "deep", 0o644))
 	// More directories than the fd cache holds, visited round-robin.
@@ -400,7 +401,7 @@ func randomData(n int) string {
 }
 
 func TestCorrupt(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	plain := tarBytes(t, reg("a", randomData(300<<10), 0o644), reg("b", randomData(300<<10), 0o644), reg("c", "c", 0o644))
 	truncate := func(b []byte) []byte { return b[:len(b)*6/10] }
 	flip := func(at func(n int) int) func([]byte) []byte {
@@ -439,7 +440,7 @@ func TestCorrupt(t *testing.T) {
 }
 
 func TestMissingDecompressor(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	plain := smallTree(t)
 	xz := compressBytes(t, Xz, plain)
 	gz := compressBytes(t, Gzip, plain)
@@ -465,7 +466,7 @@ func TestMissingArchive(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	var ms []member
 	for i := range 8 {
 		ms = append(ms, reg(fmt.Sprintf("f%d", i), randomData(1<<20), 0o644))
@@ -497,7 +498,7 @@ func TestProgress(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	skipUnlessRoot(t)
+	roottest.Require(t, "chown, mknod, security.capability")
 	bogus := reg("f", "f", 0o644)
 	bogus.hdr.PAXRecords = map[string]string{"SCHILY.xattr.bogusns.attr": "v", "SCHILY.xattr.user.ok": "v"}
 	unknown := member{hdr: tar.Header{Typeflag: 'Z', Name: "z", Size: 3, Mode: 0o644, ModTime: epoch}, data: "zzz"}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"govz/internal/mountinfo"
 )
 
 // hostState is what existed before the bench ran, so that cleanup removes
@@ -45,19 +47,14 @@ func recordHostState() hostState {
 
 // cgroupHierarchies lists the mounted cgroup hierarchies (v1 and v2).
 func cgroupHierarchies() []string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read(0)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) > 4 && len(qf) > 0 && (qf[0] == "cgroup" || qf[0] == "cgroup2") {
-			out = append(out, unescapeMount(pf[4]))
+	for _, m := range ms {
+		if m.FSType == "cgroup" || m.FSType == "cgroup2" {
+			out = append(out, m.MountPoint)
 		}
 	}
 	return out
