@@ -205,3 +205,35 @@ func fieldString(c interface{ Encode() ([]byte, error) }, k string) string {
 	}
 	return ""
 }
+
+// TestExportRoundTrip: a govz config exported in vzctl's syntax reads
+// back through Parse and Convert to the same keys.
+func TestExportRoundTrip(t *testing.T) {
+	r := convert(t, veBasic+`HOSTNAME="ct101.example.org"
+NAME="web"
+IP_ADDRESS="10.1.2.3 fd00::5"
+NAMESERVER="10.0.0.53"
+BOOTORDER="5"
+DISABLED="no"
+IOLIMIT="10485760"
+CAPABILITY="SYS_TIME:on"
+FEATURES="ppp:on"
+DEVNODES="net/tun:rw"
+NETIF="ifname=eth0,bridge=vmbr0;ifname=eth1,bridge=vmbr1"
+VM_OVERCOMMIT="1.5"
+QUOTAUGIDLIMIT="100"
+`)
+	want, _ := r.Config.Encode()
+	text := Format(FromConfig(r.Config))
+	back, err := Convert(101, Parse("exported", []byte(text)), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	got, _ := back.Config.Encode()
+	if string(got) != string(want) {
+		t.Errorf("round trip differs:\nwant:\n%s\ngot:\n%s\nexported:\n%s", want, got, text)
+	}
+	if back.Source.Private != "/vz/private/101" || back.Source.Layout != "simfs" {
+		t.Errorf("source %+v", back.Source)
+	}
+}
