@@ -75,10 +75,7 @@ func Convert(id int, ct, global *File) (*Result, error) {
 			return nil, err
 		}
 	}
-	c.noteNode(ct)
-	if global != nil {
-		c.noteNode(global)
-	}
+	res.Notes = append(res.Notes, NodeNotes(ct)...)
 	for _, k := range ct.Keys() {
 		if _, known := RuleFor(k); !known {
 			v, _ := ct.Get(k)
@@ -103,11 +100,13 @@ func Convert(id int, ct, global *File) (*Result, error) {
 	return res, nil
 }
 
-// noteNode reports the node settings a file holds, once each.
-func (c *converter) noteNode(f *File) {
+// NodeNotes says, one line each, which node settings a file holds: they
+// are vz.conf's business and not imported (a CTID.conf may hold some too).
+func NodeNotes(f *File) []string {
+	var out []string
 	for _, k := range f.Keys() {
 		r, ok := RuleFor(k)
-		if !ok || r.How != Node || (f != nil && c.noted(k)) {
+		if !ok || r.How != Node {
 			continue
 		}
 		v, _ := f.Get(k)
@@ -115,17 +114,9 @@ func (c *converter) noteNode(f *File) {
 		if r.Govz != "" {
 			to = "set " + r.Govz + " in vz.toml by hand if needed"
 		}
-		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s:%d: node setting %s=%q not imported (%s)", f.Name, f.Line(k), k, v, to))
+		out = append(out, fmt.Sprintf("%s:%d: node setting %s=%q not imported (%s)", f.Name, f.Line(k), k, v, to))
 	}
-}
-
-func (c *converter) noted(k string) bool {
-	for _, n := range c.res.Notes {
-		if strings.Contains(n, " node setting "+k+"=") {
-			return true
-		}
-	}
-	return false
+	return out
 }
 
 type converter struct {
@@ -256,7 +247,7 @@ func (c *converter) apply(v string) error {
 	case "FEATURES":
 		for _, it := range conf.SplitItems([]string{v}) {
 			if _, err := grants.ParseFeatures([]string{it}); err != nil {
-				c.note("%s left out: %v", it, err)
+				c.note("%s left out: %s", it, why(err))
 				continue
 			}
 			cfg.Features = append(cfg.Features, strings.ToLower(it))
@@ -273,7 +264,7 @@ func (c *converter) apply(v string) error {
 				_, err = grants.ParseDevices([]string{it})
 			}
 			if err != nil {
-				c.note("%s left out: %v", it, err)
+				c.note("%s left out: %s", it, why(err))
 				continue
 			}
 			out = append(out, it)
@@ -329,6 +320,12 @@ func (c *converter) stripQuotaPerm(it string) string {
 // limit per resource) becomes limit:limit, noted.
 func (c *converter) set(k, v string) error {
 	if key, ok := conf.KeyByName(k); ok && strings.HasPrefix(key.Kind, "barrier:limit") {
+		// vzctl's vSwap samples spell every beancounter out as
+		// unlimited; unset is the same in govz (no limit) and keeps the
+		// file to what the container is really limited by.
+		if bl, err := parsePair(key.Kind, v); err == nil && bl.Barrier == conf.Unlimited && bl.Limit == conf.Unlimited {
+			return nil
+		}
 		if b, l, found := strings.Cut(v, ":"); found {
 			if bl, err := parsePair(key.Kind, b+":"+b); err == nil {
 				if ll, err := parsePair(key.Kind, l+":"+l); err == nil && ll.Limit < bl.Barrier {
@@ -396,4 +393,10 @@ func dedup(in []string) []string {
 		}
 	}
 	return out
+}
+
+// why is an error's message without the sentinel's words at its end: a
+// note says why an item was left out, not an exit code.
+func why(err error) string {
+	return strings.TrimSuffix(err.Error(), ": "+vzerror.ErrInvalidValue.Error())
 }

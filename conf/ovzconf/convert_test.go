@@ -127,11 +127,14 @@ SOMETHING_ELSE="x"
 	}
 	notes := strings.Join(r.Notes, "\n")
 	for _, w := range []string{"SETVEID:off left out", "nfs:on left out", "sysfs:off left out", "fuse:rwq: the q", "stateless left out",
-		"AVNUMPROC: not imported", "unknown key SOMETHING_ELSE", "node setting LOCKDIR=", "PRIVVMPAGES: kept as privvmpages but not enforced",
+		"AVNUMPROC: not imported", "unknown key SOMETHING_ELSE", "PRIVVMPAGES: kept as privvmpages but not enforced",
 		"QUOTAUGIDLIMIT: kept"} {
 		if !strings.Contains(notes, w) {
 			t.Errorf("no note %q in:\n%s", w, notes)
 		}
+	}
+	if nn := strings.Join(NodeNotes(Parse("vz.conf", []byte(vzConf))), "\n"); !strings.Contains(nn, `vz.conf:2: node setting LOCKDIR="/vz/lock" not imported (set lockdir in vz.toml`) {
+		t.Errorf("node notes:\n%s", nn)
 	}
 	if c.Nameserver == nil || c.Nameserver[0] == "inherit" {
 		t.Errorf("vz.conf's NAMESERVER overrode the container's")

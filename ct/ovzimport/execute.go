@@ -26,8 +26,7 @@ func Execute(n *ct.Node, p *Plan) error {
 	for _, it := range p.Items {
 		err := it.Err
 		if it.Skip != "" {
-			n.Log.Infof("CT %d: skipped: %s", it.ID, it.Skip)
-			continue
+			continue // Print said so
 		}
 		if err == nil {
 			n.Log.Infof("CT %d: importing %s (%s)", it.ID, it.Private, it.Action)

@@ -84,6 +84,8 @@ type Item struct {
 type Plan struct {
 	From  string
 	Items []*Item
+	// NodeNotes are vz.conf's settings that are not imported.
+	NodeNotes []string
 }
 
 // MakePlan reads the old node at o.From and plans the import of its
@@ -115,6 +117,9 @@ func MakePlan(n *ct.Node, o Options) (*Plan, error) {
 	}
 	names := oldNames(filepath.Join(from, namesDir))
 	p := &Plan{From: from}
+	if global != nil {
+		p.NodeNotes = ovzconf.NodeNotes(global)
+	}
 	for _, id := range ids {
 		it := planOne(n, from, id, global, names[id], o.Mode)
 		p.Items = append(p.Items, it)
@@ -279,6 +284,9 @@ func readScripts(dir string, id int, notes []string) (map[string][]byte, []strin
 
 // Print writes the plan, one block per container.
 func (p *Plan) Print(w io.Writer) {
+	for _, nt := range p.NodeNotes {
+		fmt.Fprintf(w, "note: %s\n", nt)
+	}
 	for _, it := range p.Items {
 		switch {
 		case it.Skip != "":
