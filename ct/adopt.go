@@ -178,9 +178,13 @@ func importRecord(private, root, source string) string {
 // (see recover): the private area goes back (undoTake), the action
 // scripts, names and mount point it made go.
 func (n *Node) recoverImport(id int, rec, private, root string) error {
-	var source string
-	if i := len(opRecord("import", private, root)); i < len(rec) {
-		source, _ = strconv.Unquote(rec[i+1:])
+	i := len(opRecord("import", private, root))
+	if i >= len(rec) {
+		return fmt.Errorf("container %d: the record of an interrupted import does not say where %s came from; it is left there: move it back or remove it by hand: %w", id, private, vzerror.ErrSystem)
+	}
+	source, err := strconv.Unquote(rec[i+1:])
+	if err != nil {
+		return fmt.Errorf("container %d: the record of an interrupted import is cut (%q); %s is left there: move it back or remove it by hand: %w", id, rec, private, vzerror.ErrSystem)
 	}
 	if busy, _ := n.mountedUnder(private, root); busy {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)

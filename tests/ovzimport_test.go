@@ -470,7 +470,9 @@ func TestOpenVZImportKilled(t *testing.T) {
 		t.Fatal("a killed import left a config")
 	}
 	// The next command on 106 cleans up (and then has no container).
-	n.fails(14, "vzctl", "mount", "106")
+	if r := n.run("vzctl", "mount", "106"); r.code != 14 || !strings.Contains(r.err, "did not finish; cleaning up") {
+		t.Errorf("mount after the kill: want exit 14 after cleaning up:\n%s", r)
+	}
 	for _, p := range []string{"private/106.tmp", "private/106", "root/106"} {
 		if _, err := os.Stat(n.path(p)); !os.IsNotExist(err) {
 			t.Errorf("%s left after recovery: %v", p, err)
@@ -523,4 +525,63 @@ func TestOpenVZImportDebian(t *testing.T) {
 		t.Errorf("register moved the private area: %v", err)
 	}
 	n.fails(44, "vzctl", "register", priv, "111", "--conf", o.path("etc/vz/conf/111.conf"))
+}
+
+// TestOpenVZImportKilledAfterMove: an import killed after it renamed the
+// old private area into place (here: while it waits for the node lock
+// the test holds) has the next command rename it back, untouched.
+func TestOpenVZImportKilledAfterMove(t *testing.T) {
+	n := newNode(t)
+	o := newOVZNode(t)
+	o.config("107", "VE_PRIVATE=/vz/private/$VEID\nHOSTNAME=ct107\nONBOOT=no\n", busyboxTmpl)
+	o.simfs("107", busyboxTmpl)
+	before := tree(t, o.path("vz/private/107"))
+
+	if err := os.MkdirAll(n.path("lock"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.OpenFile(n.path("lock/node.lck"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	c := n.cmd("vzctl", "import", "--from", o.root)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(n.path("private/107/etc/openvz-marker")); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			c.Wait()
+			t.Fatal("the private area was never moved")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	c.Wait()
+	syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(o.path("vz/private/107")); !os.IsNotExist(err) {
+		t.Fatalf("the old private area is still in place: the move did not happen (%v)", err)
+	}
+	if r := n.run("vzctl", "mount", "107"); r.code != 14 || !strings.Contains(r.err, "did not finish; cleaning up") {
+		t.Errorf("mount after the kill: want exit 14 after cleaning up:\n%s", r)
+	}
+	if got := tree(t, o.path("vz/private/107")); got != before {
+		t.Fatalf("the old private area was not moved back as it was:\n%s", got)
+	}
+	if _, err := os.Stat(n.path("private/107")); !os.IsNotExist(err) {
+		t.Errorf("private/107 left: %v", err)
+	}
+	n.ok("vzctl", "import", "--from", o.root)
+	if _, err := os.Stat(n.path("private/107/etc/openvz-marker")); err != nil {
+		t.Errorf("second import: %v", err)
+	}
 }

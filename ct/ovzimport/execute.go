@@ -33,7 +33,11 @@ func Execute(n *ct.Node, p *Plan) error {
 			err = importOne(n, p.From, it)
 		}
 		if err != nil {
-			n.Log.Errorf("CT %d: %v", it.ID, err)
+			// On stdout with the plan: the one error line on stderr
+			// is the summary Execute returns.
+			if it.Err == nil {
+				n.Log.Infof("CT %d: not imported: %v", it.ID, err)
+			}
 			failed++
 			if first == nil {
 				first = err
