@@ -403,7 +403,6 @@ func TestOpenVZImport(t *testing.T) {
 	}
 }
 
-
 // TestOpenVZImportRefusals: what cannot be imported says why in one line
 // and leaves both sides as they were.
 func TestOpenVZImportRefusals(t *testing.T) {
