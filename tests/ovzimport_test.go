@@ -501,7 +501,7 @@ func TestOpenVZImportDebian(t *testing.T) {
 	if r := n.ok("vzctl", "exec2", "110", "cat", "/proc/1/comm"); r.out != "systemd\n" {
 		t.Errorf("init %q", r.out)
 	}
-	if r := n.ok("vzctl", "exec2", "110", "hostname"); strings.TrimSpace(r.out) != "web101" {
+	if r := n.ok("vzctl", "exec2", "110", "hostname"); strings.TrimSpace(r.out) != "web101.example.org" {
 		t.Errorf("hostname %q", r.out)
 	}
 	if r := n.ok("vzctl", "exec2", "110", "ip", "-4", "-o", "addr", "show"); !strings.Contains(r.out, "10.199.1.1") || !strings.Contains(r.out, "10.199.1.2") {
