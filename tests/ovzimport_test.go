@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,12 +241,54 @@ func (o *ovzNode) ploop(id, tmpl string) {
 	raw := filepath.Join(o.t.TempDir(), "fs.raw")
 	o.run("truncate", "-s", "256M", raw)
 	o.run("mkfs.ext4", "-q", "-F", "-d", scratch, raw)
+	disk := gptDisk(o.t, raw)
 	hdd := o.path("vz/private/" + id + "/root.hdd")
 	if err := os.MkdirAll(hdd, 0o755); err != nil {
 		o.t.Fatal(err)
 	}
-	o.run("qemu-img", "convert", "-f", "raw", "-O", "parallels", raw, filepath.Join(hdd, "root.hdd"))
-	o.write("vz/private/"+id+"/root.hdd/DiskDescriptor.xml", strings.ReplaceAll(ovzDescriptor, "%SECTORS%", "524288"), 0o644)
+	o.run("qemu-img", "convert", "-f", "raw", "-O", "parallels", disk, filepath.Join(hdd, "root.hdd"))
+	o.write("vz/private/"+id+"/root.hdd/DiskDescriptor.xml", strings.ReplaceAll(ovzDescriptor, "%SECTORS%", "526336"), 0o644)
+}
+
+// gptDisk puts the file system fs at 1 MiB into a disk with a GUID
+// partition table, as ploop init lays out an image: the first GPT
+// partition holds the file system. Only what a reader of the table
+// needs is written (header at LBA 1, entries at LBA 2); the CRCs are
+// not checked by the importer, which reads the one partition's extent.
+func gptDisk(t *testing.T, fs string) string {
+	t.Helper()
+	st, err := os.Stat(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sector, start = 512, 2048
+	disk := fs + ".disk"
+	f, err := os.Create(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, start*sector)
+	copy(head[sector:], "EFI PART")
+	binary.LittleEndian.PutUint64(head[sector+72:], 2)   // entries' LBA
+	binary.LittleEndian.PutUint32(head[sector+80:], 128) // entries
+	binary.LittleEndian.PutUint32(head[sector+84:], 128) // entry size
+	e := head[2*sector:]
+	copy(e, "\xaf\x3d\xc6\x0f\x83\x84\x72\x47\x8e\x79\x3d\x69\xd8\x47\x7d\xe4") // Linux data
+	binary.LittleEndian.PutUint64(e[32:], start)
+	binary.LittleEndian.PutUint64(e[40:], uint64(start+st.Size()/sector-1))
+	if _, err := f.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := io.Copy(f, src); err != nil {
+		t.Fatal(err)
+	}
+	return disk
 }
 
 // tree lists every path under dir with its size and mode, to show that
