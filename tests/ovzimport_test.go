@@ -418,6 +418,14 @@ func TestOpenVZImport(t *testing.T) {
 		t.Errorf("numproc: pids.max %s, want 40", got)
 	}
 	n.stopClean("103")
+	back103 := t.TempDir()
+	n.ok("vzctl", "export", "103", back103)
+	if b, err := os.ReadFile(filepath.Join(back103, "vz/private/103/etc/openvz-marker")); err != nil || string(b) != "ploop 103\n" {
+		t.Errorf("export of an image container: %q %v", b, err)
+	}
+	if len(n.mounts()) > 0 {
+		t.Errorf("export left mounts: %v", n.mounts())
+	}
 
 	// The way back: export writes what vzctl reads, and it imports again.
 	back := t.TempDir()

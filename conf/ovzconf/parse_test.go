@@ -121,3 +121,19 @@ func lastOf(vars []Var, k string) string {
 	}
 	return s
 }
+
+// FuzzConvert: any file converts or fails with an error, never a panic,
+// and what converts is a valid govz config.
+func FuzzConvert(f *testing.F) {
+	f.Add([]byte("VE_PRIVATE=/vz/private/$VEID\nKMEMSIZE=1:2\nIP_ADDRESS=\"10.0.0.1 ::\"\nNETIF=\"ifname=eth0;\"\n"))
+	f.Add([]byte("VE_PRIVATE=/p\nFEATURES=nfs:on\nDEVICES=c:1:2:rwq\nIOLIMIT=5\nNUMPROC=5:4\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Convert(101, Parse("fuzz", data), nil)
+		if err != nil {
+			return
+		}
+		if err := r.Config.Validate(); err != nil {
+			t.Fatalf("converted config invalid: %v", err)
+		}
+	})
+}

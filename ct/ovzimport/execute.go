@@ -67,6 +67,8 @@ func importOne(n *ct.Node, from string, it *Item) error {
 			}
 			return nil
 		}
+	case ActInPlace:
+		o.Source = it.Private
 	case ActCopy:
 		o.Take = func(private string) error { return copyTree(it.Private, private) }
 	case ActConvert:

@@ -233,6 +233,12 @@ func (it *Item) choose(target string, mode Mode) error {
 		return fmt.Errorf("container %d: VE_LAYOUT=ploop but %s is missing: %w", it.ID, desc, vzerror.ErrNoPrivate)
 	}
 	it.Layout, it.Action = "dir", ActCopy
+	if filepath.Clean(it.Private) == target {
+		// --from / on the node itself, with VZ_ROOT where vzctl's
+		// VE_PRIVATE was: the area is already where govz wants it.
+		it.Action = ActInPlace
+		return nil
+	}
 	if mode == Move && sameFS(it.Private, target) {
 		it.Action = ActMove
 	}
