@@ -319,6 +319,10 @@ func TestOpenVZImport(t *testing.T) {
 	o.write("etc/vz/conf/101.mount", "#!/bin/sh\ntouch \"$VZ_ROOT/mounted-$VEID\"\n", 0o755)
 	o.config("102", ovzConf102, busyboxTmpl)
 	o.simfs("102", busyboxTmpl)
+	// A name only a link gives (vzctl 3.x kept no NAME in the file).
+	if err := os.Symlink("/etc/vz/conf/102.conf", o.path("etc/vz/names/basic")); err != nil {
+		t.Fatal(err)
+	}
 	o.config("103", ovzConf103, busyboxTmpl)
 	o.ploop("103", busyboxTmpl)
 
@@ -327,6 +331,7 @@ func TestOpenVZImport(t *testing.T) {
 	nodeState := func() string { return tree(t, n.path("conf")) + tree(t, n.path("private")) + tree(t, n.path("root")) }
 	before, beforeNode := tree(t, o.root), nodeState()
 	r := n.ok("vzctl", "import", "--from", o.root, "--dry-run")
+	t.Logf("plan:\n%s", r.out)
 	for _, want := range []string{"CT 101: simfs", "-> dir (move)", "name=web hostname=web101.example.org ip=10.199.1.1,10.199.1.2 onboot=yes",
 		"CT 102: simfs", "CT 103: ploop", "-> image (convert)", "nfs:on left out", "stateless left out", "action scripts: mount",
 		"node setting LOCKDIR="} {
@@ -360,6 +365,10 @@ func TestOpenVZImport(t *testing.T) {
 	}
 	if _, err := os.Stat(n.path("conf/101.mount")); err != nil {
 		t.Errorf("action script not imported: %v", err)
+	}
+
+	if r := n.ok("vzctl", "status", "basic"); r.out != "CTID 102 exist unmounted down\n" {
+		t.Errorf("name from the link: %q", r.out)
 	}
 
 	// A re-run changes nothing.
