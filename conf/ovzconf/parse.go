@@ -38,10 +38,10 @@ type File struct {
 	Warnings []string
 }
 
-// maxLine is vzctl's line buffer (STR_SIZE in include/types.h is 512; the
-// config reader uses 16384): longer lines are split by fgets, which makes
-// the rest a line of its own. Such a file is broken for vzctl too, so it
-// is refused here rather than guessed at.
+// maxLine bounds a line: vzctl reads with fgets into a fixed buffer,
+// which splits a longer line and makes its rest a line of its own. Such
+// a file is broken for vzctl too, so the line is skipped with a warning
+// rather than guessed at.
 const maxLine = 16384
 
 // Parse reads config text; name is used in warnings. It never fails: like
