@@ -15,7 +15,7 @@ CMDS     := vzctl vzlist vztmpl vzifup-post
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
             lxcfs zsh man-db \
-            qemu-system-x86 linux-image-amd64 initramfs-tools
+            qemu-system-x86 qemu-utils linux-image-amd64 initramfs-tools
 # Reused between local runs (CI pays once): the Debian template for tests
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev

@@ -293,6 +293,9 @@ func (n *Node) recover(id int, record string) error {
 	} else if !errors.Is(err, vzerror.ErrNoConfig) {
 		return err
 	}
+	if op, _, _ := parseOpRecord(record); op == "import" {
+		return n.recoverImport(id, record, private, root)
+	}
 	if busy, _ := n.mountedUnder(private, root); busy {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
 	}

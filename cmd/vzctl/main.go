@@ -135,6 +135,10 @@ func errorLine(err error) string {
 
 // verbatim commands take everything after the CTID as their own arguments
 // (the command to run, console's tty number).
+// multiArg commands take more than one argument before their options
+// (vzctl register PATH CTID --force).
+var multiArg = map[string]bool{"register": true, "export": true, "import": true}
+
 var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runscript": true, "enter": true, "console": true}
 
 // reorder moves the CTID behind the options: vzctl writes "set 101 --save",
@@ -142,6 +146,15 @@ var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runs
 func reorder(args []string) []string {
 	if len(args) < 2 || verbatim[args[0]] || isFlag(args[1]) {
 		return args
+	}
+	if multiArg[args[0]] {
+		// Every argument before the first option goes behind them.
+		i := 1
+		for i < len(args) && !isFlag(args[i]) {
+			i++
+		}
+		out := append([]string{args[0]}, args[i:]...)
+		return append(append(out, "--"), args[1:i]...)
 	}
 	out := []string{args[0]}
 	out = append(out, args[2:]...)
@@ -185,6 +198,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
+			registerCmd(e), importCmd(e, stdout), exportCmd(e),
 		},
 	}
 }

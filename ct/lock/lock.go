@@ -102,8 +102,12 @@ func (l *Lock) Release() {
 	l.f = nil
 }
 
+// readHolder reads the record; room for an operation with three paths
+// (an import records the private area, the root and where the private
+// area came from), each up to PATH_MAX: a cut record would lose the
+// paths recovery needs.
 func readHolder(f *os.File) string {
-	b := make([]byte, 128)
+	b := make([]byte, 3*4096+64)
 	n, _ := f.ReadAt(b, 0)
 	return strings.TrimSpace(string(b[:n]))
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -72,7 +73,33 @@ func setShmAll(pid int, pages uint64) error {
 			done <- fmt.Errorf("joining the IPC namespace of %d: %w", pid, err)
 			return
 		}
-		werr := HostFS{}.WriteFile("/proc/sys/kernel/shmall", strconv.FormatUint(pages, 10))
+		// The IPC sysctls of a namespace owned by a user namespace are
+		// writable by that namespace's root only (ipc_permissions in
+		// ipc/ipc_sysctl.c): even host root is "other" there and gets
+		// read access (test_perm in fs/proc/proc_sysctl.c). So the
+		// thread takes the container root's host UID as its effective
+		// UID for the write; real and saved stay 0, which brings the
+		// capabilities back with the effective UID 0 afterwards.
+		owner, swapped, werr := 0, false, error(nil)
+		if st, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			owner = int(st.Sys().(*syscall.Stat_t).Uid)
+		}
+		if owner != 0 {
+			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(owner), ^uintptr(0)); e != 0 {
+				werr = fmt.Errorf("taking UID %d for the write: %w", owner, e)
+			} else {
+				swapped = true
+			}
+		}
+		if werr == nil {
+			werr = HostFS{}.WriteFile("/proc/sys/kernel/shmall", strconv.FormatUint(pages, 10))
+		}
+		if swapped {
+			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e != 0 {
+				done <- errors.Join(werr, fmt.Errorf("returning to UID 0: %w", e))
+				return // still locked: the thread dies with this goroutine
+			}
+		}
 		if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWIPC); err != nil {
 			done <- errors.Join(werr, fmt.Errorf("returning to the host IPC namespace: %w", err))
 			return // still locked: the thread dies with this goroutine
