@@ -102,14 +102,18 @@ func (n *Node) Mount(id int) error {
 }
 
 func (n *Node) mount(id int) error {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
-	c := n.storageCT(id, eff)
+	return n.mountCT(c)
+}
+
+// mountCT mounts container c, loaded by the caller.
+func (n *Node) mountCT(ct *Container) error {
+	id, c := ct.ID, ct.Storage
 	if mp, err := isMountPoint(c.Root); err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	} else if mp {
 		return fmt.Errorf("container %d is already mounted at %s: %w", id, c.Root, vzerror.ErrMounted)
 	}
@@ -120,19 +124,19 @@ func (n *Node) mount(id int) error {
 		return err
 	}
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating mount point %s: %w: %w", c.Root, err, vzerror.ErrMountPoint)
 	}
-	lay, err := n.layoutOf(eff)
+	lay, err := n.layoutOf(ct.Config)
 	if err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phasePremount); err != nil {
+	if err := n.runHostScripts(ct, phasePremount); err != nil {
 		return err
 	}
 	if err := lay.Mount(c); err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phaseMount); err != nil {
+	if err := n.runHostScripts(ct, phaseMount); err != nil {
 		if uerr := lay.Umount(c); uerr != nil {
 			n.Log.Warnf("undoing the mount: %v", uerr)
 		}
@@ -149,36 +153,44 @@ func (n *Node) Umount(id int) error {
 		return err
 	}
 	defer l.Release()
-	if n.busy(id, n.effectiveOrGlobal(id)) {
+	c, err := n.Load(id)
+	if err != nil {
+		return err
+	}
+	if n.busy(id, c.Config) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
-	return n.umount(id)
+	return n.umountCT(c)
 }
 
 func (n *Node) umount(id int) error {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
-	c := n.storageCT(id, eff)
+	return n.umountCT(c)
+}
+
+// umountCT unmounts container c, loaded by the caller.
+func (n *Node) umountCT(ct *Container) error {
+	c := ct.Storage
 	mp, err := isMountPoint(c.Root)
 	if err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
 	if !mp {
-		return fmt.Errorf("container %d is not mounted: %w", id, vzerror.ErrNotMounted)
+		return fmt.Errorf("container %d is not mounted: %w", ct.ID, vzerror.ErrNotMounted)
 	}
-	lay, err := n.layoutOf(eff)
+	lay, err := n.layoutOf(ct.Config)
 	if err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+	if err := n.runHostScripts(ct, phaseUmount); err != nil {
 		return err
 	}
 	if err := lay.Umount(c); err != nil {
 		return err
 	}
 	n.Log.Infof("Container is unmounted")
-	return n.runHostScripts(id, eff, phasePostumount)
+	return n.runHostScripts(ct, phasePostumount)
 }

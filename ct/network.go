@@ -94,13 +94,17 @@ func netPrefix(s string) (netip.Prefix, error) {
 }
 
 func (n *Node) netConf(id int, eff *conf.Config, warnf func(string, ...any)) (netConf, error) {
-	nc := netConf{ipv6: conf.Bool(eff.IPv6, true)}
-	if _, err := os.Stat("/proc/net/if_inet6"); err != nil {
-		nc.ipv6 = false // the host has IPv6 off (ipv6.disable=1)
-	}
+	_, err := os.Stat("/proc/net/if_inet6")
+	return netPlan(id, eff, err == nil, warnf)
+}
+
+// netPlan is the networking part of container id's effective config eff
+// on a host with IPv6 on or off (ipv6.disable=1).
+func netPlan(id int, eff *conf.Config, hostIPv6 bool, warnf func(string, ...any)) (netConf, error) {
+	nc := netConf{ipv6: conf.Bool(eff.IPv6, true) && hostIPv6}
 	nb, err := venet.ParseNeighbours(conf.Str(eff.NeighbourDevs))
 	if err != nil {
-		return nc, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)
+		return nc, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidConfig)
 	}
 	nc.nb = nb
 	for _, s := range eff.IPAddress {
@@ -117,7 +121,7 @@ func (n *Node) netConf(id int, eff *conf.Config, warnf func(string, ...any)) (ne
 	for _, s := range eff.NetIf {
 		ni, err := bridge.Parse(s)
 		if err != nil {
-			return nc, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)
+			return nc, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidConfig)
 		}
 		nc.netifs = append(nc.netifs, bridge.Complete(id, ni))
 	}
@@ -126,17 +130,20 @@ func (n *Node) netConf(id int, eff *conf.Config, warnf func(string, ...any)) (ne
 
 // netGuestConfig is what the guest's files should say.
 func netGuestConfig(eff *conf.Config, nc netConf) guest.Config {
+	var ns, search []string
+	if slices.Contains(eff.Nameserver, "inherit") || slices.Contains(eff.SearchDomain, "inherit") {
+		ns, search = guest.HostResolv("/etc/resolv.conf")
+	}
+	return netGuestConfigWith(eff, nc, ns, search)
+}
+
+// netGuestConfigWith is netGuestConfig on a host whose resolv.conf says
+// hostNS and hostSearch.
+func netGuestConfigWith(eff *conf.Config, nc netConf, hostNS, hostSearch []string) guest.Config {
 	c := guest.Config{Hostname: conf.Str(eff.Hostname), Addrs: nc.addrs, IPv6: nc.ipv6,
 		GatewayV4: venet.GatewayV4, GatewayV6: venet.GatewayV6, Iface: venet.CTIf}
-	var hostNS, hostSearch []string
-	inherit := func() {
-		if hostNS == nil && hostSearch == nil {
-			hostNS, hostSearch = guest.HostResolv("/etc/resolv.conf")
-		}
-	}
 	for _, s := range eff.Nameserver {
 		if s == "inherit" {
-			inherit()
 			c.Nameservers = append(c.Nameservers, hostNS...)
 			continue
 		}
@@ -146,7 +153,6 @@ func netGuestConfig(eff *conf.Config, nc netConf) guest.Config {
 		c.Search = []string{}
 		for _, s := range eff.SearchDomain {
 			if s == "inherit" {
-				inherit()
 				c.Search = append(c.Search, hostSearch...)
 				continue
 			}
@@ -200,16 +206,44 @@ func netWarnf(id int) func(string, ...any) {
 	}
 }
 
-// netPrestart sets up container id's networking before its init runs:
-// runs in the supervisor (Hooks.Prestart), on every boot.
-func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
+// netStep is the network step of a boot's hook plan (hooks.go): what
+// the container's networking is to be, computed by the command that
+// started it.
+type netStep struct {
+	ID         int              `json:"id"`
+	RunDir     string           `json:"run_dir"`
+	LockDir    string           `json:"lock_dir"`
+	Root       string           `json:"root"`
+	Addrs      []netip.Prefix   `json:"addrs,omitempty"`
+	Neighbours venet.Neighbours `json:"neighbours"`
+	IPv6       bool             `json:"ipv6"`
+	NetIfs     []string         `json:"netifs,omitempty"` // completed bridge.NetIf strings
+	Guest      guest.Config     `json:"guest"`
+}
+
+// plan is the netConf d carries.
+func (d *netStep) plan() (netConf, error) {
+	nc := netConf{addrs: d.Addrs, nb: d.Neighbours, ipv6: d.IPv6}
+	for _, s := range d.NetIfs {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return nc, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidConfig)
+		}
+		nc.netifs = append(nc.netifs, ni)
+	}
+	return nc, nil
+}
+
+// netUp sets up a container's networking before its init runs: the
+// supervisor's prestart step, on every boot.
+func netUp(d *netStep, initPID int) error {
+	id, rd := d.ID, d.RunDir
 	warnf := netWarnf(id)
-	rd := n.RunDir(id)
 	// A boot whose teardown never ran (its supervisor was killed).
-	if err := n.netTeardown(id, warnf); err != nil {
+	if err := netTeardownAt(id, rd, d.LockDir, warnf); err != nil {
 		warnf("cleaning up the previous boot's networking: %v", err)
 	}
-	nc, err := n.netConf(id, eff, warnf)
+	nc, err := d.plan()
 	if err != nil {
 		return err
 	}
@@ -217,7 +251,7 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 	if len(nc.addrs) > 0 || len(nc.netifs) > 0 {
 		e, closeEnv, err := netEnv(id, nc, initPID, len(nc.addrs) > 0, warnf)
 		if err != nil {
-			return fmt.Errorf("container %d networking: %v: %w", id, err, vzerror.ErrSystem)
+			return fmt.Errorf("container %d networking: %w: %w", id, err, vzerror.ErrSystem)
 		}
 		defer closeEnv()
 		// Undone before closeEnv runs (defers run last first).
@@ -231,20 +265,20 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 			st.Venet = vs
 			r.Add(func() { venet.Down(e, vs) })
 		}
-		be := &bridge.Env{CT: id, Host: e.Host, Filter: n.portFilter(), GuestNS: fmt.Sprintf("/proc/%d/ns/net", initPID)}
+		be := &bridge.Env{CT: id, Host: e.Host, Filter: portFilterAt(d.LockDir), GuestNS: fmt.Sprintf("/proc/%d/ns/net", initPID)}
 		for _, ni := range nc.netifs {
 			if err := bridge.Up(be, ni); err != nil {
-				return fmt.Errorf("interface %s: %v: %w", ni.Name, err, vzerror.ErrVeth)
+				return fmt.Errorf("interface %s: %w: %w", ni.Name, err, vzerror.ErrVeth)
 			}
 			st.NetIfs = append(st.NetIfs, ni.String())
 			r.Add(func() { bridge.Down(be, ni) })
 		}
 		if err := writeNetState(rd, st); err != nil {
-			return fmt.Errorf("recording container %d networking: %v: %w", id, err, vzerror.ErrSystem)
+			return fmt.Errorf("recording container %d networking: %w: %w", id, err, vzerror.ErrSystem)
 		}
 		r.Success()
 	}
-	if err := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc)); err != nil {
+	if err := guest.Apply(d.Root, d.Guest); err != nil {
 		warnf("writing the guest's network configuration: %v", err)
 	}
 	return nil
@@ -252,22 +286,27 @@ func (n *Node) netPrestart(id int, eff *conf.Config, initPID int) error {
 
 // portFilter is what applies the bridge port filters (the nft binary in
 // vzctl's namespace), one lock for the node's vzctl processes.
-func (n *Node) portFilter() bridge.Netfilter {
-	return fw.NFT{LockPath: filepath.Join(n.LockDir(), "nftables.lock")}
+func (n *Node) portFilter() bridge.Netfilter { return portFilterAt(n.LockDir()) }
+
+func portFilterAt(lockDir string) bridge.Netfilter {
+	return fw.NFT{LockPath: filepath.Join(lockDir, "nftables.lock")}
 }
 
 func netRoutedErr(err error) error {
 	if errors.Is(err, venet.ErrLocal) {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrIPInUse)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrIPInUse)
 	}
-	return fmt.Errorf("%v: %w", err, vzerror.ErrCantAddIP)
+	return fmt.Errorf("%w: %w", err, vzerror.ErrCantAddIP)
 }
 
 // netPoststop removes container id's networking once it is down (the
 // supervisor's Hooks.Poststop: stop, crash, halt or reboot from inside).
-func (n *Node) netPoststop(id int) {
+func (n *Node) netPoststop(id int) { netDown(id, n.RunDir(id), n.LockDir()) }
+
+// netDown is netPoststop with the container's directories given.
+func netDown(id int, runDir, lockDir string) {
 	warnf := netWarnf(id)
-	if err := n.netTeardown(id, warnf); err != nil {
+	if err := netTeardownAt(id, runDir, lockDir, warnf); err != nil {
 		warnf("removing the container's networking: %v", err)
 	}
 }
@@ -275,7 +314,10 @@ func (n *Node) netPoststop(id int) {
 // netTeardown removes what the run directory's record says exists, then
 // the record; on error the record stays for the next attempt.
 func (n *Node) netTeardown(id int, warnf func(string, ...any)) error {
-	rd := n.RunDir(id)
+	return netTeardownAt(id, n.RunDir(id), n.LockDir(), warnf)
+}
+
+func netTeardownAt(id int, rd, lockDir string, warnf func(string, ...any)) error {
 	st, err := readNetState(rd)
 	if err != nil || st.empty() {
 		return err
@@ -298,7 +340,7 @@ func (n *Node) netTeardown(id int, warnf func(string, ...any)) error {
 			st.Venet = nil
 		}
 	}
-	be := &bridge.Env{CT: id, Host: host, Filter: n.portFilter()}
+	be := &bridge.Env{CT: id, Host: host, Filter: portFilterAt(lockDir)}
 	var left []string
 	for _, s := range st.NetIfs {
 		ni, perr := bridge.Parse(s)
@@ -331,7 +373,7 @@ func (n *Node) netPreflight(id int, addrs []netip.Prefix, nb venet.Neighbours) e
 	}
 	host, err := link.Open()
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
 	defer host.Close()
 	var v4, v6 bool
@@ -352,7 +394,7 @@ func (n *Node) netPreflight(id int, addrs []netip.Prefix, nb venet.Neighbours) e
 	missing := venet.Missing(sysctl.Proc{}, venet.Needs(v4, v6, allDevs))
 	if conf.Bool(n.Global.SetupSysctls, false) {
 		if err := venet.Apply(sysctl.Proc{}, missing); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 		}
 	} else {
 		for _, m := range missing {

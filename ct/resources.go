@@ -39,28 +39,47 @@ func (n *Node) lxcfsDir() string {
 	return *n.Global.LXCFS
 }
 
-// startResources is the supervisor's Prestart step for resources: the
+// resStep is the resource step of a boot's hook plan (hooks.go).
+type resStep struct {
+	ID           int           `json:"id"`
+	CgroupParent string        `json:"cgroup_parent"` // "" = cgroup.DefaultParent
+	Private      string        `json:"private"`
+	LXCFS        string        `json:"lxcfs"`
+	Settings     *ubc.Settings `json:"settings"`
+}
+
+// resPlan is container c's resource step: an error wrapping
+// vzerror.ErrInvalidValue when its resource keys do not parse.
+func resPlan(c *Container) (*resStep, error) {
+	s, err := ubc.FromConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &resStep{ID: c.ID, CgroupParent: conf.Str(c.Config.CgroupParent), Private: c.Private, LXCFS: c.LXCFS, Settings: s}, nil
+}
+
+// startResources is the supervisor's prestart step for resources: the
 // container's OUTER group gets the limits its configuration sets (a fresh
 // group already has the defaults), init gets the per-process ones before
 // it execs (everything in the container inherits them), and the LXCFS
 // files go over /proc. Every boot runs it with the configuration of that
 // moment, so a reboot from inside re-applies what --save stored.
-func (n *Node) startResources(id int, eff *conf.Config, initPID int) error {
-	s, err := ubc.FromConfig(eff)
-	if err != nil {
-		return err
+func startResources(d *resStep, initPID int) error {
+	s := d.Settings
+	if s == nil {
+		s = &ubc.Settings{UBC: map[string]conf.BarrierLimit{}}
 	}
 	// The supervisor's own choice (Spec.CgroupParent), not a run record
 	// that may be a dead boot's.
-	parent := conf.Str(eff.CgroupParent)
+	parent := d.CgroupParent
 	if parent == "" {
 		parent = cgroup.DefaultParent
 	}
-	g, err := cgroup.Open(parent, strconv.Itoa(id))
+	g, err := cgroup.Open(parent, strconv.Itoa(d.ID))
 	if err != nil {
 		return err
 	}
-	env := ubc.ProbeEnv(g, ubc.HostFS{}, n.path(eff.VEPrivate, id))
+	env := ubc.ProbeEnv(g, ubc.HostFS{}, d.Private)
 	r, err := ubc.Plan(s, env)
 	if err != nil {
 		return err
@@ -72,12 +91,12 @@ func (n *Node) startResources(id int, eff *conf.Config, initPID int) error {
 	if err := ubc.ApplyKnobs([]int{initPID}, initPID, r.Knobs); err != nil {
 		return err
 	}
-	if dir := n.lxcfsDir(); lxcfs.Available(dir) == nil {
+	if lxcfs.Available(d.LXCFS) == nil {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("lxcfs: finding this binary: %v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("lxcfs: finding this binary: %w: %w", err, vzerror.ErrSystem)
 		}
-		return lxcfs.Attach(dir, initPID, exe)
+		return lxcfs.Attach(d.LXCFS, initPID, exe)
 	}
 	return nil
 }

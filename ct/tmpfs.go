@@ -8,12 +8,14 @@ import (
 
 // ramBytes is the container's memory limit (the limit part of physpages,
 // vzctl's --ram) in bytes, 0 when it has none.
-func ramBytes(eff *conf.Config) int64 {
+func ramBytes(eff *conf.Config) int64 { return ramBytesOf(eff, int64(os.Getpagesize())) }
+
+// ramBytesOf is ramBytes on a host whose pages are page bytes.
+func ramBytesOf(eff *conf.Config, page int64) int64 {
 	bl, ok := eff.Resource("physpages")
-	if !ok || bl.Limit == conf.Unlimited || bl.Limit <= 0 {
+	if !ok || bl.Limit == conf.Unlimited || bl.Limit <= 0 || page <= 0 {
 		return 0
 	}
-	page := int64(os.Getpagesize())
 	if bl.Limit > conf.Unlimited/page {
 		return 0
 	}
