@@ -40,16 +40,16 @@ func (n *Node) List(f ListFilter) ([]listing.Info, error) {
 	var out []listing.Info
 	traffic := n.netTraffic()
 	for _, id := range ids {
-		layer, err := n.LoadCT(id)
+		c, err := n.Load(id)
 		if err != nil {
 			n.Log.Warnf("container %d: %v", id, err)
 			continue
 		}
-		st, _ := n.Status(id)
+		st := n.statusOf(c)
 		if !st.Exists {
 			continue
 		}
-		info := n.info(id, layer, st)
+		info := n.info(c, st)
 		running := st.Running
 		if f.Stopped && running {
 			continue
@@ -65,16 +65,16 @@ func (n *Node) List(f ListFilter) ([]listing.Info, error) {
 	return out, nil
 }
 
-func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
-	eff := n.Effective(layer)
+func (n *Node) info(c *Container, st Status) listing.Info {
+	id, layer, eff := c.ID, c.Layer, c.Config
 	i := listing.Info{
 		ID:           id,
 		Name:         conf.Str(layer.Name),
 		Hostname:     conf.Str(eff.Hostname),
 		Description:  conf.Str(eff.Description),
 		OSTemplate:   conf.Str(eff.OSTemplate),
-		Private:      n.path(eff.VEPrivate, id),
-		Root:         n.path(eff.VERoot, id),
+		Private:      c.Private,
+		Root:         c.Root,
 		OriginSample: conf.Str(eff.OriginSample),
 		Layout:       conf.Str(eff.VELayout),
 		IPs:          eff.IPAddress,

@@ -189,12 +189,12 @@ type UBCReport struct {
 
 // UBC reads running container id's beancounters.
 func (n *Node) UBC(id int) (*UBCReport, error) {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return nil, err
 	}
-	eff := n.Effective(layer)
-	st, err := runstate.Read(n.RunDir(id))
+	eff := c.Config
+	st, err := runstate.Read(c.RunDir)
 	if err != nil || !st.Alive() {
 		return nil, fmt.Errorf("container %d: %w", id, vzerror.ErrNotRunning)
 	}
@@ -202,16 +202,16 @@ func (n *Node) UBC(id int) (*UBCReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := ubc.ProbeEnv(g, ubc.HostFS{}, n.path(eff.VEPrivate, id))
-	c := readCounters(g, env, st.InitPID)
-	rep := &UBCReport{ID: id, Layout: g.Layout().String(), CPU: c.CPU, IO: c.IO, OOMKills: c.OOMKills}
+	env := ubc.ProbeEnv(g, ubc.HostFS{}, c.Private)
+	cnts := readCounters(g, env, st.InitPID)
+	rep := &UBCReport{ID: id, Layout: g.Layout().String(), CPU: cnts.CPU, IO: cnts.IO, OOMKills: cnts.OOMKills}
 	for _, name := range ubc.Names {
 		bl, ok := eff.Resource(name)
 		if !ok {
 			bl = conf.BarrierLimit{Barrier: conf.Unlimited, Limit: conf.Unlimited}
 		}
 		d := ubc.Describe(name, env)
-		cnt := c.UBC[name]
+		cnt := cnts.UBC[name]
 		if cnt.Limit != nil {
 			// What the kernel enforces now, which a set without --save
 			// may have changed.

@@ -146,7 +146,7 @@ func TestEverySetKeyTakesEffectOrIsRefused(t *testing.T) {
 			}
 		case inListing:
 			st := Status{ID: 101, Exists: true}
-			if reflect.DeepEqual(n.info(101, base, st), n.info(101, l, st)) {
+			if reflect.DeepEqual(n.info(n.container(101, base), st), n.info(n.container(101, l), st)) {
 				t.Errorf("%s = %q: vzlist shows no difference", k.Name, row.good)
 			}
 		case inBoot:

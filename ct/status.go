@@ -43,22 +43,21 @@ func (s Status) String() string {
 // config and its private area do, so a create that died half way never
 // looks whole.
 func (n *Node) Status(id int) (Status, error) {
-	st := Status{ID: id}
-	layer, err := n.LoadCT(id)
-	if err != nil {
-		// No config (or an unreadable one): report what the disk shows.
-		layer = nil
-	}
-	eff := n.Effective(layer)
-	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
-	if layer != nil {
-		if fi, err := os.Stat(private); err == nil && fi.IsDir() {
+	return n.statusOf(n.loadOrGlobal(id)), nil
+}
+
+// statusOf is Status of container c, loaded by the caller (Layer nil: it
+// has no config, or an unreadable one; report what the disk shows).
+func (n *Node) statusOf(c *Container) Status {
+	st := Status{ID: c.ID}
+	if c.Layer != nil {
+		if fi, err := os.Stat(c.Private); err == nil && fi.IsDir() {
 			st.Exists = true
 		}
 	}
-	st.Mounted, _ = isMountPoint(root)
-	st.Running = n.running(id, eff)
-	return st, nil
+	st.Mounted, _ = isMountPoint(c.Root)
+	st.Running = n.running(c.ID, c.Config)
+	return st
 }
 
 // Running reports whether container id runs, as the kernel sees it: its
@@ -100,13 +99,7 @@ func (n *Node) procs(id int, eff *conf.Config) []int {
 
 // effectiveOrGlobal is container id's effective config, or the global
 // one when its own cannot be read (status must answer anyway).
-func (n *Node) effectiveOrGlobal(id int) *conf.Config {
-	layer, err := n.LoadCT(id)
-	if err != nil {
-		layer = nil
-	}
-	return n.Effective(layer)
-}
+func (n *Node) effectiveOrGlobal(id int) *conf.Config { return n.loadOrGlobal(id).Config }
 
 // killOrphans kills what is left in container id's cgroup once its
 // supervisor is gone (it died, or never learned of them) and removes the
@@ -123,10 +116,10 @@ func (n *Node) killOrphans(id int, eff *conf.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := g.Kill(ctx); err != nil {
-		return fmt.Errorf("killing container %d: %v: %w", id, err, vzerror.ErrStop)
+		return fmt.Errorf("killing container %d: %w: %w", id, err, vzerror.ErrStop)
 	}
 	if err := g.Destroy(); err != nil {
-		return fmt.Errorf("removing cgroup of container %d: %v: %w", id, err, vzerror.ErrStop)
+		return fmt.Errorf("removing cgroup of container %d: %w: %w", id, err, vzerror.ErrStop)
 	}
 	// What the supervisor's Poststop would have done.
 	n.netPoststop(id)
