@@ -3,6 +3,7 @@ package ct
 import (
 	"errors"
 	"fmt"
+	"govz/templates/untar"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -154,7 +155,7 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := n.confine(c); err != nil {
 		return err
 	}
-	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress}
+	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress, Extract: extractTemplate}
 	n.Log.Infof("Creating container private area (%s, layout %s)", tmplName, layoutName)
 	if err := lay.Create(c, tmpl, lim); err != nil {
 		return err
@@ -329,4 +330,9 @@ func parseOpRecord(rec string) (op, private, root string) {
 		return op, "", ""
 	}
 	return op, private, root
+}
+
+// extractTemplate is storage.Template.Extract: untar.ExtractFile.
+func extractTemplate(path, dir string, progress func(done, total int64), warnf func(string, ...any)) error {
+	return untar.ExtractFile(path, dir, untar.Options{Progress: progress, Warnf: warnf})
 }

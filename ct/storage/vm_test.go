@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"govz/templates/untar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +84,9 @@ func smallTemplate(t *testing.T, dir string) Template {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return Template{Name: "small", Path: p}
+	return Template{Name: "small", Path: p, Extract: func(path, dir string, progress func(int64, int64), warnf func(string, ...any)) error {
+		return untar.ExtractFile(path, dir, untar.Options{Progress: progress, Warnf: warnf})
+	}}
 }
 
 // workerEnv makes the test binary a worker that fills a file system as
