@@ -3,6 +3,7 @@ package ct
 import (
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"govz/templates/untar"
 	"os"
 	"path/filepath"
@@ -267,7 +268,7 @@ func (n *Node) checkPrivateFree(private string) error {
 		return fmt.Errorf("private area %s already exists: %w", private, vzerror.ErrPrivateExists)
 	}
 	if err == nil {
-		if mp, _ := isMountPoint(private); mp {
+		if mp, _ := inventory.IsMountPoint(private); mp {
 			return fmt.Errorf("private area %s is a mount point: %w", private, vzerror.ErrPrivateExists)
 		}
 		return os.Remove(private)
@@ -294,7 +295,7 @@ func (n *Node) recover(id int, record string) error {
 	} else if !errors.Is(err, vzerror.ErrNoConfig) {
 		return err
 	}
-	if busy, _ := n.mountedUnder(private, root); busy {
+	if busy, _ := inventory.MountedUnder(private, root); busy {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
 	}
 	for _, p := range []string{private + ".tmp", private + ".destroyed", private} {

@@ -3,6 +3,7 @@ package ct
 import (
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"os"
 
 	"govz/conf"
@@ -31,7 +32,7 @@ func (n *Node) Destroy(id int) error {
 	private, root := c.Private, c.Root
 	// Refuse while anything is mounted in the tree: removing files through
 	// a mount would delete whatever the mount shows, host data included.
-	if busy, err := n.mountedUnder(private, root); err != nil {
+	if busy, err := inventory.MountedUnder(private, root); err != nil {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	} else if busy {
 		return fmt.Errorf("container %d is mounted, unmount it first: %w", id, vzerror.ErrMounted)

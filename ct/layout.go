@@ -3,6 +3,7 @@ package ct
 import (
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -100,7 +101,7 @@ func (n *Node) applyDiskLimits(id int, layer *conf.Config, o SetOptions) error {
 	old := diskLimits(n.Effective(layer))
 	eff := n.Effective(conf.Merge(layer, o.Layer))
 	c := n.storageCT(id, eff)
-	mounted, err := isMountPoint(c.Root)
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil || (!mounted && !o.Save) {
 		return nil
 	}

@@ -18,19 +18,6 @@ import (
 // start, on a live `vzctl set`, and reads its counters back for vzlist and
 // `vzctl ubc`.
 
-// cgroupParent is the parent a container's group lives under: what its run
-// record says while it runs (the global config may have changed since),
-// else the configured one.
-func (n *Node) cgroupParent(id int, eff *conf.Config) string {
-	if st, err := runstate.Read(n.RunDir(id)); err == nil && st.CgroupParent != "" {
-		return st.CgroupParent
-	}
-	if p := conf.Str(eff.CgroupParent); p != "" {
-		return p
-	}
-	return cgroup.DefaultParent
-}
-
 // lxcfsDir is where the global config says LXCFS is mounted.
 func (n *Node) lxcfsDir() string {
 	if n.Global.LXCFS == nil {

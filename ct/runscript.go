@@ -3,6 +3,7 @@ package ct
 import (
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"io"
 	"io/fs"
 	"os"
@@ -48,7 +49,7 @@ func (n *Node) Runscript(id int, script string, args []string) error {
 		// Started between the check above and the lock.
 		return n.runscriptRunning(id, script, args)
 	}
-	mounted, err := isMountPoint(c.Root)
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}

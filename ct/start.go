@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,7 @@ func (n *Node) startCT(c *Container, o StartOptions) error {
 	if conf.Bool(eff.Disabled, false) && !o.Force {
 		return fmt.Errorf("container %d start disabled (use --force): %w", id, vzerror.ErrStartDisabled)
 	}
-	mounted, err := isMountPoint(c.Root)
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
@@ -170,7 +171,7 @@ func (n *Node) stopCT(c *Container, o stopOptions) error {
 		return err
 	}
 	n.Log.Infof("Container was stopped")
-	if mp, _ := isMountPoint(c.Root); mp && !skipUmount {
+	if mp, _ := inventory.IsMountPoint(c.Root); mp && !skipUmount {
 		return n.umountCT(c)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"govz/ct/inventory"
 	"os"
 	"strings"
 	"time"
@@ -58,7 +59,7 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 	}
 	root := n.path(eff.VERoot, id)
 	if !n.Running(id) {
-		mp, err := isMountPoint(root)
+		mp, err := inventory.IsMountPoint(root)
 		if err != nil {
 			return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 		}

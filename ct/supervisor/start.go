@@ -14,12 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/nsinit"
+	"govz/ct/runstate"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
 )
 
 // Verb is the hidden first argument that makes the executable run Main.
-const Verb = "__govz_supervisor"
+const Verb = runstate.SupervisorVerb
 
 // StartOptions tune Start.
 type StartOptions struct {
@@ -39,7 +40,7 @@ const (
 	controlName = "control"
 	notifyName  = "notify"
 	readyName   = "ready"
-	lockName    = "supervisor.lock"
+	lockName    = runstate.SupervisorLockName
 	logName     = "supervisor.log"
 )
 
