@@ -9,6 +9,8 @@ import (
 
 	"govz/conf"
 	"govz/ct/caps"
+	"govz/ct/ctnet"
+	"govz/ct/resource"
 	"govz/ct/rootfs"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
@@ -54,19 +56,19 @@ func BootSpec(c *Container) (*Boot, error) {
 	}
 	shm, run := rootfs.TmpfsSizes(ramBytesOf(eff, h.PageSize))
 	var warns []string
-	nc, err := netPlan(c.ID, eff, h.IPv6, func(f string, a ...any) { warns = append(warns, fmt.Sprintf(f, a...)) })
+	nc, err := ctnet.PlanFor(c.ID, eff, h.IPv6, func(f string, a ...any) { warns = append(warns, fmt.Sprintf(f, a...)) })
 	if err != nil {
 		return nil, err
 	}
 	b.Warnings = append(b.Warnings, warns...)
-	res, err := resPlan(c)
+	res, err := resource.StepFor(c.ID, c.Config, c.Private, c.LXCFS)
 	if err != nil {
 		return nil, err
 	}
-	ns := &netStep{ID: c.ID, RunDir: c.RunDir, LockDir: c.LockDir, Root: c.Root,
-		Addrs: nc.addrs, Neighbours: nc.nb, IPv6: nc.ipv6,
-		Guest: netGuestConfigWith(eff, nc, h.ResolvNS, h.ResolvSearch)}
-	for _, ni := range nc.netifs {
+	ns := &ctnet.Step{ID: c.ID, RunDir: c.RunDir, LockDir: c.LockDir, Root: c.Root,
+		Addrs: nc.Addrs, Neighbours: nc.Neighbours, IPv6: nc.IPv6,
+		Guest: ctnet.GuestConfigWith(eff, nc, h.ResolvNS, h.ResolvSearch)}
+	for _, ni := range nc.NetIfs {
 		ns.NetIfs = append(ns.NetIfs, ni.String())
 	}
 	st := &stoppedStep{ID: c.ID, RunDir: c.RunDir, Root: c.Root, BootMark: c.BootMark, Scripts: c.scriptEnv()}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"govz/conf"
+	"govz/ct/ctnet"
+	"govz/ct/resource"
 	"govz/ct/storage"
 	"govz/ct/vzlog"
 )
@@ -69,7 +71,7 @@ func TestBootSpecPure(t *testing.T) {
 	if !reflect.DeepEqual(pre, []string{stepResources, stepNetwork}) || !reflect.DeepEqual(post, []string{stepNetwork, stepStopped}) {
 		t.Errorf("hook plan: prestart %q, poststop %q", pre, post)
 	}
-	var ns netStep
+	var ns ctnet.Step
 	if err := json.Unmarshal(s.Prestart[1].Data, &ns); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestBootSpecPure(t *testing.T) {
 	if ns.RunDir != s.RunDir || ns.LockDir != "/nonexistent/vz/lock" || ns.Root != s.Rootfs {
 		t.Errorf("network step dirs: %+v", ns)
 	}
-	var rs resStep
+	var rs resource.Step
 	if err := json.Unmarshal(s.Prestart[0].Data, &rs); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"govz/conf"
+	"govz/ct/resource"
 	"govz/ct/rootfs"
 	"govz/ct/storage"
 	"govz/net/guest"
@@ -80,7 +81,7 @@ func (n *Node) container(id int, layer *conf.Config) *Container {
 		ConfDir:  n.Paths.ConfDir(),
 		BootMark: filepath.Join(n.bootMarkDir(), strconv.Itoa(id)),
 		Layout:   conf.Str(eff.VELayout),
-		LXCFS:    n.lxcfsDir(),
+		LXCFS:    resource.LXCFSDir(n.Global),
 	}
 	if layer != nil {
 		c.Name = conf.Str(layer.Name)

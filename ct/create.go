@@ -3,19 +3,19 @@ package ct
 import (
 	"errors"
 	"fmt"
-	"govz/ct/inventory"
-	"govz/templates/untar"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"govz/conf"
+	"govz/ct/inventory"
 	"govz/ct/revert"
 	"govz/ct/rootfs"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 	"govz/templates"
+	"govz/templates/untar"
 )
 
 // CreateOptions are vzctl create's options; empty fields take the

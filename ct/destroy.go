@@ -3,10 +3,10 @@ package ct
 import (
 	"errors"
 	"fmt"
-	"govz/ct/inventory"
 	"os"
 
 	"govz/conf"
+	"govz/ct/inventory"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 )

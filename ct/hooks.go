@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/ctnet"
+	"govz/ct/resource"
 	"govz/ct/supervisor"
 	"govz/ct/vzlog"
 )
@@ -31,27 +33,27 @@ type stoppedStep struct {
 func executors() supervisor.Executors {
 	return supervisor.Executors{
 		stepResources: {Prestart: func(data json.RawMessage, pid int) error {
-			var d resStep
+			var d resource.Step
 			if err := decodeStep(stepResources, data, &d); err != nil {
 				return err
 			}
-			return startResources(&d, pid)
+			return resource.Start(&d, pid)
 		}},
 		stepNetwork: {
 			Prestart: func(data json.RawMessage, pid int) error {
-				var d netStep
+				var d ctnet.Step
 				if err := decodeStep(stepNetwork, data, &d); err != nil {
 					return err
 				}
-				return netUp(&d, pid)
+				return ctnet.Up(&d, pid)
 			},
 			Poststop: func(data json.RawMessage, reboot bool) {
-				var d netStep
+				var d ctnet.Step
 				if err := decodeStep(stepNetwork, data, &d); err != nil {
 					supervisorLog().Warnf("%v", err)
 					return
 				}
-				netDown(d.ID, d.RunDir, d.LockDir)
+				ctnet.Down(d.ID, d.RunDir, d.LockDir)
 			},
 		},
 		stepStopped: {Poststop: func(data json.RawMessage, reboot bool) {
@@ -77,7 +79,7 @@ func decodeStep(name string, data json.RawMessage, into any) error {
 // supervisorLog is the log of code run in the supervisor.
 func supervisorLog() *vzlog.Logger {
 	// As before the plan was data: the supervisor reports through its own
-	// log lines (netWarnf), action scripts' output is not kept.
+	// log lines (ctnet.Warnf), action scripts' output is not kept.
 	return &vzlog.Logger{Prog: "vzctl"}
 }
 

@@ -2,9 +2,9 @@ package ct
 
 import (
 	"fmt"
-	"govz/ct/inventory"
 	"os"
 
+	"govz/ct/inventory"
 	"govz/ct/vzerror"
 )
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"govz/ct/ctnet"
 	"govz/ct/lock"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
@@ -100,7 +101,7 @@ func (n *Node) NetReproxy(id int, dev string) error {
 		return err
 	}
 	defer host.Close()
-	_, err = n.netReproxy(id, dev, host, arp.Announce, time.Now().Add(netReproxyLockWait), netWarnf(id))
+	_, err = n.netReproxy(id, dev, host, arp.Announce, time.Now().Add(netReproxyLockWait), ctnet.Warnf(id))
 	return err
 }
 
@@ -112,12 +113,12 @@ func (n *Node) netReproxy(id int, dev string, host link.Ops, announce func(strin
 	rd := n.RunDir(id)
 	running := func() (*runstate.State, bool) {
 		rs, err := runstate.Read(rd)
-		return rs, err == nil && rs.Alive() && sameNetNS(rs.SupervisorPID)
+		return rs, err == nil && rs.Alive() && ctnet.SameNetNS(rs.SupervisorPID)
 	}
 	if _, ok := running(); !ok {
 		return nil, nil
 	}
-	st, err := readNetState(rd)
+	st, err := ctnet.ReadState(rd)
 	if err != nil || st.Venet == nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func (n *Node) netReproxy(id int, dev string, host link.Ops, announce func(strin
 	}
 	// Most links that come up are none of the container's business: no
 	// lock for them, so they never make a vzctl command find it locked.
-	if plan, err := venet.ReproxyPlan(host, st.Venet, nc.nb, dev); err != nil || len(plan) == 0 {
+	if plan, err := venet.ReproxyPlan(host, st.Venet, nc.Neighbours, dev); err != nil || len(plan) == 0 {
 		return nil, err
 	}
 	// Under the lock, so that a --ipdel cannot remove an address between
@@ -145,13 +146,13 @@ func (n *Node) netReproxy(id int, dev string, host link.Ops, announce func(strin
 	if !ok {
 		return nil, nil
 	}
-	if st, err = readNetState(rd); err != nil || st.Venet == nil {
+	if st, err = ctnet.ReadState(rd); err != nil || st.Venet == nil {
 		return nil, err
 	}
 	e := &venet.Env{CT: id, Host: host, Announce: announce, Logf: warnf}
-	done, err := venet.RestoreProxies(e, st.Venet, nc.nb, dev)
+	done, err := venet.RestoreProxies(e, st.Venet, nc.Neighbours, dev)
 	if slices.ContainsFunc(done, func(r venet.Reproxy) bool { return r.New }) {
-		if werr := writeNetState(rd, st); werr != nil {
+		if werr := ctnet.WriteState(rd, st); werr != nil {
 			err = errors.Join(err, fmt.Errorf("recording container %d networking: %w", id, werr))
 		}
 	}
@@ -161,7 +162,7 @@ func (n *Node) netReproxy(id int, dev string, host link.Ops, announce func(strin
 	// boot, if any, does not hold.
 	if now, ok := running(); !ok || now.BootID != rs.BootID {
 		var cur *venet.State
-		if st, rerr := readNetState(rd); ok && rerr == nil {
+		if st, rerr := ctnet.ReadState(rd); ok && rerr == nil {
 			cur = st.Venet
 		}
 		for _, r := range done {

@@ -3,13 +3,13 @@ package ct
 import (
 	"errors"
 	"fmt"
-	"govz/ct/inventory"
 	"io"
 	"io/fs"
 	"os"
 	"sync"
 
 	"govz/ct/attach"
+	"govz/ct/inventory"
 	"govz/ct/nsenter"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"govz/ct/inventory"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
+	"govz/ct/ctnet"
+	"govz/ct/inventory"
+	"govz/ct/resource"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -61,16 +63,16 @@ func (n *Node) startCT(c *Container, o StartOptions) error {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
 	n.Log.Infof("Starting container...")
-	n.noteLXCFS()
+	resource.NoteLXCFS(n.inv())
 	n.warnNetfilter(id, eff)
 	if err := n.probeHost(c); err != nil {
 		return err
 	}
-	nc, err := netPlan(id, eff, c.Host.IPv6, func(string, ...any) {})
+	nc, err := ctnet.PlanFor(id, eff, c.Host.IPv6, func(string, ...any) {})
 	if err != nil {
 		return err
 	}
-	if err := n.netPreflight(id, nc.addrs, nc.nb); err != nil {
+	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
 		return err
 	}
 	if !mounted {

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
-	"govz/templates/untar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"govz/quota/btrfs"
 	"govz/quota/image"
 	"govz/quota/projquota"
+	"govz/templates/untar"
 	"govz/tests/testvm"
 )
 
