@@ -1,7 +1,11 @@
-// Package ct is the container on disk and its lifecycle: identity,
-// configuration layers, locking, create, destroy, mount, status and set.
-// The runtime (namespaces, init, supervision) lives in sub-packages; ct
-// maps a container's configuration onto them.
+// Package ct is the container lifecycle. Node holds what is node-wide
+// (global config, locks, names, recovery, IDs, node boot and shutdown);
+// Container is one container loaded once per command (identity, config
+// layers, paths, storage), and create, start, stop, mount, set, exec and
+// destroy act on it. BootSpec derives the supervisor's spec and hook plan
+// from a Container without I/O. Reading a node (ct/inventory, ct/listing),
+// networking (ct/ctnet), resources (ct/resource) and the runtime
+// (ct/supervisor, ct/nsinit, ct/attach) live in packages of their own.
 package ct
 
 import (

@@ -1,3 +1,12 @@
+// Package ctnet is a container's networking: the routed addresses
+// (net/venet), the bridged interfaces (net/bridge) and the guest's own
+// configuration (net/guest), planned from its config (Plan), set up and
+// torn down by the supervisor's network step (Step, Up, Down), checked
+// before a start (Preflight) and counted for vzlist (Traffic). What one
+// boot set up is recorded in the run directory (StateName) so that
+// whoever tears it down (the supervisor when the container stops,
+// crashes or halts from inside; vzctl set --ipdel; the next start after
+// a supervisor was killed) removes exactly that.
 package ctnet
 
 import (
@@ -26,13 +35,7 @@ import (
 	"govz/net/venet"
 )
 
-// Package ctnet is the networking of a container: the routed addresses (net/venet),
-// the bridged interfaces (net/bridge) and the guest's own configuration
-// (net/guest). What one boot set up is recorded in the run directory
-// (StateName) so that whoever tears it down (the supervisor when the
-// container stops, crashes or halts from inside; vzctl set --ipdel; the
-// next start after a supervisor was killed) removes exactly that.
-
+// StateName is the run record of a boot's networking in the run directory.
 const StateName = "net.json"
 
 // State is what networking made for the current boot.
