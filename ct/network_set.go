@@ -148,7 +148,7 @@ func (n *Node) setNetwork(id int, next *conf.Config, o SetOptions) error {
 	}
 	touched := len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Net.edits() || o.Layer.Hostname != nil ||
 		o.Layer.Nameserver != nil || o.Layer.SearchDomain != nil
-	if !touched || !n.Running(id) {
+	if !touched || !n.running(id, n.Effective(next)) {
 		return nil
 	}
 	return n.netLive(id, next, o)

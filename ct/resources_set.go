@@ -132,10 +132,11 @@ func (n *Node) restartAfterSet(id int) error {
 // configuration (vzctl set --reset_ub): what a set without --save changed
 // goes back, keys the file leaves unset return to no limit.
 func (n *Node) resetUB(id int, layer *conf.Config) error {
-	if !n.Running(id) {
+	eff := n.Effective(layer)
+	if !n.running(id, eff) {
 		return fmt.Errorf("container %d: --reset_ub needs a running container: %w", id, vzerror.ErrNotRunning)
 	}
-	if err := resource.ApplyLive(n.inv(), id, n.Effective(layer), nil); err != nil {
+	if err := resource.ApplyLive(n.inv(), id, eff, nil); err != nil {
 		return err
 	}
 	n.Log.Infof("Resource limits of container %d were re-applied from its configuration", id)

@@ -187,12 +187,16 @@ func (n *Node) Restart(id int, fast bool, o StartOptions) error {
 	}
 	defer l.Release()
 	n.Log.Infof("Restarting container")
-	if n.Running(id) {
-		if err := n.stop(id, fast, true); err != nil {
+	c, err := n.Load(id)
+	if err != nil {
+		return err
+	}
+	if n.running(id, c.Config) {
+		if err := n.stopCT(c, stopOptions{fast: fast, skipUmount: true}); err != nil {
 			return err
 		}
 	}
-	return n.start(id, o)
+	return n.startCT(c, o)
 }
 
 // SpecLoader builds container id's supervisor spec from its current

@@ -58,7 +58,7 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 		return nil
 	}
 	root := n.path(eff.VERoot, id)
-	if !n.Running(id) {
+	if !n.running(id, eff) {
 		mp, err := inventory.IsMountPoint(root)
 		if err != nil {
 			return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
