@@ -65,10 +65,8 @@ func (n *Node) startCT(c *Container, o StartOptions) error {
 	n.Log.Infof("Starting container...")
 	resource.NoteLXCFS(n.inv())
 	n.warnNetfilter(id, eff)
-	if err := n.probeHost(c); err != nil {
-		return err
-	}
-	nc, err := ctnet.PlanFor(id, eff, c.Host.IPv6, func(string, ...any) {})
+	// Its warnings come once, from BootSpec.
+	nc, err := ctnet.HostPlan(id, eff, func(string, ...any) {})
 	if err != nil {
 		return err
 	}
@@ -87,7 +85,8 @@ func (n *Node) startCT(c *Container, o StartOptions) error {
 	os.Remove(filepath.Join(c.RunDir, supervisor.SignalStopName))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// The storage layout's capability drops are probed once mounted.
+	// The host is probed (device nodes, bind sources, the layout's
+	// capability drops) once the root is mounted, as the spec was built.
 	loader := func() (*supervisor.Spec, error) { return n.bootOf(c) }
 	err = supervisor.Start(ctx, loader, supervisor.StartOptions{Wait: o.Wait})
 	if err != nil {
