@@ -11,6 +11,7 @@ import (
 	"govz/conf"
 	"govz/ct/attach"
 	"govz/ct/vzerror"
+	"govz/ct/vzlog"
 )
 
 // Action scripts, as vzctl runs them (vzctl(8) ACTION SCRIPTS), from the
@@ -42,6 +43,10 @@ const (
 
 // actionScripts returns the scripts of phase that exist, global first.
 func (n *Node) actionScripts(id int, phase string) []string {
+	return actionScriptsIn(n.Paths.ConfDir(), id, phase)
+}
+
+func actionScriptsIn(confDir string, id int, phase string) []string {
 	var names []string
 	if phase != phaseStart && phase != phaseStop {
 		names = append(names, "vps."+phase)
@@ -49,7 +54,7 @@ func (n *Node) actionScripts(id int, phase string) []string {
 	names = append(names, strconv.Itoa(id)+"."+phase)
 	var out []string
 	for _, nm := range names {
-		p := filepath.Join(n.Paths.ConfDir(), nm)
+		p := filepath.Join(confDir, nm)
 		if _, err := os.Stat(p); err == nil {
 			out = append(out, p)
 		}
@@ -69,23 +74,41 @@ func (n *Node) retireActionScripts(id int) {
 	}
 }
 
-// runHostScripts runs the host-side scripts of phase for container id.
-func (n *Node) runHostScripts(id int, eff *conf.Config, phase string) error {
-	for _, p := range n.actionScripts(id, phase) {
+// scriptEnv is what a host action script is told of its container.
+type scriptEnv struct {
+	ID       int    `json:"id"`
+	ConfDir  string `json:"conf_dir"`
+	ConfFile string `json:"conf_file"`
+	Root     string `json:"root"`
+	Private  string `json:"private"`
+	VZRoot   string `json:"vz_root"`
+}
+
+func (c *Container) scriptEnv() scriptEnv {
+	return scriptEnv{ID: c.ID, ConfDir: c.ConfDir, ConfFile: c.ConfFile, Root: c.Root, Private: c.Private, VZRoot: c.VZRoot}
+}
+
+// runHostScripts runs the host-side scripts of phase for container c.
+func (n *Node) runHostScripts(c *Container, phase string) error {
+	return c.scriptEnv().run(n.Log, phase)
+}
+
+func (e scriptEnv) run(log *vzlog.Logger, phase string) error {
+	for _, p := range actionScriptsIn(e.ConfDir, e.ID, phase) {
 		cmd := exec.Command(p)
 		cmd.Dir = "/"
 		cmd.Env = []string{
-			"VEID=" + strconv.Itoa(id),
-			"VE_CONFFILE=" + n.Paths.CTConfig(id),
-			"VE_ROOT=" + n.path(eff.VERoot, id),
-			"VE_PRIVATE=" + n.path(eff.VEPrivate, id),
-			conf.RootEnv + "=" + n.Paths.Root,
+			"VEID=" + strconv.Itoa(e.ID),
+			"VE_CONFFILE=" + e.ConfFile,
+			"VE_ROOT=" + e.Root,
+			"VE_PRIVATE=" + e.Private,
+			conf.RootEnv + "=" + e.VZRoot,
 			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		}
-		cmd.Stdout, cmd.Stderr = n.Log.Out, n.Log.Err
-		n.Log.Debugf(1, "Running action script %s", p)
+		cmd.Stdout, cmd.Stderr = log.Out, log.Err
+		log.Debugf(1, "Running action script %s", p)
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s action script %s: %v: %w", phase, p, err, vzerror.ErrActionScript)
+			return fmt.Errorf("%s action script %s: %w: %w", phase, p, err, vzerror.ErrActionScript)
 		}
 	}
 	return nil

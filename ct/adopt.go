@@ -9,6 +9,7 @@ import (
 
 	"govz/conf"
 	"govz/conf/atomicfile"
+	"govz/ct/inventory"
 	"govz/ct/revert"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
@@ -186,7 +187,7 @@ func (n *Node) recoverImport(id int, rec, private, root string) error {
 	if err != nil {
 		return fmt.Errorf("container %d: the record of an interrupted import is cut (%q); %s is left there: move it back or remove it by hand: %w", id, rec, private, vzerror.ErrSystem)
 	}
-	if busy, _ := n.mountedUnder(private, root); busy {
+	if busy, _ := inventory.MountedUnder(private, root); busy {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
 	}
 	n.undoTake(private, source)

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"govz/conf"
+	"govz/ct/inventory"
 	"govz/ct/revert"
 	"govz/ct/rootfs"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 	"govz/templates"
+	"govz/templates/untar"
 )
 
 // CreateOptions are vzctl create's options; empty fields take the
@@ -154,7 +156,7 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	if err := n.confine(c); err != nil {
 		return err
 	}
-	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress}
+	tmpl := storage.Template{Name: tmplName, Path: tmplPath, Progress: o.Progress, Extract: extractTemplate}
 	n.Log.Infof("Creating container private area (%s, layout %s)", tmplName, layoutName)
 	if err := lay.Create(c, tmpl, lim); err != nil {
 		return err
@@ -266,7 +268,7 @@ func (n *Node) checkPrivateFree(private string) error {
 		return fmt.Errorf("private area %s already exists: %w", private, vzerror.ErrPrivateExists)
 	}
 	if err == nil {
-		if mp, _ := isMountPoint(private); mp {
+		if mp, _ := inventory.IsMountPoint(private); mp {
 			return fmt.Errorf("private area %s is a mount point: %w", private, vzerror.ErrPrivateExists)
 		}
 		return os.Remove(private)
@@ -296,7 +298,7 @@ func (n *Node) recover(id int, record string) error {
 	if op, _, _ := parseOpRecord(record); op == "import" {
 		return n.recoverImport(id, record, private, root)
 	}
-	if busy, _ := n.mountedUnder(private, root); busy {
+	if busy, _ := inventory.MountedUnder(private, root); busy {
 		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
 	}
 	for _, p := range []string{private + ".tmp", private + ".destroyed", private} {
@@ -332,4 +334,9 @@ func parseOpRecord(rec string) (op, private, root string) {
 		return op, "", ""
 	}
 	return op, private, root
+}
+
+// extractTemplate is storage.Template.Extract: untar.ExtractFile.
+func extractTemplate(path, dir string, progress func(done, total int64), warnf func(string, ...any)) error {
+	return untar.ExtractFile(path, dir, untar.Options{Progress: progress, Warnf: warnf})
 }

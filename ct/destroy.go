@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"govz/conf"
+	"govz/ct/inventory"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 )
@@ -20,19 +21,19 @@ func (n *Node) Destroy(id int) error {
 		return err
 	}
 	defer l.Release()
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
+	layer, eff := c.Layer, c.Config
 	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
-	private, root := n.path(eff.VEPrivate, id), n.path(eff.VERoot, id)
+	private, root := c.Private, c.Root
 	// Refuse while anything is mounted in the tree: removing files through
 	// a mount would delete whatever the mount shows, host data included.
-	if busy, err := n.mountedUnder(private, root); err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	if busy, err := inventory.MountedUnder(private, root); err != nil {
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	} else if busy {
 		return fmt.Errorf("container %d is mounted, unmount it first: %w", id, vzerror.ErrMounted)
 	}
@@ -43,8 +44,8 @@ func (n *Node) Destroy(id int) error {
 	if err := l.Update(opRecord("destroy", private, root)); err != nil {
 		return err
 	}
-	if err := os.Remove(n.Paths.CTConfig(id)); err != nil {
-		return fmt.Errorf("removing config %s: %v: %w", n.Paths.CTConfig(id), err, vzerror.ErrDeletePrivate)
+	if err := os.Remove(c.ConfFile); err != nil {
+		return fmt.Errorf("removing config %s: %w: %w", c.ConfFile, err, vzerror.ErrDeletePrivate)
 	}
 	if nm := conf.Str(layer.Name); nm != "" {
 		n.unregisterName(id, nm)
@@ -54,13 +55,13 @@ func (n *Node) Destroy(id int) error {
 	// Rename first so a half-removed tree never sits at the private path.
 	gone := private + ".destroyed"
 	if err := os.Rename(private, gone); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("renaming %s: %v: %w", private, err, vzerror.ErrDeletePrivate)
+		return fmt.Errorf("renaming %s: %w: %w", private, err, vzerror.ErrDeletePrivate)
 	}
 	if err := lay.Destroy(storage.CT{ID: id, Private: gone, Root: root}); err != nil {
 		return err
 	}
 	os.Remove(root)
-	os.RemoveAll(n.RunDir(id))
+	os.RemoveAll(c.RunDir)
 	n.markRunning(id, false)
 	n.Log.Infof("Container private area was destroyed")
 	return nil

@@ -22,7 +22,8 @@ const (
 // take no lock (vzctl does not either): they must work while a long
 // command holds it.
 func (n *Node) Exec(id int, argv []string, mode ExecMode) error {
-	if _, err := n.LoadCT(id); err != nil {
+	c, err := n.Load(id)
+	if err != nil {
 		return err
 	}
 	if len(argv) == 0 {
@@ -32,7 +33,7 @@ func (n *Node) Exec(id int, argv []string, mode ExecMode) error {
 	if mode == ExecDirect {
 		o.Mode = attach.Direct
 	}
-	st, err := attach.Exec(n.RunDir(id), argv, o)
+	st, err := attach.Exec(c.RunDir, argv, o)
 	if err != nil {
 		return err
 	}
@@ -44,11 +45,12 @@ func (n *Node) Exec(id int, argv []string, mode ExecMode) error {
 
 // Enter opens a root shell in running container id on this terminal.
 func (n *Node) Enter(id int, execArgs []string) error {
-	if _, err := n.LoadCT(id); err != nil {
+	c, err := n.Load(id)
+	if err != nil {
 		return err
 	}
 	n.Log.Infof("entered into CT %d", id)
-	err := attach.Enter(n.RunDir(id), execArgs, attach.Options{})
+	err = attach.Enter(c.RunDir, execArgs, attach.Options{})
 	if err == nil {
 		n.Log.Infof("exited from CT %d", id)
 	}
@@ -57,7 +59,8 @@ func (n *Node) Enter(id int, execArgs []string) error {
 
 // Console attaches this terminal to container id's console.
 func (n *Node) Console(id int, tty int) error {
-	if _, err := n.LoadCT(id); err != nil {
+	c, err := n.Load(id)
+	if err != nil {
 		return err
 	}
 	if tty != 0 && tty != 1 {
@@ -65,7 +68,7 @@ func (n *Node) Console(id int, tty int) error {
 	}
 	// Persistent, as vzctl's: a stopped container's console is waited for,
 	// and a stop or reboot does not detach.
-	return supervisor.ConsoleSession(n.RunDir(id), tty, os.Stdin, os.Stdout,
-		func() bool { return n.Running(id) },
+	return supervisor.ConsoleSession(c.RunDir, tty, os.Stdin, os.Stdout,
+		func() bool { return n.running(id, c.Config) },
 		func() { n.Log.Infof("Container %d is not running; waiting for it to start (Esc . detaches)", id) })
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"govz/conf"
+	"govz/ct/ctnet"
 	"govz/ct/ippool"
 	"govz/ct/lock"
 	"govz/ct/vzerror"
@@ -53,13 +54,13 @@ func (n *Node) ipsFreeLocked(id int, ips []string) error {
 	}
 	prefixes := make([]netip.Prefix, 0, len(ips))
 	for _, s := range ips {
-		p, err := netPrefix(s)
+		p, err := ctnet.Prefix(s)
 		if err != nil {
 			return err
 		}
 		prefixes = append(prefixes, p)
 	}
-	return n.netLiveIPsFree(id, prefixes)
+	return ctnet.LiveIPsFree(n.inv(), id, prefixes)
 }
 
 // splitAuto separates the --ipadd values that ask for a pool address
@@ -137,7 +138,7 @@ func (n *Node) usedIPs() (map[netip.Addr]bool, error) {
 				}
 			}
 		}
-		if st, err := readNetState(n.RunDir(id)); err == nil && st.Venet != nil {
+		if st, err := ctnet.ReadState(n.RunDir(id)); err == nil && st.Venet != nil {
 			for _, a := range st.Venet.Addrs {
 				used[a.Prefix.Addr()] = true
 			}

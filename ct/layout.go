@@ -10,6 +10,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/caps"
+	"govz/ct/inventory"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 )
@@ -100,7 +101,7 @@ func (n *Node) applyDiskLimits(id int, layer *conf.Config, o SetOptions) error {
 	old := diskLimits(n.Effective(layer))
 	eff := n.Effective(conf.Merge(layer, o.Layer))
 	c := n.storageCT(id, eff)
-	mounted, err := isMountPoint(c.Root)
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil || (!mounted && !o.Save) {
 		return nil
 	}
@@ -109,42 +110,6 @@ func (n *Node) applyDiskLimits(id int, layer *conf.Config, o SetOptions) error {
 		return err
 	}
 	return lay.SetLimits(c, old, diskLimits(eff), mounted)
-}
-
-// diskUsage is what vzlist shows as diskspace and diskinodes usage.
-func (n *Node) diskUsage(id int, eff *conf.Config, mounted bool) storage.Usage {
-	lay, err := n.layoutOf(eff)
-	if err != nil {
-		return storage.Usage{}
-	}
-	u, err := lay.Usage(n.storageCT(id, eff), mounted)
-	if err != nil {
-		n.Log.Debugf(1, "container %d: disk usage: %v", id, err)
-	}
-	return u
-}
-
-// layoutCapChanges returns the --capability items container id's layout
-// needs for its disk limits to bind the container's root ("sys_resource:off"
-// on a dir layout with project quota), to go before the container's own
-// CAPABILITY items: an admin's sys_resource:on still wins, and is told
-// what it costs. A user-namespaced container has no capability in the
-// host's namespace, so there the item only confirms what the kernel
-// enforces anyway.
-func (n *Node) layoutCapChanges(id int, eff *conf.Config) []string {
-	lay, err := n.layoutOf(eff)
-	if err != nil {
-		return nil // the start fails on the layout elsewhere, saying why
-	}
-	own, err := caps.ParseChanges(capChanges(eff.Capability))
-	if err != nil {
-		own = nil // Spec.Validate reports a bad CAPABILITY
-	}
-	items, kept := capItems(lay.CapDrops(n.storageCT(id, eff)), own)
-	for _, d := range kept {
-		n.Log.Warnf("Capability %s is on for container %d: its disk limits do not bind its root: %s", d.Name, id, d.Why)
-	}
-	return items
 }
 
 // capItems turns a layout's drops into "name:off" items, and lists the

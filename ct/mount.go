@@ -3,65 +3,10 @@ package ct
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
+	"govz/ct/inventory"
 	"govz/ct/vzerror"
-	"govz/internal/mountinfo"
 )
-
-// mountPoints returns the mount points of this mount namespace.
-func mountPoints() ([]string, error) {
-	ms, err := mountinfo.Read(0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.MountPoint
-	}
-	return out, nil
-}
-
-// realPath resolves symlinks in the existing part of p, so it compares
-// with mountinfo, which shows resolved paths.
-func realPath(p string) string {
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		return r
-	}
-	return filepath.Clean(p)
-}
-
-func isMountPoint(p string) (bool, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return false, err
-	}
-	rp := realPath(p)
-	for _, m := range mps {
-		if m == rp {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// mountedUnder reports whether anything is mounted at or below any of dirs.
-func (n *Node) mountedUnder(dirs ...string) (bool, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return false, err
-	}
-	for _, d := range dirs {
-		rd := realPath(d)
-		for _, m := range mps {
-			if m == rd || strings.HasPrefix(m, rd+"/") {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
 
 // Mount mounts container id's private area at its root, the way its
 // layout does it (a bind mount, or an image through a loop device).
@@ -75,14 +20,18 @@ func (n *Node) Mount(id int) error {
 }
 
 func (n *Node) mount(id int) error {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
-	c := n.storageCT(id, eff)
-	if mp, err := isMountPoint(c.Root); err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	return n.mountCT(c)
+}
+
+// mountCT mounts container c, loaded by the caller.
+func (n *Node) mountCT(ct *Container) error {
+	id, c := ct.ID, ct.Storage
+	if mp, err := inventory.IsMountPoint(c.Root); err != nil {
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	} else if mp {
 		return fmt.Errorf("container %d is already mounted at %s: %w", id, c.Root, vzerror.ErrMounted)
 	}
@@ -93,19 +42,19 @@ func (n *Node) mount(id int) error {
 		return err
 	}
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating mount point %s: %w: %w", c.Root, err, vzerror.ErrMountPoint)
 	}
-	lay, err := n.layoutOf(eff)
+	lay, err := n.layoutOf(ct.Config)
 	if err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phasePremount); err != nil {
+	if err := n.runHostScripts(ct, phasePremount); err != nil {
 		return err
 	}
 	if err := lay.Mount(c); err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phaseMount); err != nil {
+	if err := n.runHostScripts(ct, phaseMount); err != nil {
 		if uerr := lay.Umount(c); uerr != nil {
 			n.Log.Warnf("undoing the mount: %v", uerr)
 		}
@@ -122,36 +71,44 @@ func (n *Node) Umount(id int) error {
 		return err
 	}
 	defer l.Release()
-	if n.busy(id, n.effectiveOrGlobal(id)) {
+	c, err := n.Load(id)
+	if err != nil {
+		return err
+	}
+	if n.busy(id, c.Config) {
 		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
-	return n.umount(id)
+	return n.umountCT(c)
 }
 
 func (n *Node) umount(id int) error {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
-	c := n.storageCT(id, eff)
-	mp, err := isMountPoint(c.Root)
+	return n.umountCT(c)
+}
+
+// umountCT unmounts container c, loaded by the caller.
+func (n *Node) umountCT(ct *Container) error {
+	c := ct.Storage
+	mp, err := inventory.IsMountPoint(c.Root)
 	if err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
 	if !mp {
-		return fmt.Errorf("container %d is not mounted: %w", id, vzerror.ErrNotMounted)
+		return fmt.Errorf("container %d is not mounted: %w", ct.ID, vzerror.ErrNotMounted)
 	}
-	lay, err := n.layoutOf(eff)
+	lay, err := n.layoutOf(ct.Config)
 	if err != nil {
 		return err
 	}
-	if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
+	if err := n.runHostScripts(ct, phaseUmount); err != nil {
 		return err
 	}
 	if err := lay.Umount(c); err != nil {
 		return err
 	}
 	n.Log.Infof("Container is unmounted")
-	return n.runHostScripts(id, eff, phasePostumount)
+	return n.runHostScripts(ct, phasePostumount)
 }

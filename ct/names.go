@@ -6,9 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 
 	"govz/conf"
 	"govz/ct/vzerror"
@@ -34,7 +32,7 @@ func (n *Node) registerName(id int, name string) error {
 		if !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("registering name %s: %v: %w", name, err, vzerror.ErrName)
 		}
-		other, ok := n.lookupName(name)
+		other, ok := n.inv().LookupName(name)
 		if ok && other == id {
 			return nil
 		}
@@ -128,27 +126,4 @@ func (n *Node) eachOtherConfig(id int, fn func(other int, c *conf.Config) error)
 		}
 	}
 	return nil
-}
-
-// IDs lists the containers that have a config file, in numeric order.
-func (n *Node) IDs() ([]int, error) {
-	ents, err := os.ReadDir(n.Paths.ConfDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", n.Paths.ConfDir(), err)
-	}
-	var ids []int
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".toml")
-		if !ok || !e.Type().IsRegular() {
-			continue
-		}
-		if id, numeric, err := ParseID(name); numeric && err == nil {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
 }

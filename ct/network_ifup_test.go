@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"govz/conf"
+	"govz/ct/ctnet"
 	"govz/ct/lock"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
@@ -68,7 +69,7 @@ func (n *ifupNode) addCT(t *testing.T, id int, running bool, addrs ...string) {
 		InitStartTime: start, BootID: "boot1"}); err != nil {
 		t.Fatal(err)
 	}
-	st := &netState{}
+	st := &ctnet.State{}
 	if addrs != nil {
 		st.Venet = &venet.State{HostIf: venet.HostIf(id)}
 		for _, s := range addrs {
@@ -85,14 +86,14 @@ func (n *ifupNode) addCT(t *testing.T, id int, running bool, addrs ...string) {
 	} else {
 		st.NetIfs = []string{"ifname=eth0,bridge=br0"} // bridged only
 	}
-	if err := writeNetState(rd, st); err != nil {
+	if err := ctnet.WriteState(rd, st); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (n *ifupNode) record(t *testing.T, id int) string {
 	t.Helper()
-	st, err := readNetState(n.RunDir(id))
+	st, err := ctnet.ReadState(n.RunDir(id))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
+	"govz/ct/ctnet"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
@@ -147,7 +148,7 @@ func (n *Node) setNetwork(id int, next *conf.Config, o SetOptions) error {
 	}
 	touched := len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Net.edits() || o.Layer.Hostname != nil ||
 		o.Layer.Nameserver != nil || o.Layer.SearchDomain != nil
-	if !touched || !n.Running(id) {
+	if !touched || !n.running(id, n.Effective(next)) {
 		return nil
 	}
 	return n.netLive(id, next, o)
@@ -160,7 +161,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	if err != nil || !rs.Alive() {
 		return fmt.Errorf("container %d: %w", id, vzerror.ErrNotRunning)
 	}
-	if !sameNetNS(rs.SupervisorPID) {
+	if !ctnet.SameNetNS(rs.SupervisorPID) {
 		// Routes, proxy entries and rules belong in the namespace the
 		// container's host side lives in, the supervisor's.
 		return fmt.Errorf("container %d was started from another network namespace: run vzctl set there: %w", id, vzerror.ErrSystem)
@@ -170,7 +171,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := readNetState(rd)
+	st, err := ctnet.ReadState(rd)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
 	}
@@ -192,11 +193,11 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	var toAdd, toDel []netip.Prefix
 	var want []netip.Prefix
 	for _, s := range wantStr {
-		p, err := netPrefix(s)
+		p, err := ctnet.Prefix(s)
 		if err != nil {
 			return err
 		}
-		if p.Addr().Is6() && !nc.ipv6 {
+		if p.Addr().Is6() && !nc.IPv6 {
 			continue
 		}
 		want = append(want, p)
@@ -242,18 +243,18 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 		}
 		ifsDown = append(ifsDown, s)
 	}
-	if err := n.netPreflight(id, toAdd, nc.nb); err != nil {
+	if err := ctnet.Preflight(n.inv(), id, toAdd, nc.Neighbours); err != nil {
 		return err
 	}
 	if len(toAdd)+len(toDel)+len(ifsUp)+len(ifsDown)+len(ifsFilter) > 0 {
-		routed := st.Venet != nil || len(nc.addrs) > 0
-		e, closeEnv, err := netEnv(id, nc, rs.InitPID, routed, n.Log.Warnf)
+		routed := st.Venet != nil || len(nc.Addrs) > 0
+		e, closeEnv, err := ctnet.OpenEnv(id, nc, rs.InitPID, routed, n.Log.Warnf)
 		if err != nil {
 			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
 		}
 		defer closeEnv()
 		err = n.netApplyLive(id, e, st, nc, toAdd, toDel, ifsUp, ifsDown, ifsFilter)
-		if werr := writeNetState(rd, st); werr != nil && err == nil {
+		if werr := ctnet.WriteState(rd, st); werr != nil && err == nil {
 			err = fmt.Errorf("recording container %d networking: %v: %w", id, werr, vzerror.ErrSystem)
 		}
 		if err != nil {
@@ -261,11 +262,11 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 		}
 	}
 	// The guest's files describe what it has now.
-	nc.addrs = want
+	nc.Addrs = want
 	// A guest file the host refuses (a FIFO, socket or device where the
 	// file belongs) fails the set, as a failed distribution script did
 	// for vzctl; the live changes above stay.
-	gerr := guest.Apply(n.path(eff.VERoot, id), netGuestConfig(eff, nc))
+	gerr := guest.Apply(n.path(eff.VERoot, id), ctnet.GuestConfig(eff, nc))
 	if h := conf.Str(o.Layer.Hostname); h != "" {
 		if err := setUTSHostname(rs.InitPID, h); err != nil {
 			return fmt.Errorf("setting the host name of container %d: %v: %w", id, err, vzerror.ErrSystem)
@@ -281,7 +282,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 }
 
 // netApplyLive does the live changes, recording each in st as it succeeds.
-func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAdd, toDel []netip.Prefix,
+func (n *Node) netApplyLive(id int, e *venet.Env, st *ctnet.State, nc ctnet.Plan, toAdd, toDel []netip.Prefix,
 	ifsUp []bridge.NetIf, ifsDown []string, ifsFilter []bridge.NetIf) error {
 	var errs []error
 	if st.Venet != nil {
@@ -301,15 +302,15 @@ func (n *Node) netApplyLive(id int, e *venet.Env, st *netState, nc netConf, toAd
 	}
 	if len(toAdd) > 0 {
 		if st.Venet == nil {
-			vs, err := venet.Up(e, toAdd, nc.nb)
+			vs, err := venet.Up(e, toAdd, nc.Neighbours)
 			if err != nil {
-				return errors.Join(append(errs, netRoutedErr(err))...)
+				return errors.Join(append(errs, ctnet.RoutedErr(err))...)
 			}
 			st.Venet = vs
 		} else {
 			for _, p := range toAdd {
-				if err := venet.Add(e, st.Venet, p, nc.nb); err != nil {
-					return errors.Join(append(errs, netRoutedErr(err))...)
+				if err := venet.Add(e, st.Venet, p, nc.Neighbours); err != nil {
+					return errors.Join(append(errs, ctnet.RoutedErr(err))...)
 				}
 			}
 		}
@@ -397,14 +398,4 @@ func setUTSHostname(pid int, name string) error {
 		done <- err
 	}()
 	return <-done
-}
-
-// sameNetNS reports whether process pid shares this process's network
-// namespace.
-func sameNetNS(pid int) bool {
-	var a, b unix.Stat_t
-	if unix.Stat("/proc/self/ns/net", &a) != nil || unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
 }

@@ -1,25 +1,25 @@
-// Package ct is the container on disk and its lifecycle: identity,
-// configuration layers, locking, create, destroy, mount, status and set.
-// The runtime (namespaces, init, supervision) lives in sub-packages; ct
-// maps a container's configuration onto them.
+// Package ct is the container lifecycle. Node holds what is node-wide
+// (global config, locks, names, recovery, IDs, node boot and shutdown);
+// Container is one container loaded once per command (identity, config
+// layers, paths, storage), and create, start, stop, mount, set, exec and
+// destroy act on it. BootSpec derives the supervisor's spec and hook plan
+// from a Container without I/O. Reading a node (ct/inventory, ct/listing),
+// networking (ct/ctnet), resources (ct/resource) and the runtime
+// (ct/supervisor, ct/nsinit, ct/attach) live in packages of their own.
 package ct
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"govz/conf"
+	"govz/ct/inventory"
 	"govz/ct/lock"
-	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 )
 
 // MaxID is the largest CTID vzctl accepts.
-const MaxID = 2147483644
+const MaxID = inventory.MaxID
 
 // Node is one installation: its paths, its global config and the logger of
 // the running command.
@@ -37,100 +37,47 @@ type Node struct {
 
 // OpenNode loads the installation at $VZ_ROOT.
 func OpenNode(log *vzlog.Logger) (*Node, error) {
-	p := conf.PathsFromEnv()
-	g, err := conf.LoadGlobal(p)
+	inv, err := inventory.Open(log)
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = &vzlog.Logger{}
-	}
-	for _, w := range g.UnknownKeys() {
-		log.Warnf("%s", w)
-	}
-	return &Node{Paths: p, Global: g, Log: log}, nil
+	return &Node{Paths: inv.Paths, Global: inv.Global, Log: inv.Log}, nil
+}
+
+// inv is n's read-only view: paths, configs, status.
+func (n *Node) inv() *inventory.Node {
+	return &inventory.Node{Paths: n.Paths, Global: n.Global, Log: n.Log}
 }
 
 // path expands a configured path for container id.
-func (n *Node) path(p *string, id int) string {
-	return filepath.Clean(n.Paths.Expand(conf.Str(p), id))
-}
+func (n *Node) path(p *string, id int) string { return n.inv().Path(p, id) }
 
 // LockDir is where container locks live.
-func (n *Node) LockDir() string { return n.path(n.Global.LockDir, -1) }
+func (n *Node) LockDir() string { return n.inv().LockDir() }
 
 // RunDir is container id's runtime state directory.
-func (n *Node) RunDir(id int) string {
-	return filepath.Join(n.path(n.Global.RunDir, -1), strconv.Itoa(id))
-}
+func (n *Node) RunDir(id int) string { return n.inv().RunDir(id) }
 
 // TemplateCacheDir is where OS template tarballs live.
 func (n *Node) TemplateCacheDir() string {
 	return filepath.Join(n.path(n.Global.Template, -1), "cache")
 }
 
-// ParseID parses a numeric CTID strictly: decimal digits only, 1..MaxID.
-// It reports ok=false when s is not numeric at all (it may be a name).
-func ParseID(s string) (id int, ok bool, err error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, false, nil
-	}
-	v, perr := strconv.ParseUint(s, 10, 64)
-	if perr != nil || v < 1 || v > MaxID {
-		return 0, true, fmt.Errorf("bad container id %s (valid: 1..%d): %w", s, MaxID, vzerror.ErrInvalidValue)
-	}
-	return int(v), true, nil
-}
+// ParseID parses a numeric CTID strictly (inventory.ParseID).
+func ParseID(s string) (id int, ok bool, err error) { return inventory.ParseID(s) }
 
-// Resolve turns a CTID or a container name into a CTID. Anything that is
-// neither is rejected before a path is built from it.
-func (n *Node) Resolve(arg string) (int, error) {
-	id, numeric, err := ParseID(arg)
-	if numeric {
-		return id, err
-	}
-	if conf.ValidateName(arg) != nil {
-		return 0, fmt.Errorf("bad container id %q: %w", arg, vzerror.ErrInvalidValue)
-	}
-	if id, ok := n.lookupName(arg); ok {
-		return id, nil
-	}
-	return 0, fmt.Errorf("bad container id or unknown name %q: %w", arg, vzerror.ErrInvalidValue)
-}
-
-// lookupName follows names/NAME -> CTID.toml.
-func (n *Node) lookupName(name string) (int, bool) {
-	target, err := os.Readlink(filepath.Join(n.Paths.NamesDir(), name))
-	if err != nil {
-		return 0, false
-	}
-	id, numeric, err := ParseID(strings.TrimSuffix(filepath.Base(target), ".toml"))
-	if !numeric || err != nil {
-		return 0, false
-	}
-	if _, err := os.Stat(n.Paths.CTConfig(id)); err != nil {
-		return 0, false
-	}
-	return id, true
-}
+// Resolve turns a CTID or a container name into a CTID.
+func (n *Node) Resolve(arg string) (int, error) { return n.inv().Resolve(arg) }
 
 // LoadCT returns container id's own config file layer; an error wrapping
 // vzerror.ErrNoConfig when it has none.
-func (n *Node) LoadCT(id int) (*conf.Config, error) {
-	c, err := conf.LoadFile(n.Paths.CTConfig(id), conf.CT)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("container %d: config %s does not exist: %w", id, n.Paths.CTConfig(id), vzerror.ErrNoConfig)
-	}
-	for _, w := range c.UnknownKeys() {
-		n.Log.Warnf("%s", w)
-	}
-	return c, err
-}
+func (n *Node) LoadCT(id int) (*conf.Config, error) { return n.inv().LoadCT(id) }
 
 // Effective merges the global config with a container's layer.
-func (n *Node) Effective(ctLayer *conf.Config) *conf.Config {
-	return conf.Merge(n.Global, ctLayer)
-}
+func (n *Node) Effective(ctLayer *conf.Config) *conf.Config { return n.inv().Effective(ctLayer) }
+
+// IDs lists the containers that have a config file, in numeric order.
+func (n *Node) IDs() ([]int, error) { return n.inv().IDs() }
 
 // lock takes container id's lock for op and finishes whatever a holder
 // that died left half done.
@@ -157,17 +104,10 @@ func (n *Node) lockNode(op string) (*lock.NodeLock, error) {
 }
 
 // Verbosity is the console verbosity the global config asks for.
-func Verbosity(n *Node) int { return conf.Int(n.Global.Verbose, 0) }
+func Verbosity(n *Node) int { return n.inv().Verbosity() }
 
 // LogFile is the log file, "" when logging is off.
-func LogFile(n *Node) string {
-	if !conf.Bool(n.Global.Logging, true) {
-		return ""
-	}
-	p := n.path(n.Global.LogFile, -1)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	return p
-}
+func LogFile(n *Node) string { return n.inv().LogFile() }
 
 // LogLevel is the log file's level.
-func LogLevel(n *Node) int { return conf.Int(n.Global.LogLevel, 0) }
+func LogLevel(n *Node) int { return n.inv().LogLevel() }

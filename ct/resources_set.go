@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"govz/conf"
+	"govz/ct/resource"
 	"govz/ct/ubc"
 	"govz/ct/vzerror"
 )
@@ -77,7 +78,7 @@ func (n *Node) setResources(id int, next *conf.Config, o SetOptions, running boo
 		}
 	}
 	if len(res) > 0 {
-		env, err := n.resourceEnv(id, eff)
+		env, err := resource.Env(n.inv(), id, eff)
 		if err != nil {
 			return false, err
 		}
@@ -94,7 +95,7 @@ func (n *Node) setResources(id int, next *conf.Config, o SetOptions, running boo
 		return false, nil
 	}
 	if len(res) > 0 {
-		if err := n.applyLive(id, eff, res); err != nil {
+		if err := resource.ApplyLive(n.inv(), id, eff, res); err != nil {
 			return false, err
 		}
 	}
@@ -131,10 +132,11 @@ func (n *Node) restartAfterSet(id int) error {
 // configuration (vzctl set --reset_ub): what a set without --save changed
 // goes back, keys the file leaves unset return to no limit.
 func (n *Node) resetUB(id int, layer *conf.Config) error {
-	if !n.Running(id) {
+	eff := n.Effective(layer)
+	if !n.running(id, eff) {
 		return fmt.Errorf("container %d: --reset_ub needs a running container: %w", id, vzerror.ErrNotRunning)
 	}
-	if err := n.applyLive(id, n.Effective(layer), nil); err != nil {
+	if err := resource.ApplyLive(n.inv(), id, eff, nil); err != nil {
 		return err
 	}
 	n.Log.Infof("Resource limits of container %d were re-applied from its configuration", id)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"govz/ct/attach"
+	"govz/ct/inventory"
 	"govz/ct/nsenter"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
@@ -40,36 +41,38 @@ func (n *Node) Runscript(id int, script string, args []string) error {
 		return err
 	}
 	defer l.Release()
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
-	if n.busy(id, eff) {
+	if n.busy(id, c.Config) {
 		// Started between the check above and the lock.
 		return n.runscriptRunning(id, script, args)
 	}
-	mounted, err := isMountPoint(n.path(eff.VERoot, id))
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
 	if !mounted {
-		if err := n.mount(id); err != nil {
+		if err := n.mountCT(c); err != nil {
 			return err
 		}
 		defer func() {
-			if err := n.umount(id); err != nil {
+			if err := n.umountCT(c); err != nil {
 				n.Log.Warnf("unmounting after the script: %v", err)
 			}
 		}()
 	}
-	spec, err := n.SpecLoader(id)()
+	spec, err := n.bootOf(c)
 	if err != nil {
 		return err
 	}
-	// Limits only: the network, readiness and "was running" hooks belong
+	// Limits only: the network, readiness and "was running" steps belong
 	// to a boot.
-	spec.Hooks = supervisor.Hooks{Prestart: func(pid int) error { return n.startResources(id, eff, pid) }}
+	spec.Prestart, spec.Poststop = keepSteps(spec.Prestart, stepResources), nil
+	if err := spec.BindHooks(executors()); err != nil {
+		return err
+	}
 	in, err := nsenter.SealedFile("govz-runscript", body)
 	if err != nil {
 		return err

@@ -88,7 +88,8 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := n.setPasswords(id, n.Effective(layer), o.UserPasswd); err != nil {
+	cur := n.Effective(layer)
+	if err := n.setPasswords(id, cur, o.UserPasswd); err != nil {
 		return err
 	}
 	if onlyPasswords {
@@ -118,7 +119,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
-	if len(o.IPAdd) > 0 && n.Running(id) {
+	if len(o.IPAdd) > 0 && n.running(id, n.Effective(layer)) {
 		// A running container takes the addresses live before the save:
 		// the lock covers both, so a racer cannot take one in between
 		// (and a refusal at the save cannot leave one live).
@@ -155,7 +156,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err := n.setNetwork(id, next, o); err != nil {
 		return err
 	}
-	restart, err := n.setResources(id, next, o, n.Running(id))
+	restart, err := n.setResources(id, next, o, n.running(id, n.Effective(layer)))
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 			return err
 		}
 	}
-	running := n.Running(id)
+	running := n.running(id, n.Effective(layer))
 	if !o.Save {
 		// vzctl 4.x's words (run_action in src/vzctl-actions.c).
 		if running {
@@ -250,7 +251,7 @@ func (n *Node) setIDSpec(id int, layer *conf.Config, o SetOptions) (idSpec, bool
 	if want == cur && !want.uid.IsAuto() {
 		return cur, false, nil
 	}
-	if n.Running(id) {
+	if n.running(id, n.Effective(layer)) {
 		return idSpec{}, false, fmt.Errorf("container %d is running: local_uid/local_gid change only while it is stopped (its processes own IDs %s/%s): %w", id, cur.uid, cur.gid, vzerror.ErrRunning)
 	}
 	return want, true, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"govz/conf"
+	"govz/ct/listing"
 	"govz/ct/ubc"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -146,7 +147,7 @@ func TestEverySetKeyTakesEffectOrIsRefused(t *testing.T) {
 			}
 		case inListing:
 			st := Status{ID: 101, Exists: true}
-			if reflect.DeepEqual(n.info(101, base, st), n.info(101, l, st)) {
+			if reflect.DeepEqual(listing.Of(n.inv(), 101, base, n.Effective(base), st), listing.Of(n.inv(), 101, l, n.Effective(l), st)) {
 				t.Errorf("%s = %q: vzlist shows no difference", k.Name, row.good)
 			}
 		case inBoot:

@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
-	"govz/ct/rootfs"
+	"govz/ct/ctnet"
+	"govz/ct/inventory"
+	"govz/ct/resource"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -41,48 +42,60 @@ func (n *Node) Start(id int, o StartOptions) error {
 }
 
 func (n *Node) start(id int, o StartOptions) error {
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
+	return n.startCT(c, o)
+}
+
+// startCT boots container c, loaded by the caller.
+func (n *Node) startCT(c *Container, o StartOptions) error {
+	id, eff := c.ID, c.Config
 	if n.busy(id, eff) {
 		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
 	}
 	if conf.Bool(eff.Disabled, false) && !o.Force {
 		return fmt.Errorf("container %d start disabled (use --force): %w", id, vzerror.ErrStartDisabled)
 	}
-	root := n.path(eff.VERoot, id)
-	mounted, err := isMountPoint(root)
+	mounted, err := inventory.IsMountPoint(c.Root)
 	if err != nil {
-		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	}
 	n.Log.Infof("Starting container...")
-	n.noteLXCFS()
+	resource.NoteLXCFS(n.inv())
 	n.warnNetfilter(id, eff)
-	if err := n.netStartPreflight(id, eff); err != nil {
+	// Its warnings come once, from BootSpec.
+	nc, err := ctnet.HostPlan(id, eff, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
 		return err
 	}
 	if !mounted {
-		if err := n.mount(id); err != nil {
+		if err := n.mountCT(c); err != nil {
 			return err
 		}
-	} else if err := n.confine(n.storageCT(id, eff)); err != nil {
+	} else if err := n.confine(c.Storage); err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(n.RunDir(id), skipUmountName))
-	os.Remove(filepath.Join(n.RunDir(id), nodeShutdownName))
-	os.Remove(filepath.Join(n.RunDir(id), supervisor.SignalStopName))
+	os.Remove(filepath.Join(c.RunDir, skipUmountName))
+	os.Remove(filepath.Join(c.RunDir, nodeShutdownName))
+	os.Remove(filepath.Join(c.RunDir, supervisor.SignalStopName))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err = supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Wait: o.Wait})
+	// The host is probed (device nodes, bind sources, the layout's
+	// capability drops) once the root is mounted, as the spec was built.
+	loader := func() (*supervisor.Spec, error) { return n.bootOf(c) }
+	err = supervisor.Start(ctx, loader, supervisor.StartOptions{Wait: o.Wait})
 	if err != nil {
 		if !mounted && !n.Running(id) {
-			if serr := n.runHostScripts(id, eff, phaseUmount); serr != nil {
+			if serr := n.runHostScripts(c, phaseUmount); serr != nil {
 				n.Log.Warnf("%v", serr)
 			}
-			unix.Unmount(root, unix.MNT_DETACH)
-			if serr := n.runHostScripts(id, eff, phasePostumount); serr != nil {
+			unix.Unmount(c.Root, unix.MNT_DETACH)
+			if serr := n.runHostScripts(c, phasePostumount); serr != nil {
 				n.Log.Warnf("%v", serr)
 			}
 		}
@@ -120,18 +133,23 @@ func (n *Node) stop(id int, fast, skipUmount bool) error {
 }
 
 func (n *Node) stopWith(id int, o stopOptions) error {
-	fast, skipUmount := o.fast, o.skipUmount
-	layer, err := n.LoadCT(id)
+	c, err := n.Load(id)
 	if err != nil {
 		return err
 	}
-	eff := n.Effective(layer)
+	return n.stopCT(c, o)
+}
+
+// stopCT stops container c, loaded by the caller.
+func (n *Node) stopCT(c *Container, o stopOptions) error {
+	id, eff := c.ID, c.Config
+	fast, skipUmount := o.fast, o.skipUmount
 	if !n.running(id, eff) {
 		// vzctl's words: "Unable to stop: container is not running".
 		return fmt.Errorf("unable to stop: %w", vzerror.ErrNotRunning)
 	}
 	n.Log.Infof("Stopping container ...")
-	rd := n.RunDir(id)
+	rd := c.RunDir
 	if !fast {
 		if err := n.runInsideScript(id, phaseStop); err != nil {
 			n.Log.Warnf("%v; stopping anyway", err)
@@ -154,9 +172,8 @@ func (n *Node) stopWith(id int, o stopOptions) error {
 		return err
 	}
 	n.Log.Infof("Container was stopped")
-	root := n.path(eff.VERoot, id)
-	if mp, _ := isMountPoint(root); mp && !skipUmount {
-		return n.umount(id)
+	if mp, _ := inventory.IsMountPoint(c.Root); mp && !skipUmount {
+		return n.umountCT(c)
 	}
 	return nil
 }
@@ -169,108 +186,36 @@ func (n *Node) Restart(id int, fast bool, o StartOptions) error {
 	}
 	defer l.Release()
 	n.Log.Infof("Restarting container")
-	if n.Running(id) {
-		if err := n.stop(id, fast, true); err != nil {
+	c, err := n.Load(id)
+	if err != nil {
+		return err
+	}
+	if n.running(id, c.Config) {
+		if err := n.stopCT(c, stopOptions{fast: fast, skipUmount: true}); err != nil {
 			return err
 		}
 	}
-	return n.start(id, o)
+	return n.startCT(c, o)
 }
 
 // SpecLoader builds container id's supervisor spec from its current
-// configuration; the supervisor calls it on every boot, so a reboot from
-// inside picks up what `vzctl set --save` changed.
+// configuration: the supervisor calls it when the guest reboots, so a
+// reboot from inside picks up what `vzctl set --save` changed.
 func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 	return func() (*supervisor.Spec, error) {
-		layer, err := n.LoadCT(id)
+		c, err := n.Load(id)
 		if err != nil {
 			return nil, err
 		}
-		eff := n.Effective(layer)
-		devs, devices, err := deviceGrants(eff)
-		if err != nil {
-			return nil, err
-		}
-		binds, err := bindMounts(eff.BindMount)
-		if err != nil {
-			return nil, err
-		}
-		shm, run := rootfs.TmpfsSizes(ramBytes(eff))
-		uids, gids, err := idMappings(layer)
-		if err != nil {
-			return nil, err
-		}
-		root := n.path(eff.VERoot, id)
-		rd := n.RunDir(id)
-		return &supervisor.Spec{
-			UIDMappings:  uids,
-			GIDMappings:  gids,
-			ID:           strconv.Itoa(id),
-			Rootfs:       root,
-			RunDir:       rd,
-			Hostname:     conf.Str(eff.Hostname),
-			CgroupParent: conf.Str(eff.CgroupParent),
-			Capabilities: append(n.layoutCapChanges(id, eff), capChanges(eff.Capability)...),
-			DevNodes:     devs,
-			Devices:      devices,
-			Binds:        binds,
-			ShmSize:      shm,
-			RunSize:      run,
-			StopTimeout:  time.Duration(conf.Int(eff.StopTimeout, 0)) * time.Second,
-			ConsoleLog:   filepath.Join(rd, "console.log"),
-			Hooks: supervisor.Hooks{
-				// Networking plugs in here; Poststop is owed only after a
-				// Prestart ran.
-				Prestart: func(initPID int) error {
-					// Limits go on before the guest's init runs.
-					if err := n.startResources(id, eff, initPID); err != nil {
-						return err
-					}
-					return n.netPrestart(id, eff, initPID)
-				},
-				Poststop: func(reboot bool) {
-					n.netPoststop(id)
-					if reboot {
-						return
-					}
-					// A guest that halted itself, or an admin's stop, is
-					// not running any more when the node goes down; the
-					// node's own shutdown keeps the mark, and so does a
-					// signal to the supervisor (systemd stopping the
-					// login session that started it, at shutdown).
-					kept := false
-					for _, f := range []string{nodeShutdownName, supervisor.SignalStopName} {
-						if os.Remove(filepath.Join(rd, f)) == nil {
-							kept = true
-						}
-					}
-					if !kept {
-						n.markRunning(id, false)
-					}
-					// Halted from inside (or stopped): unmount as vzctl's
-					// vzevent-stop does, unless stop --skip-umount asked not to.
-					if _, err := os.Stat(filepath.Join(rd, skipUmountName)); err == nil {
-						os.Remove(filepath.Join(rd, skipUmountName))
-						return
-					}
-					// Halted from inside: nobody to report to but the log.
-					if err := n.runHostScripts(id, eff, phaseUmount); err != nil {
-						n.Log.Warnf("%v", err)
-						return
-					}
-					unix.Unmount(root, 0)
-					if err := n.runHostScripts(id, eff, phasePostumount); err != nil {
-						n.Log.Warnf("%v", err)
-					}
-				},
-			},
-		}, nil
+		return n.bootOf(c)
 	}
 }
 
 // SupervisorMain is the entry point of the re-exec'd supervisor process.
+// Its first boot runs the spec vzctl start wrote; only a reboot from
+// inside loads the configuration again.
 func SupervisorMain(args []string) int {
-	return supervisor.Main(args, func(id string) supervisor.SpecLoader {
+	return supervisor.MainWith(args, func(id string) supervisor.SpecLoader {
 		return func() (*supervisor.Spec, error) {
 			n, err := OpenNode(&vzlog.Logger{Prog: "vzctl"})
 			if err != nil {
@@ -282,7 +227,7 @@ func SupervisorMain(args []string) int {
 			}
 			return n.SpecLoader(cid)()
 		}
-	})
+	}, executors())
 }
 
 // capChanges turns CAPABILITY entries ("name:on,name2:off") into items.

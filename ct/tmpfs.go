@@ -1,19 +1,15 @@
 package ct
 
-import (
-	"os"
+import "govz/conf"
 
-	"govz/conf"
-)
-
-// ramBytes is the container's memory limit (the limit part of physpages,
-// vzctl's --ram) in bytes, 0 when it has none.
-func ramBytes(eff *conf.Config) int64 {
+// ramBytesOf is the container's memory limit (the limit part of
+// physpages, vzctl's --ram) in bytes on a host whose pages are page bytes,
+// 0 when it has none.
+func ramBytesOf(eff *conf.Config, page int64) int64 {
 	bl, ok := eff.Resource("physpages")
-	if !ok || bl.Limit == conf.Unlimited || bl.Limit <= 0 {
+	if !ok || bl.Limit == conf.Unlimited || bl.Limit <= 0 || page <= 0 {
 		return 0
 	}
-	page := int64(os.Getpagesize())
 	if bl.Limit > conf.Unlimited/page {
 		return 0
 	}

@@ -11,6 +11,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/guestuser"
+	"govz/ct/inventory"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
 	"govz/internal/shacrypt"
@@ -57,8 +58,8 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 		return nil
 	}
 	root := n.path(eff.VERoot, id)
-	if !n.Running(id) {
-		mp, err := isMountPoint(root)
+	if !n.running(id, eff) {
+		mp, err := inventory.IsMountPoint(root)
 		if err != nil {
 			return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 		}

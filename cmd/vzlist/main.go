@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"govz/ct"
+	"govz/ct/inventory"
 	"govz/ct/listing"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -86,7 +86,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				}
 				return nil
 			}
-			n, err := ct.OpenNode(log)
+			n, err := inventory.Open(log)
 			if err != nil {
 				return err
 			}
@@ -114,7 +114,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			// the running containers, every one with -a or -S, the named
 			// ones. -S, -h, -N and -d filter while printing, so they may
 			// leave a header alone (or an empty JSON list).
-			infos, err := n.List(ct.ListFilter{All: c.Bool("all") || c.Bool("stopped"), IDs: ids})
+			infos, err := listing.List(n, listing.Filter{All: c.Bool("all") || c.Bool("stopped"), IDs: ids})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
-// Package listing renders containers the way vzlist does: vzctl's field
-// names, headers, column widths and JSON shapes (vzctl.md §3), so scripts
-// written for vzlist keep parsing its output.
+// Package listing is what vzlist shows: it gathers it from a node's
+// configs, status and counters (List, read through ct/inventory without
+// the runtime) and renders it with vzctl's field names, headers, column
+// widths and JSON shapes (vzctl.md §3), so scripts written for vzlist keep
+// parsing its output.
 package listing
 
 import (

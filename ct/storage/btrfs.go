@@ -8,7 +8,6 @@ import (
 	"govz/ct/revert"
 	"govz/ct/vzerror"
 	"govz/quota/btrfs"
-	"govz/templates/untar"
 )
 
 // btrfsLayout keeps each private area as a btrfs subvolume: a writable
@@ -53,7 +52,7 @@ func (b *btrfsLayout) Create(c CT, t Template, lim Limits) error {
 		if err := btrfs.CreateSubvolume(work); err != nil {
 			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
 		}
-		if err := untar.ExtractFile(t.Path, work, untar.Options{Progress: t.Progress, Warnf: b.log.Warnf}); err != nil {
+		if err := t.extract(work, b.log.Warnf); err != nil {
 			return fmt.Errorf("unpacking %s into %s: %w", t.Path, work, err)
 		}
 		if err := btrfs.SetReadOnly(work, true); err != nil {

@@ -10,7 +10,6 @@ import (
 	"govz/ct/revert"
 	"govz/ct/vzerror"
 	"govz/quota/projquota"
-	"govz/templates/untar"
 )
 
 // dirLayout is the plain directory: every create unpacks the tarball. Disk
@@ -52,7 +51,7 @@ func (d *dirLayout) Create(c CT, t Template, lim Limits) error {
 	if err := d.applyQuota(c, tmp, lim, false); err != nil {
 		return err
 	}
-	if err := untar.ExtractFile(t.Path, tmp, untar.Options{Progress: t.Progress, Warnf: d.log.Warnf}); err != nil {
+	if err := t.extract(tmp, d.log.Warnf); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, tmp, err)
 	}
 	if err := commit(tmp, c); err != nil {

@@ -14,7 +14,6 @@ import (
 	"govz/ct/revert"
 	"govz/ct/vzerror"
 	"govz/quota/image"
-	"govz/templates/untar"
 )
 
 // imageLayout keeps each private area as PRIVATE/root.img, an ext4 image
@@ -91,7 +90,7 @@ func (m *imageLayout) buildTemplate(t Template, work string, ipg, journal int64)
 	if err := os.Mkdir(scratch, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %v: %w", scratch, err, vzerror.ErrCreatePrivate)
 	}
-	if err := untar.ExtractFile(t.Path, scratch, untar.Options{Progress: t.Progress, Warnf: m.log.Warnf}); err != nil {
+	if err := t.extract(scratch, m.log.Warnf); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, scratch, err)
 	}
 	bytes, files, err := treeSize(scratch)

@@ -75,6 +75,19 @@ type Template struct {
 	Path string // the tarball in the template cache
 	// Progress, when set, receives unpacking progress in bytes.
 	Progress func(done, total int64)
+	// Extract unpacks the tarball at Path into dir, passing what it loses
+	// to warnf (untar.ExtractFile). The caller supplies it so that what
+	// only reads a layout (vzlist's disk usage) does not link the
+	// extractor.
+	Extract func(path, dir string, progress func(done, total int64), warnf func(string, ...any)) error
+}
+
+// extract is t.Extract, an error when the caller gave none.
+func (t Template) extract(dir string, warnf func(string, ...any)) error {
+	if t.Extract == nil {
+		return fmt.Errorf("template %s: no extractor: %w", t.Name, vzerror.ErrSystem)
+	}
+	return t.Extract(t.Path, dir, t.Progress, warnf)
 }
 
 // Limits are vzctl's disk limits: KiB and inode counts, soft:hard, with

@@ -19,6 +19,7 @@ import (
 	"govz/quota/btrfs"
 	"govz/quota/image"
 	"govz/quota/projquota"
+	"govz/templates/untar"
 	"govz/tests/testvm"
 )
 
@@ -83,7 +84,9 @@ func smallTemplate(t *testing.T, dir string) Template {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return Template{Name: "small", Path: p}
+	return Template{Name: "small", Path: p, Extract: func(path, dir string, progress func(int64, int64), warnf func(string, ...any)) error {
+		return untar.ExtractFile(path, dir, untar.Options{Progress: progress, Warnf: warnf})
+	}}
 }
 
 // workerEnv makes the test binary a worker that fills a file system as

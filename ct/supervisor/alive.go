@@ -1,43 +1,14 @@
 package supervisor
 
-import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+import "govz/ct/runstate"
 
-	"golang.org/x/sys/unix"
-)
+// Alive reports whether a supervisor holds the run directory's lock
+// (runstate.Alive, which processes that do not link the supervisor use).
+func Alive(runDir string) bool { return runstate.Alive(runDir) }
 
-// Alive reports whether a supervisor holds the run directory's lock: one
-// is booting, running or tearing down the container. It only looks: it
-// reads /proc/locks instead of trying the lock, because a probe that
-// took the lock for an instant would make a supervisor starting at that
-// moment fail its LOCK_NB and give up (status and vzlist probe without
-// any container lock, concurrently with starts).
-func Alive(runDir string) bool {
-	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(runDir, lockName), &st); err != nil {
-		return false
-	}
-	locks, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return false
-	}
-	for _, pid := range flockHolders(locks, st.Ino) {
-		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil {
-			continue
-		}
-		// Every incarnation of the supervisor (Go, --monitor, the C idle
-		// loop) runs with Verb as argv[1].
-		if args := bytes.Split(cmdline, []byte{0}); len(args) > 1 && string(args[1]) == Verb {
-			return true
-		}
-	}
-	return false
-}
+// Booting reports whether a live supervisor is booting the container
+// (runstate.Booting).
+func Booting(runDir string) bool { return runstate.Booting(runDir) }
 
 // SignalStopName is written into the run directory when a signal (SIGTERM,
 // SIGINT) made the supervisor stop the container; whoever acts on it in
@@ -45,37 +16,4 @@ func Alive(runDir string) bool {
 const SignalStopName = "stop-signal"
 
 // bootingName marks a boot under way in the run directory.
-const bootingName = "booting"
-
-// Booting reports whether a live supervisor is booting the container: its
-// processes exist, its run record does not yet.
-func Booting(runDir string) bool {
-	if _, err := os.Stat(filepath.Join(runDir, bootingName)); err != nil {
-		return false
-	}
-	return Alive(runDir)
-}
-
-// flockHolders returns the PIDs of the flock(2) locks /proc/locks lists on
-// inode ino ("1: FLOCK  ADVISORY  WRITE 1234 fe:00:9979490 0 EOF"). The
-// device is not compared: /proc/locks shows the superblock's device, which
-// on btrfs differs from what stat(2) reports; the caller checks the holder
-// is a supervisor instead.
-func flockHolders(locks []byte, ino uint64) []int {
-	var out []int
-	want := ":" + strconv.FormatUint(ino, 10)
-	for _, l := range strings.Split(string(locks), "\n") {
-		f := strings.Fields(l)
-		// A blocked waiter's line has "->" after the index.
-		if len(f) < 6 || f[1] != "FLOCK" || !strings.HasSuffix(f[5], want) {
-			continue
-		}
-		if strings.Count(f[5], ":") != 2 {
-			continue
-		}
-		if pid, err := strconv.Atoi(f[4]); err == nil && pid > 0 {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
+const bootingName = runstate.BootingName

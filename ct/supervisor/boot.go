@@ -25,7 +25,7 @@ import (
 // bootState is one boot of the container: from cgroup creation to init's
 // death. A reboot from inside makes a new one.
 type bootState struct {
-	spec        *Spec         // nil after a re-exec: reload with s.loader
+	spec        *Spec         // nil after a re-exec: s.currentSpec
 	stopTimeout time.Duration // spec.StopTimeout
 	cg          *cgroup.Group // nil after a re-exec: reopen with s.group
 	proc        *nsinit.Process
@@ -286,9 +286,9 @@ func (s *sup) group(b *bootState) (*cgroup.Group, error) {
 // (hooks are functions: they do not survive one).
 func (s *sup) hooksOf(b *bootState) Hooks {
 	if b.spec == nil {
-		spec, err := s.loader()
+		spec, err := s.currentSpec()
 		if err != nil {
-			s.logf("reloading the spec for its hooks: %v", err)
+			s.logf("%v", err)
 			return Hooks{}
 		}
 		b.spec = spec

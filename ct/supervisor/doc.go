@@ -5,17 +5,23 @@
 // session with its output in RUNDIR/supervisor.log. It outlives vzctl and
 // is the parent of the container's init:
 //
-//	vzctl start ──Start──> supervisor (Verb ID) ──nsinit.Start──> nsinit ──execve──> /sbin/init (PID 1)
+//	vzctl start ──Start──> supervisor (Verb ID RUNDIR) ──nsinit.Start──> nsinit ──execve──> /sbin/init (PID 1)
 //	                         │  parent of init; reaps it
 //	                         │  holds the console pty master, serves RUNDIR/control
 //	                         └─ after each boot: execve itself with --monitor (handoff.go),
 //	                            and with --idle whenever nothing needs Go (idle.c)
 //
 // The executable's main must dispatch both hidden verbs (internal/reexec)
-// before anything else: cmd/vzctl's reexecHandlers.
+// before anything else: cmd/vzctl's reexecHandlers, where the supervisor
+// verb runs MainWith with ct's executors of the hook steps.
 //
-// The loader is how the supervisor gets the container's current Spec on
-// every boot (hooks included: they are Go functions of the lead's).
+// The supervisor's inputs are data. Start writes the Spec, with its hook
+// plan (named steps and their data: Spec.Prestart, Spec.Poststop), to
+// RUNDIR/spec.json; the supervisor boots that file and runs each step
+// through the Executor registered under its name (plan.go), so nothing but
+// data crosses the re-exec: after one, the steps are bound again from the
+// file. Only a reboot from inside calls the loader, which builds the Spec
+// from the current configuration; the new Spec replaces spec.json.
 //
 // What stays resident per running container is, most of the time, the C
 // idle loop of idle.c (about 130 KiB PSS: libc and a stack), not a Go
@@ -24,6 +30,7 @@
 //
 // # Run directory
 //
+//	RUNDIR/spec.json        the current boot's Spec and hook plan (WriteSpec), 0600
 //	RUNDIR/state.json       runstate record, written when init runs, removed when the container stops
 //	RUNDIR/control          control socket (stop, status, console), see control.go
 //	RUNDIR/notify           sd_notify datagram socket, bind-mounted at /run/host/notify
@@ -56,6 +63,6 @@
 // SIGHUP the supervisor tears the boot down and boots again with fresh
 // namespaces and the Spec the loader returns now; on anything else it tears
 // down and exits. Teardown kills and removes the cgroups and the runstate
-// record and calls Hooks.Poststop; the supervisor's exit closes the pty and
+// record and runs the poststop steps; the supervisor's exit closes the pty and
 // removes the sockets. The container's root mount is the caller's.
 package supervisor

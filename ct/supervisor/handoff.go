@@ -279,7 +279,7 @@ func (s *sup) resumeReaders() {
 
 // monitorMain is the supervisor after a re-exec: it rebuilds its state
 // from the handoff and goes on supervising.
-func monitorMain(loaderFor func(id string) SpecLoader) int {
+func monitorMain(loaderFor func(id string) SpecLoader, ex Executors) int {
 	debug.SetGCPercent(20)
 	var h handoff
 	if err := json.Unmarshal([]byte(os.Getenv(handoffEnv)), &h); err != nil {
@@ -299,7 +299,7 @@ func monitorMain(loaderFor func(id string) SpecLoader) int {
 		unix.Close(fd)
 		delete(h.FDs, "ring")
 	}
-	s := &sup{id: h.ID, pid: os.Getpid(), wait: h.Wait, runDir: h.RunDir, poststopPending: h.PoststopPending,
+	s := &sup{id: h.ID, pid: os.Getpid(), wait: h.Wait, runDir: h.RunDir, poststopPending: h.PoststopPending, executors: ex,
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
 	// An idle loop that woke for an error would only fail again.
 	s.noIdle = wake == wakeError || wake == wakeConsole

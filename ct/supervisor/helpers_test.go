@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		case nsinit.Verb:
 			nsinit.Main()
 		case Verb:
-			os.Exit(Main(os.Args[2:], testLoader))
+			os.Exit(MainWith(os.Args[2:], testLoader, testExecutors()))
 		}
 	}
 	dir, err := os.MkdirTemp("", "govz-supervisor-test-")
@@ -57,9 +57,8 @@ const specDirEnv = "GOVZ_SUPERVISOR_TEST_SPECS"
 
 func testCgroupParent() string { return "govz-test-supervisor-" + strconv.Itoa(os.Getpid()) }
 
-// testLoader is this binary's SpecLoader factory. Its hooks log to
-// RUNDIR/hooks.log so tests can see when they ran; a file RUNDIR/fail-prestart
-// makes Prestart fail.
+// testLoader is this binary's SpecLoader factory. Its hook plan is one
+// "test" step, which testExecutors run.
 func testLoader(id string) SpecLoader {
 	return func() (*Spec, error) {
 		b, err := os.ReadFile(filepath.Join(os.Getenv(specDirEnv), id+".json"))
@@ -70,29 +69,42 @@ func testLoader(id string) SpecLoader {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return nil, err
 		}
-		hlog := func(line string) {
-			f, err := os.OpenFile(filepath.Join(s.RunDir, "hooks.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-			if err == nil {
-				fmt.Fprintln(f, line)
-				f.Close()
-			}
-		}
-		s.Hooks = Hooks{
-			Prestart: func(pid int) error {
-				if _, err := os.Stat(filepath.Join(s.RunDir, "fail-prestart")); err == nil {
-					hlog("prestart-fail")
-					return errors.New("prestart refused by test")
-				}
-				// The init-to-be must already be in its own network namespace.
-				self, _ := os.Readlink("/proc/self/ns/net")
-				its, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-				hlog(fmt.Sprintf("prestart own-netns=%v", its != "" && its != self))
-				return nil
-			},
-			Poststop: func(reboot bool) { hlog(fmt.Sprintf("poststop reboot=%v", reboot)) },
-		}
+		data, _ := json.Marshal(s.RunDir)
+		s.Prestart = []Step{{Name: "test", Data: data}}
+		s.Poststop = []Step{{Name: "test", Data: data}}
 		return &s, nil
 	}
+}
+
+// testExecutors run the "test" step: it logs to RUNDIR/hooks.log so tests
+// can see when it ran; a file RUNDIR/fail-prestart makes Prestart fail.
+func testExecutors() Executors {
+	hlog := func(data json.RawMessage, line string) string {
+		var runDir string
+		json.Unmarshal(data, &runDir)
+		f, err := os.OpenFile(filepath.Join(runDir, "hooks.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+		return runDir
+	}
+	return Executors{"test": {
+		Prestart: func(data json.RawMessage, pid int) error {
+			var runDir string
+			json.Unmarshal(data, &runDir)
+			if _, err := os.Stat(filepath.Join(runDir, "fail-prestart")); err == nil {
+				hlog(data, "prestart-fail")
+				return errors.New("prestart refused by test")
+			}
+			// The init-to-be must already be in its own network namespace.
+			self, _ := os.Readlink("/proc/self/ns/net")
+			its, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+			hlog(data, fmt.Sprintf("prestart own-netns=%v", its != "" && its != self))
+			return nil
+		},
+		Poststop: func(data json.RawMessage, reboot bool) { hlog(data, fmt.Sprintf("poststop reboot=%v", reboot)) },
+	}}
 }
 
 // ct is one test container.

@@ -30,8 +30,15 @@ const reportFD = 3
 // It returns the process exit status. main dispatches Verb here through
 // internal/reexec (cmd/vzctl's reexecHandlers).
 func Main(args []string, loaderFor func(id string) SpecLoader) int {
+	return MainWith(args, loaderFor, nil)
+}
+
+// MainWith is Main with the executors of the Spec's hook steps. args are
+// "[--wait] ID [RUNDIR]": with RUNDIR (what Start passes) the first boot
+// runs the Spec Start wrote there; without, the one loaderFor builds.
+func MainWith(args []string, loaderFor func(id string) SpecLoader, ex Executors) int {
 	if len(args) > 0 && args[0] == modeMonitor {
-		return monitorMain(loaderFor)
+		return monitorMain(loaderFor, ex)
 	}
 	// Before anything opens files of its own: drop descriptors vzctl's
 	// caller leaked to it (a shell's, a CI harness's), which would
@@ -47,12 +54,15 @@ func Main(args []string, loaderFor func(id string) SpecLoader) int {
 	if len(args) > 0 && args[0] == "--wait" {
 		wait, args = true, args[1:]
 	}
-	if len(args) != 1 {
-		fmt.Fprintf(os.Stderr, "usage: %s [--wait] ID\n", Verb)
+	if len(args) != 1 && len(args) != 2 {
+		fmt.Fprintf(os.Stderr, "usage: %s [--wait] ID [RUNDIR]\n", Verb)
 		return 2
 	}
-	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(),
+	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(), executors: ex,
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
+	if len(args) == 2 {
+		s.specDir = args[1]
+	}
 	s.catchSignals()
 	s.loader = loaderFor(s.id)
 	if err := s.run(); err != nil {
@@ -82,8 +92,11 @@ type sup struct {
 	id     string
 	pid    int
 	loader SpecLoader
-	wait   bool
-	report *os.File // nil once Start has what it waited for
+	// specDir holds the first boot's Spec (Start wrote it); "" = load it.
+	specDir   string
+	executors Executors
+	wait      bool
+	report    *os.File // nil once Start has what it waited for
 
 	runDir  string
 	lock    *os.File
@@ -133,9 +146,17 @@ func (s *sup) send(r *report) {
 
 // run is the supervisor's life; every way out goes through finish.
 func (s *sup) run() (err error) {
-	spec, err := s.loader()
+	var spec *Spec
+	if s.specDir != "" {
+		spec, err = ReadSpec(s.specDir)
+	} else {
+		spec, err = s.newSpec()
+	}
 	if err == nil {
 		err = spec.Validate()
+	}
+	if err == nil {
+		err = spec.bind(s.executors)
 	}
 	if err == nil && spec.ID != s.id {
 		err = fmt.Errorf("loader for %s returned container %s: %w", s.id, spec.ID, vzerror.ErrInvalidConfig)
@@ -159,6 +180,39 @@ func (s *sup) run() (err error) {
 	s.bootReported(b)
 	s.reexec(b)
 	return s.loop(b)
+}
+
+// newSpec builds the Spec of a new boot from the configuration (a reboot
+// from inside picks up what changed), binds its steps and records it in
+// the run directory, where a re-exec'd supervisor finds it.
+func (s *sup) newSpec() (*Spec, error) {
+	spec, err := s.loader()
+	if err == nil {
+		err = spec.Validate()
+	}
+	if err == nil {
+		err = spec.bind(s.executors)
+	}
+	if err == nil && (len(spec.Prestart) > 0 || len(spec.Poststop) > 0) {
+		err = WriteSpec(spec.RunDir, spec)
+	}
+	return spec, err
+}
+
+// currentSpec is the running boot's Spec, read back after a re-exec.
+func (s *sup) currentSpec() (*Spec, error) {
+	spec, err := ReadSpec(s.runDir)
+	if err != nil || len(spec.Prestart) == 0 && len(spec.Poststop) == 0 {
+		// A spec without steps had its hooks set by the loader.
+		spec, err = s.loader()
+	}
+	if err == nil {
+		err = spec.bind(s.executors)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reloading the spec for its hooks: %w", err)
+	}
+	return spec, nil
 }
 
 // loop supervises boot b until the container ends for good, booting it
@@ -187,10 +241,7 @@ func (s *sup) loop(b *bootState) error {
 				s.finish(nil)
 				return nil
 			}
-			spec, err := s.loader()
-			if err == nil {
-				err = spec.Validate()
-			}
+			spec, err := s.newSpec()
 			if err == nil {
 				b, err = s.boot(spec)
 			}
@@ -334,9 +385,12 @@ func (s *sup) finish(err error) {
 	if s.poststopPending {
 		h := s.hooks
 		if h.Poststop == nil {
-			// After a re-exec the hooks have to be rebuilt.
-			if spec, err := s.loader(); err == nil {
+			// After a re-exec the hooks are bound again from the spec
+			// this boot ran.
+			if spec, err := s.currentSpec(); err == nil {
 				h = spec.Hooks
+			} else {
+				s.logf("%v", err)
 			}
 		}
 		if h.Poststop != nil {

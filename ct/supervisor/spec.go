@@ -13,9 +13,10 @@ import (
 	"govz/ct/vzerror"
 )
 
-// Spec is one container as the supervisor boots it. The lead's ct package
-// builds it from the configuration; the supervisor rebuilds it through a
-// SpecLoader on every boot, so a reboot from inside picks up the current
+// Spec is one container as the supervisor boots it. The ct package builds
+// it from the configuration; Start writes it to the run directory, where
+// the supervisor reads it. A reboot from inside rebuilds it through the
+// SpecLoader (and writes it again), so it picks up the current
 // configuration.
 type Spec struct {
 	ID       string   `json:"id"`       // container ID, used for the cgroup name and container_uuid
@@ -56,6 +57,12 @@ type Spec struct {
 	// path reachable for a guest that needs real host-root mounts (NFS).
 	UnlockedMounts bool `json:"unlocked_mounts,omitempty"`
 
+	// Prestart and Poststop are the boot's hook plan: named steps with
+	// their data, run in order through the registered Executors (plan.go).
+	Prestart []Step `json:"prestart,omitempty"`
+	Poststop []Step `json:"poststop,omitempty"`
+
+	// Hooks are the steps bound to their executors in this process.
 	Hooks Hooks `json:"-"`
 }
 
@@ -78,7 +85,8 @@ type Hooks struct {
 	Poststop func(reboot bool)
 }
 
-// SpecLoader returns the container's current Spec.
+// SpecLoader returns the container's current Spec, built from its
+// configuration: Start's, and the supervisor's on a reboot from inside.
 type SpecLoader func() (*Spec, error)
 
 // DefaultStopTimeout is vzctl's STOP_TIMEOUT default.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/nsinit"
+	"govz/ct/runstate"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
 	"govz/internal/reexec"
@@ -40,7 +41,7 @@ const (
 	controlName = "control"
 	notifyName  = "notify"
 	readyName   = "ready"
-	lockName    = "supervisor.lock"
+	lockName    = runstate.SupervisorLockName
 	logName     = "supervisor.log"
 )
 
@@ -80,7 +81,11 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 		return fmt.Errorf("container %s: %w", s.ID, err)
 	}
 	if err := os.MkdirAll(s.RunDir, 0o700); err != nil {
-		return fmt.Errorf("creating run directory %s: %v: %w", s.RunDir, err, vzerror.ErrSystem)
+		return fmt.Errorf("creating run directory %s: %w: %w", s.RunDir, err, vzerror.ErrSystem)
+	}
+	// The supervisor boots what this wrote, not what it would load.
+	if err := WriteSpec(s.RunDir, s); err != nil {
+		return err
 	}
 	logf, err := os.OpenFile(LogPath(s.RunDir), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -111,7 +116,7 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	if opts.Wait {
 		args = append(args, "--wait")
 	}
-	args = append(args, s.ID)
+	args = append(args, s.ID, s.RunDir)
 	proc, err := os.StartProcess(exe, args, &os.ProcAttr{
 		Dir: "/",
 		// GOMAXPROCS=1: one P means one mcache and as few threads as

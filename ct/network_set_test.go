@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"govz/conf"
 	"govz/ct/vzerror"
 )
 
@@ -53,42 +52,5 @@ func TestEditNetIfs(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", j, tc.want)
 			}
 		})
-	}
-}
-
-func TestNetConf(t *testing.T) {
-	n := &Node{Global: conf.Defaults()}
-	f := false
-	eff := &conf.Config{IPAddress: []string{"10.0.0.1/24", "fd00::1", "10.0.0.2"}, IPv6: &f,
-		NetIf: []string{"ifname=eth0,bridge=br0"}, NeighbourDevs: n.Global.NeighbourDevs}
-	var warned []string
-	nc, err := n.netConf(7, eff, func(f string, a ...any) { warned = append(warned, f) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(nc.addrs) != 2 || nc.addrs[0].String() != "10.0.0.1/24" || nc.addrs[1].String() != "10.0.0.2/32" {
-		t.Errorf("addresses %v", nc.addrs)
-	}
-	if len(warned) != 1 {
-		t.Errorf("warnings %v, want one about the IPv6 address", warned)
-	}
-	if len(nc.netifs) != 1 || nc.netifs[0].HostName != "veth7.0" || nc.netifs[0].MAC == nil {
-		t.Errorf("netifs %+v", nc.netifs)
-	}
-	bad := "list:"
-	if _, err := n.netConf(7, &conf.Config{NeighbourDevs: &bad}, func(string, ...any) {}); !errors.Is(err, vzerror.ErrInvalidConfig) {
-		t.Errorf("bad neighbour_devs: %v", err)
-	}
-}
-
-func TestNetGuestConfig(t *testing.T) {
-	h := "web.example"
-	c := netGuestConfig(&conf.Config{Hostname: &h, Nameserver: []string{"10.0.0.53"}, SearchDomain: []string{}}, netConf{ipv6: true})
-	if c.Hostname != h || len(c.Nameservers) != 1 || c.Search == nil || len(c.Search) != 0 || c.Iface != "venet0" {
-		t.Errorf("%+v", c)
-	}
-	// An unset search list leaves the guest's alone.
-	if c := netGuestConfig(&conf.Config{}, netConf{}); c.Search != nil || c.Nameservers != nil {
-		t.Errorf("%+v", c)
 	}
 }

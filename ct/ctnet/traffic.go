@@ -1,29 +1,33 @@
-package ct
+package ctnet
 
 import (
-	"govz/ct/listing"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/inventory"
 	"govz/ct/runstate"
 	"govz/net/bridge"
 	"govz/net/fw"
 	"govz/net/link"
 )
 
-// netTraffic returns what vzlist shows as a running container's traffic:
+// Traffic returns what vzlist shows as a running container's traffic:
 // the routed addresses' counters from the node's rules (read once, for
 // every container, on first use) plus the bridged interfaces' counters
 // from their host ends (received there = sent by the container). nil for
 // a container without networking.
-func (n *Node) netTraffic() func(id int) *listing.Traffic {
+func Traffic(n *inventory.Node) func(id int) *fw.Counters {
 	var counters map[int]fw.Counters
 	read := false
-	return func(id int) *listing.Traffic {
-		st, err := readNetState(n.RunDir(id))
-		if err != nil || st.empty() {
+	return func(id int) *fw.Counters {
+		st, err := ReadState(n.RunDir(id))
+		if err != nil || st.Empty() {
 			return nil
 		}
 		// The counters live in the namespace the container was started
 		// from; elsewhere they would read as someone else's.
-		if rs, err := runstate.Read(n.RunDir(id)); err != nil || !sameNetNS(rs.SupervisorPID) {
+		if rs, err := runstate.Read(n.RunDir(id)); err != nil || !SameNetNS(rs.SupervisorPID) {
 			return nil
 		}
 		var c fw.Counters
@@ -54,7 +58,16 @@ func (n *Node) netTraffic() func(id int) *listing.Traffic {
 				host.Close()
 			}
 		}
-		return &listing.Traffic{InBytes: int64(c.InBytes), InPackets: int64(c.InPackets),
-			OutBytes: int64(c.OutBytes), OutPackets: int64(c.OutPackets)}
+		return &c
 	}
+}
+
+// SameNetNS reports whether process pid shares this process's network
+// namespace.
+func SameNetNS(pid int) bool {
+	var a, b unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &a) != nil || unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }

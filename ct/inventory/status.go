@@ -1,0 +1,98 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"govz/conf"
+	"govz/ct/cgroup"
+	"govz/ct/runstate"
+)
+
+// Status is what `vzctl status` reports.
+type Status struct {
+	ID      int
+	Exists  bool
+	Mounted bool
+	Running bool
+}
+
+// String renders vzctl's one-line format, which scripts parse:
+// "CTID 101 exist mounted running".
+func (s Status) String() string {
+	e, m, r := "deleted", "unmounted", "down"
+	if s.Exists {
+		e = "exist"
+	}
+	if s.Mounted {
+		m = "mounted"
+	}
+	if s.Running {
+		r = "running"
+	}
+	return fmt.Sprintf("CTID %d %s %s %s", s.ID, e, m, r)
+}
+
+// StatusOf reports container id's state from its layer (nil: it has no
+// config, or an unreadable one; report what the disk shows) and effective
+// config, without taking its lock: it must answer while another command
+// holds it. A container exists when both its config and its private area
+// do, so a create that died half way never looks whole.
+func (n *Node) StatusOf(id int, layer, eff *conf.Config) Status {
+	st := Status{ID: id}
+	if layer != nil {
+		if fi, err := os.Stat(n.Path(eff.VEPrivate, id)); err == nil && fi.IsDir() {
+			st.Exists = true
+		}
+	}
+	st.Mounted, _ = IsMountPoint(n.Path(eff.VERoot, id))
+	st.Running = n.Running(id, eff)
+	return st
+}
+
+// Running reports whether container id runs, as the kernel sees it: its
+// recorded init is alive, or its cgroup holds processes. The run record
+// alone is not the truth: it can be lost (removed by hand, a full disk)
+// while the guest lives on, and a container whose supervisor died keeps
+// its processes; either is still running, and its files are in use.
+func (n *Node) Running(id int, eff *conf.Config) bool {
+	rd := n.RunDir(id)
+	if s, err := runstate.Read(rd); err == nil && s.Alive() {
+		return true
+	}
+	// A boot under way has processes before its record: not running yet
+	// (exec could not join it), but busy.
+	return len(n.Procs(id, eff)) > 0 && !runstate.Booting(rd)
+}
+
+// Busy reports whether container id runs or its supervisor is alive
+// (booting it, or tearing it down): commands that would pull its files
+// or its mount from under it refuse then.
+func (n *Node) Busy(id int, eff *conf.Config) bool {
+	return n.Running(id, eff) || runstate.Alive(n.RunDir(id))
+}
+
+// Procs lists the processes in container id's cgroup; none when it has no
+// group or the group cannot be read.
+func (n *Node) Procs(id int, eff *conf.Config) []int {
+	g, err := cgroup.Open(n.CgroupParent(id, eff), strconv.Itoa(id))
+	if err != nil {
+		return nil
+	}
+	pids, _ := g.Procs()
+	return pids
+}
+
+// CgroupParent is the parent a container's group lives under: what its
+// run record says while it runs (the global config may have changed
+// since), else the configured one.
+func (n *Node) CgroupParent(id int, eff *conf.Config) string {
+	if st, err := runstate.Read(n.RunDir(id)); err == nil && st.CgroupParent != "" {
+		return st.CgroupParent
+	}
+	if p := conf.Str(eff.CgroupParent); p != "" {
+		return p
+	}
+	return cgroup.DefaultParent
+}
