@@ -141,9 +141,15 @@ func reorder(args []string) []string {
 	if len(args) < 2 || verbatim[args[0]] || isFlag(args[1]) {
 		return args
 	}
+	// backup and restore-backup take two positional arguments: every
+	// one before the first option moves.
+	k := 2
+	for k < len(args) && !isFlag(args[k]) {
+		k++
+	}
 	out := []string{args[0]}
-	out = append(out, args[2:]...)
-	return append(out, "--", args[1])
+	out = append(out, args[k:]...)
+	return append(append(out, "--"), args[1:k]...)
 }
 
 // isFlag tells options from a CTID: "-1" is a (bad) CTID, "--fast" is not.
@@ -183,6 +189,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
+			backupCmd(e, stdout), restoreBackupCmd(e, stdout),
 		},
 	}
 }
