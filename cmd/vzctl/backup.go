@@ -151,4 +151,3 @@ func (e *env) restoreBackup(file, ctid string, prog backup.Progress) (*backup.Re
 	}
 	return backup.Restore(n, file, id, prog)
 }
-
