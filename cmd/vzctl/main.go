@@ -180,7 +180,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			}
 			return fmt.Errorf("bad command: %s: %w", c.Args().First(), vzerror.ErrSyntax)
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			createCmd(e), destroyCmd(e, "destroy"), destroyCmd(e, "delete"),
 			mountCmd(e), umountCmd(e), statusCmd(e, stdout), setCmd(e),
 			startCmd(e), stopCmd(e), restartCmd(e),
@@ -190,7 +190,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
 			backupCmd(e, stdout), restoreBackupCmd(e, stdout),
-		},
+		}, snapshotCmds(e, stdout)...),
 	}
 }
 

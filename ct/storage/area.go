@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -204,4 +205,29 @@ func CreateFilled(lay Layout, c CT, lim Limits, fill func(dir string) error) err
 	}
 	r.Success()
 	return nil
+}
+
+// SnapshotDir is where container c's snapshots are kept: beside the
+// private areas, on their file system (btrfs snapshots and reflinks cannot
+// cross file systems), outside the container's tree.
+func SnapshotDir(c CT) string {
+	return filepath.Join(filepath.Dir(c.Private), ".snapshots", strconv.Itoa(c.ID))
+}
+
+// RemoveSnapshots removes every snapshot of container c (destroy).
+func RemoveSnapshots(c CT) error {
+	dir := SnapshotDir(c)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("reading %s: %v: %w", dir, err, vzerror.ErrDeletePrivate)
+	}
+	for _, e := range ents {
+		if err := Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return Remove(dir)
 }
