@@ -42,15 +42,40 @@ type Result struct {
 const FreezeTimeout = 10 * time.Second
 
 // Backup writes container id's config and private area to file (which
-// must not exist): it freezes the container (when it runs) only for the
-// copy of its private area (a btrfs snapshot or image reflink: milliseconds;
-// a full copy for the dir layout, said in Copy), then archives the copy
-// while the container runs on. A failed backup leaves no file.
+// must not exist) with Write; a failed backup leaves no file.
 func Backup(n *ct.Node, id int, file string, prog Progress) (*Result, error) {
 	start := time.Now()
 	if _, err := os.Lstat(file); err == nil {
 		return nil, fmt.Errorf("backup file %s already exists: %w", file, vzerror.ErrInvalidValue)
 	}
+	part := file + ".part"
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating backup file: %v: %w", err, vzerror.ErrSystem)
+	}
+	defer os.Remove(part)
+	defer f.Close()
+	res, err := Write(n, id, f, prog)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		return nil, writeErr(part, err)
+	}
+	if err := os.Rename(part, file); err != nil {
+		return nil, fmt.Errorf("renaming %s: %v: %w", part, err, vzerror.ErrSystem)
+	}
+	res.File = file
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// Write writes container id's backup to w: it freezes the container (when
+// it runs) only for the copy of its private area (a btrfs snapshot or image
+// reflink: milliseconds; a full copy for the dir layout, said in Copy),
+// then archives the copy while the container runs on.
+func Write(n *ct.Node, id int, w io.Writer, prog Progress) (*Result, error) {
+	start := time.Now()
 	h, err := n.Hold(id, "backup")
 	if err != nil {
 		return nil, err
@@ -112,20 +137,13 @@ func Backup(n *ct.Node, id int, file string, prog Progress) (*Result, error) {
 	host, _ := os.Hostname()
 	m := Manifest{Format: Format, CTID: id, Created: time.Now().UTC(), Host: host, Layout: h.Layout.Name(),
 		Running: h.Running, Copy: method, Config: string(cfg), TreeBytes: treeBytes(mnt)}
-	part := file + ".part"
-	res, err := write(part, mnt, m, prog)
+	res, err := write(w, mnt, m, prog)
 	if err != nil {
-		os.Remove(part)
 		return nil, err
 	}
-	if err := os.Rename(part, file); err != nil {
-		os.Remove(part)
-		return nil, fmt.Errorf("renaming %s: %v: %w", part, err, vzerror.ErrSystem)
-	}
-	res.CTID, res.File, res.Copy = id, file, method
-	res.FrozenMS = ms(frozen)
-	if !h.Running {
-		res.FrozenMS = 0
+	res.CTID, res.Copy = id, method
+	if h.Running {
+		res.FrozenMS = ms(frozen)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
@@ -147,14 +165,10 @@ func treeBytes(dir string) int64 {
 	return n
 }
 
-// write makes the backup file part from tree.
-func write(part, tree string, m Manifest, prog Progress) (*Result, error) {
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("creating backup file: %v: %w", err, vzerror.ErrSystem)
-	}
-	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
+// write writes the backup of tree, described by m, to w.
+func write(w io.Writer, tree string, m Manifest, prog Progress) (*Result, error) {
+	const part = "the backup"
+	bw := bufio.NewWriterSize(w, 1<<20)
 	hw := &hashingWriter{w: bw, h: sha256.New()}
 	mb, err := json.Marshal(m)
 	if err != nil {
@@ -201,9 +215,6 @@ func write(part, tree string, m Manifest, prog Progress) (*Result, error) {
 		return nil, writeErr(part, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, writeErr(part, err)
-	}
-	if err := f.Sync(); err != nil {
 		return nil, writeErr(part, err)
 	}
 	return &Result{Bytes: hw.n + int64(trailerLen), SHA256: sum}, nil

@@ -2,10 +2,15 @@ package backup
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"time"
@@ -30,11 +35,8 @@ type RestoreResult struct {
 }
 
 // Restore makes container id (0: the backup's own CTID) from backup file.
-// The file is verified whole before anything is written; the new
-// container gets the node's default paths (and layout, when the backup's
-// is not available here), and its private area is unpacked with the
-// template extractor's protections (no member outside the area, no
-// symlink followed), with device nodes limited to allowedDevices.
+// The file is verified whole before anything is written (Verify), then
+// read as Receive reads a stream.
 func Restore(n *ct.Node, file string, id int, prog Progress) (*RestoreResult, error) {
 	start := time.Now()
 	var fn func(done, total int64)
@@ -45,29 +47,93 @@ func Restore(n *ct.Node, file string, id int, prog Progress) (*RestoreResult, er
 	if err != nil {
 		return nil, err
 	}
-	if id == 0 {
-		id = info.Manifest.CTID
-	}
-	layer, err := conf.Parse(file+": config", []byte(info.Manifest.Config), conf.CT)
+	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", file, err)
+		return nil, fmt.Errorf("opening backup: %w: %w", err, vzerror.ErrSystem)
 	}
-	skipped := 0
-	var layout string
+	defer f.Close()
+	res, err := receive(n, &progressReader{r: f, total: info.Size + int64(trailerLen), fn: stage(prog, "extract")}, file, id)
+	if err != nil {
+		return nil, err
+	}
+	if res.SHA256 != info.SHA256 {
+		// receive checked the trailer it read: the file changed between.
+		return nil, fmt.Errorf("backup %s changed while being restored: %w: %w", file, ErrDamaged, vzerror.ErrBadTemplate)
+	}
+	res.File = file
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// Receive makes container id (0: the backup's own CTID) from a backup
+// streamed on r (vzmigrate's copy). The checksum comes last: the private
+// area is built at its temporary path and only committed once the trailer
+// matches what was read, so a cut or damaged stream leaves nothing.
+func Receive(n *ct.Node, r io.Reader, id int, prog Progress) (*RestoreResult, error) {
+	start := time.Now()
+	res, err := receive(n, &progressReader{r: r, total: -1, fn: stage(prog, "receive")}, "stream", id)
+	if err != nil {
+		return nil, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func stage(prog Progress, name string) func(done, total int64) {
+	if prog == nil {
+		return nil
+	}
+	return func(done, total int64) { prog(name, done, total) }
+}
+
+func receive(n *ct.Node, r io.Reader, what string, id int) (*RestoreResult, error) {
+	h := sha256.New()
+	br := bufio.NewReaderSize(r, 64<<10)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("backup %s is damaged: %s: %w: %w", what, fmt.Sprintf(format, a...), ErrDamaged, vzerror.ErrBadTemplate)
+	}
+	var head [8]byte
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		return nil, bad("reading the manifest: %v", err)
+	}
+	mlen := int64(binary.LittleEndian.Uint32(head[4:]))
+	if binary.LittleEndian.Uint32(head[:]) != manifestMagic || mlen > maxManifest {
+		return nil, bad("no manifest")
+	}
+	mb := make([]byte, mlen)
+	if _, err := io.ReadFull(br, mb); err != nil {
+		return nil, bad("reading the manifest: %v", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, bad("manifest: %v", err)
+	}
+	if m.Format != Format {
+		return nil, fmt.Errorf("backup %s has format %d; this vzctl reads format %d: %w", what, m.Format, Format, vzerror.ErrBadTemplate)
+	}
+	if id == 0 {
+		id = m.CTID
+	}
+	layer, err := conf.Parse(what+": config", []byte(m.Config), conf.CT)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", what, err)
+	}
+	h.Write(head[:])
+	h.Write(mb)
+	res := &RestoreResult{CTID: id, File: what}
 	err = n.CreateFrom(id, layer, func(lay storage.Layout, c storage.CT, lim storage.Limits) error {
-		layout = lay.Name()
-		n.Log.Infof("Restoring container %d from %s (layout %s)", id, file, layout)
+		res.Layout = lay.Name()
+		n.Log.Infof("Restoring container %d from %s (layout %s)", id, what, res.Layout)
 		return storage.CreateFilled(lay, c, lim, func(dir string) error {
-			s, err := extract(n, file, info, dir, prog)
-			skipped = s
+			sum, skipped, err := extract(n, br, h, 8+mlen, dir, bad)
+			res.Skipped, res.SHA256 = skipped, sum
 			return err
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &RestoreResult{CTID: id, File: file, SHA256: info.SHA256, Layout: layout, Skipped: skipped,
-		Seconds: time.Since(start).Seconds()}, nil
+	return res, nil
 }
 
 // allowedDevices are the device nodes a restored tree may hold: those every
@@ -81,27 +147,14 @@ var allowedDevices = map[[3]int64]bool{
 	{tar.TypeChar, 5, 0}: true, {tar.TypeChar, 5, 1}: true, {tar.TypeChar, 5, 2}: true,
 }
 
-// extract unpacks the tar of backup file into dir, hashing the file again
-// as it goes: a file changed since Verify fails the restore.
-func extract(n *ct.Node, file string, info *Info, dir string, prog Progress) (skipped int, err error) {
-	f, err := os.Open(file)
+// extract unpacks the rest of a backup stream (after its manifest, off
+// bytes into it) into dir, hashing everything as it goes, and checks the
+// trailer at its end; it returns the checksum.
+func extract(n *ct.Node, r io.Reader, h hash.Hash, off int64, dir string, bad func(string, ...any) error) (sum string, skipped int, err error) {
+	tail := &tailReader{r: r, keep: trailerLen, h: h}
+	dec, err := zstd.NewReader(tail, zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return 0, fmt.Errorf("opening backup: %w: %w", err, vzerror.ErrSystem)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, info.dataOff)); err != nil {
-		return 0, fmt.Errorf("reading backup %s: %w: %w", file, err, vzerror.ErrSystem)
-	}
-	var fn func(done, total int64)
-	if prog != nil {
-		fn = func(done, total int64) { prog("extract", done, total) }
-	}
-	data := io.TeeReader(&progressReader{r: io.NewSectionReader(f, info.dataOff, info.Size-info.dataOff),
-		total: info.Size - info.dataOff, fn: fn}, h)
-	dec, err := zstd.NewReader(data, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	defer dec.Close()
 	pr, pw := io.Pipe()
@@ -114,23 +167,67 @@ func extract(n *ct.Node, file string, info *Info, dir string, prog Progress) (sk
 	xerr := <-done
 	pr.Close()
 	if ferr != nil {
-		return skipped, fmt.Errorf("backup %s: %v: %w", file, ferr, vzerror.ErrBadTemplate)
+		return "", skipped, bad("%v", ferr)
 	}
 	if xerr != nil {
-		return skipped, fmt.Errorf("backup %s: %w", file, xerr)
+		return "", skipped, fmt.Errorf("backup: %w", xerr)
 	}
-	// Read to the end so the whole file is hashed.
 	if _, err := io.Copy(io.Discard, dec); err != nil {
-		return skipped, fmt.Errorf("backup %s: %v: %w", file, err, vzerror.ErrBadTemplate)
+		return "", skipped, bad("%v", err)
 	}
-	if _, err := io.Copy(io.Discard, data); err != nil {
-		return skipped, fmt.Errorf("reading backup %s: %v: %w", file, err, vzerror.ErrSystem)
+	if _, err := io.Copy(io.Discard, tail); err != nil {
+		return "", skipped, bad("reading: %v", err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != info.SHA256 {
-		return skipped, fmt.Errorf("backup %s is damaged: it changed while being restored: %w: %w", file, ErrDamaged, vzerror.ErrBadTemplate)
+	tr := tail.held()
+	if len(tr) != trailerLen || binary.LittleEndian.Uint32(tr) != trailerMagic ||
+		string(tr[8:8+len(trailerTag)]) != trailerTag {
+		return "", skipped, bad("no checksum trailer (cut short?)")
 	}
-	return skipped, nil
+	want := tr[8+len(trailerTag) : 8+len(trailerTag)+sha256.Size]
+	if n := int64(binary.LittleEndian.Uint64(tr[trailerLen-8:])); n != off+tail.n {
+		return "", skipped, bad("length %d, the trailer says %d", off+tail.n, n)
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, want) {
+		return "", skipped, bad("checksum mismatch (sha256 %s, recorded %s)", hex.EncodeToString(got)[:16], hex.EncodeToString(want)[:16])
+	}
+	return hex.EncodeToString(want), skipped, nil
 }
+
+// tailReader passes on all but the last keep bytes of r (the trailer of
+// a stream whose length is not known in advance), hashing them into h. n
+// counts the bytes passed on.
+type tailReader struct {
+	r    io.Reader
+	keep int
+	h    hash.Hash
+	buf  []byte
+	n    int64
+	eof  bool
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	for !t.eof && len(t.buf) <= t.keep {
+		chunk := make([]byte, 64<<10)
+		k, err := t.r.Read(chunk)
+		t.buf = append(t.buf, chunk[:k]...)
+		if err == io.EOF {
+			t.eof = true
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	avail := len(t.buf) - t.keep
+	if avail <= 0 {
+		return 0, io.EOF
+	}
+	k := copy(p, t.buf[:avail])
+	t.buf = t.buf[k:]
+	t.n += int64(k)
+	t.h.Write(p[:k])
+	return k, nil
+}
+
+func (t *tailReader) held() []byte { return t.buf }
 
 // filterTar copies the tar stream r to w, dropping the device nodes that
 // allowedDevices does not list.
