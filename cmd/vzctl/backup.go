@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -150,4 +151,26 @@ func (e *env) restoreBackup(file, ctid string, prog backup.Progress) (*backup.Re
 		e.log.CT = id
 	}
 	return backup.Restore(n, file, id, prog)
+}
+
+// receiveCmd is the destination's half of vzmigrate: a backup stream on
+// stdin becomes container CTID, committed only once its checksum matched.
+// The final status is always a JSON line on stdout, for vzmigrate.
+func receiveCmd(e *env, stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:         "receive",
+		Usage:        "(used by vzmigrate) make container CTID from a backup streamed on stdin",
+		ArgsUsage:    "CTID",
+		OnUsageError: usageErr,
+		Action: func(c *cli.Context) error {
+			j := newJSONOut(stdout)
+			e.log.Out = e.log.Err
+			var res *backup.RestoreResult
+			err := e.withCT(c, func(n *ct.Node, id int) (err error) {
+				res, err = backup.Receive(n, os.Stdin, id, nil)
+				return err
+			})
+			return j.finish(res, err)
+		},
+	}
 }

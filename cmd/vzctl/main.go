@@ -189,7 +189,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
-			backupCmd(e, stdout), restoreBackupCmd(e, stdout),
+			backupCmd(e, stdout), restoreBackupCmd(e, stdout), receiveCmd(e, stdout),
 		}, snapshotCmds(e, stdout)...),
 	}
 }
