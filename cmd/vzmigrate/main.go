@@ -17,7 +17,10 @@ import (
 	"strings"
 
 	"govz/ct"
+	"govz/ct/lxcfs"
 	"govz/ct/migrate"
+	"govz/ct/nsinit"
+	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 )
@@ -90,7 +93,21 @@ func parse(argv []string) (args, error) {
 	return a, nil
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// Stopping and starting a container re-executes this binary as its
+	// supervisor (and the supervisor's helpers), as vzctl does.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case supervisor.Verb:
+			os.Exit(ct.SupervisorMain(os.Args[2:]))
+		case nsinit.Verb:
+			nsinit.Main()
+		case lxcfs.Verb:
+			os.Exit(lxcfs.Main(os.Args[2:]))
+		}
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(argv []string, stdout, stderr io.Writer) int {
 	a, err := parse(argv)

@@ -200,6 +200,10 @@ func write(w io.Writer, tree string, m Manifest, prog Progress) (*Result, error)
 		fn = func(done, total int64) { prog("archive", done, total) }
 	}
 	_, cerr := io.Copy(enc, &progressReader{r: out, total: m.TreeBytes, fn: fn})
+	if cerr != nil {
+		// tar would block on a pipe nobody reads any more.
+		cmd.Process.Kill()
+	}
 	werr := cmd.Wait()
 	if cerr != nil {
 		return nil, writeErr(part, cerr)

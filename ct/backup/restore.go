@@ -160,17 +160,21 @@ func extract(n *ct.Node, r io.Reader, h hash.Hash, off int64, dir string, bad fu
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- untar.Extract(pr, dir, untar.Options{Warnf: n.Log.Warnf})
+		err := untar.Extract(pr, dir, untar.Options{Warnf: n.Log.Warnf})
+		// A failed extraction (a full disk) must not leave filterTar
+		// blocked on a pipe nobody reads.
+		pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
+		done <- err
 	}()
 	skipped, ferr := filterTar(dec, pw, n.Log.Warnf)
 	pw.CloseWithError(ferr)
 	xerr := <-done
 	pr.Close()
-	if ferr != nil {
-		return "", skipped, bad("%v", ferr)
-	}
 	if xerr != nil {
 		return "", skipped, fmt.Errorf("backup: %w", xerr)
+	}
+	if ferr != nil {
+		return "", skipped, bad("%v", ferr)
 	}
 	if _, err := io.Copy(io.Discard, dec); err != nil {
 		return "", skipped, bad("%v", err)

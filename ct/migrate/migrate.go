@@ -236,19 +236,22 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 // on the destination.
 func (m *migration) copy() (int64, error) {
 	c := m.ssh(m.o.RemoteVzctl, "receive", strconv.Itoa(m.id))
-	pr, pw := io.Pipe()
-	c.Stdin = pr
+	// A pipe of the kernel's, not io.Pipe: when ssh dies, the next write
+	// fails (EPIPE) instead of waiting for a reader that is gone.
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Start(); err != nil {
 		return 0, fail(ExitConnect, "running ssh: %v", err)
 	}
-	counter := &countWriter{w: pw, fn: m.o.Progress}
+	counter := &countWriter{w: stdin, fn: m.o.Progress}
 	_, werr := backup.Write(m.n, m.id, counter, nil)
-	pw.CloseWithError(werr)
-	err := c.Wait()
-	pr.Close()
-	if werr != nil && !errors.Is(werr, io.ErrClosedPipe) && err == nil {
+	stdin.Close()
+	err = c.Wait()
+	if werr != nil && err == nil {
 		return 0, &Error{Code: ExitCopy, Err: werr}
 	}
 	if err != nil {
