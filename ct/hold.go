@@ -86,8 +86,9 @@ func (n *Node) Freeze(h *Held, timeout time.Duration) (thaw func() error, err er
 // area, as Create does from a template: the lock, the checks of the
 // node-unique values (name, addresses, ID range), and the config written
 // last as the commit point, with everything rolled back on failure.
-// VE_PRIVATE and VE_ROOT of layer are ignored (the node's defaults place
-// the new container), so that nothing is written outside them. fill gets
+// VE_PRIVATE, VE_ROOT and VE_LAYOUT of layer are ignored (the node's
+// defaults place the new container), so that nothing is written outside
+// them and a backup restores on any node. fill gets
 // the layout, the container and its limits and must build c.Private
 // (storage.CreateFilled).
 func (n *Node) CreateFrom(id int, layer *conf.Config, fill func(lay storage.Layout, c storage.CT, lim storage.Limits) error) error {
@@ -100,7 +101,9 @@ func (n *Node) CreateFrom(id int, layer *conf.Config, fill func(lay storage.Layo
 	if _, err := os.Stat(cfgPath); err == nil {
 		return fmt.Errorf("container %d: config %s already exists: %w", id, cfgPath, vzerror.ErrPrivateExists)
 	}
-	layer.VEPrivate, layer.VERoot = nil, nil
+	// The source's paths and layout may not exist here (another node, a
+	// btrfs container restored onto ext4): this node's defaults apply.
+	layer.VEPrivate, layer.VERoot, layer.VELayout = nil, nil, nil
 	if err := layer.Validate(); err != nil {
 		return err
 	}

@@ -52,16 +52,11 @@ func (g *Group) Freeze(ctx context.Context, timeout time.Duration) (thaw func() 
 	}
 }
 
-// freezer picks the freezer the host has: cgroup2's cgroup.freeze (Linux
-// 5.2+), else the v1 freezer controller.
+// freezer picks the freezer the host has: the v1 freezer controller when
+// it is mounted (on a hybrid host a task may have joined only the v1
+// groups, out of cgroup2's reach, as Kill knows), else cgroup2's
+// cgroup.freeze (Linux 5.2+).
 func (g *Group) freezer() (file, freeze, thaw string, frozen func() (bool, error), err error) {
-	if u := g.unified(); u != nil && g.k.Exists(u.hostPath(g.outer())+"/cgroup.freeze") {
-		dir := u.hostPath(g.outer())
-		return dir + "/cgroup.freeze", "1", "0", func() (bool, error) {
-			b, err := g.k.ReadFile(dir + "/cgroup.events")
-			return strings.Contains("\n"+string(b), "\nfrozen 1"), err
-		}, nil
-	}
 	if h := g.v1("freezer"); h != nil {
 		f := h.hostPath(g.outer()) + "/freezer.state"
 		return f, "FROZEN", "THAWED", func() (bool, error) {
@@ -69,5 +64,12 @@ func (g *Group) freezer() (file, freeze, thaw string, frozen func() (bool, error
 			return strings.TrimSpace(string(b)) == "FROZEN", err
 		}, nil
 	}
-	return "", "", "", nil, fmt.Errorf("no cgroup freezer for %s (neither cgroup.freeze nor the v1 freezer)", g.outer())
+	if u := g.unified(); u != nil && g.k.Exists(u.hostPath(g.outer())+"/cgroup.freeze") {
+		dir := u.hostPath(g.outer())
+		return dir + "/cgroup.freeze", "1", "0", func() (bool, error) {
+			b, err := g.k.ReadFile(dir + "/cgroup.events")
+			return strings.Contains("\n"+string(b), "\nfrozen 1"), err
+		}, nil
+	}
+	return "", "", "", nil, fmt.Errorf("no cgroup freezer for %s (neither the v1 freezer nor cgroup.freeze)", g.outer())
 }
