@@ -38,6 +38,10 @@ type Result struct {
 	Seconds  float64 `json:"seconds"`
 }
 
+// CopyNone is Result.Copy when a stopped container's tree was archived
+// in place, under its lock.
+const CopyNone = "none (stopped, archived in place)"
+
 // FreezeTimeout bounds the wait for a container's tasks to freeze.
 const FreezeTimeout = 10 * time.Second
 
@@ -98,32 +102,40 @@ func Write(n *ct.Node, id int, w io.Writer, prog Progress) (*Result, error) {
 		return nil, fmt.Errorf("creating %s: %v: %w", work, err, vzerror.ErrSystem)
 	}
 	defer os.RemoveAll(work)
-	copyDir := filepath.Join(work, "copy")
-	frozenAt := time.Now()
-	thaw, err := n.Freeze(h, FreezeTimeout)
-	if err != nil {
-		return nil, err
+	copyDir, method, frozen := h.CT.Private, CopyNone, time.Duration(0)
+	if h.Running || h.Layout.Name() == "image" {
+		// A running container is copied while frozen, and archived from
+		// the copy as it runs on; an image is copied too, as it may be
+		// mounted (its file system is read from a copy's loop device).
+		copyDir = filepath.Join(work, "copy")
+		frozenAt := time.Now()
+		thaw, err := n.Freeze(h, FreezeTimeout)
+		if err != nil {
+			return nil, err
+		}
+		method, err = storage.FreezeCopy(h.Layout, h.CT, copyDir)
+		frozen = time.Since(frozenAt)
+		if terr := thaw(); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		if err != nil {
+			storage.Remove(copyDir)
+			return nil, fmt.Errorf("container %d: %w", id, err)
+		}
+		defer storage.Remove(copyDir)
+		if h.Running {
+			n.Log.Infof("Container %d frozen %.1f ms for a %s of its private area", id, ms(frozen), method)
+		}
+		if method == storage.CopyFull {
+			n.Log.Infof("Layout %s cannot snapshot here: the private area was copied in full", h.Layout.Name())
+		}
+		// The copy is ours: the container may be stopped, started or
+		// set while it is archived.
+		h.Release()
+		held = false
 	}
-	method, err := storage.FreezeCopy(h.Layout, h.CT, copyDir)
-	frozen := time.Since(frozenAt)
-	if terr := thaw(); terr != nil {
-		err = errors.Join(err, terr)
-	}
-	if err != nil {
-		storage.Remove(copyDir)
-		return nil, fmt.Errorf("container %d: %w", id, err)
-	}
-	defer storage.Remove(copyDir)
-	if h.Running {
-		n.Log.Infof("Container %d frozen %.1f ms for a %s of its private area", id, ms(frozen), method)
-	}
-	if method == storage.CopyFull {
-		n.Log.Infof("Layout %s cannot snapshot here: the private area was copied in full", h.Layout.Name())
-	}
-	// The copy is ours: the container may be stopped, started or set
-	// while it is archived.
-	h.Release()
-	held = false
+	// Otherwise the stopped container's own tree is archived, read-only,
+	// under its lock: nothing can start it meanwhile.
 
 	mnt := filepath.Join(work, "view")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
