@@ -13,6 +13,9 @@ cleanup() {
 	cd /
 	for m in $(grep -o "$W[^ ]*" /proc/mounts | sort -r); do umount "$m" || umount -l "$m"; done
 	rm -rf "$W"
+	for d in $(find /sys/fs/cgroup -maxdepth 2 -type d -name "govz-bkbench-$$"); do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
 }
 trap cleanup EXIT
 go build -o "$W/bin/" ./cmd/vzctl
