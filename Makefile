@@ -12,7 +12,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # the CVE-2019-5736 answer), so its size is paid on each: 12 MB -> 8.6 MB.
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CMDS     := vzctl vzlist vztmpl vzifup-post
-DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 \
+DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 openssh-server \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
             lxcfs zsh man-db \
             qemu-system-x86 qemu-utils linux-image-amd64 initramfs-tools

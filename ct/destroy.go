@@ -60,6 +60,9 @@ func (n *Node) Destroy(id int) error {
 	if err := lay.Destroy(storage.CT{ID: id, Private: gone, Root: root}); err != nil {
 		return err
 	}
+	if err := storage.RemoveSnapshots(storage.CT{ID: id, Private: private}); err != nil {
+		n.Log.Warnf("container %d: removing its snapshots: %v", id, err)
+	}
 	os.Remove(root)
 	os.RemoveAll(c.RunDir)
 	n.markRunning(id, false)

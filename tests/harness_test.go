@@ -60,7 +60,7 @@ func TestMain(m *testing.M) {
 			}
 			return m.Run()
 		}
-		build := exec.Command("go", "build", "-o", dir+"/", "govz/cmd/vzctl", "govz/cmd/vzlist", "govz/cmd/vztmpl")
+		build := exec.Command("go", "build", "-o", dir+"/", "govz/cmd/vzctl", "govz/cmd/vzlist", "govz/cmd/vztmpl", "govz/cmd/vzmigrate")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building binaries:", err)

@@ -135,10 +135,6 @@ func errorLine(err error) string {
 
 // verbatim commands take everything after the CTID as their own arguments
 // (the command to run, console's tty number).
-// multiArg commands take more than one argument before their options
-// (vzctl register PATH CTID --force).
-var multiArg = map[string]bool{"register": true, "export": true, "import": true}
-
 var verbatim = map[string]bool{"exec": true, "exec2": true, "exec3": true, "runscript": true, "enter": true, "console": true}
 
 // reorder moves the CTID behind the options: vzctl writes "set 101 --save",
@@ -147,18 +143,15 @@ func reorder(args []string) []string {
 	if len(args) < 2 || verbatim[args[0]] || isFlag(args[1]) {
 		return args
 	}
-	if multiArg[args[0]] {
-		// Every argument before the first option goes behind them.
-		i := 1
-		for i < len(args) && !isFlag(args[i]) {
-			i++
-		}
-		out := append([]string{args[0]}, args[i:]...)
-		return append(append(out, "--"), args[1:i]...)
+	// backup, restore-backup, register, import and export take two
+	// positional arguments: every one before the first option moves.
+	k := 2
+	for k < len(args) && !isFlag(args[k]) {
+		k++
 	}
 	out := []string{args[0]}
-	out = append(out, args[2:]...)
-	return append(out, "--", args[1])
+	out = append(out, args[k:]...)
+	return append(append(out, "--"), args[1:k]...)
 }
 
 // isFlag tells options from a CTID: "-1" is a (bad) CTID, "--fast" is not.
@@ -189,7 +182,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			}
 			return fmt.Errorf("bad command: %s: %w", c.Args().First(), vzerror.ErrSyntax)
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			createCmd(e), destroyCmd(e, "destroy"), destroyCmd(e, "delete"),
 			mountCmd(e), umountCmd(e), statusCmd(e, stdout), setCmd(e),
 			startCmd(e), stopCmd(e), restartCmd(e),
@@ -199,7 +192,8 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
 			registerCmd(e), importCmd(e, stdout), exportCmd(e),
-		},
+			backupCmd(e, stdout), restoreBackupCmd(e, stdout), receiveCmd(e, stdout),
+		}, snapshotCmds(e, stdout)...),
 	}
 }
 

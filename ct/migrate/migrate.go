@@ -1,0 +1,311 @@
+// Package migrate is vzmigrate: a container moves to another node over
+// SSH with its config and private area, keeping its CTID, name, addresses
+// and limits.
+//
+// Offline migration stops the container, streams a backup (ct/backup: the
+// config, the tar of the private area, zstd, a SHA-256 trailer) through
+// ssh into `vzctl receive CTID` on the destination, which builds the
+// private area at its temporary path and commits it (config last) only
+// when the trailer matches; then it starts the container there if it ran,
+// and only then removes it here. Up to that switch every failure leaves
+// the container here, started again if it ran, and nothing on the
+// destination: receive rolls back its own failures (a cut stream is a
+// damaged one), and a failed start there is undone with destroy.
+//
+// Live migration (--online) needs checkpoint/restore, which is not here
+// yet: it is refused up front.
+package migrate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"govz/ct"
+	"govz/ct/backup"
+	"govz/ct/vzerror"
+)
+
+// vzmigrate's exit codes (vzmigrate(8)).
+const (
+	ExitUsage       = 1
+	ExitConnect     = 4
+	ExitCopy        = 6
+	ExitDestStart   = 7
+	ExitSourceStop  = 8
+	ExitExistsOnDst = 9
+	ExitNoSource    = 10
+	ExitIPInUse     = 12
+	ExitNoDiskSpace = 13
+	// ExitNoCheckpoint: OpenVZ's code for "OpenVZ is not running" on a
+	// node, the nearest to "this node cannot checkpoint".
+	ExitNoCheckpoint = 14
+	ExitName         = 15
+	ExitLocked       = 20
+)
+
+// Error is a migration failure with vzmigrate's exit code.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode is vzmigrate's exit status for e.
+func (e *Error) ExitCode() int { return e.Code }
+
+func fail(code int, format string, a ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, a...)}
+}
+
+// Options are vzmigrate's.
+type Options struct {
+	Dest    string   // [user@]host
+	SSH     []string // extra ssh options (--ssh)
+	Online  bool
+	KeepDst bool // keep what the destination got when a later step fails
+	// KeepSrc is -r no: the source's private area stays (its config is
+	// renamed CTID.toml.migrated so the container is not registered
+	// twice).
+	KeepSrc bool
+	// RemoteVzctl is the command run on the destination ("vzctl").
+	RemoteVzctl string
+	// Progress gets stages: check, stop, copy (bytes), start, cleanup.
+	Progress func(stage string, done, total int64)
+}
+
+// Result is what a migration did.
+type Result struct {
+	CTID       int     `json:"ctid"`
+	Dest       string  `json:"dest"`
+	WasRunning bool    `json:"was_running"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+	// Downtime is from the stop here to the start there (0 when it did
+	// not run).
+	Downtime float64 `json:"downtime_seconds"`
+}
+
+type migration struct {
+	n  *ct.Node
+	id int
+	o  Options
+}
+
+func (m *migration) stage(s string) {
+	if m.o.Progress != nil {
+		m.o.Progress(s, 0, 0)
+	}
+}
+
+// ssh returns the ssh command running args (one remote command line) on
+// the destination.
+func (m *migration) ssh(remote ...string) *exec.Cmd {
+	args := []string{"-o", "BatchMode=yes"}
+	args = append(args, m.o.SSH...)
+	args = append(args, m.o.Dest, "--")
+	args = append(args, remote...)
+	return exec.Command("ssh", args...)
+}
+
+// remote runs a vzctl command on the destination and returns its exit
+// code (255: ssh itself failed) and output.
+func (m *migration) remote(args ...string) (int, string, error) {
+	c := m.ssh(append([]string{m.o.RemoteVzctl}, args...)...)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String() + lastLine(errb.String()), nil
+	}
+	if err != nil {
+		return -1, "", err
+	}
+	return 0, out.String(), nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// Migrate moves container id to o.Dest.
+func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
+	start := time.Now()
+	if o.Online {
+		return nil, fail(ExitNoCheckpoint, "live migration (--online) needs checkpoint/restore, which this node does not have yet: migrate offline (without --online)")
+	}
+	if o.RemoteVzctl == "" {
+		o.RemoteVzctl = "vzctl"
+	}
+	m := &migration{n: n, id: id, o: o}
+	if _, err := n.LoadCT(id); err != nil {
+		if errors.Is(err, vzerror.ErrNoConfig) {
+			return nil, &Error{Code: ExitNoSource, Err: err}
+		}
+		return nil, err
+	}
+	m.stage("check")
+	code, out, err := m.remote("status", strconv.Itoa(id))
+	switch {
+	case err != nil:
+		return nil, fail(ExitConnect, "running ssh: %v", err)
+	case code == 255:
+		return nil, fail(ExitConnect, "cannot connect to %s: %s", o.Dest, strings.TrimSpace(out))
+	case code != 0 && code != 3:
+		return nil, fail(ExitConnect, "%s on %s: status exit %d: %s", o.RemoteVzctl, o.Dest, code, strings.TrimSpace(out))
+	case strings.Contains(out, " exist "):
+		return nil, fail(ExitExistsOnDst, "container %d already exists on %s", id, o.Dest)
+	}
+	st, err := n.Status(id)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{CTID: id, Dest: o.Dest, WasRunning: st.Running}
+	var down time.Time
+	if st.Running {
+		m.stage("stop")
+		down = time.Now()
+		if err := n.Stop(id, false, false); err != nil {
+			if errors.Is(err, vzerror.ErrLocked) {
+				return nil, &Error{Code: ExitLocked, Err: err}
+			}
+			return nil, &Error{Code: ExitSourceStop, Err: err}
+		}
+	}
+	// Until the start on the destination, a failure puts the container
+	// back as it was here.
+	undo := func(err error) error {
+		if st.Running {
+			if serr := n.Start(id, ct.StartOptions{}); serr != nil {
+				err = errors.Join(err, fmt.Errorf("restarting container %d here: %w", id, serr))
+			}
+		}
+		return err
+	}
+	m.stage("copy")
+	nb, err := m.copy()
+	if err != nil {
+		return nil, undo(err)
+	}
+	res.Bytes = nb
+	if st.Running {
+		m.stage("start")
+		code, out, err := m.remote("start", strconv.Itoa(id))
+		if err != nil || code != 0 {
+			err = fail(ExitDestStart, "starting container %d on %s: exit %d: %s", id, o.Dest, code, strings.TrimSpace(out))
+			if !o.KeepDst {
+				m.stage("cleanup")
+				m.remote("stop", "--fast", strconv.Itoa(id))
+				if c, out, derr := m.remote("destroy", strconv.Itoa(id)); derr != nil || c != 0 {
+					err = errors.Join(err, fmt.Errorf("removing container %d from %s: exit %d: %s", id, o.Dest, c, strings.TrimSpace(out)))
+				}
+			}
+			return nil, undo(err)
+		}
+		res.Downtime = time.Since(down).Seconds()
+	}
+	// The switch is done: the container is there.
+	m.stage("cleanup")
+	if o.KeepSrc {
+		cfg := n.Paths.CTConfig(id)
+		if err := os.Rename(cfg, cfg+".migrated"); err != nil {
+			return nil, fail(ExitCopy, "container %d runs on %s, but its config here could not be retired: %v", id, o.Dest, err)
+		}
+	} else if err := n.Destroy(id); err != nil {
+		return nil, fail(ExitCopy, "container %d is on %s, but removing it here failed: %v", id, o.Dest, err)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// copy streams the backup of the (stopped) container into vzctl receive
+// on the destination.
+func (m *migration) copy() (int64, error) {
+	c := m.ssh(m.o.RemoteVzctl, "receive", strconv.Itoa(m.id))
+	// A pipe of the kernel's, not io.Pipe: when ssh dies, the next write
+	// fails (EPIPE) instead of waiting for a reader that is gone.
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		return 0, fail(ExitConnect, "running ssh: %v", err)
+	}
+	counter := &countWriter{w: stdin, fn: m.o.Progress}
+	_, werr := backup.Write(m.n, m.id, counter, nil)
+	stdin.Close()
+	err = c.Wait()
+	if werr != nil && err == nil {
+		return 0, &Error{Code: ExitCopy, Err: werr}
+	}
+	if err != nil {
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		msg := strings.TrimSpace(lastLine(errb.String()))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return 0, fail(receiveCode(code, out.String()), "copying container %d to %s: %s", m.id, m.o.Dest, msg)
+	}
+	return counter.n, nil
+}
+
+// receiveCode maps vzctl receive's exit code (vzctl's) to vzmigrate's.
+func receiveCode(code int, out string) int {
+	var ev struct{ Code int }
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		json.Unmarshal([]byte(l), &ev)
+	}
+	if ev.Code != 0 {
+		code = ev.Code
+	}
+	switch code {
+	case 44:
+		return ExitExistsOnDst
+	case 78:
+		return ExitIPInUse
+	case 131:
+		return ExitName
+	case 46:
+		return ExitNoDiskSpace
+	case 9:
+		return ExitLocked
+	}
+	return ExitCopy
+}
+
+type countWriter struct {
+	w    io.Writer
+	n    int64
+	last int64
+	fn   func(stage string, done, total int64)
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n += int64(k)
+	if c.fn != nil && c.n-c.last >= 1<<20 {
+		c.last = c.n
+		c.fn("copy", c.n, -1)
+	}
+	return k, err
+}
