@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"govz/ct/idmap"
-	"govz/ct/vzerror"
 	"govz/templates"
 )
 
@@ -75,7 +74,7 @@ func LoadSample(p Paths, name string) (*Config, error) {
 	}
 	data, err := builtinSamples.ReadFile("samples/" + name + ".toml")
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("sample %q not found in %s or built in: %w", name, p.SamplesDir(), vzerror.ErrSample)
+		return nil, fmt.Errorf("sample %q not found in %s or built in: %w", name, p.SamplesDir(), ErrNoSample)
 	}
 	if err != nil {
 		return nil, err

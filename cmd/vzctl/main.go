@@ -22,6 +22,7 @@ import (
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+	"govz/internal/exitcode"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -118,7 +119,7 @@ done:
 	if exit := (*vzerror.ExitError)(nil); err != nil && !(errors.As(err, &exit) && exit.Quiet) {
 		fmt.Fprintln(stderr, errorLine(err))
 	}
-	return vzerror.Code(err)
+	return exitcode.Of(err)
 }
 
 // errorLine makes the one line an error prints: the message, capitalised

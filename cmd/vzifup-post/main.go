@@ -26,6 +26,7 @@ import (
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+	"govz/internal/exitcode"
 	"govz/net/link"
 	"govz/net/linkwatch"
 )
@@ -46,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) != 1 || (strings.HasPrefix(args[0], "-") && args[0] != "--watch") {
 		fmt.Fprintln(stderr, "Usage: vzifup-post [--quiet] DEVICE | vzifup-post --watch")
-		return vzerror.Code(vzerror.ErrSyntax)
+		return exitcode.Of(vzerror.ErrSyntax)
 	}
 	err := func() error {
 		n, err := ct.OpenNode(log)
@@ -76,5 +77,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 		m := strings.ReplaceAll(err.Error(), "\n", "; ")
 		log.Errorf("%s", strings.ToUpper(m[:1])+m[1:])
 	}
-	return vzerror.Code(err)
+	return exitcode.Of(err)
 }

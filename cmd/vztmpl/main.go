@@ -23,6 +23,7 @@ import (
 	"govz/conf"
 	"govz/ct/vzerror"
 	"govz/internal/clidoc"
+	"govz/internal/exitcode"
 )
 
 func main() {
@@ -36,7 +37,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vztmpl: %v\n", err)
-		os.Exit(vzerror.Code(err))
+		os.Exit(exitcode.Of(err))
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"govz/ct/vzerror"
 )
 
 // Layout is the host's cgroup arrangement.
@@ -179,7 +177,7 @@ func layoutOf(hs []hierarchy) (Layout, error) {
 	if v2 {
 		return V2, nil
 	}
-	return 0, fmt.Errorf("no cgroup hierarchy mounted (%s): %w", mountinfoPath, vzerror.ErrBadKernel)
+	return 0, fmt.Errorf("no cgroup hierarchy mounted (%s): %w", mountinfoPath, ErrUnsupported)
 }
 
 // readHierarchies parses the mountinfo k sees.

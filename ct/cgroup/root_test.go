@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"govz/ct/vzerror"
 )
 
 // These tests run against the real cgroupfs of this machine, under a
@@ -162,7 +160,7 @@ func TestRootCreateAddProcDestroy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := g.Destroy(); !errors.Is(err, vzerror.ErrRunning) {
+	if err := g.Destroy(); !errors.Is(err, ErrPopulated) {
 		t.Fatalf("Destroy with a live process = %v; want ErrRunning", err)
 	}
 

@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"govz/ct/vzerror"
 )
 
 const (
@@ -54,7 +52,7 @@ type dirTime struct {
 func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *progress) error {
 	root, err := unix.Open(destDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("opening destination %s: %w: %w", destDir, &os.PathError{Op: "open", Path: destDir, Err: err}, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("opening destination %s: %w: %w", destDir, &os.PathError{Op: "open", Path: destDir, Err: err}, ErrDestination)
 	}
 	defer unix.Close(root)
 	x := &extractor{
@@ -71,7 +69,7 @@ func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *p
 	defer x.dirs.closeAll()
 	var st unix.Stat_t
 	if err := unix.Fstat(root, &st); err != nil {
-		return fmt.Errorf("opening destination %s: %w: %w", destDir, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("opening destination %s: %w: %w", destDir, err, ErrDestination)
 	}
 	x.dirs.root = x.newEntry("", root, &st)
 	// A default ACL inherited by destDir from its parent replaces the umask.
@@ -87,7 +85,7 @@ func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *p
 		// ErrInsecurePath (GODEBUG=tarinsecurepath=0) comes with a usable
 		// header; cleanName applies our own, stricter rules.
 		if err != nil && (hdr == nil || !errors.Is(err, tar.ErrInsecurePath)) {
-			return fmt.Errorf("reading archive: %w: %w", err, vzerror.ErrBadTemplate)
+			return fmt.Errorf("reading archive: %w: %w", err, ErrCorrupt)
 		}
 		err = x.member(hdr)
 		x.dirs.release()
@@ -111,19 +109,19 @@ func (x *extractor) member(hdr *tar.Header) error {
 	}
 	name, abs, err := cleanName(hdr.Name)
 	if err != nil {
-		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, ErrCorrupt)
 	}
 	if abs && !x.warnedAbs {
 		x.warnedAbs = true
 		x.warnf("removing leading '/' from member names")
 	}
 	if err := checkHeader(hdr); err != nil {
-		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, ErrCorrupt)
 	}
 	if name == "" {
 		if hdr.Typeflag != tar.TypeDir && hdr.Typeflag != 'D' {
 			return fmt.Errorf("member %q: a %q member cannot replace the extraction root: %w",
-				hdr.Name, hdr.Typeflag, vzerror.ErrBadTemplate)
+				hdr.Name, hdr.Typeflag, ErrCorrupt)
 		}
 		return x.rootDir(hdr)
 	}
@@ -218,7 +216,7 @@ func (x *extractor) copyData(fd int, name string, hdr *tar.Header) error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("reading %q: %w: %w", name, err, vzerror.ErrBadTemplate)
+			return fmt.Errorf("reading %q: %w: %w", name, err, ErrCorrupt)
 		}
 		var err error
 		if sparse {
@@ -452,13 +450,13 @@ func (x *extractor) symlink(p dirEntry, base, name string, hdr *tar.Header) erro
 func (x *extractor) hardlink(p dirEntry, base, name string, hdr *tar.Header) error {
 	target, _, err := cleanName(hdr.Linkname)
 	if err != nil {
-		return fmt.Errorf("member %q: hard link target %q: %w: %w", name, hdr.Linkname, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: hard link target %q: %w: %w", name, hdr.Linkname, err, ErrCorrupt)
 	}
 	if target == name {
 		return nil
 	}
 	if target == "" {
-		return fmt.Errorf("member %q: hard link to the extraction root: %w", name, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: hard link to the extraction root: %w", name, ErrCorrupt)
 	}
 	tdir, tbase := splitName(target)
 	t, err := x.dir(tdir, false)

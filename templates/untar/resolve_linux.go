@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/internal/inroot"
 )
 
@@ -266,16 +265,16 @@ func memberError(name, what string, err error) error {
 	var sentinel error
 	switch {
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
-		sentinel = vzerror.ErrNoDiskSpace
+		sentinel = ErrNoSpace
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENOENT),
 		errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENAMETOOLONG),
 		errors.Is(err, errDotDot):
 		// The archive asked for something its own earlier members make
 		// impossible (a path through a file, a symlink loop, a hard link
 		// to nothing).
-		sentinel = vzerror.ErrBadTemplate
+		sentinel = ErrCorrupt
 	default:
-		sentinel = vzerror.ErrCreatePrivate
+		sentinel = ErrDestination
 	}
 	return fmt.Errorf("extracting %q: %s: %w: %w", name, what, err, sentinel)
 }
