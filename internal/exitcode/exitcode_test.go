@@ -163,6 +163,7 @@ func TestOutermostClassWins(t *testing.T) {
 		want int
 	}{
 		"stop: class then cause":  {fmt.Errorf("stop 101: %w: %w", vzerror.ErrStop, invalid), 33},
+		"stop: class invalid":     {fmt.Errorf("stop 101: %w: %w", vzerror.ErrStop, fmt.Errorf("bad value %q: %w", "x", vzerror.ErrInvalidValue)), 33},
 		"stop: nested":            {fmt.Errorf("vzctl stop: %w", fmt.Errorf("stop 101: %w: %w", vzerror.ErrStop, invalid)), 33},
 		"cause then class":        {fmt.Errorf("%w: %w", invalid, vzerror.ErrConfigSave), 139},
 		"join: first class wins":  {errors.Join(fmt.Errorf("a: %w", vzerror.ErrStop), fmt.Errorf("b: %w", vzerror.ErrSyntax)), 33},
