@@ -63,12 +63,12 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 			return nil, &FileError{File: name, Line: line, Key: m[2],
 				Err: fmt.Errorf("%s: %w", m[3], ErrBadFile)}
 		}
-		return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, ErrBadFile)}
+		return nil, &FileError{File: name, Err: fmt.Errorf("%w: %w", err, ErrBadFile)}
 	}
 	if u := md.Undecoded(); len(u) > 0 {
 		extra, err := collectUnknown(name, data, u)
 		if err != nil {
-			return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, ErrBadFile)}
+			return nil, &FileError{File: name, Err: fmt.Errorf("%w: %w", err, ErrBadFile)}
 		}
 		c.Extra = extra
 	}
@@ -98,7 +98,7 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		var ke *KeyError
 		if errors.As(err, &ke) {
 			return nil, &FileError{File: name, Line: lineOf(data, ke.Key), Key: ke.Key,
-				Err: fmt.Errorf("%v: %w", ke.Err, ErrBadFile)}
+				Err: fmt.Errorf("%w: %w", ke.Err, ErrBadFile)}
 		}
 		return nil, &FileError{File: name, Err: err}
 	}

@@ -105,7 +105,7 @@ func validateKey(k Key, f reflect.Value) error {
 		}
 	case "ip_pool":
 		if _, err := ippool.Parse(f.Interface().([]string)); err != nil {
-			return fmt.Errorf("%v: %w", err, ErrBadValue)
+			return fmt.Errorf("%w: %w", err, ErrBadValue)
 		}
 	case "stop_timeout", "bootorder", "ve_parallel", "shutdown_timeout", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -245,7 +246,7 @@ func runBounded(w *netWorld, args ...string) result {
 	if !timer.Stop() {
 		r.err += "\n(killed after 30 s)"
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		r.code = ee.ExitCode()
 	}
 	return r

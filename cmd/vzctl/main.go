@@ -166,7 +166,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler:  func(*cli.Context, error) {},
 		CommandNotFound: func(c *cli.Context, cmd string) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -190,5 +190,5 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 
 // usageErr makes urfave's flag errors exit 20 like vzctl's.
 func usageErr(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+	return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 }

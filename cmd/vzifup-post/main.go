@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		w, err := linkwatch.Open(link.AliasPrefix)
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 		}
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

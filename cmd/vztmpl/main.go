@@ -87,7 +87,7 @@ func cacheDir(c *cli.Context) (string, error) {
 }
 
 func usageError(_ *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+	return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 }
 
 // noArgs rejects stray arguments.

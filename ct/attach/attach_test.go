@@ -267,7 +267,7 @@ func TestCopyInputCancel(t *testing.T) {
 	srcR2, srcW2 := mustPipe(t)
 	cancelR2, _ := mustPipe(t)
 	srcW2.Close()
-	if err := copyInput(io.Discard, srcR2, cancelR2); err != io.EOF {
+	if err := copyInput(io.Discard, srcR2, cancelR2); !errors.Is(err, io.EOF) {
 		t.Errorf("copyInput at EOF = %v", err)
 	}
 }

@@ -107,7 +107,7 @@ func Attach(dir string, pid int, exe string) error {
 		// clone is made here, on the host side.
 		fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
-			return fmt.Errorf("lxcfs: cloning %s: %v: %w", src, err, vzerror.ErrMount)
+			return fmt.Errorf("lxcfs: cloning %s: %w: %w", src, err, vzerror.ErrMount)
 		}
 		fds = append(fds, os.NewFile(uintptr(fd), src))
 		args = append(args, f)
@@ -121,7 +121,7 @@ func Attach(dir string, pid int, exe string) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("lxcfs: binding into the container: %v: %s: %w", err, strings.TrimSpace(out.String()), vzerror.ErrMount)
+		return fmt.Errorf("lxcfs: binding into the container: %w: %s: %w", err, strings.TrimSpace(out.String()), vzerror.ErrMount)
 	}
 	return nil
 }

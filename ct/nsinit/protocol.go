@@ -161,30 +161,19 @@ type RemoteError struct {
 func NewRemoteError(err error) *RemoteError {
 	r := &RemoteError{Msg: err.Error()}
 	known := wireSentinels()
-	// Breadth-first, as the command layer reads the tree: the order of
-	// Chain is the order in which it would meet these errors.
-	for level := []error{err}; len(level) > 0; {
-		var next []error
-		for _, e := range level {
-			if ee, ok := e.(*vzerror.ExitError); ok {
-				r.Chain = append(r.Chain, "exit:"+strconv.Itoa(ee.Status))
-			}
-			for _, k := range known {
-				if e == k.err {
-					r.Chain = append(r.Chain, k.name)
-				}
-			}
-			switch u := e.(type) {
-			case interface{ Unwrap() error }:
-				if w := u.Unwrap(); w != nil {
-					next = append(next, w)
-				}
-			case interface{ Unwrap() []error }:
-				next = append(next, u.Unwrap()...)
+	// In the order the command layer meets them (vzerror.Walk).
+	vzerror.Walk(err, func(e error) bool {
+		if ee, ok := any(e).(*vzerror.ExitError); ok { // this node only
+			r.Chain = append(r.Chain, "exit:"+strconv.Itoa(ee.Status))
+		}
+		for _, k := range known {
+			// This node only (errors.Is would descend into e).
+			if any(e) == any(k.err) {
+				r.Chain = append(r.Chain, k.name)
 			}
 		}
-		level = next
-	}
+		return false
+	})
 	return r
 }
 

@@ -44,7 +44,7 @@ func TestRemoteErrorKeepsSentinel(t *testing.T) {
 		t.Fatalf("chain %v, want %v", back.Chain, want)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if !errors.Is(got[i], want[i]) {
 			t.Errorf("chain[%d] = %v, want %v", i, got[i], want[i])
 		}
 	}

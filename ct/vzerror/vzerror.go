@@ -105,3 +105,32 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
+
+// Walk calls visit on every error in err's tree outermost-first:
+// breadth-first over what Unwrap() error and Unwrap() []error return, left
+// to right within one level, until visit returns true. "Outermost" is the
+// level: in fmt.Errorf("%w: %w", cause, ErrConfigSave) the class that layer
+// chose is met before anything the cause wraps. visit sees each node
+// itself; it must not use errors.Is or errors.As, which would descend.
+func Walk(err error, visit func(error) bool) {
+	for level := []error{err}; len(level) > 0; {
+		var next []error
+		for _, e := range level {
+			if e == nil {
+				continue
+			}
+			if visit(e) {
+				return
+			}
+			// The node's own methods, not errors.As: this is the walk
+			// errors.As itself does, in another order.
+			switch u := any(e).(type) {
+			case interface{ Unwrap() error }:
+				next = append(next, u.Unwrap())
+			case interface{ Unwrap() []error }:
+				next = append(next, u.Unwrap()...)
+			}
+		}
+		level = next
+	}
+}

@@ -125,46 +125,37 @@ func Table() []Row { return append(Classes(), packages()...) }
 // outermost *vzerror.ExitError or the code of the outermost error of the
 // table, whichever comes first; System (3) otherwise.
 //
-// "Outermost" is breadth-first over the tree that errors.Unwrap and
-// Unwrap() []error describe, left to right within one level: in
-// fmt.Errorf("%w: %w", cause, vzerror.ErrConfigSave) the class chosen by
-// that layer sits one level above whatever class cause carries inside it.
+// "Outermost" is vzerror.Walk's order: breadth-first, left to right within
+// one level. In fmt.Errorf("%w: %w", cause, vzerror.ErrConfigSave) the
+// class chosen by that layer sits one level above whatever class cause
+// carries inside it.
 func Of(err error) int {
 	if err == nil {
 		return 0
 	}
 	table := Table()
-	level := []error{err}
-	for len(level) > 0 {
-		var next []error
-		for _, e := range level {
-			if c, ok := match(e, table); ok {
-				return c
-			}
-			switch u := e.(type) {
-			case interface{ Unwrap() error }:
-				if w := u.Unwrap(); w != nil {
-					next = append(next, w)
-				}
-			case interface{ Unwrap() []error }:
-				next = append(next, u.Unwrap()...)
-			}
-		}
-		level = next
+	code, found := System, false
+	vzerror.Walk(err, func(e error) bool {
+		code, found = match(e, table)
+		return found
+	})
+	if !found {
+		return System
 	}
-	return System
+	return code
 }
 
 // match tells whether e itself, not what it wraps, has a code.
 func match(e error, table []Row) (int, bool) {
-	if ee, ok := e.(*vzerror.ExitError); ok {
+	if ee, ok := any(e).(*vzerror.ExitError); ok { // this node only
 		return ee.Status, true
 	}
-	is, _ := e.(interface{ Is(error) bool })
+	is, _ := any(e).(interface{ Is(error) bool })
 	for _, r := range table {
-		// Sentinels are pointers, so == cannot panic on an uncomparable
-		// dynamic type: interfaces of different types compare unequal.
-		if e == r.Err || is != nil && is.Is(r.Err) {
+		// Identity of this node, on purpose not errors.Is, which would
+		// descend into what e wraps. Sentinels are pointers, so == cannot
+		// panic on an uncomparable dynamic type.
+		if any(e) == any(r.Err) || is != nil && is.Is(r.Err) {
 			return r.Code, true
 		}
 	}

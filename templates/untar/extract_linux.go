@@ -79,7 +79,7 @@ func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *p
 
 	for {
 		hdr, err := x.tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		// ErrInsecurePath (GODEBUG=tarinsecurepath=0) comes with a usable
@@ -178,7 +178,7 @@ func (x *extractor) file(p dirEntry, base, name string, hdr *tar.Header) error {
 	// link at this name is replaced, not written through.
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(p.fd, base, flags, perm)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			fd, err = unix.Openat(p.fd, base, flags, perm)
 		}
@@ -395,13 +395,13 @@ func (x *extractor) mkdir(p dirEntry, base, name string, hdr *tar.Header) error 
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	exact := true
 	err := unix.Mkdirat(p.fd, base, perm)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		exact = false
 	} else if err != nil {
 		return memberError(name, "creating directory", err)
 	}
 	fd, err := unix.Openat(p.fd, base, flags, 0)
-	if !exact && (err == unix.ENOTDIR || err == unix.ELOOP) {
+	if !exact && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP)) {
 		// Not a directory (a symlink included): replace it. An existing
 		// directory is kept and gets the member's metadata, as with GNU
 		// tar's default --overwrite-dir.
@@ -436,7 +436,7 @@ func (x *extractor) symlink(p dirEntry, base, name string, hdr *tar.Header) erro
 	// The target is stored as it is: it is only ever followed inside the
 	// tree (RESOLVE_IN_ROOT here, the container's root later).
 	err := unix.Symlinkat(hdr.Linkname, p.fd, base)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Symlinkat(hdr.Linkname, p.fd, base)
 		}
@@ -466,7 +466,7 @@ func (x *extractor) hardlink(p dirEntry, base, name string, hdr *tar.Header) err
 	// Without AT_SYMLINK_FOLLOW linkat(2) links a symlink itself, never
 	// what it points to; the target's parent was resolved in root.
 	err = unix.Linkat(t.fd, tbase, p.fd, base, 0)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Linkat(t.fd, tbase, p.fd, base, 0)
 		}
@@ -487,7 +487,7 @@ func (x *extractor) mknod(p dirEntry, base, name string, hdr *tar.Header) error 
 		mode, dev = perm|unix.S_IFBLK, int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
 	}
 	err := unix.Mknodat(p.fd, base, mode, dev)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Mknodat(p.fd, base, mode, dev)
 		}
@@ -540,7 +540,7 @@ func (x *extractor) applyDirTimes() error {
 		if d.path != "" {
 			var err error
 			fd, err = openInRoot(x.root, d.path, true)
-			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 				continue
 			}
 			if err != nil {

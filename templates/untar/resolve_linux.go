@@ -197,7 +197,7 @@ func (x *extractor) dir(path string, create bool) (dirEntry, error) {
 		return e, nil
 	}
 	fd, err := openInRoot(x.root, path, false)
-	if err == unix.ENOENT && create {
+	if errors.Is(err, unix.ENOENT) && create {
 		if err = x.mkdirAll(path); err == nil {
 			fd, err = openInRoot(x.root, path, false)
 		}
@@ -236,7 +236,7 @@ func (x *extractor) mkdirAll(path string) error {
 			unix.Close(fd)
 			continue
 		}
-		if err != unix.ENOENT {
+		if !errors.Is(err, unix.ENOENT) {
 			return err
 		}
 		parent, base := splitName(prefix)
@@ -252,7 +252,7 @@ func (x *extractor) mkdirAll(path string) error {
 		}
 		// EEXIST: a symlink pointing nowhere in the tree; the caller's
 		// final open reports ENOENT for it.
-		if err != nil && err != unix.EEXIST {
+		if err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
 	}

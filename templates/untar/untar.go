@@ -49,7 +49,7 @@ func ExtractFile(archivePath, destDir string, opt Options) error {
 	}
 	var head [headLen]byte
 	n, err := f.ReadAt(head[:], 0)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("reading template %s: %w: %w", archivePath, err, ErrSystem)
 	}
 	in := &countingReader{r: f}
