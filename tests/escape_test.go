@@ -258,16 +258,6 @@ func (e *escEnv) sh(w *netWorld, id, script string) result {
 	return runBounded(w, "exec3", id, "/bin/busybox", "sh", "-c", script)
 }
 
-// onHost runs the probe on the host (controls, set-up); args as attack.
-func (e *escEnv) onHost(args ...string) (kv, string) {
-	out, err := exec.Command(e.probe, args...).CombinedOutput()
-	s := string(out)
-	if err != nil {
-		s += " (" + err.Error() + ")"
-	}
-	return parseKV(string(out)), s
-}
-
 // pidnsMembers lists the host PIDs of the processes in pid's PID namespace.
 func pidnsMembers(pid int) []int {
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))

@@ -141,7 +141,7 @@ func Main(args []string) int {
 
 func attachAll(args []string) error {
 	if len(args) < 1 {
-		return errors.New("usage: " + Verb + " PID TARGET...")
+		return errors.New("usage: " + Verb + " PID TARGET [TARGET]")
 	}
 	pid, err := strconv.Atoi(args[0])
 	if err != nil {

@@ -1,9 +1,7 @@
 package nsinit
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -258,16 +256,4 @@ func send(sock *os.File, m *message) error {
 		return fmt.Errorf("sending %s: %w", m.Type, err)
 	}
 	return nil
-}
-
-func recv(sock *os.File) (*message, error) {
-	buf := make([]byte, maxMessage)
-	n, err := sock.Read(buf)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("the other side went away: %w", io.EOF)
-		}
-		return nil, err
-	}
-	return decode(buf[:n])
 }
