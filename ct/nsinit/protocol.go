@@ -26,6 +26,8 @@ import (
 	"govz/conf"
 	"govz/ct/caps"
 	"govz/ct/cgroup"
+	"govz/ct/grants"
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 )
 
@@ -221,6 +223,8 @@ func wireSentinels() []wireSentinel {
 			conf.ErrBadNameserver, conf.ErrBadSearchDomain, conf.ErrBadName, conf.ErrBadFile,
 			conf.ErrNoSample, conf.ErrSave}},
 		{"caps", []error{caps.ErrBadCapability, caps.ErrUnsupported}},
+		{"grants", []error{grants.ErrBadValue}},
+		{"idmap", []error{idmap.ErrBadPool, idmap.ErrExhausted}},
 		{"cgroup", []error{cgroup.ErrUnsupported, cgroup.ErrBadPath, cgroup.ErrNoResource,
 			cgroup.ErrPopulated, cgroup.ErrKillTimeout}},
 	} {

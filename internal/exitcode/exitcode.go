@@ -14,6 +14,8 @@ import (
 	"govz/conf"
 	"govz/ct/caps"
 	"govz/ct/cgroup"
+	"govz/ct/grants"
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 	"govz/templates/untar"
 )
@@ -105,6 +107,9 @@ func packages() []Row {
 		{caps.ErrBadCapability, 21},
 		{caps.ErrUnsupported, 5},
 		{cgroup.ErrUnsupported, 5},
+		{grants.ErrBadValue, 21},
+		{idmap.ErrBadPool, 21},
+		{idmap.ErrExhausted, 6},
 		{cgroup.ErrBadPath, 21},
 		{cgroup.ErrNoResource, 6},
 		{cgroup.ErrPopulated, 32},

@@ -17,6 +17,8 @@ import (
 	"govz/ct/attach"
 	"govz/ct/caps"
 	"govz/ct/cgroup"
+	"govz/ct/grants"
+	"govz/ct/idmap"
 	"govz/ct/lock"
 	"govz/ct/nsinit"
 	"govz/ct/vzerror"
@@ -73,6 +75,12 @@ func TestEveryCodeHasARealChain(t *testing.T) {
 		{"bad kernel", fmt.Errorf("idmapped mounts: %w", vzerror.ErrBadKernel), 5},
 		{"cgroup parent empty", fmt.Errorf("copying cpuset.cpus: %w", cgroup.ErrNoResource), 6},
 		{"resource", fmt.Errorf("no free id range: %w", vzerror.ErrResource), 6},
+		{"id pool exhausted", must(func() error {
+			_, err := idmap.Allocate(idmap.Range{Start: 100000, Count: idmap.Size}, []idmap.Used{{Range: idmap.Range{Start: 100000, Count: idmap.Size}, Owner: "ct"}})
+			return err
+		}()), 6},
+		{"bad id pool", cfg("local_id_pool", "x"), 21},
+		{"bad feature", must(func() error { _, err := grants.ParseFeatures([]string{"bogus:on"}); return err }()), 21},
 		{"env create", fmt.Errorf("starting 101: %w: %w", vzerror.ErrEnvCreate, cause), 7},
 		{"exec", attach.CommandError(1), 8},
 		{"exec2 status", attach.StatusError(42), 42},
