@@ -247,3 +247,26 @@ func TestOnlyCommandsImport(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Every lifecycle class has exactly one code, and every code one class
+// (vzctl(8)'s EXIT STATUS lists Classes).
+func TestClassesComplete(t *testing.T) {
+	codes := map[int]bool{}
+	for _, r := range Classes() {
+		if codes[r.Code] {
+			t.Errorf("code %d twice", r.Code)
+		}
+		codes[r.Code] = true
+	}
+	for _, s := range vzerror.Sentinels() {
+		n := 0
+		for _, r := range Classes() {
+			if errors.Is(r.Err, s) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("class %q has %d rows, want 1", s, n)
+		}
+	}
+}
