@@ -168,9 +168,11 @@ func NewRemoteError(err error) *RemoteError {
 		if ee, ok := any(e).(*vzerror.ExitError); ok { // this node only
 			r.Chain = append(r.Chain, "exit:"+strconv.Itoa(ee.Status))
 		}
+		is, _ := any(e).(interface{ Is(error) bool })
 		for _, k := range known {
-			// This node only (errors.Is would descend into e).
-			if any(e) == any(k.err) {
+			// This node only (errors.Is would descend into e); its own Is
+			// method counts (rootfs.StepError is a mount failure).
+			if any(e) == any(k.err) || is != nil && is.Is(k.err) {
 				r.Chain = append(r.Chain, k.name)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"govz/ct/idmap"
 	"govz/ct/lock"
 	"govz/ct/nsinit"
+	"govz/ct/rootfs"
 	"govz/ct/vzerror"
 	"govz/templates/untar"
 )
@@ -193,14 +194,18 @@ func parseErr(_ *conf.Config, err error) error { return err }
 // nsinit.RemoteError: the code is the one it would have had in the process
 // that failed.
 func TestCodeAcrossProcesses(t *testing.T) {
-	for _, err := range []error{
-		fmt.Errorf("stop 101: %w: %w", vzerror.ErrStop, fmt.Errorf("k: %w", conf.ErrBadValue)),
-		fmt.Errorf("init: %w", vzerror.ErrBadTemplate),
-		fmt.Errorf("killing: %w", cgroup.ErrKillTimeout),
-		&vzerror.ExitError{Status: 200, Err: cause()},
-		cause(),
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("stop 101: %w: %w", vzerror.ErrStop, fmt.Errorf("k: %w", conf.ErrBadValue)), 33},
+		{fmt.Errorf("init: %w", vzerror.ErrBadTemplate), 47},
+		{fmt.Errorf("killing: %w", cgroup.ErrKillTimeout), 33},
+		{fmt.Errorf("boot: %w", &rootfs.StepError{Err: cause()}), 50}, // a class by its Is method
+		{&vzerror.ExitError{Status: 200, Err: cause()}, 200},
+		{cause(), 3},
 	} {
-		b, jerr := json.Marshal(nsinit.NewRemoteError(err))
+		b, jerr := json.Marshal(nsinit.NewRemoteError(tc.err))
 		if jerr != nil {
 			t.Fatal(jerr)
 		}
@@ -208,8 +213,8 @@ func TestCodeAcrossProcesses(t *testing.T) {
 		if jerr := json.Unmarshal(b, &back); jerr != nil {
 			t.Fatal(jerr)
 		}
-		if got, want := Of(fmt.Errorf("101: %w", &back)), Of(err); got != want {
-			t.Errorf("%v: exit %d across the wire, %d here", err, got, want)
+		if here, there := Of(tc.err), Of(fmt.Errorf("101: %w", &back)); here != tc.want || there != tc.want {
+			t.Errorf("%v: exit %d here, %d across the wire, want %d", tc.err, here, there, tc.want)
 		}
 	}
 }
