@@ -12,8 +12,8 @@ import (
 	"govz/ct/ippool"
 )
 
-// KeyError is a bad value for one key; Err wraps the vzctl sentinel for
-// the kind of value (bad hostname 70, bad IP 71, ...).
+// KeyError is a bad value for one key; Err wraps this package's sentinel
+// for the kind of value (ErrBadHostname, ErrBadIP, ..., else ErrBadValue).
 type KeyError struct {
 	Key string
 	Err error
