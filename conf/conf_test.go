@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"govz/ct/vzerror"
 	"govz/templates"
 )
 
@@ -42,7 +41,7 @@ func TestParseValue(t *testing.T) {
 		if (err != nil) != c.err || (!c.err && got != c.want) {
 			t.Errorf("ParseValue(%q, %v) = %d, %v; want %d, err=%v", c.in, c.unit, got, err, c.want, c.err)
 		}
-		if err != nil && !errors.Is(err, vzerror.ErrInvalidValue) {
+		if err != nil && !errors.Is(err, ErrBadValue) {
 			t.Errorf("ParseValue(%q): error %v does not wrap ErrInvalidValue", c.in, err)
 		}
 	}
@@ -72,14 +71,14 @@ func TestParseFileErrors(t *testing.T) {
 		line      int
 		sentinel  error
 	}{
-		{"\n\nhostname = 5\n", "hostname", 3, vzerror.ErrInvalidConfig},
-		{"hostname = \"a\"\nip_address = [\n", "", 0, vzerror.ErrInvalidConfig},
-		{"lockdir = \"/x\"\n", "lockdir", 1, vzerror.ErrInvalidConfig},
-		{"\nhostname = \"bad_name!\"\n", "hostname", 2, vzerror.ErrInvalidConfig},
-		{"physpages = \"lots\"\n", "physpages", 1, vzerror.ErrInvalidConfig},
-		{"ve_layout = \"ploop\"\n", "ve_layout", 1, vzerror.ErrInvalidConfig},
-		{"local_uid = 1000\n", "local_uid", 1, vzerror.ErrInvalidConfig},
-		{"local_gid = 4294967295\n", "local_gid", 1, vzerror.ErrInvalidConfig},
+		{"\n\nhostname = 5\n", "hostname", 3, ErrBadFile},
+		{"hostname = \"a\"\nip_address = [\n", "", 0, ErrBadFile},
+		{"lockdir = \"/x\"\n", "lockdir", 1, ErrBadFile},
+		{"\nhostname = \"bad_name!\"\n", "hostname", 2, ErrBadFile},
+		{"physpages = \"lots\"\n", "physpages", 1, ErrBadFile},
+		{"ve_layout = \"ploop\"\n", "ve_layout", 1, ErrBadFile},
+		{"local_uid = 1000\n", "local_uid", 1, ErrBadFile},
+		{"local_gid = 4294967295\n", "local_gid", 1, ErrBadFile},
 	}
 	for _, c := range cases {
 		_, err := Parse("x.toml", []byte(c.text), CT)
@@ -88,8 +87,8 @@ func TestParseFileErrors(t *testing.T) {
 			t.Errorf("%q: want FileError, got %v", c.text, err)
 			continue
 		}
-		if !errors.Is(err, c.sentinel) || vzerror.Code(err) != 85 {
-			t.Errorf("%q: %v: code %d", c.text, err, vzerror.Code(err))
+		if !errors.Is(err, c.sentinel) {
+			t.Errorf("%q: %v, want %v", c.text, err, c.sentinel)
 		}
 		if c.key != "" && (fe.Key != c.key || fe.Line != c.line) {
 			t.Errorf("%q: key %q line %d, want %q line %d (%v)", c.text, fe.Key, fe.Line, c.key, c.line, err)
@@ -171,7 +170,7 @@ func TestSamplesParse(t *testing.T) {
 			t.Errorf("sample %s has no physpages", name)
 		}
 	}
-	if _, err := LoadSample(p, "nope"); !errors.Is(err, vzerror.ErrSample) {
+	if _, err := LoadSample(p, "nope"); !errors.Is(err, ErrNoSample) {
 		t.Fatalf("missing sample: %v", err)
 	}
 	if _, err := LoadSample(p, "../x"); err == nil {
@@ -192,7 +191,7 @@ func TestKeysDoc(t *testing.T) {
 
 func TestValidateIPs(t *testing.T) {
 	for _, bad := range []string{"10.0.0.256", "0.0.0.0", "127.0.0.1", "fe80::1", "224.0.0.1", "10.0.0.1/33", "x", "10.0.0.1%eth0"} {
-		if _, err := ParseIP(bad); !errors.Is(err, vzerror.ErrBadIP) {
+		if _, err := ParseIP(bad); !errors.Is(err, ErrBadIP) {
 			t.Errorf("ParseIP(%q) = %v", bad, err)
 		}
 	}
@@ -263,8 +262,8 @@ func TestIDBaseKeys(t *testing.T) {
 	} {
 		_, err := Parse("vz.toml", []byte(text), Global)
 		var fe *FileError
-		if !errors.As(err, &fe) || fe.Line != 1 || vzerror.Code(err) != 85 {
-			t.Errorf("%s: %v, want a located error with exit 85", name, err)
+		if !errors.As(err, &fe) || fe.Line != 1 || !errors.Is(err, ErrBadFile) {
+			t.Errorf("%s: %v, want a located ErrBadFile", name, err)
 		}
 	}
 	var l Config
@@ -273,8 +272,8 @@ func TestIDBaseKeys(t *testing.T) {
 			t.Errorf("SetString(%q) = %v, %v", in, l.LocalUID, err)
 		}
 	}
-	if err := l.SetString("local_gid", "-1"); vzerror.Code(err) != 21 {
-		t.Errorf("SetString(-1): %v, want exit 21", err)
+	if err := l.SetString("local_gid", "-1"); !errors.Is(err, ErrBadValue) {
+		t.Errorf("SetString(-1): %v, want ErrBadValue", err)
 	}
 }
 

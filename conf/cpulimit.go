@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"govz/ct/vzerror"
 )
 
 // ParseCPULimit reads --cpulimit as vzctl 4.x does (parse_cpulimit in
@@ -17,7 +15,7 @@ func ParseCPULimit(v string, ncpu int) (int, error) {
 	num, pct := strings.CutSuffix(v, "%")
 	n, err := strconv.Atoi(num)
 	if err != nil || n < 0 || pct && n > 100 {
-		return 0, fmt.Errorf("bad --cpulimit %q (N per cent of one CPU, or N%% of the node up to 100%%): %w", v, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad --cpulimit %q (N per cent of one CPU, or N%% of the node up to 100%%): %w", v, ErrBadValue)
 	}
 	if pct {
 		n *= ncpu

@@ -13,7 +13,6 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"govz/conf/atomicfile"
-	"govz/ct/vzerror"
 )
 
 // FileError is a problem in a config file, located by line.
@@ -56,20 +55,20 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, &FileError{File: name, Line: pe.Position.Line, Key: pe.LastKey,
-				Err: fmt.Errorf("%s: %w", pe.Message, vzerror.ErrInvalidConfig)}
+				Err: fmt.Errorf("%s: %w", pe.Message, ErrBadFile)}
 		}
 		// Type mismatches come as plain errors with the position in text.
 		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &FileError{File: name, Line: line, Key: m[2],
-				Err: fmt.Errorf("%s: %w", m[3], vzerror.ErrInvalidConfig)}
+				Err: fmt.Errorf("%s: %w", m[3], ErrBadFile)}
 		}
-		return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)}
+		return nil, &FileError{File: name, Err: fmt.Errorf("%w: %w", err, ErrBadFile)}
 	}
 	if u := md.Undecoded(); len(u) > 0 {
 		extra, err := collectUnknown(name, data, u)
 		if err != nil {
-			return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)}
+			return nil, &FileError{File: name, Err: fmt.Errorf("%w: %w", err, ErrBadFile)}
 		}
 		c.Extra = extra
 	}
@@ -77,7 +76,7 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		for _, k := range md.Keys() {
 			if key, ok := KeyByName(k.String()); ok && key.Scope == Global {
 				return nil, &FileError{File: name, Line: lineOf(data, key.Name), Key: key.Name,
-					Err: fmt.Errorf("only valid in the global config: %w", vzerror.ErrInvalidConfig)}
+					Err: fmt.Errorf("only valid in the global config: %w", ErrBadFile)}
 			}
 		}
 	}
@@ -91,7 +90,7 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		}{{"local_uid", c.LocalUID}, {"local_gid", c.LocalGID}} {
 			if k.v != nil && *k.v != 0 && !k.v.IsAuto() {
 				return nil, &FileError{File: name, Line: lineOf(data, k.name), Key: k.name,
-					Err: fmt.Errorf("%d: in the global config only auto or 0 (the mode of new containers): %w", *k.v, vzerror.ErrInvalidConfig)}
+					Err: fmt.Errorf("%d: in the global config only auto or 0 (the mode of new containers): %w", *k.v, ErrBadFile)}
 			}
 		}
 	}
@@ -99,7 +98,7 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 		var ke *KeyError
 		if errors.As(err, &ke) {
 			return nil, &FileError{File: name, Line: lineOf(data, ke.Key), Key: ke.Key,
-				Err: fmt.Errorf("%v: %w", ke.Err, vzerror.ErrInvalidConfig)}
+				Err: fmt.Errorf("%w: %w", ke.Err, ErrBadFile)}
 		}
 		return nil, &FileError{File: name, Err: err}
 	}
@@ -197,7 +196,7 @@ func (c *Config) Save(path string, header string) error {
 	}
 	data := append([]byte(header), body...)
 	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("%w: %w", err, vzerror.ErrConfigSave)
+		return fmt.Errorf("%w: %w", err, ErrSave)
 	}
 	return nil
 }
@@ -220,11 +219,11 @@ func (c *Config) Resource(name string) (bl BarrierLimit, ok bool) {
 func (c *Config) SetString(name, value string) error {
 	k, ok := KeyByName(name)
 	if !ok {
-		return fmt.Errorf("unknown key %q: %w", name, vzerror.ErrSyntax)
+		return fmt.Errorf("%w %q", ErrUnknownKey, name)
 	}
 	f := c.field(name)
 	bad := func() error {
-		return &KeyError{Key: name, Err: fmt.Errorf("bad value %q for %s: %w", value, k.Kind, vzerror.ErrInvalidValue)}
+		return &KeyError{Key: name, Err: fmt.Errorf("bad value %q for %s: %w", value, k.Kind, ErrBadValue)}
 	}
 	if p, ok := f.Addr().Interface().(**IDBase); ok {
 		v, err := ParseIDBase(value)

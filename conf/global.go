@@ -11,7 +11,6 @@ import (
 
 	"govz/ct/cgroup"
 	"govz/ct/idmap"
-	"govz/ct/vzerror"
 	"govz/templates"
 )
 
@@ -76,7 +75,7 @@ func LoadSample(p Paths, name string) (*Config, error) {
 	}
 	data, err := builtinSamples.ReadFile("samples/" + name + ".toml")
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("sample %q not found in %s or built in: %w", name, p.SamplesDir(), vzerror.ErrSample)
+		return nil, fmt.Errorf("sample %q not found in %s or built in: %w", name, p.SamplesDir(), ErrNoSample)
 	}
 	if err != nil {
 		return nil, err

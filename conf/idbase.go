@@ -3,8 +3,6 @@ package conf
 import (
 	"fmt"
 	"strconv"
-
-	"govz/ct/vzerror"
 )
 
 // IDBase is the value of local_uid and local_gid: the first of the
@@ -34,7 +32,7 @@ func ParseIDBase(s string) (IDBase, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("bad value %q (a host ID, 0 or auto): %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad value %q (a host ID, 0 or auto): %w", s, ErrBadValue)
 	}
 	return IDBase(v), nil
 }

@@ -3,8 +3,6 @@ package conf
 import (
 	"fmt"
 	"strings"
-
-	"govz/ct/vzerror"
 )
 
 // vzctl 4.x splits the value of a list option into items at blanks
@@ -61,14 +59,14 @@ func SplitItems(list []string) []string {
 func ParseSwitch(item string) (name string, on bool, err error) {
 	i := strings.LastIndexByte(item, ':')
 	if i <= 0 {
-		return "", false, fmt.Errorf("bad item %q (want NAME:on or NAME:off): %w", item, vzerror.ErrInvalidValue)
+		return "", false, fmt.Errorf("bad item %q (want NAME:on or NAME:off): %w", item, ErrBadValue)
 	}
 	switch item[i+1:] {
 	case "on":
 		on = true
 	case "off":
 	default:
-		return "", false, fmt.Errorf("bad item %q (want NAME:on or NAME:off): %w", item, vzerror.ErrInvalidValue)
+		return "", false, fmt.Errorf("bad item %q (want NAME:on or NAME:off): %w", item, ErrBadValue)
 	}
 	return strings.ToLower(item[:i]), on, nil
 }
@@ -87,7 +85,7 @@ func ValidateFeatures(list []string) error {
 			known = known || f == name
 		}
 		if !known {
-			return fmt.Errorf("unknown feature %q (known: %s): %w", name, strings.Join(FeatureNames, ", "), vzerror.ErrInvalidValue)
+			return fmt.Errorf("unknown feature %q (known: %s): %w", name, strings.Join(FeatureNames, ", "), ErrBadValue)
 		}
 	}
 	return nil

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-
-	"govz/ct/vzerror"
 )
 
 // Every list option that vzctl 4.x splits at blanks: the values as a
@@ -63,7 +61,7 @@ func TestValidateFeatures(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]string{{"bogus:on"}, {"nfs"}, {"nfs:maybe"}, {":on"}} {
-		if err := ValidateFeatures(bad); !errors.Is(err, vzerror.ErrInvalidValue) {
+		if err := ValidateFeatures(bad); !errors.Is(err, ErrBadValue) {
 			t.Errorf("%q: %v, want exit 21", bad, err)
 		}
 	}
@@ -95,7 +93,7 @@ func TestParseCPULimit(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"101%", "-1", "x", "5%%", ""} {
-		if _, err := ParseCPULimit(bad, 4); !errors.Is(err, vzerror.ErrInvalidValue) {
+		if _, err := ParseCPULimit(bad, 4); !errors.Is(err, ErrBadValue) {
 			t.Errorf("%q: %v, want exit 21", bad, err)
 		}
 	}

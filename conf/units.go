@@ -6,8 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"govz/ct/vzerror"
 )
 
 // Unlimited is how vzctl spells "no limit" (LONG_MAX).
@@ -34,21 +32,21 @@ func ParseValue(s string, unit Unit) (int64, error) {
 		return Unlimited, nil
 	}
 	if s == "" {
-		return 0, fmt.Errorf("empty value: %w", vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("empty value: %w", ErrBadValue)
 	}
 	num, suf := s, byte(0)
 	if c := s[len(s)-1]; c < '0' || c > '9' {
 		num, suf = s[:len(s)-1], c|0x20 // lower-case the suffix
 	}
 	if num == "" || strings.ContainsAny(num, "+-eE") {
-		return 0, fmt.Errorf("bad value %q: %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad value %q: %w", s, ErrBadValue)
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || f < 0 {
-		return 0, fmt.Errorf("bad value %q: %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad value %q: %w", s, ErrBadValue)
 	}
 	if suf == 0 && strings.Contains(num, ".") {
-		return 0, fmt.Errorf("bad value %q (fraction without a suffix): %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad value %q (fraction without a suffix): %w", s, ErrBadValue)
 	}
 	var bytes float64 // the value in bytes when a size suffix was given
 	switch suf {
@@ -67,11 +65,11 @@ func ParseValue(s string, unit Unit) (int64, error) {
 	case 'b':
 		bytes = f
 	default:
-		return 0, fmt.Errorf("bad suffix in %q: %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad suffix in %q: %w", s, ErrBadValue)
 	}
 	switch unit {
 	case UnitItems:
-		return 0, fmt.Errorf("bad value %q (a count takes no suffix): %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("bad value %q (a count takes no suffix): %w", s, ErrBadValue)
 	case UnitBytes:
 		return checkRange(s, bytes)
 	case UnitPages:
@@ -83,7 +81,7 @@ func ParseValue(s string, unit Unit) (int64, error) {
 
 func checkRange(s string, f float64) (int64, error) {
 	if f >= math.MaxInt64 {
-		return 0, fmt.Errorf("value %q out of range: %w", s, vzerror.ErrInvalidValue)
+		return 0, fmt.Errorf("value %q out of range: %w", s, ErrBadValue)
 	}
 	return int64(f), nil
 }
@@ -108,7 +106,7 @@ func ParseBarrierLimit(s string, unit Unit) (BarrierLimit, error) {
 		}
 	}
 	if lv < bv {
-		return BarrierLimit{}, fmt.Errorf("bad value %q: limit below barrier: %w", s, vzerror.ErrInvalidValue)
+		return BarrierLimit{}, fmt.Errorf("bad value %q: limit below barrier: %w", s, ErrBadValue)
 	}
 	return BarrierLimit{bv, lv}, nil
 }

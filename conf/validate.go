@@ -10,11 +10,10 @@ import (
 
 	"govz/ct/idmap"
 	"govz/ct/ippool"
-	"govz/ct/vzerror"
 )
 
-// KeyError is a bad value for one key; Err wraps the vzctl sentinel for
-// the kind of value (bad hostname 70, bad IP 71, ...).
+// KeyError is a bad value for one key; Err wraps this package's sentinel
+// for the kind of value (ErrBadHostname, ErrBadIP, ..., else ErrBadValue).
 type KeyError struct {
 	Key string
 	Err error
@@ -80,7 +79,7 @@ func validateKey(k Key, f reflect.Value) error {
 		// vzctl's simfs and ploop are refused rather than mapped: their
 		// on-disk formats are not these.
 		if l := f.Elem().String(); l != "dir" && l != "btrfs" && l != "image" && l != "auto" {
-			return fmt.Errorf("unknown layout %q (dir, btrfs, image or auto): %w", l, vzerror.ErrInvalidValue)
+			return fmt.Errorf("unknown layout %q (dir, btrfs, image or auto): %w", l, ErrBadValue)
 		}
 	case "name":
 		return ValidateName(f.Elem().String())
@@ -88,17 +87,17 @@ func validateKey(k Key, f reflect.Value) error {
 		return ValidateFileName(f.Elem().String())
 	case "cpuunits":
 		if v := f.Elem().Int(); v < 8 || v > 500000 {
-			return fmt.Errorf("cpuunits %d out of range 8..500000: %w", v, vzerror.ErrInvalidValue)
+			return fmt.Errorf("cpuunits %d out of range 8..500000: %w", v, ErrBadValue)
 		}
 	case "ioprio":
 		if v := f.Elem().Int(); v < 0 || v > 7 {
-			return fmt.Errorf("ioprio %d out of range 0..7: %w", v, vzerror.ErrInvalidValue)
+			return fmt.Errorf("ioprio %d out of range 0..7: %w", v, ErrBadValue)
 		}
 	case "local_uid", "local_gid":
 		// 0 = identity mapping; otherwise the first of 65536 host IDs,
 		// above the host's own users and below the last ID.
 		if v := f.Elem().Int(); v != 0 && v != int64(AutoID) && (v < 65536 || v > math.MaxUint32-65536) {
-			return fmt.Errorf("%s %d: want 0, auto or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), vzerror.ErrInvalidValue)
+			return fmt.Errorf("%s %d: want 0, auto or 65536..%d: %w", k.Name, v, int64(math.MaxUint32-65536), ErrBadValue)
 		}
 	case "local_id_pool":
 		if _, err := idmap.ParsePool(f.Elem().String()); err != nil {
@@ -106,11 +105,11 @@ func validateKey(k Key, f reflect.Value) error {
 		}
 	case "ip_pool":
 		if _, err := ippool.Parse(f.Interface().([]string)); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+			return fmt.Errorf("%w: %w", err, ErrBadValue)
 		}
 	case "stop_timeout", "bootorder", "ve_parallel", "shutdown_timeout", "cpulimit", "cpus", "quotatime", "quotaugidlimit":
 		if v := f.Elem().Int(); v < 0 {
-			return fmt.Errorf("negative value %d: %w", v, vzerror.ErrInvalidValue)
+			return fmt.Errorf("negative value %d: %w", v, ErrBadValue)
 		}
 	}
 	return nil
@@ -121,11 +120,11 @@ var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-
 // ValidateHostname accepts an RFC 1123 host name (dot-separated labels).
 func ValidateHostname(h string) error {
 	if h == "" || len(h) > 253 {
-		return fmt.Errorf("invalid hostname %q: %w", h, vzerror.ErrBadHostname)
+		return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
 		if !hostnameLabel.MatchString(l) {
-			return fmt.Errorf("invalid hostname %q: %w", h, vzerror.ErrBadHostname)
+			return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 		}
 	}
 	return nil
@@ -136,7 +135,7 @@ func ParseIP(s string) (string, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil || p.Addr().Zone() != "" {
-			return "", fmt.Errorf("invalid ip address %q: %w", s, vzerror.ErrBadIP)
+			return "", fmt.Errorf("invalid ip address %q: %w", s, ErrBadIP)
 		}
 		if err := usableIP(s, p.Addr()); err != nil {
 			return "", err
@@ -145,7 +144,7 @@ func ParseIP(s string) (string, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return "", fmt.Errorf("invalid ip address %q: %w", s, vzerror.ErrBadIP)
+		return "", fmt.Errorf("invalid ip address %q: %w", s, ErrBadIP)
 	}
 	if err := usableIP(s, a); err != nil {
 		return "", err
@@ -156,7 +155,7 @@ func ParseIP(s string) (string, error) {
 func usableIP(s string, a netip.Addr) error {
 	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() ||
 		(a.Is4() && a.As4() == [4]byte{255, 255, 255, 255}) {
-		return fmt.Errorf("ip address %q cannot be given to a container: %w", s, vzerror.ErrBadIP)
+		return fmt.Errorf("ip address %q cannot be given to a container: %w", s, ErrBadIP)
 	}
 	return nil
 }
@@ -168,7 +167,7 @@ func IPAddr(s string) (netip.Addr, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("invalid ip address %q: %w", s, vzerror.ErrBadIP)
+		return netip.Addr{}, fmt.Errorf("invalid ip address %q: %w", s, ErrBadIP)
 	}
 	return a, nil
 }
@@ -179,7 +178,7 @@ func ValidateNameserver(s string) error {
 		return nil
 	}
 	if _, err := netip.ParseAddr(s); err != nil {
-		return fmt.Errorf("invalid nameserver %q: %w", s, vzerror.ErrBadNameserver)
+		return fmt.Errorf("invalid nameserver %q: %w", s, ErrBadNameserver)
 	}
 	return nil
 }
@@ -190,7 +189,7 @@ func ValidateSearchDomain(s string) error {
 		return nil
 	}
 	if ValidateHostname(s) != nil {
-		return fmt.Errorf("invalid search domain %q: %w", s, vzerror.ErrBadSearchDomain)
+		return fmt.Errorf("invalid search domain %q: %w", s, ErrBadSearchDomain)
 	}
 	return nil
 }
@@ -201,7 +200,7 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 // not starting with '.' or '-', not all digits (that would be a CTID).
 func ValidateName(s string) error {
 	if !nameRe.MatchString(s) || strings.Trim(s, "0123456789") == "" {
-		return fmt.Errorf("invalid container name %q: %w", s, vzerror.ErrName)
+		return fmt.Errorf("invalid container name %q: %w", s, ErrBadName)
 	}
 	return nil
 }
@@ -212,7 +211,7 @@ var fileNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
 // a path: no '/', no leading '.'.
 func ValidateFileName(s string) error {
 	if !fileNameRe.MatchString(s) || len(s) > 255 {
-		return fmt.Errorf("invalid name %q: %w", s, vzerror.ErrInvalidValue)
+		return fmt.Errorf("invalid name %q: %w", s, ErrBadValue)
 	}
 	return nil
 }

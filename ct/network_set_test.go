@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"govz/conf"
 	"govz/ct/vzerror"
 )
 
@@ -30,7 +31,7 @@ func TestEditNetIfs(t *testing.T) {
 			want: base[0] + ",ip_filter=off,ip=10.0.0.5/24 fd00::5 10.0.0.6"},
 		{name: "address removed", list: []string{base[0] + ",ip=10.0.0.5/24 fd00::5"}, o: NetSetOptions{IfName: "eth0", IPDel: []string{"10.0.0.5"}},
 			want: base[0] + ",ip=fd00::5"},
-		{name: "bad address", list: base, o: NetSetOptions{IfName: "eth0", IPAdd: []string{"10.0.0.300"}}, err: vzerror.ErrBadIP},
+		{name: "bad address", list: base, o: NetSetOptions{IfName: "eth0", IPAdd: []string{"10.0.0.300"}}, err: conf.ErrBadIP},
 		{name: "add existing", list: base, o: NetSetOptions{NetIfAdd: []string{"eth0"}}, err: vzerror.ErrInvalidValue},
 		{name: "change missing", list: base, o: NetSetOptions{IfName: "eth7", MAC: s("02:00:00:00:00:05")}, err: vzerror.ErrInvalidValue},
 		{name: "change without ifname", list: base, o: NetSetOptions{MAC: s("02:00:00:00:00:05")}, err: vzerror.ErrSyntax},

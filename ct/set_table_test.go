@@ -11,8 +11,8 @@ import (
 	"govz/conf"
 	"govz/ct/listing"
 	"govz/ct/ubc"
-	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/exitcode"
 )
 
 // setEffect says how a container key set with `vzctl set` takes effect.
@@ -106,7 +106,7 @@ func TestEverySetKeyTakesEffectOrIsRefused(t *testing.T) {
 			if err == nil {
 				err = n.checkGrants(l)
 			}
-			if got := vzerror.Code(err); got != code {
+			if got := exitcode.Of(err); got != code {
 				t.Errorf("set --%s %q: exit %d (%v), want %d", k.Name, v, got, err, code)
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+
+	"govz/internal/exitcode"
 	"govz/internal/roottest"
 )
 
@@ -36,7 +38,7 @@ func TestIDMappings(t *testing.T) {
 		"host range":    {LocalUID: p(1000), LocalGID: p(200000)},
 		"past the last": {LocalUID: p(200000), LocalGID: p(0xffff0000)},
 	} {
-		if _, _, err := idMappings(c); !errors.Is(err, vzerror.ErrInvalidConfig) || vzerror.Code(err) != 85 {
+		if _, _, err := idMappings(c); !errors.Is(err, vzerror.ErrInvalidConfig) || exitcode.Of(err) != 85 {
 			t.Errorf("%s: %v, want exit 85", name, err)
 		}
 	}
@@ -64,7 +66,7 @@ func TestPairIDs(t *testing.T) {
 		"0 with a number":    {p(200000), p(0)},
 		"auto with 0":        {p(0), p(conf.AutoID)},
 	} {
-		if _, err := pairIDs(c[0], c[1]); vzerror.Code(err) != 21 {
+		if _, err := pairIDs(c[0], c[1]); exitcode.Of(err) != 21 {
 			t.Errorf("%s: %v, want exit 21", name, err)
 		}
 	}
@@ -116,7 +118,7 @@ func TestAssignIDs(t *testing.T) {
 		"a host user's subgid":     {600000, 262144 + 65535},
 	} {
 		_, err := n.assignIDs(105, s, false)
-		if vzerror.Code(err) != 21 || !strings.Contains(err.Error(), "overlap") {
+		if exitcode.Of(err) != 21 || !strings.Contains(err.Error(), "overlap") {
 			t.Errorf("%s: %v, want exit 21", name, err)
 		}
 		if _, err := n.assignIDs(105, s, true); err != nil {
@@ -128,18 +130,18 @@ func TestAssignIDs(t *testing.T) {
 	}
 	// Full pool: exit 6; a broken config: exit 85, nothing handed out.
 	full := testNode(t, "131072+65536", map[int]string{101: "local_uid = 131072\nlocal_gid = 131072\n"}, "", "")
-	if _, err := full.assignIDs(102, auto, false); vzerror.Code(err) != 6 {
+	if _, err := full.assignIDs(102, auto, false); exitcode.Of(err) != 6 {
 		t.Errorf("full pool: %v, want exit 6", err)
 	}
 	broken := testNode(t, idmap.DefaultPool, map[int]string{101: "local_uid = \"x\"\n"}, "", "")
-	if _, err := broken.assignIDs(102, auto, false); vzerror.Code(err) != 85 {
+	if _, err := broken.assignIDs(102, auto, false); exitcode.Of(err) != 85 {
 		t.Errorf("broken config: %v, want exit 85", err)
 	}
 }
 
 func TestIDMappingsUnresolvedAuto(t *testing.T) {
 	auto := conf.AutoID
-	if _, _, err := idMappings(&conf.Config{LocalUID: &auto, LocalGID: &auto}); vzerror.Code(err) != 85 {
+	if _, _, err := idMappings(&conf.Config{LocalUID: &auto, LocalGID: &auto}); exitcode.Of(err) != 85 {
 		t.Errorf("unresolved auto: %v, want exit 85", err)
 	}
 }
@@ -187,7 +189,7 @@ func TestCheckIDMappable(t *testing.T) {
 	if s, err := n.checkIDMappable(101, auto, true, "/proc", "dir"); err != nil || !s.identity() {
 		t.Errorf("default on procfs: %v %v, want identity", s, err)
 	}
-	if _, err := n.checkIDMappable(101, auto, false, "/proc", "dir"); vzerror.Code(err) != 5 {
+	if _, err := n.checkIDMappable(101, auto, false, "/proc", "dir"); exitcode.Of(err) != 5 {
 		t.Errorf("asked-for auto on procfs: %v, want exit 5", err)
 	}
 	if s, err := n.checkIDMappable(101, auto, false, t.TempDir(), "dir"); err != nil || s != auto {

@@ -70,7 +70,7 @@ func Build(ctx context.Context, recipeName string, opt BuildOptions) (string, er
 	// path must be resolved against the caller's.
 	abs, err := filepath.Abs(opt.CacheDir)
 	if err != nil {
-		return "", fmt.Errorf("building template: cache directory %s: %v: %w", opt.CacheDir, err, vzerror.ErrInvalidValue)
+		return "", fmt.Errorf("building template: cache directory %s: %w: %w", opt.CacheDir, err, vzerror.ErrInvalidValue)
 	}
 	opt.CacheDir = abs
 	comp, err := compressorFor(opt.Compress)

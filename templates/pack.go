@@ -166,10 +166,10 @@ wait:
 		return 0, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 	if tarWaitErr != nil {
-		return 0, fmt.Errorf("tar failed: %v: %s: %w", tarWaitErr, strings.TrimSpace(tarErr.String()), vzerror.ErrSystem)
+		return 0, fmt.Errorf("tar failed: %w: %s: %w", tarWaitErr, strings.TrimSpace(tarErr.String()), vzerror.ErrSystem)
 	}
 	if zipWaitErr != nil {
-		return 0, fmt.Errorf("%s failed: %v: %s: %w", comp.path, zipWaitErr, strings.TrimSpace(compErr.String()), vzerror.ErrSystem)
+		return 0, fmt.Errorf("%s failed: %w: %s: %w", comp.path, zipWaitErr, strings.TrimSpace(compErr.String()), vzerror.ErrSystem)
 	}
 	p.percent("packing", 100)
 	err = f.Sync()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -245,7 +246,7 @@ func runBounded(w *netWorld, args ...string) result {
 	if !timer.Stop() {
 		r.err += "\n(killed after 30 s)"
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		r.code = ee.ExitCode()
 	}
 	return r
@@ -255,16 +256,6 @@ func runBounded(w *netWorld, args ...string) result {
 // it does not depend on the guest's /bin/sh, which exe-reexec replaces).
 func (e *escEnv) sh(w *netWorld, id, script string) result {
 	return runBounded(w, "exec3", id, "/bin/busybox", "sh", "-c", script)
-}
-
-// onHost runs the probe on the host (controls, set-up); args as attack.
-func (e *escEnv) onHost(args ...string) (kv, string) {
-	out, err := exec.Command(e.probe, args...).CombinedOutput()
-	s := string(out)
-	if err != nil {
-		s += " (" + err.Error() + ")"
-	}
-	return parseKV(string(out)), s
 }
 
 // pidnsMembers lists the host PIDs of the processes in pid's PID namespace.

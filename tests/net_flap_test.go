@@ -24,7 +24,7 @@ func buildIfupPost(t *testing.T) {
 	ifupPostOnce.Do(func() {
 		out, err := exec.Command("go", "build", "-o", binDir+"/", "govz/cmd/vzifup-post").CombinedOutput()
 		if err != nil {
-			ifupPostErr = fmt.Errorf("building vzifup-post: %v\n%s", err, out)
+			ifupPostErr = fmt.Errorf("building vzifup-post: %w\n%s", err, out)
 		}
 	})
 	if ifupPostErr != nil {

@@ -395,7 +395,7 @@ func TestStorageImage(t *testing.T) {
 		n.ok("vzctl", "set", "101", "--diskspace", "128M", "--save")
 		n.ok("vzctl", "start", "101")
 	}
-	total, _, itotal, _ = n.dfInside("101")
+	total, _, _, _ = n.dfInside("101")
 	if total > 128<<10 || total < 118<<10 {
 		t.Fatalf("df inside after growing to 128M: %dK", total)
 	}

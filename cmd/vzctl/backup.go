@@ -12,6 +12,7 @@ import (
 	"govz/ct"
 	"govz/ct/backup"
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 	"govz/internal/progress"
 )
 
@@ -41,7 +42,7 @@ func (j *jsonOut) progress(stage string, done, total int64) {
 
 func (j *jsonOut) finish(result any, err error) error {
 	if err != nil {
-		j.enc.Encode(map[string]any{"event": "error", "code": vzerror.Code(err), "message": errorLine(err)})
+		j.enc.Encode(map[string]any{"event": "error", "code": exitcode.Of(err), "message": errorLine(err)})
 		return err
 	}
 	j.enc.Encode(map[string]any{"event": "done", "code": 0, "result": result})

@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"govz/conf"
-	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+	"govz/internal/exitcode"
 )
 
 // The man page and both completion scripts name every command and option
 // of the table, and nothing else; vz.toml(5) every config key; the EXIT
-// STATUS section every code of vzerror's table.
+// STATUS section every code of the exit-code table.
 func TestDocsCoverTables(t *testing.T) {
 	e := &env{log: &vzlog.Logger{Prog: "vzctl", Out: io.Discard, Err: io.Discard}}
 	app := newApp(e, io.Discard, io.Discard)
@@ -24,7 +24,7 @@ func TestDocsCoverTables(t *testing.T) {
 		t.Error(p)
 	}
 	var codes []string
-	for _, c := range vzerror.Codes() {
+	for _, c := range exitcode.Classes() {
 		codes = append(codes, strconv.Itoa(c.Code))
 	}
 	for _, p := range clidoc.CheckExit(man, codes) {

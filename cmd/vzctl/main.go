@@ -21,6 +21,8 @@ import (
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+
+	"govz/internal/exitcode"
 	"govz/internal/reexec"
 )
 
@@ -120,7 +122,7 @@ done:
 	if exit := (*vzerror.ExitError)(nil); err != nil && !(errors.As(err, &exit) && exit.Quiet) {
 		fmt.Fprintln(stderr, errorLine(err))
 	}
-	return vzerror.Code(err)
+	return exitcode.Of(err)
 }
 
 // errorLine makes the one line an error prints: the message, capitalised
@@ -173,7 +175,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler:  func(*cli.Context, error) {},
 		CommandNotFound: func(c *cli.Context, cmd string) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -199,5 +201,5 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 
 // usageErr makes urfave's flag errors exit 20 like vzctl's.
 func usageErr(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+	return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 }

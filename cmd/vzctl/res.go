@@ -118,7 +118,7 @@ func ubcCmd(e *env, stdout io.Writer) *cli.Command {
 			if c.Bool("json") {
 				b, err := json.MarshalIndent(reps, "", "  ")
 				if err != nil {
-					return fmt.Errorf("encoding json: %v: %w", err, vzerror.ErrSystem)
+					return fmt.Errorf("encoding json: %w: %w", err, vzerror.ErrSystem)
 				}
 				_, err = fmt.Fprintf(stdout, "%s\n", b)
 				return err

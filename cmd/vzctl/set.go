@@ -157,7 +157,7 @@ func (l *rawList) String() string     { return "" }
 func readPassword(r io.Reader) (string, error) {
 	b, err := bufio.NewReaderSize(io.LimitReader(r, 4096), 4096).ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("reading the password from stdin: %v: %w", err, vzerror.ErrSystem)
+		return "", fmt.Errorf("reading the password from stdin: %w: %w", err, vzerror.ErrSystem)
 	}
 	if err == io.EOF && len(b) == 4096 {
 		return "", fmt.Errorf("password on stdin longer than 4095 bytes: %w", vzerror.ErrInvalidValue)

@@ -26,6 +26,8 @@ import (
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
+
+	"govz/internal/exitcode"
 	"govz/internal/reexec"
 	"govz/net/link"
 	"govz/net/linkwatch"
@@ -51,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) != 1 || (strings.HasPrefix(args[0], "-") && args[0] != "--watch") {
 		fmt.Fprintln(stderr, "Usage: vzifup-post [--quiet] DEVICE | vzifup-post --watch")
-		return vzerror.Code(vzerror.ErrSyntax)
+		return exitcode.Of(vzerror.ErrSyntax)
 	}
 	err := func() error {
 		n, err := ct.OpenNode(log)
@@ -66,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		w, err := linkwatch.Open(link.AliasPrefix)
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 		}
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -81,5 +83,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 		m := strings.ReplaceAll(err.Error(), "\n", "; ")
 		log.Errorf("%s", strings.ToUpper(m[:1])+m[1:])
 	}
-	return vzerror.Code(err)
+	return exitcode.Of(err)
 }

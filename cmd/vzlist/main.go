@@ -35,7 +35,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	if err != errNotFound {
+	if !errors.Is(err, errNotFound) {
 		m := err.Error()
 		fmt.Fprintln(stderr, strings.ToUpper(m[:1])+m[1:])
 	}
@@ -58,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:              stderr,
 		ExitErrHandler:         func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 		},
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "all containers"},

@@ -23,6 +23,7 @@ import (
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/exitcode"
 )
 
 const usage = "usage: vzmigrate [--online] [--keep-dst] [-r yes|no] [--ssh=OPTS] [--json] DEST CTID"
@@ -187,5 +188,5 @@ func exitCode(err error) int {
 	if errors.Is(err, vzerror.ErrInvalidValue) || errors.Is(err, vzerror.ErrSyntax) {
 		return migrate.ExitUsage
 	}
-	return vzerror.Code(err)
+	return exitcode.Of(err)
 }

@@ -23,6 +23,8 @@ import (
 	"govz/conf"
 	"govz/ct/vzerror"
 	"govz/internal/clidoc"
+
+	"govz/internal/exitcode"
 	"govz/internal/reexec"
 )
 
@@ -41,7 +43,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vztmpl: %v\n", err)
-		os.Exit(vzerror.Code(err))
+		os.Exit(exitcode.Of(err))
 	}
 }
 
@@ -91,7 +93,7 @@ func cacheDir(c *cli.Context) (string, error) {
 }
 
 func usageError(_ *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v: %w", err, vzerror.ErrSyntax)
+	return fmt.Errorf("%w: %w", err, vzerror.ErrSyntax)
 }
 
 // noArgs rejects stray arguments.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 func TestShellArgs(t *testing.T) {
@@ -43,10 +44,10 @@ func TestStatusConventions(t *testing.T) {
 		{3, 8, 3},
 		{130, 8, 130},
 	} {
-		if got := vzerror.Code(CommandError(tc.status)); got != tc.exec {
+		if got := exitcode.Of(CommandError(tc.status)); got != tc.exec {
 			t.Errorf("exec status %d: vzctl exit %d, want %d", tc.status, got, tc.exec)
 		}
-		if got := vzerror.Code(StatusError(tc.status)); got != tc.exec2 {
+		if got := exitcode.Of(StatusError(tc.status)); got != tc.exec2 {
 			t.Errorf("exec2 status %d: vzctl exit %d, want %d", tc.status, got, tc.exec2)
 		}
 		if tc.status != 0 && !errors.Is(StatusError(tc.status), vzerror.ErrCommandFailed) {
@@ -266,15 +267,15 @@ func TestCopyInputCancel(t *testing.T) {
 	srcR2, srcW2 := mustPipe(t)
 	cancelR2, _ := mustPipe(t)
 	srcW2.Close()
-	if err := copyInput(io.Discard, srcR2, cancelR2); err != io.EOF {
+	if err := copyInput(io.Discard, srcR2, cancelR2); !errors.Is(err, io.EOF) {
 		t.Errorf("copyInput at EOF = %v", err)
 	}
 }
 
 func TestNoRecord(t *testing.T) {
 	_, err := Exec(t.TempDir(), []string{"true"}, Options{})
-	if !errors.Is(err, vzerror.ErrNotRunning) || vzerror.Code(err) != 31 {
-		t.Errorf("Exec without a record = %v (code %d), want ErrNotRunning (31)", err, vzerror.Code(err))
+	if !errors.Is(err, vzerror.ErrNotRunning) || exitcode.Of(err) != 31 {
+		t.Errorf("Exec without a record = %v (code %d), want ErrNotRunning (31)", err, exitcode.Of(err))
 	}
 	if _, err := Exec(t.TempDir(), nil, Options{}); !errors.Is(err, vzerror.ErrNotEnoughParams) {
 		t.Errorf("Exec without argv = %v", err)

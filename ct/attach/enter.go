@@ -140,7 +140,7 @@ func session(p *process, sock, master, in, out *os.File, execArgs []string) erro
 	inDone, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(inDone)
-		if copyInput(master, in, cancelR) == io.EOF && !tty {
+		if errors.Is(copyInput(master, in, cancelR), io.EOF) && !tty {
 			endOfInput(master, exited)
 		}
 	}()

@@ -19,6 +19,7 @@ import (
 	"govz/ct/cgroup"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 func TestExec(t *testing.T) {
@@ -84,11 +85,11 @@ func TestExec(t *testing.T) {
 		if status != 3 {
 			t.Fatalf("status %d, want 3", status)
 		}
-		if err := CommandError(status); vzerror.Code(err) != 8 || !errors.Is(err, vzerror.ErrCommandFailed) {
-			t.Errorf("exec: %v, code %d, want 8", err, vzerror.Code(err))
+		if err := CommandError(status); exitcode.Of(err) != 8 || !errors.Is(err, vzerror.ErrCommandFailed) {
+			t.Errorf("exec: %v, code %d, want 8", err, exitcode.Of(err))
 		}
-		if err := StatusError(status); vzerror.Code(err) != 3 {
-			t.Errorf("exec2: %v, code %d, want 3", err, vzerror.Code(err))
+		if err := StatusError(status); exitcode.Of(err) != 3 {
+			t.Errorf("exec2: %v, code %d, want 3", err, exitcode.Of(err))
 		}
 		if _, status := ct.run(t, Options{}, "kill", "-TERM", "$$"); status != 128+int(unix.SIGTERM) {
 			t.Errorf("killed by SIGTERM: status %d, want %d", status, 128+int(unix.SIGTERM))
@@ -325,7 +326,7 @@ func TestNotRunning(t *testing.T) {
 	if err := runstate.Write(staleDir, &stale); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Exec(staleDir, []string{"true"}, Options{}); !errors.Is(err, vzerror.ErrNotRunning) || vzerror.Code(err) != 31 {
+	if _, err := Exec(staleDir, []string{"true"}, Options{}); !errors.Is(err, vzerror.ErrNotRunning) || exitcode.Of(err) != 31 {
 		t.Errorf("stale record: %v", err)
 	}
 	// Works while the init lives, then not.
@@ -341,8 +342,8 @@ func TestNotRunning(t *testing.T) {
 			return err
 		},
 	} {
-		if err := f(); !errors.Is(err, vzerror.ErrNotRunning) || vzerror.Code(err) != 31 {
-			t.Errorf("dead init: %v, code %d, want 31", err, vzerror.Code(err))
+		if err := f(); !errors.Is(err, vzerror.ErrNotRunning) || exitcode.Of(err) != 31 {
+			t.Errorf("dead init: %v, code %d, want 31", err, exitcode.Of(err))
 		}
 	}
 }

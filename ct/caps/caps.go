@@ -12,12 +12,21 @@
 package caps
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"sort"
 	"strings"
+)
 
-	"govz/ct/vzerror"
+// Errors of this package, wrapped with the capability at fault.
+var (
+	// ErrBadCapability: a capability name or on/off value that does not
+	// parse (vzctl --capability, a run state record).
+	ErrBadCapability = errors.New("invalid capability")
+	// ErrUnsupported: a capability above the running kernel's last one
+	// (/proc/sys/kernel/cap_last_cap).
+	ErrUnsupported = errors.New("not supported by this kernel")
 )
 
 // Cap is a capability number as the kernel numbers them
@@ -155,7 +164,7 @@ func ParseChanges(items []string) ([]Change, error) {
 		for _, f := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			name, val, ok := strings.Cut(f, ":")
 			if !ok {
-				return nil, fmt.Errorf("capability %q: want name:on or name:off: %w", f, vzerror.ErrInvalidValue)
+				return nil, fmt.Errorf("capability %q: want name:on or name:off: %w", f, ErrBadCapability)
 			}
 			var on bool
 			switch strings.ToLower(val) {
@@ -163,14 +172,14 @@ func ParseChanges(items []string) ([]Change, error) {
 				on = true
 			case "off":
 			default:
-				return nil, fmt.Errorf("capability %q: value %q is not on or off: %w", f, val, vzerror.ErrInvalidValue)
+				return nil, fmt.Errorf("capability %q: value %q is not on or off: %w", f, val, ErrBadCapability)
 			}
 			if obsolete[strings.TrimPrefix(strings.ToLower(name), "cap_")] {
 				continue
 			}
 			c, ok := Lookup(name)
 			if !ok {
-				return nil, fmt.Errorf("unknown capability %q: %w", name, vzerror.ErrInvalidValue)
+				return nil, fmt.Errorf("unknown capability %q: %w", name, ErrBadCapability)
 			}
 			out = append(out, Change{Cap: c, On: on})
 		}
@@ -185,7 +194,7 @@ func Bounding(last Cap, changes []Change) (Set, error) {
 	s := Default(last)
 	for _, ch := range changes {
 		if ch.Cap > last {
-			return 0, fmt.Errorf("capability %s is not supported by this kernel: %w", ch.Cap, vzerror.ErrBadKernel)
+			return 0, fmt.Errorf("capability %s: %w", ch.Cap, ErrUnsupported)
 		}
 		if ch.On {
 			s = s.Add(ch.Cap)
@@ -202,7 +211,7 @@ func FromNames(ns []string) (Set, error) {
 	for _, n := range ns {
 		c, ok := Lookup(n)
 		if !ok {
-			return 0, fmt.Errorf("unknown capability %q: %w", n, vzerror.ErrInvalidValue)
+			return 0, fmt.Errorf("unknown capability %q: %w", n, ErrBadCapability)
 		}
 		s = s.Add(c)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/internal/roottest"
 )
 
@@ -67,12 +66,12 @@ func TestParseChangesAndBounding(t *testing.T) {
 	if s != want {
 		t.Errorf("Bounding = %v\nwant      %v", s.Names(), want.Names())
 	}
-	if _, err := Bounding(37, []Change{{Cap: 39, On: true}}); !errors.Is(err, vzerror.ErrBadKernel) {
+	if _, err := Bounding(37, []Change{{Cap: 39, On: true}}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("bpf:on on a 37-cap kernel: %v", err)
 	}
 	for _, bad := range []string{"sys_time", "sys_time:maybe", "flying:on"} {
 		_, err := ParseChanges([]string{bad})
-		if !errors.Is(err, vzerror.ErrSyntax) && !errors.Is(err, vzerror.ErrInvalidValue) {
+		if !errors.Is(err, ErrBadCapability) {
 			t.Errorf("ParseChanges(%q) = %v, want a syntax/value error", bad, err)
 		}
 	}

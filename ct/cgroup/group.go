@@ -33,8 +33,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"govz/ct/vzerror"
 )
 
 // DefaultParent is the host-wide parent of every container's group.
@@ -71,7 +69,7 @@ func open(k kernel, parent, id string) (*Group, error) {
 		return nil, err
 	}
 	if !validComponent(id) {
-		return nil, fmt.Errorf("cgroup name %q: must be one path component other than . and ..: %w", id, vzerror.ErrInvalidValue)
+		return nil, fmt.Errorf("cgroup name %q: must be one path component other than . and ..: %w", id, ErrBadPath)
 	}
 	hs, l, err := readHierarchies(k)
 	if err != nil {
@@ -96,7 +94,7 @@ func validParent(parent string) error {
 		ok = ok && validComponent(c)
 	}
 	if !ok {
-		return fmt.Errorf("cgroup parent %q: must be a relative path without . or ..: %w", parent, vzerror.ErrInvalidValue)
+		return fmt.Errorf("cgroup parent %q: must be a relative path without . or ..: %w", parent, ErrBadPath)
 	}
 	return nil
 }
@@ -237,7 +235,7 @@ func (g *Group) fillCpuset(h *hierarchy, rel string) error {
 		}
 		v := strings.TrimSpace(string(val))
 		if v == "" {
-			return fmt.Errorf("copying %s: parent %s is empty: %w", f, pf, vzerror.ErrResource)
+			return fmt.Errorf("copying %s: parent %s is empty: %w", f, pf, ErrNoResource)
 		}
 		if err := g.k.WriteFile(f, v); err != nil {
 			return fmt.Errorf("setting %s to %s: %w", f, v, err)
@@ -325,7 +323,7 @@ func (g *Group) OuterPath(controller string) (string, error) {
 			return dir, nil
 		}
 	}
-	return "", fmt.Errorf("cgroup controller %q not available for %s: %w", controller, g.outer(), vzerror.ErrBadKernel)
+	return "", fmt.Errorf("cgroup controller %q not available for %s: %w", controller, g.outer(), ErrUnsupported)
 }
 
 // subtree lists dir and every group below it, children before parents.
@@ -398,15 +396,15 @@ func (g *Group) Procs() ([]int, error) {
 
 // Destroy removes OUTER's whole subtree, deepest groups first (the guest's
 // systemd nests its own), in every hierarchy. Groups already gone are
-// fine; live processes are an error wrapping vzerror.ErrRunning.
+// fine; live processes are an error wrapping ErrPopulated.
 func (g *Group) Destroy() error {
 	pids, err := g.Procs()
 	if err != nil {
 		return err
 	}
 	if len(pids) > 0 {
-		return fmt.Errorf("removing cgroup %s: %d processes remain (%v): %w",
-			g.outer(), len(pids), pids[:min(len(pids), 8)], vzerror.ErrRunning)
+		return fmt.Errorf("removing cgroup %s: %d %w (%v)",
+			g.outer(), len(pids), ErrPopulated, pids[:min(len(pids), 8)])
 	}
 	var errs []error
 	for i := range g.hier {

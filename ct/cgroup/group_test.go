@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"govz/ct/vzerror"
 )
 
 // v2Root is a Debian 12 host's root: every controller, and systemd has
@@ -36,11 +34,11 @@ func TestOpenValidates(t *testing.T) {
 		{"..", "101"}, {".", "101"}, {"govz/.", "101"}, {"a\nb", "101"},
 		{"govz", ""}, {"govz", ".."}, {"govz", "."}, {"govz", "1/2"}, {"govz", "a\x00"},
 	} {
-		if _, err := open(k, p.parent, p.id); !errors.Is(err, vzerror.ErrInvalidValue) {
+		if _, err := open(k, p.parent, p.id); !errors.Is(err, ErrBadPath) {
 			t.Errorf("open(%q, %q) = %v; want ErrInvalidValue", p.parent, p.id, err)
 		}
 	}
-	if err := removeParentIfEmpty(k, "../x"); !errors.Is(err, vzerror.ErrInvalidValue) {
+	if err := removeParentIfEmpty(k, "../x"); !errors.Is(err, ErrBadPath) {
 		t.Errorf("removeParentIfEmpty(../x) = %v", err)
 	}
 	if _, err := open(k, "govz-test-1/nested", "ct-7"); err != nil {
@@ -294,7 +292,7 @@ func TestAddProcAndPaths(t *testing.T) {
 		}
 	}
 	// io is the v2 name; this hybrid host's cgroup2 holds no controller.
-	if p, err := g.OuterPath("io"); !errors.Is(err, vzerror.ErrBadKernel) {
+	if p, err := g.OuterPath("io"); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("OuterPath(io) = %q, %v; want ErrBadKernel", p, err)
 	}
 
@@ -320,7 +318,7 @@ func TestOuterPathV2(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"io", "rdma", "blkio"} { // missing, not enabled, v1 name
-		if _, err := g.OuterPath(c); !errors.Is(err, vzerror.ErrBadKernel) {
+		if _, err := g.OuterPath(c); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("OuterPath(%q) = %v; want ErrBadKernel", c, err)
 		}
 	}
@@ -352,7 +350,7 @@ func TestProcsDestroyV1(t *testing.T) {
 		t.Fatalf("Procs = %v, %v; want [10 11 12]", pids, err)
 	}
 	err = g.Destroy()
-	if !errors.Is(err, vzerror.ErrRunning) || !strings.Contains(err.Error(), "3 processes remain") {
+	if !errors.Is(err, ErrPopulated) || !strings.Contains(err.Error(), "3 processes remain") {
 		t.Fatalf("Destroy with live processes = %v; want ErrRunning", err)
 	}
 	diff(t, "refused Destroy", k.takeLog(), "")

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"govz/ct/vzerror"
 )
 
 // killMethod is how Kill stops a subtree whose processes may be forking.
@@ -32,7 +30,7 @@ const freezeWait = time.Second
 
 // Kill SIGKILLs every process in OUTER's subtree, round after round, until
 // the subtree is empty (nil) or ctx ends (an error wrapping
-// vzerror.ErrStop). A forking process cannot outrun it: cgroup.kill marks
+// ErrKillTimeout). A forking process cannot outrun it: cgroup.kill marks
 // the group so new children die at fork (kernel/cgroup/cgroup.c
 // cgroup_kill), and a frozen group cannot fork between listing and kill.
 //
@@ -57,7 +55,7 @@ func (g *Group) Kill(ctx context.Context) error {
 			if rest, err := g.Procs(); err == nil && len(rest) == 0 {
 				return nil
 			}
-			return fmt.Errorf("killing cgroup %s: %d processes remain: %w (%w)", g.outer(), len(pids), vzerror.ErrStop, ctx.Err())
+			return fmt.Errorf("killing cgroup %s: %d %w (%w)", g.outer(), len(pids), ErrKillTimeout, ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 50*time.Millisecond)

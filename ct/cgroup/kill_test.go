@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"govz/ct/vzerror"
 )
 
 // killSetup creates govz/101 on sample and starts 10 and 11 in INNER of
@@ -129,7 +127,7 @@ func TestKillTimeout(t *testing.T) {
 	k.immortal[11] = true
 	start := time.Now()
 	err := g.Kill(killCtx(t, 100*time.Millisecond))
-	if !errors.Is(err, vzerror.ErrStop) || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, ErrKillTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Kill = %v; want ErrStop and DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {

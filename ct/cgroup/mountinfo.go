@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"govz/ct/vzerror"
 	"govz/internal/mountinfo"
 )
 
@@ -148,7 +147,7 @@ func layoutOf(hs []hierarchy) (Layout, error) {
 	if v2 {
 		return V2, nil
 	}
-	return 0, fmt.Errorf("no cgroup hierarchy mounted (%s): %w", mountinfoPath, vzerror.ErrBadKernel)
+	return 0, fmt.Errorf("no cgroup hierarchy mounted (%s): %w", mountinfoPath, ErrUnsupported)
 }
 
 // readHierarchies parses the mountinfo k sees.

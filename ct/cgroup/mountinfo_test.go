@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"govz/ct/vzerror"
 )
 
 // describe renders hierarchies one per line: name mountpoint root options.
@@ -100,7 +98,7 @@ func TestParseMountinfoEdges(t *testing.T) {
 	if l, err := layoutOf(named); err != nil || l != V2 {
 		t.Errorf("layout with named-only v1 = %v, %v; want v2", l, err)
 	}
-	if _, err := layoutOf(nil); !errors.Is(err, vzerror.ErrBadKernel) {
+	if _, err := layoutOf(nil); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("layout without cgroups: %v; want ErrBadKernel", err)
 	}
 

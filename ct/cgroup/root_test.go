@@ -21,7 +21,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/internal/roottest"
 )
 
@@ -156,7 +155,7 @@ func TestRootCreateAddProcDestroy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := g.Destroy(); !errors.Is(err, vzerror.ErrRunning) {
+	if err := g.Destroy(); !errors.Is(err, ErrPopulated) {
 		t.Fatalf("Destroy with a live process = %v; want ErrRunning", err)
 	}
 

@@ -33,7 +33,6 @@ import (
 	"strings"
 
 	"govz/ct/rootfs"
-	"govz/ct/vzerror"
 )
 
 // Feature is one --features item.
@@ -82,16 +81,16 @@ func ParseFeatures(list []string) ([]Feature, error) {
 		name = strings.ToLower(name)
 		on, okv := onOff(val)
 		if !ok || !okv {
-			return nil, fmt.Errorf("feature %q: want NAME:on or NAME:off: %w", f, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("feature %q: want NAME:on or NAME:off: %w", f, ErrBadValue)
 		}
 		ft, known := features[name]
 		switch {
 		case !known:
-			return nil, fmt.Errorf("unknown feature %q (known: %s): %w", name, strings.Join(FeatureNames(), ", "), vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("unknown feature %q (known: %s): %w", name, strings.Join(FeatureNames(), ", "), ErrBadValue)
 		case on && ft.never != "":
-			return nil, fmt.Errorf("feature %s:on refused: %s: %w", name, ft.never, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("feature %s:on refused: %s: %w", name, ft.never, ErrBadValue)
 		case !on && ft.always:
-			return nil, fmt.Errorf("feature %s:off refused: every container has %s on a stock kernel and it cannot be withheld: %w", name, name, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("feature %s:off refused: every container has %s on a stock kernel and it cannot be withheld: %w", name, name, ErrBadValue)
 		}
 		out = slices.DeleteFunc(out, func(x Feature) bool { return x.Name == name })
 		out = append(out, Feature{Name: name, On: on})
@@ -127,11 +126,11 @@ func ParseDevNodes(list []string) ([]DevNode, error) {
 	for _, f := range items(list) {
 		name, perm, ok := strings.Cut(f, ":")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("devnode %q: want NAME:[r][w] or NAME:none: %w", f, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("devnode %q: want NAME:[r][w] or NAME:none: %w", f, ErrBadValue)
 		}
 		clean := path.Clean(name)
 		if clean != name || path.IsAbs(name) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
-			return nil, fmt.Errorf("devnode %q: want a clean path below /dev: %w", name, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("devnode %q: want a clean path below /dev: %w", name, ErrBadValue)
 		}
 		access, err := access(f, perm)
 		if err != nil {
@@ -158,19 +157,19 @@ func ParseDevices(list []string) ([]rootfs.Rule, error) {
 	for _, f := range items(list) {
 		parts := strings.Split(f, ":")
 		if len(parts) == 2 && parts[0] == "all" {
-			return nil, fmt.Errorf("device %q refused: access to every host device would include its disks; grant devices by number: %w", f, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("device %q refused: access to every host device would include its disks; grant devices by number: %w", f, ErrBadValue)
 		}
 		if len(parts) != 4 || (parts[0] != "c" && parts[0] != "b") {
-			return nil, fmt.Errorf("device %q: want b|c:MAJOR:MINOR:[r][w] or :none: %w", f, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("device %q: want b|c:MAJOR:MINOR:[r][w] or :none: %w", f, ErrBadValue)
 		}
 		major, err := strconv.ParseInt(parts[1], 10, 64)
 		if err != nil || major < 0 || major > 4095 {
-			return nil, fmt.Errorf("device %q: bad major %q (0..4095): %w", f, parts[1], vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("device %q: bad major %q (0..4095): %w", f, parts[1], ErrBadValue)
 		}
 		minor := int64(-1)
 		if parts[2] != "all" && parts[2] != "*" {
 			if minor, err = strconv.ParseInt(parts[2], 10, 64); err != nil || minor < 0 || minor > 1<<20-1 {
-				return nil, fmt.Errorf("device %q: bad minor %q (0..1048575 or all): %w", f, parts[2], vzerror.ErrInvalidValue)
+				return nil, fmt.Errorf("device %q: bad minor %q (0..1048575 or all): %w", f, parts[2], ErrBadValue)
 			}
 		}
 		acc, err := access(f, parts[3])
@@ -197,9 +196,9 @@ func CheckNetfilter(v string) error {
 	case Full:
 		return nil
 	case "disabled", "stateless", "stateful":
-		return fmt.Errorf("netfilter %s refused: a stock kernel gives each container every netfilter table in its own network namespace and cannot withhold some (only full is enforced; --capability net_admin:off withholds all): %w", v, vzerror.ErrInvalidValue)
+		return fmt.Errorf("netfilter %s refused: a stock kernel gives each container every netfilter table in its own network namespace and cannot withhold some (only full is enforced; --capability net_admin:off withholds all): %w", v, ErrBadValue)
 	}
-	return fmt.Errorf("bad netfilter %q (full; disabled, stateless and stateful cannot be enforced): %w", v, vzerror.ErrInvalidValue)
+	return fmt.Errorf("bad netfilter %q (full; disabled, stateless and stateful cannot be enforced): %w", v, ErrBadValue)
 }
 
 // access checks a [r][w] permission or "none" ("" then).
@@ -208,10 +207,10 @@ func access(item, perm string) (string, error) {
 		return "", nil
 	}
 	if strings.Contains(perm, "q") {
-		return "", fmt.Errorf("%q: q (quota management) has no counterpart on a stock kernel: %w", item, vzerror.ErrInvalidValue)
+		return "", fmt.Errorf("%q: q (quota management) has no counterpart on a stock kernel: %w", item, ErrBadValue)
 	}
 	if perm == "" || strings.Trim(perm, "rw") != "" {
-		return "", fmt.Errorf("%q: permission %q: want r, w, rw or none: %w", item, perm, vzerror.ErrInvalidValue)
+		return "", fmt.Errorf("%q: permission %q: want r, w, rw or none: %w", item, perm, ErrBadValue)
 	}
 	acc := ""
 	for _, c := range "rw" {

@@ -19,8 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"govz/ct/vzerror"
 )
 
 // Size is how many IDs a container gets: container IDs 0..65535 map to
@@ -74,7 +72,7 @@ type Used struct {
 // range.
 func ParsePool(s string) (Range, error) {
 	bad := func(why string) (Range, error) {
-		return Range{}, fmt.Errorf("bad id pool %q (want FIRST-LAST or START+COUNT): %s: %w", s, why, vzerror.ErrInvalidValue)
+		return Range{}, fmt.Errorf("bad id pool %q (want FIRST-LAST or START+COUNT): %s: %w", s, why, ErrBadPool)
 	}
 	var r Range
 	if a, b, ok := strings.Cut(s, "-"); ok {
@@ -134,7 +132,7 @@ func Allocate(pool Range, used []Used) (uint64, error) {
 		base = alignUp(u.End())
 	}
 	if base+Size > pool.End() {
-		return 0, fmt.Errorf("no free range of %d IDs left in the id pool %s (%d in use): %w", Size, pool, len(used), vzerror.ErrResource)
+		return 0, fmt.Errorf("no free range of %d IDs left in the id pool %s (%d in use): %w", Size, pool, len(used), ErrExhausted)
 	}
 	return base, nil
 }

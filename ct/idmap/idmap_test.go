@@ -3,8 +3,6 @@ package idmap
 import (
 	"errors"
 	"testing"
-
-	"govz/ct/vzerror"
 )
 
 func TestParsePool(t *testing.T) {
@@ -21,7 +19,7 @@ func TestParsePool(t *testing.T) {
 	}
 	for _, in := range []string{"", "100000", "x-y", "200000-100000", "1000-200000", "100000+0",
 		"100000-4294967295", "131073-196608", "131072+65535", "-5-10", "100000:65536"} {
-		if r, err := ParsePool(in); !errors.Is(err, vzerror.ErrInvalidValue) {
+		if r, err := ParsePool(in); !errors.Is(err, ErrBadPool) {
 			t.Errorf("ParsePool(%q) = %v, %v; want exit 21", in, r, err)
 		}
 	}
@@ -66,8 +64,8 @@ func TestAllocate(t *testing.T) {
 		seen[b] = true
 		used = append(used, Used{Of(b), "ct"})
 	}
-	if b, err := Allocate(pool, used); !errors.Is(err, vzerror.ErrResource) || vzerror.Code(err) != 6 {
-		t.Fatalf("exhausted pool: %d, %v; want exit 6", b, err)
+	if b, err := Allocate(pool, used); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("exhausted pool: %d, %v; want ErrResource", b, err)
 	}
 }
 

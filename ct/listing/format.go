@@ -243,7 +243,7 @@ func formatJSON(rows []Info, sel []Field) (string, error) {
 			}
 			fmt.Fprintf(&b, "\n    %q: ", f.Name)
 			if err := renderJSON(&b, f.json(&rows[i])); err != nil {
-				return "", fmt.Errorf("encoding field %s of container %d: %v: %w", f.Name, rows[i].ID, err, vzerror.ErrSystem)
+				return "", fmt.Errorf("encoding field %s of container %d: %w: %w", f.Name, rows[i].ID, err, vzerror.ErrSystem)
 			}
 		}
 		b.WriteString("\n  }")

@@ -42,7 +42,7 @@ func Acquire(dir string, id int, op string) (*Lock, error) {
 	for range 10 {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("opening lock %s: %v: %w", path, err, vzerror.ErrSystem)
+			return nil, fmt.Errorf("opening lock %s: %w: %w", path, err, vzerror.ErrSystem)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			holder := "another process"
@@ -54,7 +54,7 @@ func Acquire(dir string, id int, op string) (*Lock, error) {
 			if errors.Is(err, unix.EWOULDBLOCK) {
 				return nil, fmt.Errorf("container %d locked by %s: %w", id, holder, vzerror.ErrLocked)
 			}
-			return nil, fmt.Errorf("locking %s: %v: %w", path, err, vzerror.ErrSystem)
+			return nil, fmt.Errorf("locking %s: %w: %w", path, err, vzerror.ErrSystem)
 		}
 		// The previous holder may have unlinked the file between our open
 		// and our flock: then we hold a lock on a dead inode. Retry.

@@ -45,7 +45,7 @@ func AcquireNode(dir, op string, timeout time.Duration) (*NodeLock, error) {
 	path := filepath.Join(dir, NodeFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %v: %w", path, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("opening lock %s: %w: %w", path, err, vzerror.ErrSystem)
 	}
 	// Poll rather than block in flock(2): a blocked flock cannot be
 	// given a deadline.
@@ -57,7 +57,7 @@ func AcquireNode(dir, op string, timeout time.Duration) (*NodeLock, error) {
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("locking %s: %v: %w", path, err, vzerror.ErrSystem)
+			return nil, fmt.Errorf("locking %s: %w: %w", path, err, vzerror.ErrSystem)
 		}
 		if time.Now().After(deadline) {
 			holder := readHolder(f)

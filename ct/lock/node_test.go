@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 func TestNodeLockWaitsAndTimesOut(t *testing.T) {
@@ -20,7 +21,7 @@ func TestNodeLockWaitsAndTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = AcquireNode(dir, "create 102", 50*time.Millisecond)
-	if !errors.Is(err, vzerror.ErrLocked) || vzerror.Code(err) != 9 ||
+	if !errors.Is(err, vzerror.ErrLocked) || exitcode.Of(err) != 9 ||
 		!strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())+" (create 101)") {
 		t.Fatalf("second holder: %v; want exit 9 naming the holder", err)
 	}

@@ -103,7 +103,7 @@ func Attach(dir string, pid int, exe string) error {
 		// clone is made here, on the host side.
 		fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
-			return fmt.Errorf("lxcfs: cloning %s: %v: %w", src, err, vzerror.ErrMount)
+			return fmt.Errorf("lxcfs: cloning %s: %w: %w", src, err, vzerror.ErrMount)
 		}
 		fds = append(fds, os.NewFile(uintptr(fd), src))
 		args = append(args, f)
@@ -117,7 +117,7 @@ func Attach(dir string, pid int, exe string) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("lxcfs: binding into the container: %v: %s: %w", err, strings.TrimSpace(out.String()), vzerror.ErrMount)
+		return fmt.Errorf("lxcfs: binding into the container: %w: %s: %w", err, strings.TrimSpace(out.String()), vzerror.ErrMount)
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func Main(args []string) int {
 
 func attachAll(args []string) error {
 	if len(args) < 1 {
-		return errors.New("usage: " + Verb + " PID TARGET...")
+		return errors.New("usage: " + Verb + " PID TARGET [TARGET]")
 	}
 	pid, err := strconv.Atoi(args[0])
 	if err != nil {

@@ -30,9 +30,9 @@ func TestConstructorIntercepts(t *testing.T) {
 		{"lock: owner 0", []string{VerbLock}, []string{EnvSyncFD + "=2", EnvUsernsFD + "=0", EnvMntnsFD + "=0", EnvOwner + "=0"}, "setup " + EnvOwner + "=0: not a usable owner\n"},
 		// The init stage answers nsinit's parent in its JSON protocol.
 		{"init: no mntns", []string{VerbInit, "/sbin/init", "init"}, []string{EnvSyncFD + "=2"},
-			`{"type":"error","error":{"code":3,"msg":"setup ` + EnvMntnsFD + ` not set"}}`},
+			`{"type":"error","error":{"msg":"setup ` + EnvMntnsFD + ` not set"}}`},
 		{"init: short argv", []string{VerbInit, "/sbin/init"}, []string{EnvSyncFD + "=2"},
-			`{"type":"error","error":{"code":3,"msg":"setup usage: ` + VerbInit + ` PATH ARGV0 [ARG...]"}}`},
+			`{"type":"error","error":{"msg":"setup usage: ` + VerbInit + ` PATH ARGV0 [ARG...]"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command("/proc/self/exe", tc.args...)
@@ -110,7 +110,7 @@ func TestInitStageExecFails(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != FailStatus {
 		t.Fatalf("run: %v, want exit status %d", err, FailStatus)
 	}
-	want := `{"type":"error","error":{"code":47,"msg":"exec /no\"such\\init: No such file or directory"}}`
+	want := `{"type":"error","error":{"msg":"exec /no\"such\\init: No such file or directory","chain":["vzerror: broken container or template"]}}`
 	if stderr.String() != want {
 		t.Errorf("stderr = %s, want %s", stderr.String(), want)
 	}

@@ -105,9 +105,11 @@
  *   init  argv  EXE __govz_nsinit_exec PATH ARGV0 [ARG...]
  *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
  *                                        an error is one JSON message
- *                                        {"type":"error","error":{"code":C,
- *                                        "msg":M}} (C 47 when execve fails,
- *                                        else 3), exit 255; close-on-exec
+ *                                        {"type":"error","error":{"msg":M,
+ *                                        "chain":[CLASS]}} (CLASS, ct/nsinit's
+ *                                        wire name of vzerror.ErrBadTemplate,
+ *                                        only when execve fails), exit 255;
+ *                                        close-on-exec
  *               _GOVZ_NSEXEC_MNTNSFD=N   the locked mount namespace (M2)
  *               _GOVZ_NSEXEC_CAPKEEP=HEX bounding set to keep
  *               _GOVZ_NSEXEC_ENVFD=N     memfd: init's environment
@@ -165,23 +167,30 @@ static int errfd = -1;
 static int json_errors; /* init verb: errors go to nsinit's parent as JSON */
 static volatile sig_atomic_t child = -1;
 
-/* json_error writes buf ("<stage> <message>") as nsinit's error message. */
+/* json_error writes buf ("<stage> <message>") as nsinit's error message
+ * (nsinit.RemoteError): a failed execve is the template's fault, anything
+ * else carries no class (a system error). */
 static void json_error(const char *buf, size_t n)
 {
 	char out[1200];
 	size_t i, o;
-	int code = strncmp(buf, "exec ", 5) == 0 ? 47 : 3;
+	const char *chain = strncmp(buf, "exec ", 5) == 0 ?
+		",\"chain\":[\"vzerror: broken container or template\"]" : "";
+	size_t tail = strlen(chain) + 3;
 
-	o = (size_t)snprintf(out, sizeof(out), "{\"type\":\"error\",\"error\":{\"code\":%d,\"msg\":\"", code);
-	for (i = 0; i < n && buf[i] != '\n' && o < sizeof(out) - 8; i++) {
+	o = (size_t)snprintf(out, sizeof(out), "{\"type\":\"error\",\"error\":{\"msg\":\"");
+	for (i = 0; i < n && buf[i] != '\n' && o < sizeof(out) - 8 - tail; i++) {
 		unsigned char c = (unsigned char)buf[i];
 
 		if (c == '"' || c == '\\')
 			out[o++] = '\\';
 		out[o++] = c < 0x20 ? ' ' : (char)c;
 	}
-	memcpy(out + o, "\"}}", 3);
-	o += 3;
+	out[o++] = '"';
+	memcpy(out + o, chain, tail - 3);
+	o += tail - 3;
+	memcpy(out + o, "}}", 2);
+	o += 2;
 	if (write(errfd, out, o) < 0)
 		(void)!write(2, buf, n);
 }

@@ -39,7 +39,7 @@ func bindMounts(c *Config, userns int, add func(string, int)) error {
 		}
 		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("bindmount %s: mount_setattr: %v: %w", b.Source, err, vzerror.ErrMount)
+			return fmt.Errorf("bindmount %s: mount_setattr: %w: %w", b.Source, err, vzerror.ErrMount)
 		}
 		add(mountBind+strconv.Itoa(i), fd)
 	}

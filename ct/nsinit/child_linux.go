@@ -1,9 +1,7 @@
 package nsinit
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -143,7 +141,7 @@ func child(sock *os.File) error {
 	// decide what runs, as they would on a real boot); resolved only told
 	// us what kind of init it is.
 	err = unix.Exec(c.Init[0], c.Init, c.Env)
-	return fmt.Errorf("exec %s: %v: %w", c.Init[0], err, vzerror.ErrBadTemplate)
+	return fmt.Errorf("exec %s: %w: %w", c.Init[0], err, vzerror.ErrBadTemplate)
 }
 
 // build sets up the container's filesystem and UTS name, and returns the
@@ -189,7 +187,7 @@ func build(c *Config, mounts map[string]int) (string, error) {
 	}
 	if c.Hostname != "" {
 		if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
-			return "", fmt.Errorf("sethostname %q: %v: %w", c.Hostname, err, vzerror.ErrBadHostname)
+			return "", fmt.Errorf("sethostname %q: %w: %w", c.Hostname, err, vzerror.ErrBadHostname)
 		}
 	}
 	return findInit(c.Init[0])
@@ -238,11 +236,11 @@ func findInit(p string) (string, error) {
 	}
 	resolved, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", fmt.Errorf("init %s: %v: %w", p, err, vzerror.ErrBadTemplate)
+		return "", fmt.Errorf("init %s: %w: %w", p, err, vzerror.ErrBadTemplate)
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(resolved, &st); err != nil {
-		return "", fmt.Errorf("init %s: %v: %w", p, err, vzerror.ErrBadTemplate)
+		return "", fmt.Errorf("init %s: %w: %w", p, err, vzerror.ErrBadTemplate)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
 		return "", fmt.Errorf("init %s (%s) is not an executable file: %w", p, resolved, vzerror.ErrBadTemplate)
@@ -259,16 +257,4 @@ func send(sock *os.File, m *message) error {
 		return fmt.Errorf("sending %s: %w", m.Type, err)
 	}
 	return nil
-}
-
-func recv(sock *os.File) (*message, error) {
-	buf := make([]byte, maxMessage)
-	n, err := sock.Read(buf)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("the other side went away: %w", io.EOF)
-		}
-		return nil, err
-	}
-	return decode(buf[:n])
 }

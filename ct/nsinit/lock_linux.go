@@ -102,7 +102,7 @@ func lockMounts(exe *os.File, pid int, owner uint32, deadline time.Time) (int, e
 	if line != nsenter.LockReady {
 		cmd.Process.Kill()
 		if err != nil && line == "" {
-			return -1, fmt.Errorf("locking mounts: helper: %v: %w", err, vzerror.ErrSystem)
+			return -1, fmt.Errorf("locking mounts: helper: %w: %w", err, vzerror.ErrSystem)
 		}
 		return -1, fmt.Errorf("locking mounts: %s: %w", strings.TrimPrefix(strings.TrimSpace(line), nsenter.StageSetup+" "), vzerror.ErrMount)
 	}
@@ -198,7 +198,7 @@ func execLocked(c *Config, mntns int, host *hostHandles) error {
 		return fmt.Errorf("chroot to the host root: %w", err)
 	}
 	err = execveat(host.exe, argv, env)
-	return fmt.Errorf("exec %s: %v: %w", nsenter.VerbInit, err, vzerror.ErrSystem)
+	return fmt.Errorf("exec %s: %w: %w", nsenter.VerbInit, err, vzerror.ErrSystem)
 }
 
 // execveat(fd, "", argv, env, AT_EMPTY_PATH) (man 2 execveat).

@@ -118,7 +118,7 @@ func cloneDevNode(d rootfs.DevNode) (int, error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("host device node %s: %v: %w", p, err, vzerror.ErrSetDevices)
+		return -1, fmt.Errorf("host device node %s: %w: %w", p, err, vzerror.ErrSetDevices)
 	}
 	return fd, nil
 }

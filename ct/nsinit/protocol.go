@@ -20,7 +20,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
+	"govz/conf"
+	"govz/ct/caps"
+	"govz/ct/cgroup"
+	"govz/ct/grants"
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 	"govz/internal/reexec"
 )
@@ -141,45 +148,92 @@ func decode(b []byte) (*message, error) {
 }
 
 // RemoteError is an error that crossed a process boundary (child to
-// supervisor, supervisor to vzctl): its text and its vzctl exit code. It
-// matches, with errors.Is, the vzerror sentinel of that code, so
-// "missing init" stays vzerror.ErrBadTemplate (exit 47) all the way up.
+// supervisor, supervisor to vzctl): its text, and the identity of the
+// sentinels and the exact exit status its chain carried, outermost first.
+// Unwrap gives those back, so that errors.Is and the command layer's exit
+// code see what they would have seen in the process that failed: "missing
+// init" stays vzerror.ErrBadTemplate all the way up.
 type RemoteError struct {
-	Code int    `json:"code"`
-	Msg  string `json:"msg"`
+	Msg string `json:"msg"`
+	// Chain names, outermost first, the sentinels of wireSentinels found
+	// in the error tree, and "exit:N" for a *vzerror.ExitError.
+	Chain []string `json:"chain,omitempty"`
 }
 
 // NewRemoteError captures err for sending.
 func NewRemoteError(err error) *RemoteError {
-	return &RemoteError{Code: vzerror.Code(err), Msg: err.Error()}
+	r := &RemoteError{Msg: err.Error()}
+	known := wireSentinels()
+	// In the order the command layer meets them (vzerror.Walk).
+	vzerror.Walk(err, func(e error) bool {
+		if ee, ok := any(e).(*vzerror.ExitError); ok { // this node only
+			r.Chain = append(r.Chain, "exit:"+strconv.Itoa(ee.Status))
+		}
+		is, _ := any(e).(interface{ Is(error) bool })
+		for _, k := range known {
+			// This node only (errors.Is would descend into e); its own Is
+			// method counts (rootfs.StepError is a mount failure).
+			if any(e) == any(k.err) || is != nil && is.Is(k.err) {
+				r.Chain = append(r.Chain, k.name)
+			}
+		}
+		return false
+	})
+	return r
 }
 
 func (e *RemoteError) Error() string { return e.Msg }
 
-// Is matches the sentinel whose exit code is e.Code. Any error that is not
-// a sentinel has code 3 too, so for 3 only vzerror.ErrSystem itself
-// matches.
-func (e *RemoteError) Is(target error) bool {
-	if target == nil {
-		return false
+// Unwrap returns the sentinels of Chain, and a *vzerror.ExitError for an
+// exact status. Names this binary does not know (a supervisor of another
+// version) are dropped: the error then only has its text.
+func (e *RemoteError) Unwrap() []error {
+	known := wireSentinels()
+	var out []error
+	for _, name := range e.Chain {
+		if n, ok := strings.CutPrefix(name, "exit:"); ok {
+			if st, err := strconv.Atoi(n); err == nil {
+				out = append(out, &vzerror.ExitError{Status: st, Err: errors.New(e.Msg)})
+			}
+			continue
+		}
+		for _, k := range known {
+			if k.name == name {
+				out = append(out, k.err)
+			}
+		}
 	}
-	var ee *vzerror.ExitError
-	if errors.As(target, &ee) {
-		return false
-	}
-	c := vzerror.Code(target)
-	if c == 3 {
-		return target == vzerror.ErrSystem && e.Code == 3
-	}
-	return c == e.Code
+	return out
 }
 
-// As lets vzerror.Code read the exact exit code, also one that no sentinel
-// has.
-func (e *RemoteError) As(target any) bool {
-	if p, ok := target.(**vzerror.ExitError); ok {
-		*p = &vzerror.ExitError{Status: e.Code, Err: errors.New(e.Msg)}
-		return true
+type wireSentinel struct {
+	name string
+	err  error
+}
+
+// wireSentinels are the errors whose identity crosses a process boundary:
+// the lifecycle classes and the sentinels of the kernel and data packages
+// that the supervisor and the child use. A sentinel is named by its
+// package and its text, which stay put across versions.
+func wireSentinels() []wireSentinel {
+	var out []wireSentinel
+	for _, p := range []struct {
+		pkg  string
+		errs []error
+	}{
+		{"vzerror", vzerror.Sentinels()},
+		{"conf", []error{conf.ErrUnknownKey, conf.ErrBadValue, conf.ErrBadHostname, conf.ErrBadIP,
+			conf.ErrBadNameserver, conf.ErrBadSearchDomain, conf.ErrBadName, conf.ErrBadFile,
+			conf.ErrNoSample, conf.ErrSave}},
+		{"caps", []error{caps.ErrBadCapability, caps.ErrUnsupported}},
+		{"grants", []error{grants.ErrBadValue}},
+		{"idmap", []error{idmap.ErrBadPool, idmap.ErrExhausted}},
+		{"cgroup", []error{cgroup.ErrUnsupported, cgroup.ErrBadPath, cgroup.ErrNoResource,
+			cgroup.ErrPopulated, cgroup.ErrKillTimeout}},
+	} {
+		for _, e := range p.errs {
+			out = append(out, wireSentinel{p.pkg + ": " + e.Error(), e})
+		}
 	}
-	return false
+	return out
 }

@@ -5,25 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
 
+	"govz/conf"
+	"govz/ct/cgroup"
 	"govz/ct/vzerror"
 )
 
 func TestRemoteErrorKeepsSentinel(t *testing.T) {
 	orig := fmt.Errorf("init /sbin/init: no such file: %w", vzerror.ErrBadTemplate)
-	// Across the wire and back.
-	b, err := json.Marshal(&message{Type: msgError, Error: NewRemoteError(orig)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapped := fmt.Errorf("container 101: %w", m.Error)
-	if !errors.Is(wrapped, vzerror.ErrBadTemplate) || vzerror.Code(wrapped) != 47 {
-		t.Errorf("%v: code %d", wrapped, vzerror.Code(wrapped))
+	wrapped := fmt.Errorf("container 101: %w", roundTrip(t, orig))
+	if !errors.Is(wrapped, vzerror.ErrBadTemplate) {
+		t.Errorf("%v: lost ErrBadTemplate", wrapped)
 	}
 	if errors.Is(wrapped, vzerror.ErrMount) || errors.Is(wrapped, vzerror.ErrSystem) || errors.Is(wrapped, io.EOF) {
 		t.Error("matches a sentinel it does not carry")
@@ -31,16 +26,59 @@ func TestRemoteErrorKeepsSentinel(t *testing.T) {
 	if wrapped.Error() != "container 101: "+orig.Error() {
 		t.Errorf("message %q", wrapped)
 	}
-	// A plain error is a system error (3), and matches only ErrSystem.
-	plain := NewRemoteError(errors.New("boom"))
-	if !errors.Is(plain, vzerror.ErrSystem) || errors.Is(plain, io.EOF) || vzerror.Code(plain) != 3 {
-		t.Errorf("plain error: code %d", vzerror.Code(plain))
+	// A plain error carries nothing but its text.
+	if plain := roundTrip(t, errors.New("boom")); len(plain.Unwrap()) != 0 || plain.Error() != "boom" {
+		t.Errorf("plain error: %#v", plain)
 	}
 	// An exact status with no sentinel survives too.
-	exit := NewRemoteError(&vzerror.ExitError{Status: 200, Err: errors.New("cmd")})
-	if vzerror.Code(fmt.Errorf("x: %w", exit)) != 200 {
-		t.Errorf("exit status lost: %d", vzerror.Code(exit))
+	var ee *vzerror.ExitError
+	exit := roundTrip(t, &vzerror.ExitError{Status: 200, Err: errors.New("cmd")})
+	if !errors.As(fmt.Errorf("x: %w", exit), &ee) || ee.Status != 200 {
+		t.Errorf("exit status lost: %#v", exit)
 	}
+	// Every sentinel of every package, in the order the chain had them,
+	// also after a second hop (child -> supervisor -> vzctl).
+	multi := fmt.Errorf("stop: %w: %w", vzerror.ErrStop, fmt.Errorf("cgroup: %w: %w", cgroup.ErrKillTimeout, conf.ErrBadValue))
+	back := roundTrip(t, fmt.Errorf("hop: %w", roundTrip(t, multi)))
+	got := back.Unwrap()
+	want := []error{vzerror.ErrStop, cgroup.ErrKillTimeout, conf.ErrBadValue}
+	if len(got) != len(want) {
+		t.Fatalf("chain %v, want %v", back.Chain, want)
+	}
+	for i := range want {
+		if !errors.Is(got[i], want[i]) {
+			t.Errorf("chain[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	// A name from another version is dropped, not matched to anything.
+	if u := (&RemoteError{Msg: "x", Chain: []string{"vzerror: no such class"}}).Unwrap(); len(u) != 0 {
+		t.Errorf("unknown name gave %v", u)
+	}
+}
+
+// The names on the wire are unique: two sentinels with one name would
+// come back as the wrong one.
+func TestWireNamesUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, w := range wireSentinels() {
+		if seen[w.name] {
+			t.Errorf("wire name %q twice", w.name)
+		}
+		seen[w.name] = true
+	}
+}
+
+func roundTrip(t *testing.T, err error) *RemoteError {
+	t.Helper()
+	b, merr := json.Marshal(&message{Type: msgError, Error: NewRemoteError(err)})
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	m, derr := decode(b)
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	return m.Error
 }
 
 func TestGuestKind(t *testing.T) {
@@ -51,5 +89,23 @@ func TestGuestKind(t *testing.T) {
 		if got := guestKind(p); got != want {
 			t.Errorf("guestKind(%s) = %s, want %s", p, got, want)
 		}
+	}
+}
+
+// The C init stage (ct/nsenter/nsexec.c) names the class of a failed
+// execve in its own error message: the name must be this package's.
+func TestCWireName(t *testing.T) {
+	src, err := os.ReadFile("../nsenter/nsexec.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := ""
+	for _, w := range wireSentinels() {
+		if any(w.err) == any(vzerror.ErrBadTemplate) {
+			name = w.name
+		}
+	}
+	if name == "" || !strings.Contains(string(src), `[\"`+name+`\"]`) {
+		t.Errorf("nsexec.c does not send the wire name %q of vzerror.ErrBadTemplate", name)
 	}
 }

@@ -18,7 +18,7 @@ func HostDevNode(name, access string) (DevNode, error) {
 	p := path.Join("/dev", name)
 	var st unix.Stat_t
 	if err := unix.Stat(p, &st); err != nil {
-		return DevNode{}, fmt.Errorf("device %s: %v: %w", p, err, vzerror.ErrSetDevices)
+		return DevNode{}, fmt.Errorf("device %s: %w: %w", p, err, vzerror.ErrSetDevices)
 	}
 	d := DevNode{Path: path.Clean(name), Major: unix.Major(st.Rdev), Minor: unix.Minor(st.Rdev), Mode: 0o666, Access: access}
 	switch st.Mode & unix.S_IFMT {

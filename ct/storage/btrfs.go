@@ -38,7 +38,7 @@ func (b *btrfsLayout) Name() string { return "btrfs" }
 func (b *btrfsLayout) Create(c CT, t Template, lim Limits) error {
 	parent := filepath.Dir(c.Private)
 	if on, err := btrfs.IsBtrfs(parent); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 	} else if !on {
 		return fmt.Errorf("the btrfs layout needs %s on btrfs (try --layout image or dir): %w", parent, vzerror.ErrLayout)
 	}
@@ -50,19 +50,19 @@ func (b *btrfsLayout) Create(c CT, t Template, lim Limits) error {
 	defer r.Fail()
 	build := func(work string) error {
 		if err := btrfs.CreateSubvolume(work); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		if err := t.extract(work, b.log.Warnf); err != nil {
 			return fmt.Errorf("unpacking %s into %s: %w", t.Path, work, err)
 		}
 		if err := btrfs.SetReadOnly(work, true); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		return nil
 	}
 	err = cacheFor(c, b.log).use(t, "", build, func(entry string) error {
 		if err := btrfs.Snapshot(entry, tmp, false); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		return nil
 	})
@@ -93,7 +93,7 @@ func (b *btrfsLayout) setLimits(path string, old, lim Limits) error {
 	}
 	on, err := btrfs.QuotaEnabled(path)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 	}
 	if !on && lim.SpaceHardKB == conf.Unlimited {
 		return nil
@@ -105,7 +105,7 @@ func (b *btrfsLayout) setLimits(path string, old, lim Limits) error {
 	// them right now (sysfs shows them before the kernel can take limits,
 	// which then fail with ENOTCONN), and enabling again waits for it.
 	if err := btrfs.EnableQuota(path); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 	}
 	// Set even "no limit": btrfs may reuse a deleted subvolume's id, and
 	// a qgroup left from it must not limit this one.
@@ -114,7 +114,7 @@ func (b *btrfsLayout) setLimits(path string, old, lim Limits) error {
 		max = uint64(lim.SpaceHardKB) * 1024
 	}
 	if err := btrfs.SetLimit(path, max); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (d *dirLayout) Create(c CT, t Template, lim Limits) error {
 		return err
 	}
 	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	r := revert.New()
 	defer r.Fail()
@@ -96,14 +96,14 @@ func (d *dirLayout) applyQuota(c CT, dir string, lim Limits, existing bool) erro
 		}
 	}
 	if err := set(dir, id); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 	}
 	if err := projquota.SetLimits(dir, id, pqLimits(lim)); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 	}
 	if lim.GraceSeconds > 0 {
 		if err := projquota.SetGrace(dir, uint64(lim.GraceSeconds)); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrQuotaSet)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 		}
 		d.log.Infof("dir layout: the quota grace period is per file system: %ds now applies to every container on it", lim.GraceSeconds)
 	}

@@ -52,7 +52,7 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 		return err
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	r := revert.New()
 	defer r.Fail()
@@ -62,7 +62,7 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 		return m.buildTemplate(t, work, ipg, journal)
 	}, func(entry string) error {
 		if _, err := image.Copy(img, entry); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		return nil
 	})
@@ -71,9 +71,9 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 	}
 	if err := image.Resize(img, size); err != nil {
 		if errors.Is(err, image.ErrTooSmall) {
-			return fmt.Errorf("diskspace %dK is too small for template %s: %v: %w", lim.SpaceHardKB, t.Name, err, vzerror.ErrNoDiskSpace)
+			return fmt.Errorf("diskspace %dK is too small for template %s: %w: %w", lim.SpaceHardKB, t.Name, err, vzerror.ErrNoDiskSpace)
 		}
-		return fmt.Errorf("%v: %w", err, vzerror.ErrResizeImage)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrResizeImage)
 	}
 	if err := commit(tmp, c); err != nil {
 		return err
@@ -88,14 +88,14 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 func (m *imageLayout) buildTemplate(t Template, work string, ipg, journal int64) error {
 	scratch := work + ".d"
 	if err := os.Mkdir(scratch, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", scratch, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", scratch, err, vzerror.ErrCreatePrivate)
 	}
 	if err := t.extract(scratch, m.log.Warnf); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, scratch, err)
 	}
 	bytes, files, err := treeSize(scratch)
 	if err != nil {
-		return fmt.Errorf("measuring %s: %v: %w", scratch, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("measuring %s: %w: %w", scratch, err, vzerror.ErrCreatePrivate)
 	}
 	size := templateImageSize(bytes, files, ipg, journal*image.BlockSize)
 	for try := 0; ; try++ {
@@ -105,7 +105,7 @@ func (m *imageLayout) buildTemplate(t Template, work string, ipg, journal int64)
 		}
 		os.Remove(work)
 		if !errors.Is(err, image.ErrTooSmall) || try == 2 {
-			return fmt.Errorf("making the template image of %s: %v: %w", t.Name, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("making the template image of %s: %w: %w", t.Name, err, vzerror.ErrCreatePrivate)
 		}
 		size *= 2
 	}
@@ -165,14 +165,14 @@ func (m *imageLayout) CapDrops(c CT) []CapDrop { return nil }
 func (m *imageLayout) Mount(c CT) error {
 	img := imageFile(c.Private)
 	if _, err := os.Stat(img); err != nil {
-		return fmt.Errorf("image %s: %v: %w", img, err, vzerror.ErrNoPrivate)
+		return fmt.Errorf("image %s: %w: %w", img, err, vzerror.ErrNoPrivate)
 	}
 	if err := image.Mount(img, c.Root, "ext4", 0, ""); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrMount)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrMount)
 	}
 	if err := unix.Mount("", c.Root, "", unix.MS_PRIVATE, ""); err != nil {
 		unix.Unmount(c.Root, unix.MNT_DETACH)
-		return fmt.Errorf("making %s private: %v: %w", c.Root, err, vzerror.ErrMount)
+		return fmt.Errorf("making %s private: %w: %w", c.Root, err, vzerror.ErrMount)
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func (m *imageLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 	size := image.Blocks(lim.SpaceHardKB*1024) * image.BlockSize
 	st, err := os.Stat(img)
 	if err != nil {
-		return fmt.Errorf("image of container %d: %v: %w", c.ID, err, vzerror.ErrNoPrivate)
+		return fmt.Errorf("image of container %d: %w: %w", c.ID, err, vzerror.ErrNoPrivate)
 	}
 	if mounted {
 		// The file is never smaller than the file system in it.
@@ -211,9 +211,9 @@ func (m *imageLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 		m.log.Infof("Growing the image of container %d to %dK online", c.ID, lim.SpaceHardKB)
 		if err := image.GrowOnline(img, c.Root, size); err != nil {
 			if errors.Is(err, image.ErrNoSysResource) {
-				return fmt.Errorf("%v: stop and unmount the container, then set --diskspace with --save to resize it offline: %w", err, vzerror.ErrResizeImage)
+				return fmt.Errorf("%w: stop and unmount the container, then set --diskspace with --save to resize it offline: %w", err, vzerror.ErrResizeImage)
 			}
-			return fmt.Errorf("%v: %w", err, vzerror.ErrResizeImage)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrResizeImage)
 		}
 		return nil
 	}
@@ -222,13 +222,13 @@ func (m *imageLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 	}
 	m.log.Infof("Resizing the image of container %d to %dK", c.ID, lim.SpaceHardKB)
 	if err := image.Check(img); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrResizeImage)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrResizeImage)
 	}
 	if err := image.Resize(img, size); err != nil {
 		if errors.Is(err, image.ErrTooSmall) {
-			return fmt.Errorf("diskspace %dK is less than the container uses: %v: %w", lim.SpaceHardKB, err, vzerror.ErrResizeImage)
+			return fmt.Errorf("diskspace %dK is less than the container uses: %w: %w", lim.SpaceHardKB, err, vzerror.ErrResizeImage)
 		}
-		return fmt.Errorf("%v: %w", err, vzerror.ErrResizeImage)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrResizeImage)
 	}
 	return nil
 }

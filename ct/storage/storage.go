@@ -198,16 +198,16 @@ func Remove(path string) error {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return fmt.Errorf("removing %s: %v: %w", path, err, vzerror.ErrDeletePrivate)
+		return fmt.Errorf("removing %s: %w: %w", path, err, vzerror.ErrDeletePrivate)
 	}
 	if sv, _ := btrfs.IsSubvolume(path); sv {
 		if err := btrfs.Delete(path); err != nil {
-			return fmt.Errorf("removing %s: %v: %w", path, err, vzerror.ErrDeletePrivate)
+			return fmt.Errorf("removing %s: %w: %w", path, err, vzerror.ErrDeletePrivate)
 		}
 		return nil
 	}
 	if err := os.RemoveAll(path); err != nil {
-		return fmt.Errorf("removing %s: %v: %w", path, err, vzerror.ErrDeletePrivate)
+		return fmt.Errorf("removing %s: %w: %w", path, err, vzerror.ErrDeletePrivate)
 	}
 	return nil
 }
@@ -216,18 +216,18 @@ func Remove(path string) error {
 // must not propagate to the host's tree, nor the host's into it.
 func bindMount(dir, root string) error {
 	if err := unix.Mount(dir, root, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind-mounting %s at %s: %v: %w", dir, root, err, vzerror.ErrMount)
+		return fmt.Errorf("bind-mounting %s at %s: %w: %w", dir, root, err, vzerror.ErrMount)
 	}
 	if err := unix.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
 		unix.Unmount(root, unix.MNT_DETACH)
-		return fmt.Errorf("making %s private: %v: %w", root, err, vzerror.ErrMount)
+		return fmt.Errorf("making %s private: %w: %w", root, err, vzerror.ErrMount)
 	}
 	return nil
 }
 
 func unmount(root string) error {
 	if err := unix.Unmount(root, 0); err != nil {
-		return fmt.Errorf("unmounting %s: %v: %w", root, err, vzerror.ErrUmount)
+		return fmt.Errorf("unmounting %s: %w: %w", root, err, vzerror.ErrUmount)
 	}
 	return nil
 }
@@ -245,7 +245,7 @@ func newTmp(c CT) (string, error) {
 // commit renames a finished tmp area into place.
 func commit(tmp string, c CT) error {
 	if err := os.Rename(tmp, c.Private); err != nil {
-		return fmt.Errorf("renaming %s to %s: %v: %w", tmp, c.Private, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("renaming %s to %s: %w: %w", tmp, c.Private, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }

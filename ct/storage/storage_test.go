@@ -60,7 +60,7 @@ func TestCacheBuildsOnceUnderConcurrency(t *testing.T) {
 			defer wg.Done()
 			errs[i] = c.use(Template{Name: "t", Path: tb}, ".img", build, func(entry string) error {
 				if b, err := os.ReadFile(entry); err != nil || string(b) != "built" {
-					return fmt.Errorf("entry %s: %q, %v", entry, b, err)
+					return fmt.Errorf("entry %s: %q, %w", entry, b, err)
 				}
 				uses.Add(1)
 				return nil

@@ -49,7 +49,7 @@ const stampLen = 16
 func tarballStamp(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("opening template %s: %v: %w", path, err, vzerror.ErrTemplateMissing)
+		return "", fmt.Errorf("opening template %s: %w: %w", path, err, vzerror.ErrTemplateMissing)
 	}
 	defer f.Close()
 	var st unix.Stat_t
@@ -81,7 +81,7 @@ func entryRe(name string) *regexp.Regexp {
 // entry locked against removal.
 func (c tmplCache) use(t Template, suffix string, build func(work string) error, fn func(entry string) error) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", c.dir, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", c.dir, err, vzerror.ErrCreatePrivate)
 	}
 	stamp, err := tarballStamp(t.Path)
 	if err != nil {
@@ -90,7 +90,7 @@ func (c tmplCache) use(t Template, suffix string, build func(work string) error,
 	entry := filepath.Join(c.dir, t.Name+"@"+stamp+suffix)
 	lf, err := os.OpenFile(filepath.Join(c.dir, t.Name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening template cache lock: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("opening template cache lock: %w: %w", err, vzerror.ErrSystem)
 	}
 	defer lf.Close()
 	if err := flock(lf, unix.LOCK_SH); err != nil {
@@ -139,7 +139,7 @@ func (c tmplCache) build(t Template, stamp, entry string, build func(string) err
 	}
 	if err := os.Rename(work, entry); err != nil {
 		Remove(work)
-		return fmt.Errorf("renaming %s: %v: %w", work, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("renaming %s: %w: %w", work, err, vzerror.ErrCreatePrivate)
 	}
 	syncDir(c.dir)
 	for _, e := range ents {
@@ -160,7 +160,7 @@ func flock(f *os.File, how int) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("locking %s: %v: %w", f.Name(), err, vzerror.ErrSystem)
+			return fmt.Errorf("locking %s: %w: %w", f.Name(), err, vzerror.ErrSystem)
 		}
 		return nil
 	}

@@ -246,7 +246,7 @@ func (s *sup) bootSteps(b *bootState) error {
 
 	start, err := runstate.StartTime(proc.Pid)
 	if err != nil {
-		return fmt.Errorf("init %d: %v: %w", proc.Pid, err, vzerror.ErrSystem)
+		return fmt.Errorf("init %d: %w: %w", proc.Pid, err, vzerror.ErrSystem)
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
@@ -264,7 +264,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		Started:       time.Now().UTC(),
 	}
 	if err := runstate.Write(s.runDir, b.state); err != nil {
-		return fmt.Errorf("writing runstate: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("writing runstate: %w: %w", err, vzerror.ErrSystem)
 	}
 	r.Success()
 	return nil

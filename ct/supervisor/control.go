@@ -131,7 +131,7 @@ func callOnce(runDir string, req *request, timeout time.Duration) (net.Conn, *re
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
 			return nil, nil, fmt.Errorf("no supervisor at %s: %w", path, vzerror.ErrNotRunning)
 		}
-		return nil, nil, fmt.Errorf("connecting to %s: %v: %w", path, err, vzerror.ErrSystem)
+		return nil, nil, fmt.Errorf("connecting to %s: %w: %w", path, err, vzerror.ErrSystem)
 	}
 	b, _ := json.Marshal(req)
 	conn.SetDeadline(time.Now().Add(timeout))
@@ -140,7 +140,7 @@ func callOnce(runDir string, req *request, timeout time.Duration) (net.Conn, *re
 		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 			return nil, nil, fmt.Errorf("%s: %w", path, errNoAnswer)
 		}
-		return nil, nil, fmt.Errorf("talking to supervisor at %s: %v: %w", path, err, vzerror.ErrSystem)
+		return nil, nil, fmt.Errorf("talking to supervisor at %s: %w: %w", path, err, vzerror.ErrSystem)
 	}
 	// One byte at a time: the bytes after the response line (console
 	// output) belong to the caller.
@@ -160,13 +160,13 @@ func callOnce(runDir string, req *request, timeout time.Duration) (net.Conn, *re
 			if len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET)) {
 				return nil, nil, fmt.Errorf("%s: %w", path, errNoAnswer)
 			}
-			return nil, nil, fmt.Errorf("reading from supervisor at %s: %v: %w", path, err, vzerror.ErrSystem)
+			return nil, nil, fmt.Errorf("reading from supervisor at %s: %w: %w", path, err, vzerror.ErrSystem)
 		}
 	}
 	var resp response
 	if err := json.Unmarshal(line, &resp); err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("bad response from supervisor at %s: %v: %w", path, err, vzerror.ErrSystem)
+		return nil, nil, fmt.Errorf("bad response from supervisor at %s: %w: %w", path, err, vzerror.ErrSystem)
 	}
 	return conn, &resp, nil
 }

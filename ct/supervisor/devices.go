@@ -61,7 +61,7 @@ func applyDevicesV1(cg *cgroup.Group, rules []rootfs.Rule) error {
 		return writeDevices(inner, rules)
 	}
 	if err := unix.Rmdir(inner); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("devices cgroup: removing %s: %v: %w", inner, err, vzerror.ErrSetDevices)
+		return fmt.Errorf("devices cgroup: removing %s: %w: %w", inner, err, vzerror.ErrSetDevices)
 	}
 	// rmdir only starts taking the group offline (kernel/cgroup/cgroup.c
 	// css_killed_work_fn runs later, from a workqueue); until it is done,
@@ -78,7 +78,7 @@ func applyDevicesV1(cg *cgroup.Group, rules []rootfs.Rule) error {
 		return err2
 	}
 	if err := os.Mkdir(inner, 0o755); err != nil {
-		return fmt.Errorf("devices cgroup: %v: %w", err, vzerror.ErrSetDevices)
+		return fmt.Errorf("devices cgroup: %w: %w", err, vzerror.ErrSetDevices)
 	}
 	return nil
 }
@@ -99,7 +99,7 @@ func writeDevices(dir string, rules []rootfs.Rule) error {
 	write := func(file, rule string) error {
 		f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
 		if err != nil {
-			return fmt.Errorf("devices cgroup: %v: %w", err, vzerror.ErrSetDevices)
+			return fmt.Errorf("devices cgroup: %w: %w", err, vzerror.ErrSetDevices)
 		}
 		_, err = f.WriteString(rule)
 		if cerr := f.Close(); err == nil {

@@ -65,12 +65,12 @@ func attachDeviceProgram(dir string, rules []rootfs.Rule) error {
 		if _, lerr := loadDeviceProgram(code, len(insns), logBuf); lerr != nil {
 			err = fmt.Errorf("%w: %s", lerr, cString(logBuf))
 		}
-		return fmt.Errorf("loading device program: %v: %w", err, vzerror.ErrSetDevices)
+		return fmt.Errorf("loading device program: %w: %w", err, vzerror.ErrSetDevices)
 	}
 	defer unix.Close(int(prog))
 	cgfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("device program: opening %s: %v: %w", dir, err, vzerror.ErrSetDevices)
+		return fmt.Errorf("device program: opening %s: %w: %w", dir, err, vzerror.ErrSetDevices)
 	}
 	defer unix.Close(cgfd)
 	attach := bpfProgAttach{
@@ -81,7 +81,7 @@ func attachDeviceProgram(dir string, rules []rootfs.Rule) error {
 	}
 	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_ATTACH, uintptr(unsafe.Pointer(&attach)), unsafe.Sizeof(attach))
 	if errno != 0 {
-		return fmt.Errorf("attaching device program to %s: %v: %w", dir, errno, vzerror.ErrSetDevices)
+		return fmt.Errorf("attaching device program to %s: %w: %w", dir, errno, vzerror.ErrSetDevices)
 	}
 	return nil
 }

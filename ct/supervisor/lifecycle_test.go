@@ -19,6 +19,7 @@ import (
 	"govz/ct/caps"
 	"govz/ct/runstate"
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 // inspect is a /test.sh that records what the container sees.
@@ -322,8 +323,8 @@ func TestStartErrors(t *testing.T) {
 		os.Remove(filepath.Join(c.root, "sbin/init"))
 		before := snapshot(t, c)
 		err := c.start(false)
-		if !errors.Is(err, vzerror.ErrBadTemplate) || vzerror.Code(err) != 47 {
-			t.Errorf("start without init: %v (code %d), want ErrBadTemplate/47", err, vzerror.Code(err))
+		if !errors.Is(err, vzerror.ErrBadTemplate) || exitcode.Of(err) != 47 {
+			t.Errorf("start without init: %v (code %d), want ErrBadTemplate/47", err, exitcode.Of(err))
 		}
 		checkNoLeaks(t, c, before)
 	})
@@ -335,8 +336,8 @@ func TestStartErrors(t *testing.T) {
 		c.write("sbin/init", "this is not a program\n", 0o755)
 		before := snapshot(t, c)
 		err := c.start(false)
-		if !errors.Is(err, vzerror.ErrBadTemplate) || vzerror.Code(err) != 47 || !strings.Contains(err.Error(), "exec /sbin/init") {
-			t.Errorf("start with a broken init: %v (code %d), want exec error, ErrBadTemplate/47", err, vzerror.Code(err))
+		if !errors.Is(err, vzerror.ErrBadTemplate) || exitcode.Of(err) != 47 || !strings.Contains(err.Error(), "exec /sbin/init") {
+			t.Errorf("start with a broken init: %v (code %d), want exec error, ErrBadTemplate/47", err, exitcode.Of(err))
 		}
 		checkNoLeaks(t, c, before)
 	})
@@ -347,7 +348,7 @@ func TestStartErrors(t *testing.T) {
 		before := snapshot(t, c)
 		err := c.start(false)
 		if !errors.Is(err, vzerror.ErrMount) || !strings.Contains(err.Error(), "/proc") {
-			t.Errorf("start with /proc a file: %v (code %d), want ErrMount", err, vzerror.Code(err))
+			t.Errorf("start with /proc a file: %v (code %d), want ErrMount", err, exitcode.Of(err))
 		}
 		checkNoLeaks(t, c, before)
 	})

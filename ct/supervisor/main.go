@@ -431,7 +431,7 @@ func describeExit(ws syscall.WaitStatus) string {
 func (s *sup) setup(spec *Spec) error {
 	lock, err := os.OpenFile(filepath.Join(s.runDir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening supervisor lock: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("opening supervisor lock: %w: %w", err, vzerror.ErrSystem)
 	}
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		lock.Close()
@@ -443,30 +443,30 @@ func (s *sup) setup(spec *Spec) error {
 		os.Remove(filepath.Join(s.runDir, n))
 	}
 	if s.console, err = openConsole(spec.ConsoleLog); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
 	notifyPath := filepath.Join(s.runDir, notifyName)
 	s.notify, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
 	if err != nil {
-		return fmt.Errorf("notify socket: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("notify socket: %w: %w", err, vzerror.ErrSystem)
 	}
 	s.notifyDone = make(chan struct{})
 	go readNotify(s.notify, s.ready, s.notifyDone)
 	fifoPath := filepath.Join(s.runDir, readyName)
 	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
-		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("readiness fifo: %w: %w", err, vzerror.ErrSystem)
 	}
 	// O_RDWR: we are a writer too, so the fifo never reads EOF between
 	// guest writers, and opening it does not wait for one.
 	fd, err := unix.Open(fifoPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("readiness fifo: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("readiness fifo: %w: %w", err, vzerror.ErrSystem)
 	}
 	s.fifo = os.NewFile(uintptr(fd), fifoPath)
 	s.fifoDone = make(chan struct{})
 	go readReady(s.fifo, s.ready, s.fifoDone)
 	if s.control, err = listenControl(filepath.Join(s.runDir, controlName)); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
 	go serveControl(s.control, s.ctl)
 	return nil

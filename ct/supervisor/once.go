@@ -105,7 +105,7 @@ func RunOnce(spec *Spec, argv []string, stdio [3]*os.File) (int, error) {
 	}
 	st, err := proc.Wait()
 	if err != nil {
-		return 0, fmt.Errorf("waiting for the script: %v: %w", err, vzerror.ErrSystem)
+		return 0, fmt.Errorf("waiting for the script: %w: %w", err, vzerror.ErrSystem)
 	}
 	ws := st.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {

@@ -8,6 +8,7 @@ import (
 
 	"govz/ct/rootfs"
 	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 func TestContainerUUID(t *testing.T) {
@@ -62,7 +63,7 @@ func TestSpecValidate(t *testing.T) {
 		f(s)
 		if err := s.Validate(); err == nil {
 			t.Errorf("%s accepted", name)
-		} else if vzerror.Code(err) == 3 && !errors.Is(err, vzerror.ErrSystem) {
+		} else if exitcode.Of(err) == 3 && !errors.Is(err, vzerror.ErrSystem) {
 			t.Errorf("%s: %v has no vzctl code", name, err)
 		}
 	}

@@ -89,7 +89,7 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	}
 	logf, err := os.OpenFile(LogPath(s.RunDir), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening supervisor log: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("opening supervisor log: %w: %w", err, vzerror.ErrSystem)
 	}
 	defer logf.Close()
 	devNull, err := os.Open(os.DevNull)
@@ -127,7 +127,7 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	})
 	pw.Close()
 	if err != nil {
-		return fmt.Errorf("starting supervisor for %s: %v: %w", s.ID, err, vzerror.ErrSystem)
+		return fmt.Errorf("starting supervisor for %s: %w: %w", s.ID, err, vzerror.ErrSystem)
 	}
 	// Reap it whenever it exits; vzctl itself exits long before.
 	exited := make(chan struct{})
@@ -145,10 +145,10 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded) && running:
-				return fmt.Errorf("container %s: %v: %w", s.ID, ctx.Err(), vzerror.ErrWaitFailed)
+				return fmt.Errorf("container %s: %w: %w", s.ID, ctx.Err(), vzerror.ErrWaitFailed)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				abort(s.RunDir, exited)
-				return fmt.Errorf("container %s: start interrupted: %v: %w", s.ID, ctx.Err(), vzerror.ErrSystem)
+				return fmt.Errorf("container %s: start interrupted: %w: %w", s.ID, ctx.Err(), vzerror.ErrSystem)
 			case running:
 				// The supervisor closed the pipe after "running" without
 				// "ready": the container stopped during boot.
@@ -206,14 +206,14 @@ func checkInit(root, init string) error {
 	r, err := inroot.Open(root)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return fmt.Errorf("root %s: %v: %w", root, err, vzerror.ErrNotMounted)
+			return fmt.Errorf("root %s: %w: %w", root, err, vzerror.ErrNotMounted)
 		}
 		return err
 	}
 	defer r.Close()
 	st, err := r.Stat(init)
 	if err != nil {
-		return fmt.Errorf("init %s in %s: %v: %w", init, root, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("init %s in %s: %w: %w", init, root, err, vzerror.ErrBadTemplate)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
 		return fmt.Errorf("init %s in %s is not an executable file: %w", init, root, vzerror.ErrBadTemplate)

@@ -100,7 +100,7 @@ func (s *sup) ownRunObjects(uid, gid int) error {
 	for _, n := range []string{notifyName, readyName} {
 		p := filepath.Join(s.runDir, n)
 		if err := os.Lchown(p, uid, gid); err != nil {
-			return fmt.Errorf("giving %s to the container's root: %v: %w", p, err, vzerror.ErrSystem)
+			return fmt.Errorf("giving %s to the container's root: %w: %w", p, err, vzerror.ErrSystem)
 		}
 	}
 	return nil

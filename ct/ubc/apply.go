@@ -57,7 +57,7 @@ func Apply(g Group, fs FS, r *Result) (err error) {
 		}
 		rv.Fail()
 		if len(undoErrs) > 0 {
-			err = fmt.Errorf("%w; undoing: %v", err, errors.Join(undoErrs...))
+			err = fmt.Errorf("%w; undoing: %w", err, errors.Join(undoErrs...))
 		}
 	}()
 	// write sets one file and pushes the write of what it held before.
@@ -111,7 +111,7 @@ func Apply(g Group, fs FS, r *Result) (err error) {
 		case w.EachGroup:
 			subs, err := fs.SubDirs(dir)
 			if err != nil {
-				return fmt.Errorf("listing %s: %v: %w", dir, err, errClass(w.Controller))
+				return fmt.Errorf("listing %s: %w: %w", dir, err, errClass(w.Controller))
 			}
 			for _, d := range append([]string{dir}, subs...) {
 				if err := write(d+"/"+w.File, w.File, w.Value); err != nil {
@@ -167,7 +167,7 @@ func restoreValue(file, old, written string) string {
 }
 
 func writeErr(dir string, w Write, err error) error {
-	return fmt.Errorf("setting %s (%s) to %s: %v: %w", strings.Join(w.Keys, ", "), dir+"/"+w.File,
+	return fmt.Errorf("setting %s (%s) to %s: %w: %w", strings.Join(w.Keys, ", "), dir+"/"+w.File,
 		strings.TrimSpace(w.Value), err, errClass(w.Controller))
 }
 
@@ -177,14 +177,14 @@ func writeErr(dir string, w Write, err error) error {
 func applySubtree(fs FS, outer string, w Write) error {
 	subs, err := fs.SubDirs(outer)
 	if err != nil {
-		return fmt.Errorf("listing %s: %v: %w", outer, err, errClass(w.Controller))
+		return fmt.Errorf("listing %s: %w: %w", outer, err, errClass(w.Controller))
 	}
 	dirs := append([]string{outer}, subs...)
 	cur := map[string]string{}
 	for _, d := range dirs {
 		b, err := fs.ReadFile(d + "/" + w.File)
 		if err != nil {
-			return fmt.Errorf("reading %s/%s: %v: %w", d, w.File, err, errClass(w.Controller))
+			return fmt.Errorf("reading %s/%s: %w: %w", d, w.File, err, errClass(w.Controller))
 		}
 		cur[d] = strings.TrimSpace(string(b))
 	}

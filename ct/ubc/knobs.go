@@ -39,7 +39,7 @@ func ApplyKnobs(pids []int, initPID int, knobs []ProcKnob) error {
 			err = setPtyMax(initPID, k.Soft)
 		}
 		if err != nil {
-			return fmt.Errorf("setting %s: %v: %w", k.Key, err, vzerror.ErrSetUBC)
+			return fmt.Errorf("setting %s: %w: %w", k.Key, err, vzerror.ErrSetUBC)
 		}
 	}
 	return nil

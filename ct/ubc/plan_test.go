@@ -259,7 +259,7 @@ func TestParseIOLimits(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"3G", "-1", "x", ""} {
-		if _, err := ParseIOLimit(bad); !errors.Is(err, vzerror.ErrInvalidValue) {
+		if _, err := ParseIOLimit(bad); !errors.Is(err, vzerror.ErrInvalidValue) && !errors.Is(err, conf.ErrBadValue) {
 			t.Errorf("ParseIOLimit(%q) = %v", bad, err)
 		}
 	}

@@ -1,13 +1,18 @@
-// Package vzerror holds every sentinel error govz returns and the one table
-// that maps them to vzctl's numbered exit codes (include/vzerror.h in vzctl
-// 4.x). Hosting automation branches on those numbers, so a failure must keep
-// its sentinel in its wrap chain all the way up to main.
+// Package vzerror holds the lifecycle layer's failure classes: one sentinel
+// per class of vzctl's numbered exit codes (include/vzerror.h in vzctl 4.x).
+// It holds no numbers: only the command layer (internal/exitcode) maps a
+// class to vzctl's exit code, so hosting automation that branches on those
+// numbers depends on one table.
 //
-// Library code wraps a sentinel with context:
+// Lifecycle code wraps a sentinel with context, and keeps the cause with %w:
 //
 //	return fmt.Errorf("container %d: %w", id, vzerror.ErrRunning)
+//	return fmt.Errorf("stopping container %d: %w: %w", id, vzerror.ErrStop, err)
 //
-// and only main calls Code(err) and exits.
+// The command layer takes the outermost class in the chain, so the layer
+// that knows what failed (stop) picks the code, not the cause it wraps
+// (an invalid value found while stopping). Kernel and data packages
+// (conf, ct/cgroup, ct/caps, templates/untar) have sentinels of their own.
 package vzerror
 
 import (
@@ -17,133 +22,78 @@ import (
 // Sentinels, one per vzctl failure class. Messages are lower-case and short:
 // the wrapping context says which container, file or value was at fault.
 var (
-	ErrSetUBC          = errors.New("failed to set a resource limit")  // 1
-	ErrSetCPU          = errors.New("failed to set a cpu parameter")   // 2
-	ErrSystem          = errors.New("system error")                    // 3
-	ErrBadKernel       = errors.New("not supported by this kernel")    // 5
-	ErrResource        = errors.New("not enough resources")            // 6
-	ErrEnvCreate       = errors.New("unable to create container")      // 7
-	ErrCommandFailed   = errors.New("command failed")                  // 8
-	ErrLocked          = errors.New("container already locked")        // 9
-	ErrNoGlobalConfig  = errors.New("global config not found")         // 10
-	ErrNoScript        = errors.New("script not found")                // 11
-	ErrPermission      = errors.New("permission denied")               // 12
-	ErrNoConfig        = errors.New("container config not found")      // 14
-	ErrSyntax          = errors.New("invalid parameter syntax")        // 20
-	ErrInvalidValue    = errors.New("invalid parameter value")         // 21
-	ErrNotEnoughParams = errors.New("not enough parameters")           // 27
-	ErrNoOSTemplate    = errors.New("os template not set")             // 29
-	ErrNotRunning      = errors.New("container is not running")        // 31
-	ErrRunning         = errors.New("container is running")            // 32
-	ErrStop            = errors.New("unable to stop container")        // 33
-	ErrCantAddIP       = errors.New("unable to add ip")                // 34
-	ErrNotMounted      = errors.New("container is not mounted")        // 40
-	ErrMounted         = errors.New("container is mounted")            // 41
-	ErrNoPrivate       = errors.New("private area not found")          // 43
-	ErrPrivateExists   = errors.New("private area already exists")     // 44
-	ErrNoDiskSpace     = errors.New("not enough disk space")           // 46
-	ErrBadTemplate     = errors.New("broken container or template")    // 47
-	ErrCreatePrivate   = errors.New("cannot create private area")      // 48
-	ErrMountPoint      = errors.New("cannot create mount point")       // 49
-	ErrMount           = errors.New("mount failed")                    // 50
-	ErrUmount          = errors.New("unmount failed")                  // 51
-	ErrDeletePrivate   = errors.New("cannot delete private area")      // 52
-	ErrQuotaSet        = errors.New("cannot set disk quota")           // 62
-	ErrDiskspaceNotSet = errors.New("diskspace not set")               // 63
-	ErrBadHostname     = errors.New("bad hostname")                    // 70
-	ErrBadIP           = errors.New("bad ip address")                  // 71
-	ErrBadNameserver   = errors.New("bad nameserver")                  // 72
-	ErrBadSearchDomain = errors.New("bad search domain")               // 73
-	ErrIPInUse         = errors.New("ip address already in use")       // 78
-	ErrActionScript    = errors.New("action script failed")            // 79
-	ErrSample          = errors.New("config sample not found")         // 82
-	ErrInvalidConfig   = errors.New("invalid config")                  // 85
-	ErrSetDevices      = errors.New("device access setup failed")      // 86
-	ErrTemplateMissing = errors.New("os template not found")           // 91
-	ErrLayout          = errors.New("layout not supported here")       // 99
-	ErrStartDisabled   = errors.New("container start disabled")        // 105
-	ErrVeth            = errors.New("veth setup failed")               // 130
-	ErrName            = errors.New("container name error")            // 131
-	ErrWaitFailed      = errors.New("wait for container start failed") // 133
-	ErrConfigSave      = errors.New("cannot save config")              // 139
-	ErrResizeImage     = errors.New("cannot resize image")             // 154
-	ErrSetIO           = errors.New("failed to set an i/o parameter")  // 148
+	ErrSetUBC          = errors.New("failed to set a resource limit")
+	ErrSetCPU          = errors.New("failed to set a cpu parameter")
+	ErrSystem          = errors.New("system error")
+	ErrBadKernel       = errors.New("not supported by this kernel")
+	ErrResource        = errors.New("not enough resources")
+	ErrEnvCreate       = errors.New("unable to create container")
+	ErrCommandFailed   = errors.New("command failed")
+	ErrLocked          = errors.New("container already locked")
+	ErrNoGlobalConfig  = errors.New("global config not found")
+	ErrNoScript        = errors.New("script not found")
+	ErrPermission      = errors.New("permission denied")
+	ErrNoConfig        = errors.New("container config not found")
+	ErrSyntax          = errors.New("invalid parameter syntax")
+	ErrInvalidValue    = errors.New("invalid parameter value")
+	ErrNotEnoughParams = errors.New("not enough parameters")
+	ErrNoOSTemplate    = errors.New("os template not set")
+	ErrNotRunning      = errors.New("container is not running")
+	ErrRunning         = errors.New("container is running")
+	ErrStop            = errors.New("unable to stop container")
+	ErrCantAddIP       = errors.New("unable to add ip")
+	ErrNotMounted      = errors.New("container is not mounted")
+	ErrMounted         = errors.New("container is mounted")
+	ErrNoPrivate       = errors.New("private area not found")
+	ErrPrivateExists   = errors.New("private area already exists")
+	ErrNoDiskSpace     = errors.New("not enough disk space")
+	ErrBadTemplate     = errors.New("broken container or template")
+	ErrCreatePrivate   = errors.New("cannot create private area")
+	ErrMountPoint      = errors.New("cannot create mount point")
+	ErrMount           = errors.New("mount failed")
+	ErrUmount          = errors.New("unmount failed")
+	ErrDeletePrivate   = errors.New("cannot delete private area")
+	ErrQuotaSet        = errors.New("cannot set disk quota")
+	ErrDiskspaceNotSet = errors.New("diskspace not set")
+	ErrBadHostname     = errors.New("bad hostname")
+	ErrBadIP           = errors.New("bad ip address")
+	ErrBadNameserver   = errors.New("bad nameserver")
+	ErrBadSearchDomain = errors.New("bad search domain")
+	ErrIPInUse         = errors.New("ip address already in use")
+	ErrActionScript    = errors.New("action script failed")
+	ErrSample          = errors.New("config sample not found")
+	ErrInvalidConfig   = errors.New("invalid config")
+	ErrSetDevices      = errors.New("device access setup failed")
+	ErrTemplateMissing = errors.New("os template not found")
+	ErrLayout          = errors.New("layout not supported here")
+	ErrStartDisabled   = errors.New("container start disabled")
+	ErrVeth            = errors.New("veth setup failed")
+	ErrName            = errors.New("container name error")
+	ErrWaitFailed      = errors.New("wait for container start failed")
+	ErrConfigSave      = errors.New("cannot save config")
+	ErrResizeImage     = errors.New("cannot resize image")
+	ErrSetIO           = errors.New("failed to set an i/o parameter")
 )
 
-// codes is the one table from sentinel to vzctl exit code.
-var codes = []struct {
-	err  error
-	code int
-}{
-	{ErrSetUBC, 1},
-	{ErrSetCPU, 2},
-	{ErrSystem, 3},
-	{ErrBadKernel, 5},
-	{ErrResource, 6},
-	{ErrEnvCreate, 7},
-	{ErrCommandFailed, 8},
-	{ErrLocked, 9},
-	{ErrNoGlobalConfig, 10},
-	{ErrNoScript, 11},
-	{ErrPermission, 12},
-	{ErrNoConfig, 14},
-	{ErrSyntax, 20},
-	{ErrInvalidValue, 21},
-	{ErrNotEnoughParams, 27},
-	{ErrNoOSTemplate, 29},
-	{ErrNotRunning, 31},
-	{ErrRunning, 32},
-	{ErrStop, 33},
-	{ErrCantAddIP, 34},
-	{ErrNotMounted, 40},
-	{ErrMounted, 41},
-	{ErrNoPrivate, 43},
-	{ErrPrivateExists, 44},
-	{ErrNoDiskSpace, 46},
-	{ErrBadTemplate, 47},
-	{ErrCreatePrivate, 48},
-	{ErrMountPoint, 49},
-	{ErrMount, 50},
-	{ErrUmount, 51},
-	{ErrDeletePrivate, 52},
-	{ErrQuotaSet, 62},
-	{ErrDiskspaceNotSet, 63},
-	{ErrBadHostname, 70},
-	{ErrBadIP, 71},
-	{ErrBadNameserver, 72},
-	{ErrBadSearchDomain, 73},
-	{ErrIPInUse, 78},
-	{ErrActionScript, 79},
-	{ErrSample, 82},
-	{ErrInvalidConfig, 85},
-	{ErrSetDevices, 86},
-	{ErrTemplateMissing, 91},
-	{ErrLayout, 99},
-	{ErrStartDisabled, 105},
-	{ErrVeth, 130},
-	{ErrName, 131},
-	{ErrWaitFailed, 133},
-	{ErrConfigSave, 139},
-	{ErrResizeImage, 154},
-	{ErrSetIO, 148},
-}
-
-// Entry is one row of the exit code table.
-type Entry struct {
-	Err  error
-	Code int
-}
-
-// Codes returns the table, for documentation (vzctl(8)'s EXIT STATUS).
-func Codes() []Entry {
-	out := make([]Entry, len(codes))
-	for i, c := range codes {
-		out[i] = Entry{c.err, c.code}
+// Sentinels returns every failure class above, for the command layer's
+// exit-code table test and for carrying a class across a process boundary
+// (ct/nsinit.RemoteError).
+func Sentinels() []error {
+	return []error{
+		ErrSetUBC, ErrSetCPU, ErrSystem, ErrBadKernel, ErrResource, ErrEnvCreate,
+		ErrCommandFailed, ErrLocked, ErrNoGlobalConfig, ErrNoScript, ErrPermission,
+		ErrNoConfig, ErrSyntax, ErrInvalidValue, ErrNotEnoughParams, ErrNoOSTemplate,
+		ErrNotRunning, ErrRunning, ErrStop, ErrCantAddIP, ErrNotMounted, ErrMounted,
+		ErrNoPrivate, ErrPrivateExists, ErrNoDiskSpace, ErrBadTemplate, ErrCreatePrivate,
+		ErrMountPoint, ErrMount, ErrUmount, ErrDeletePrivate, ErrQuotaSet,
+		ErrDiskspaceNotSet, ErrBadHostname, ErrBadIP, ErrBadNameserver,
+		ErrBadSearchDomain, ErrIPInUse, ErrActionScript, ErrSample, ErrInvalidConfig,
+		ErrSetDevices, ErrTemplateMissing, ErrLayout, ErrStartDisabled, ErrVeth, ErrName,
+		ErrWaitFailed, ErrConfigSave, ErrResizeImage, ErrSetIO,
 	}
-	return out
 }
 
-// ExitError carries an exact exit status that is not one of the table's
+// ExitError carries an exact exit status that is not one of vzctl's table
 // (exec2 returns the command's own status, for instance).
 type ExitError struct {
 	Status int
@@ -156,20 +106,31 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// Code returns vzctl's exit code for err: 0 for nil, the table's number for
-// the first sentinel found in err's chain, and 3 (system error) otherwise.
-func Code(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Status
-	}
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
-			return c.code
+// Walk calls visit on every error in err's tree outermost-first:
+// breadth-first over what Unwrap() error and Unwrap() []error return, left
+// to right within one level, until visit returns true. "Outermost" is the
+// level: in fmt.Errorf("%w: %w", cause, ErrConfigSave) the class that layer
+// chose is met before anything the cause wraps. visit sees each node
+// itself; it must not use errors.Is or errors.As, which would descend.
+func Walk(err error, visit func(error) bool) {
+	for level := []error{err}; len(level) > 0; {
+		var next []error
+		for _, e := range level {
+			if e == nil {
+				continue
+			}
+			if visit(e) {
+				return
+			}
+			// The node's own methods, not errors.As: this is the walk
+			// errors.As itself does, in another order.
+			switch u := any(e).(type) {
+			case interface{ Unwrap() error }:
+				next = append(next, u.Unwrap())
+			case interface{ Unwrap() []error }:
+				next = append(next, u.Unwrap()...)
+			}
 		}
+		level = next
 	}
-	return 3
 }

@@ -177,7 +177,7 @@ func CheckConf(man string, keys []string) []string {
 	return diff("vz.toml(5)", "key", want, tagged(man, "KEYS"))
 }
 
-// CheckExit compares a page's EXIT STATUS items with vzerror's codes.
+// CheckExit compares a page's EXIT STATUS items with the exit-code table.
 func CheckExit(man string, codes []string) []string {
 	want := map[string]bool{}
 	for _, c := range codes {

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"govz/conf"
-	"govz/ct/vzerror"
+	"govz/internal/exitcode"
 )
 
 // ConfMan renders vz.toml(5) from conf's key table: the global file and the
@@ -55,10 +55,10 @@ func ConfMan(version string) string {
 	return b.String()
 }
 
-// ExitCodes is vzctl's EXIT STATUS section, from vzerror's table.
+// ExitCodes is vzctl's EXIT STATUS section, from the command layer's table.
 func ExitCodes() Section {
 	s := Section{Title: "Exit status", Text: "0 on success; otherwise vzctl's numbered codes (exec2 and exec3 return the command's own status):"}
-	for _, c := range vzerror.Codes() {
+	for _, c := range exitcode.Classes() {
 		s.Items = append(s.Items, Item{Tag: Bold(strconv.Itoa(c.Code)), Text: capital(c.Err.Error()) + "."})
 	}
 	return s

@@ -59,12 +59,12 @@ func wrap(err error, format string, a ...any) error {
 	var lnf netlink.LinkNotFoundError
 	switch {
 	case errors.As(err, &lnf):
-		return fmt.Errorf("%s: %v: %w", msg, err, ErrNotExist)
+		return fmt.Errorf("%s: %w: %w", msg, err, ErrNotExist)
 	case errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("%s: %v: %w", msg, err, ErrExist)
+		return fmt.Errorf("%s: %w: %w", msg, err, ErrExist)
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH), errors.Is(err, unix.ENODEV),
 		errors.Is(err, unix.EADDRNOTAVAIL):
-		return fmt.Errorf("%s: %v: %w", msg, err, ErrNotExist)
+		return fmt.Errorf("%s: %w: %w", msg, err, ErrNotExist)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }

@@ -71,7 +71,7 @@ func ParseNeighbours(s string) (Neighbours, error) {
 		}
 		return Neighbours{Mode: "list", Devs: devs}, nil
 	}
-	return Neighbours{}, fmt.Errorf("neighbour_devs %q: want detect, all or list:DEV...", s)
+	return Neighbours{}, fmt.Errorf("neighbour_devs %q: want detect, all or list:DEV[,DEV]", s)
 }
 
 // State is what the routed setup of one container made.

@@ -16,8 +16,6 @@ const (
 	// firstFreeObjectID is the inode number of every subvolume's root
 	// directory (BTRFS_FIRST_FREE_OBJECTID).
 	firstFreeObjectID = 256
-	// fsTreeObjectID is the top-level subvolume (BTRFS_FS_TREE_OBJECTID).
-	fsTreeObjectID = 5
 
 	subvolRDOnly = 1 << 1 // BTRFS_SUBVOL_RDONLY
 

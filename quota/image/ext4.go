@@ -93,7 +93,7 @@ func run(name string, args ...string) error {
 		if errors.Is(err, exec.ErrNotFound) {
 			return fmt.Errorf("%s not found (install e2fsprogs): %w", name, err)
 		}
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, msg)
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
 	}
 	return nil
 }
@@ -132,7 +132,7 @@ func Mkfs(file string, size, ipg, journal int64, fromDir string) error {
 	args = append(args, file, strconv.FormatInt(Blocks(size), 10))
 	if err := run("mkfs.ext4", args...); err != nil {
 		if strings.Contains(err.Error(), "Could not allocate") || strings.Contains(err.Error(), "No space left") {
-			return fmt.Errorf("%w: %v", ErrTooSmall, err)
+			return fmt.Errorf("%w: %w", ErrTooSmall, err)
 		}
 		return err
 	}
@@ -168,7 +168,7 @@ func Check(file string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("e2fsck %s: %v: %s", file, err, strings.Join(strings.Fields(string(out)), " "))
+		return fmt.Errorf("e2fsck %s: %w: %s", file, err, strings.Join(strings.Fields(string(out)), " "))
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func Resize(file string, size int64) error {
 	}
 	if err := run("resize2fs", file, strconv.FormatInt(Blocks(size), 10)); err != nil {
 		if strings.Contains(err.Error(), "No space left") || strings.Contains(err.Error(), "smaller than minimum") {
-			return fmt.Errorf("%w: %v", ErrTooSmall, err)
+			return fmt.Errorf("%w: %w", ErrTooSmall, err)
 		}
 		return err
 	}

@@ -136,7 +136,7 @@ func Check(path string) error {
 		}
 		return fmt.Errorf("project quota is not on for the file system of %s: XFS needs the prjquota (pquota) mount option and CONFIG_XFS_QUOTA: %w", path, ErrUnsupported)
 	default:
-		return fmt.Errorf("reading project quota state of %s: %v: %w", path, err, ErrUnsupported)
+		return fmt.Errorf("reading project quota state of %s: %w: %w", path, err, ErrUnsupported)
 	}
 }
 

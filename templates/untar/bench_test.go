@@ -107,7 +107,7 @@ func BenchmarkExtract(b *testing.B) {
 				out, err := exec.Command("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
 					"-xpf", a, "-C", dest).CombinedOutput()
 				if err != nil {
-					return fmt.Errorf("%v: %s", err, out)
+					return fmt.Errorf("%w: %s", err, out)
 				}
 				return nil
 			}},

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"govz/ct/vzerror"
 )
 
 // Compression is the compression of a template stream, as found from its
@@ -135,7 +133,7 @@ func openDecoder(c Compression, src source, gz gzipMode) (*decoder, error) {
 }
 
 func badStream(c Compression, err error) error {
-	return fmt.Errorf("decoding %s stream: %w: %w", c, err, vzerror.ErrBadTemplate)
+	return fmt.Errorf("decoding %s stream: %w: %w", c, err, ErrCorrupt)
 }
 
 // debianPackage names the package that installs each decompressor, for the
@@ -152,7 +150,7 @@ func startProgram(c Compression, prog string, src source, args ...string) (*deco
 	path, err := exec.LookPath(prog)
 	if err != nil {
 		return nil, fmt.Errorf("%s-compressed template needs the %s program (Debian package %s): %w: %w",
-			c, prog, debianPackage(prog), err, vzerror.ErrSystem)
+			c, prog, debianPackage(prog), err, ErrSystem)
 	}
 	cmd := exec.Command(path, args...)
 	if src.file != nil {
@@ -167,14 +165,14 @@ func startProgram(c Compression, prog string, src source, args ...string) (*deco
 	cmd.WaitDelay = time.Second
 	out, w, err := blockingPipe()
 	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w: %w", prog, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("starting %s: %w: %w", prog, err, ErrSystem)
 	}
 	cmd.Stdout = w
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
 		out.Close()
-		return nil, fmt.Errorf("starting %s: %w: %w", prog, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("starting %s: %w: %w", prog, err, ErrSystem)
 	}
 	finish := func(drained bool) error {
 		if !drained {
@@ -199,7 +197,7 @@ func startProgram(c Compression, prog string, src source, args ...string) (*deco
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("%s -dc: %s: %w", prog, msg, vzerror.ErrBadTemplate)
+		return fmt.Errorf("%s -dc: %s: %w", prog, msg, ErrCorrupt)
 	}
 	return &decoder{r: out, finish: finish}, nil
 }

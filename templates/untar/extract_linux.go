@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"govz/ct/vzerror"
 )
 
 const (
@@ -54,7 +52,7 @@ type dirTime struct {
 func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *progress) error {
 	root, err := unix.Open(destDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("opening destination %s: %w: %w", destDir, &os.PathError{Op: "open", Path: destDir, Err: err}, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("opening destination %s: %w: %w", destDir, &os.PathError{Op: "open", Path: destDir, Err: err}, ErrDestination)
 	}
 	defer unix.Close(root)
 	x := &extractor{
@@ -71,7 +69,7 @@ func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *p
 	defer x.dirs.closeAll()
 	var st unix.Stat_t
 	if err := unix.Fstat(root, &st); err != nil {
-		return fmt.Errorf("opening destination %s: %w: %w", destDir, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("opening destination %s: %w: %w", destDir, err, ErrDestination)
 	}
 	x.dirs.root = x.newEntry("", root, &st)
 	// A default ACL inherited by destDir from its parent replaces the umask.
@@ -81,13 +79,13 @@ func extractTar(r io.Reader, destDir string, warnf func(string, ...any), prog *p
 
 	for {
 		hdr, err := x.tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		// ErrInsecurePath (GODEBUG=tarinsecurepath=0) comes with a usable
 		// header; cleanName applies our own, stricter rules.
 		if err != nil && (hdr == nil || !errors.Is(err, tar.ErrInsecurePath)) {
-			return fmt.Errorf("reading archive: %w: %w", err, vzerror.ErrBadTemplate)
+			return fmt.Errorf("reading archive: %w: %w", err, ErrCorrupt)
 		}
 		err = x.member(hdr)
 		x.dirs.release()
@@ -111,19 +109,19 @@ func (x *extractor) member(hdr *tar.Header) error {
 	}
 	name, abs, err := cleanName(hdr.Name)
 	if err != nil {
-		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, ErrCorrupt)
 	}
 	if abs && !x.warnedAbs {
 		x.warnedAbs = true
 		x.warnf("removing leading '/' from member names")
 	}
 	if err := checkHeader(hdr); err != nil {
-		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: %w: %w", hdr.Name, err, ErrCorrupt)
 	}
 	if name == "" {
 		if hdr.Typeflag != tar.TypeDir && hdr.Typeflag != 'D' {
 			return fmt.Errorf("member %q: a %q member cannot replace the extraction root: %w",
-				hdr.Name, hdr.Typeflag, vzerror.ErrBadTemplate)
+				hdr.Name, hdr.Typeflag, ErrCorrupt)
 		}
 		return x.rootDir(hdr)
 	}
@@ -180,7 +178,7 @@ func (x *extractor) file(p dirEntry, base, name string, hdr *tar.Header) error {
 	// link at this name is replaced, not written through.
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(p.fd, base, flags, perm)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			fd, err = unix.Openat(p.fd, base, flags, perm)
 		}
@@ -218,7 +216,7 @@ func (x *extractor) copyData(fd int, name string, hdr *tar.Header) error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("reading %q: %w: %w", name, err, vzerror.ErrBadTemplate)
+			return fmt.Errorf("reading %q: %w: %w", name, err, ErrCorrupt)
 		}
 		var err error
 		if sparse {
@@ -397,13 +395,13 @@ func (x *extractor) mkdir(p dirEntry, base, name string, hdr *tar.Header) error 
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	exact := true
 	err := unix.Mkdirat(p.fd, base, perm)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		exact = false
 	} else if err != nil {
 		return memberError(name, "creating directory", err)
 	}
 	fd, err := unix.Openat(p.fd, base, flags, 0)
-	if !exact && (err == unix.ENOTDIR || err == unix.ELOOP) {
+	if !exact && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP)) {
 		// Not a directory (a symlink included): replace it. An existing
 		// directory is kept and gets the member's metadata, as with GNU
 		// tar's default --overwrite-dir.
@@ -438,7 +436,7 @@ func (x *extractor) symlink(p dirEntry, base, name string, hdr *tar.Header) erro
 	// The target is stored as it is: it is only ever followed inside the
 	// tree (RESOLVE_IN_ROOT here, the container's root later).
 	err := unix.Symlinkat(hdr.Linkname, p.fd, base)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Symlinkat(hdr.Linkname, p.fd, base)
 		}
@@ -452,13 +450,13 @@ func (x *extractor) symlink(p dirEntry, base, name string, hdr *tar.Header) erro
 func (x *extractor) hardlink(p dirEntry, base, name string, hdr *tar.Header) error {
 	target, _, err := cleanName(hdr.Linkname)
 	if err != nil {
-		return fmt.Errorf("member %q: hard link target %q: %w: %w", name, hdr.Linkname, err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: hard link target %q: %w: %w", name, hdr.Linkname, err, ErrCorrupt)
 	}
 	if target == name {
 		return nil
 	}
 	if target == "" {
-		return fmt.Errorf("member %q: hard link to the extraction root: %w", name, vzerror.ErrBadTemplate)
+		return fmt.Errorf("member %q: hard link to the extraction root: %w", name, ErrCorrupt)
 	}
 	tdir, tbase := splitName(target)
 	t, err := x.dir(tdir, false)
@@ -468,7 +466,7 @@ func (x *extractor) hardlink(p dirEntry, base, name string, hdr *tar.Header) err
 	// Without AT_SYMLINK_FOLLOW linkat(2) links a symlink itself, never
 	// what it points to; the target's parent was resolved in root.
 	err = unix.Linkat(t.fd, tbase, p.fd, base, 0)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Linkat(t.fd, tbase, p.fd, base, 0)
 		}
@@ -489,7 +487,7 @@ func (x *extractor) mknod(p dirEntry, base, name string, hdr *tar.Header) error 
 		mode, dev = perm|unix.S_IFBLK, int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
 	}
 	err := unix.Mknodat(p.fd, base, mode, dev)
-	if err == unix.EEXIST {
+	if errors.Is(err, unix.EEXIST) {
 		if err = x.removeExisting(p, base); err == nil {
 			err = unix.Mknodat(p.fd, base, mode, dev)
 		}
@@ -542,7 +540,7 @@ func (x *extractor) applyDirTimes() error {
 		if d.path != "" {
 			var err error
 			fd, err = openInRoot(x.root, d.path, true)
-			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 				continue
 			}
 			if err != nil {

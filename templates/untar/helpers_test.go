@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"govz/ct/vzerror"
 )
 
 // member is one archive entry to write with archive/tar.
@@ -236,7 +234,7 @@ func requireBadTemplate(t *testing.T, err error, mention string) {
 	if err == nil {
 		t.Fatal("extraction succeeded; want an error wrapping ErrBadTemplate")
 	}
-	if !errors.Is(err, vzerror.ErrBadTemplate) {
+	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("error %q does not wrap ErrBadTemplate", err)
 	}
 	if mention != "" && !strings.Contains(err.Error(), mention) {

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/internal/inroot"
 )
 
@@ -198,7 +197,7 @@ func (x *extractor) dir(path string, create bool) (dirEntry, error) {
 		return e, nil
 	}
 	fd, err := openInRoot(x.root, path, false)
-	if err == unix.ENOENT && create {
+	if errors.Is(err, unix.ENOENT) && create {
 		if err = x.mkdirAll(path); err == nil {
 			fd, err = openInRoot(x.root, path, false)
 		}
@@ -237,7 +236,7 @@ func (x *extractor) mkdirAll(path string) error {
 			unix.Close(fd)
 			continue
 		}
-		if err != unix.ENOENT {
+		if !errors.Is(err, unix.ENOENT) {
 			return err
 		}
 		parent, base := splitName(prefix)
@@ -253,7 +252,7 @@ func (x *extractor) mkdirAll(path string) error {
 		}
 		// EEXIST: a symlink pointing nowhere in the tree; the caller's
 		// final open reports ENOENT for it.
-		if err != nil && err != unix.EEXIST {
+		if err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
 	}
@@ -266,16 +265,16 @@ func memberError(name, what string, err error) error {
 	var sentinel error
 	switch {
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
-		sentinel = vzerror.ErrNoDiskSpace
+		sentinel = ErrNoSpace
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENOENT),
 		errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENAMETOOLONG),
 		errors.Is(err, errDotDot):
 		// The archive asked for something its own earlier members make
 		// impossible (a path through a file, a symlink loop, a hard link
 		// to nothing).
-		sentinel = vzerror.ErrBadTemplate
+		sentinel = ErrCorrupt
 	default:
-		sentinel = vzerror.ErrCreatePrivate
+		sentinel = ErrDestination
 	}
 	return fmt.Errorf("extracting %q: %s: %w: %w", name, what, err, sentinel)
 }

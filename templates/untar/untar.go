@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
-
-	"govz/ct/vzerror"
 )
 
 // Options tune an extraction. The zero value is valid.
@@ -33,30 +31,26 @@ type Options struct {
 // bytes, not its name.
 //
 // On failure the tree is left half-extracted for the caller to remove.
-// The error wraps vzerror.ErrBadTemplate when the archive is corrupt,
-// truncated or hostile (a ".." member name, a member reached through
-// something that is not a directory), vzerror.ErrTemplateMissing when
-// archivePath does not exist, vzerror.ErrNoDiskSpace on ENOSPC/EDQUOT,
-// vzerror.ErrSystem when a decompressor program is missing, and
-// vzerror.ErrCreatePrivate for other file system failures.
+// The error wraps one of this package's sentinels (ErrCorrupt, ErrNotFound,
+// ErrNoSpace, ErrSystem, ErrDestination) that says whose fault it was.
 func ExtractFile(archivePath, destDir string, opt Options) error {
 	f, err := os.Open(archivePath)
 	if err != nil {
-		sentinel := vzerror.ErrSystem
+		sentinel := ErrSystem
 		if errors.Is(err, fs.ErrNotExist) {
-			sentinel = vzerror.ErrTemplateMissing
+			sentinel = ErrNotFound
 		}
 		return fmt.Errorf("opening template: %w: %w", err, sentinel)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("opening template: %w: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("opening template: %w: %w", err, ErrSystem)
 	}
 	var head [headLen]byte
 	n, err := f.ReadAt(head[:], 0)
-	if err != nil && err != io.EOF {
-		return fmt.Errorf("reading template %s: %w: %w", archivePath, err, vzerror.ErrSystem)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading template %s: %w: %w", archivePath, err, ErrSystem)
 	}
 	in := &countingReader{r: f}
 	pos := func() int64 {
@@ -81,7 +75,7 @@ func Extract(r io.Reader, destDir string, opt Options) error {
 	br := bufio.NewReaderSize(in, 64<<10)
 	head, err := br.Peek(headLen)
 	if err != nil && len(head) == 0 && err != io.EOF {
-		return fmt.Errorf("reading template: %w: %w", err, vzerror.ErrBadTemplate)
+		return fmt.Errorf("reading template: %w: %w", err, ErrCorrupt)
 	}
 	return run(Detect(head), source{r: br}, in.n.Load, -1, destDir, opt)
 }
@@ -115,7 +109,7 @@ func run(c Compression, src source, pos func() int64, total int64, destDir strin
 	switch {
 	case err == nil:
 		err = ferr
-	case ferr != nil && errors.Is(err, vzerror.ErrBadTemplate):
+	case ferr != nil && errors.Is(err, ErrCorrupt):
 		// A short or garbled read: the decompressor's complaint is the
 		// cause. After any other failure it only complains of the pipe
 		// we closed.

@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/internal/roottest"
 )
 
@@ -446,7 +445,7 @@ func TestMissingDecompressor(t *testing.T) {
 	gz := compressBytes(t, Gzip, plain)
 	t.Setenv("PATH", t.TempDir())
 	err := extractBytes(t, t.TempDir(), xz, Options{})
-	if err == nil || !errors.Is(err, vzerror.ErrSystem) || !strings.Contains(err.Error(), "xz program") ||
+	if err == nil || !errors.Is(err, ErrSystem) || !strings.Contains(err.Error(), "xz program") ||
 		!strings.Contains(err.Error(), "xz-utils") {
 		t.Fatalf("xz archive without xz: %v; want an ErrSystem naming xz and xz-utils", err)
 	}
@@ -460,7 +459,7 @@ func TestMissingDecompressor(t *testing.T) {
 
 func TestMissingArchive(t *testing.T) {
 	err := ExtractFile(filepath.Join(t.TempDir(), "nope.tar.gz"), t.TempDir(), Options{})
-	if !errors.Is(err, vzerror.ErrTemplateMissing) {
+	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("got %v, want ErrTemplateMissing", err)
 	}
 }
@@ -525,7 +524,7 @@ func TestWarnings(t *testing.T) {
 
 func TestMissingDestination(t *testing.T) {
 	err := Extract(bytes.NewReader(tarBytes(t, reg("a", "a", 0o644))), filepath.Join(t.TempDir(), "nope"), Options{})
-	if !errors.Is(err, vzerror.ErrCreatePrivate) || !errors.Is(err, unix.ENOENT) {
+	if !errors.Is(err, ErrDestination) || !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("got %v, want ErrCreatePrivate wrapping ENOENT", err)
 	}
 }

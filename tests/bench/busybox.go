@@ -157,7 +157,7 @@ func (b *bench) bbBound(root string) (bootRun, error) {
 	out, err := b.bgWait(c)
 	r.stop = time.Since(t2)
 	if !halted(err) {
-		return r, fmt.Errorf("unshare: %v: %s", err, tail(out))
+		return r, fmt.Errorf("unshare: %w: %s", err, tail(out))
 	}
 	return r, nil
 }
@@ -281,7 +281,7 @@ func (b *bench) bbNspawn(root, mark string) (bootRun, error) {
 		return r, err
 	}
 	if err := b.waitFile(ready, readyTimeout); err != nil {
-		return r, fmt.Errorf("%v: %s", err, tail(b.bgKill(c)))
+		return r, fmt.Errorf("%w: %s", err, tail(b.bgKill(c)))
 	}
 	r.ready = time.Since(t0)
 	t2 := time.Now()
@@ -289,7 +289,7 @@ func (b *bench) bbNspawn(root, mark string) (bootRun, error) {
 	out, err := b.bgWait(c)
 	r.stop = time.Since(t2)
 	if err != nil {
-		return r, fmt.Errorf("systemd-nspawn: %v: %s", err, tail(out))
+		return r, fmt.Errorf("systemd-nspawn: %w: %s", err, tail(out))
 	}
 	return r, nil
 }

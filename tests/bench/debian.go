@@ -207,10 +207,10 @@ func (b *bench) debNspawn(root, mark string) (bootRun, error) {
 		err = fmt.Errorf("systemd-nspawn exited")
 	}
 	if err != nil {
-		return r, fmt.Errorf("%v: %s", err, tail(b.bgKill(c)))
+		return r, fmt.Errorf("%w: %s", err, tail(b.bgKill(c)))
 	}
 	if r.note, err = b.pollRunning("nsenter", "-t", strconv.Itoa(leader), "-a"); err != nil {
-		return r, fmt.Errorf("%v: %s", err, tail(b.bgKill(c)))
+		return r, fmt.Errorf("%w: %s", err, tail(b.bgKill(c)))
 	}
 	r.ready = time.Since(t0)
 	t2 := time.Now()
@@ -218,7 +218,7 @@ func (b *bench) debNspawn(root, mark string) (bootRun, error) {
 	out, err := b.bgWait(c)
 	r.stop = time.Since(t2)
 	if err != nil {
-		return r, fmt.Errorf("systemd-nspawn: %v: %s", err, tail(out))
+		return r, fmt.Errorf("systemd-nspawn: %w: %s", err, tail(out))
 	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -376,7 +377,7 @@ func (b *bench) densityLXC(root string, n int) (*densityRes, error) {
 		mon, err1 := memcgUsage(memcgOf(mpid))
 		pay, err2 := memcgUsage(memcgOf(ipid))
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%s: reading memcg: %v %v", name, err1, err2)
+			return nil, fmt.Errorf("%s: reading memcg: %w", name, errors.Join(err1, err2))
 		}
 		m.mon += mon
 		m.pay += pay

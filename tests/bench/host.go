@@ -93,7 +93,7 @@ func removeCgroupTree(dir string) error {
 		}
 	}
 	if _, err := os.Stat(dir); err == nil {
-		return fmt.Errorf("cgroup %s still exists: %v", dir, last)
+		return fmt.Errorf("cgroup %s still exists: %w", dir, last)
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func (b *bench) ociBundle(name, rootfs, mark string, args ...string) (string, er
 	gen := exec.Command(tool, "spec")
 	gen.Dir = dir
 	if out, err := gen.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%s spec: %v: %s", tool, err, tail(string(out)))
+		return "", fmt.Errorf("%s spec: %w: %s", tool, err, tail(string(out)))
 	}
 	path := filepath.Join(dir, "config.json")
 	data, err := os.ReadFile(path)

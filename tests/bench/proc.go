@@ -75,7 +75,7 @@ func (c *cmd) runTimed() (time.Duration, string, error) {
 	d := time.Since(t0)
 	out := c.output()
 	if err != nil {
-		return d, out, fmt.Errorf("%s: %v: %s", strings.Join(c.c.Args, " "), err, tail(out))
+		return d, out, fmt.Errorf("%s: %w: %s", strings.Join(c.c.Args, " "), err, tail(out))
 	}
 	return d, out, nil
 }

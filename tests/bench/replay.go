@@ -49,7 +49,7 @@ func loadImage(path string) (*image, error) {
 	im := &image{}
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

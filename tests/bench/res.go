@@ -309,7 +309,7 @@ func summariseUBC(out string) (string, error) {
 		OOMKills *int64 `json:"oom_kills"`
 	}
 	if err := json.Unmarshal([]byte(out), &reps); err != nil || len(reps) != 1 {
-		return "", fmt.Errorf("vzctl ubc -j: %v: %s", err, tail(out))
+		return "", fmt.Errorf("vzctl ubc -j: %w: %s", err, tail(out))
 	}
 	val := func(p *int64) string {
 		if p == nil {

@@ -182,7 +182,7 @@ func initrd9p(version string) (string, error) {
 	}
 	defer os.RemoveAll(conf)
 	if b, err := exec.Command("cp", "-a", "/etc/initramfs-tools/.", conf).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copying /etc/initramfs-tools: %v: %s", err, b)
+		return "", fmt.Errorf("copying /etc/initramfs-tools: %w: %s", err, b)
 	}
 	f, err := os.OpenFile(filepath.Join(conf, "modules"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -198,7 +198,7 @@ func initrd9p(version string) (string, error) {
 	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
 	if b, err := exec.Command("mkinitramfs", "-d", conf, "-o", tmp, version).CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("mkinitramfs: %v: %s", err, b)
+		return "", fmt.Errorf("mkinitramfs: %w: %s", err, b)
 	}
 	return out, os.Rename(tmp, out)
 }
