@@ -29,6 +29,8 @@ var (
 	ErrNoScript        = errors.New("script not found")                // 11
 	ErrPermission      = errors.New("permission denied")               // 12
 	ErrNoConfig        = errors.New("container config not found")      // 14
+	ErrChkpnt          = errors.New("checkpoint failed")               // 16
+	ErrRestore         = errors.New("restore failed")                  // 17
 	ErrSyntax          = errors.New("invalid parameter syntax")        // 20
 	ErrInvalidValue    = errors.New("invalid parameter value")         // 21
 	ErrNotEnoughParams = errors.New("not enough parameters")           // 27
@@ -87,6 +89,8 @@ var codes = []struct {
 	{ErrNoScript, 11},
 	{ErrPermission, 12},
 	{ErrNoConfig, 14},
+	{ErrChkpnt, 16},
+	{ErrRestore, 17},
 	{ErrSyntax, 20},
 	{ErrInvalidValue, 21},
 	{ErrNotEnoughParams, 27},
