@@ -100,6 +100,8 @@ func (n *Node) info(id int, layer *conf.Config, st Status) listing.Info {
 			up := time.Since(rs.Started).Seconds()
 			i.Uptime = &up
 		}
+	case st.Suspended:
+		i.Status = "suspended"
 	case st.Mounted:
 		i.Status = "mounted"
 	default:

@@ -228,6 +228,9 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 					}
 					return n.netPrestart(id, eff, initPID)
 				},
+				Restore: func(dir string, console *os.File, uids, gids []supervisor.IDMap) (int, error) {
+					return n.restoreHook(id, root, dir, console, uids, gids)
+				},
 				Poststop: func(reboot bool) {
 					n.netPoststop(id)
 					if reboot {

@@ -20,6 +20,8 @@ type Status struct {
 	Exists  bool
 	Mounted bool
 	Running bool
+	// Suspended: stopped, with a dump waiting (vzctl chkpnt).
+	Suspended bool
 }
 
 // String renders vzctl's one-line format, which scripts parse:
@@ -34,6 +36,9 @@ func (s Status) String() string {
 	}
 	if s.Running {
 		r = "running"
+	}
+	if s.Suspended && !s.Running {
+		r += " suspended"
 	}
 	return fmt.Sprintf("CTID %d %s %s %s", s.ID, e, m, r)
 }
@@ -58,6 +63,7 @@ func (n *Node) Status(id int) (Status, error) {
 	}
 	st.Mounted, _ = isMountPoint(root)
 	st.Running = n.running(id, eff)
+	st.Suspended = !st.Running && n.Suspended(id)
 	return st, nil
 }
 

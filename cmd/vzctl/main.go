@@ -183,6 +183,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			execCmd(e, "exec3", ct.ExecDirect, "run a command without a shell, returning its status"),
 			enterCmd(e), consoleCmd(e), runscriptCmd(e), ubcCmd(e, stdout),
 			bootNodeCmd(e), shutdownNodeCmd(e),
+			chkpntCmd(e, "chkpnt"), chkpntCmd(e, "suspend"), restoreCmd(e, "restore"), restoreCmd(e, "resume"),
 		},
 	}
 }

@@ -31,6 +31,10 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 		return nil, fmt.Errorf("container %s: console: %v: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.Console = Device{Rdev: st.Rdev, Dev: st.Dev}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/dev", initPID), &st); err != nil {
+		return nil, fmt.Errorf("container %s: /dev: %v: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.DevOwner = [2]int{int(st.Uid), int(st.Gid)}
 	return t, nil
 }
 
@@ -63,6 +67,8 @@ type Meta struct {
 	ID      string `json:"id"`
 	Console Device `json:"console"` // the pty the dump left out
 	Veths   []Veth `json:"veths,omitempty"`
+	// DevOwner owns the restored /dev tmpfs (prepareDev).
+	DevOwner [2]int `json:"dev_owner"`
 }
 
 func writeMeta(dir string, m *Meta) error {

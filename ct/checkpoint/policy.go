@@ -33,6 +33,15 @@ type Target struct {
 	// host: the peer is not the container's, so CRIU saves the inside
 	// end only and recreates the pair with the host end's name.
 	Veths []Veth
+	// Network is true when the container has interfaces of its own
+	// (venet, veth): not restorable yet, so refused up front.
+	Network bool
+	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
+	// its root user as the host sees it.
+	DevOwner [2]int
+	// UIDMap and GIDMap, when set, are the mapping the container's root
+	// mount is idmapped with (LOCAL_UID containers); restore needs them.
+	UIDMap, GIDMap []IDMap
 }
 
 // Device is a character device as stat(2) gives it.
@@ -52,9 +61,20 @@ type Proc struct {
 // Veth is one veth pair: Inside in the container, Outside on the host.
 type Veth struct{ Inside, Outside string }
 
-// Keys CRIU matches external resources by.
+// Keys CRIU matches the mounts by that the dump leaves out.
+//
+// /dev is a tmpfs holding empty files the host's device nodes and the
+// console are bound onto. CRIU saves a tmpfs by reading it through a
+// clean copy of the mount; in the container's locked mount namespace the
+// kernel refuses that copy (open_tree without AT_RECURSIVE over locked
+// children), CRIU falls back to reading it through the binds, saves
+// device nodes, and the restore, inside the user namespace, cannot mknod
+// them. So /dev is external: the restore is given a fresh tmpfs made like
+// the boot's (PrepareDev). The console is bound from the supervisor's pty,
+// which is a new one on restore.
 const (
-	consoleKey = "console"
+	devKey     = "govz-dev"
+	consoleKey = "govz-console"
 )
 
 // ttyKey is CRIU's name for an external tty: rdev and dev in hex
@@ -89,6 +109,9 @@ func Preflight(t *Target) error {
 		if p.UserNS != initProc.UserNS {
 			return fmt.Errorf("container %s: process %d (%s) runs in a nested user namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
 		}
+	}
+	if t.Network {
+		return fmt.Errorf("container %s has network interfaces (venet or veth): checkpointing them is not supported yet: %w", t.ID, vzerror.ErrChkpnt)
 	}
 	if t.Console == (Device{}) {
 		return fmt.Errorf("container %s: its console is unknown: %w", t.ID, vzerror.ErrChkpnt)
@@ -136,7 +159,14 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	if t.Freezer != "" {
 		o.FreezeCgroup = proto.String(t.Freezer)
 	}
-	o.External = append(o.External, ttyKey(t.Console))
+	o.External = append(o.External, ttyKey(t.Console), "mnt[/dev]:"+devKey, "mnt[/dev/console]:"+consoleKey)
+	// The notify socket and readiness fifo are bound onto files in the
+	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
+	// (the locked mounts allow no clean copy, see devKey): tar skips the
+	// socket, so the restore would find no mount point for it. They serve
+	// the boot's readiness report, which a restored guest has made long
+	// ago; they are left out.
+	o.SkipMnt = append(o.SkipMnt, "/run/host/notify", "/run/host/ready")
 	for _, v := range t.Veths {
 		o.External = append(o.External, fmt.Sprintf("veth[%s]:%s", v.Inside, v.Outside))
 	}
@@ -147,7 +177,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 // directory open as imagesFD into t's root. consoleFD is the caller's fd
 // of the new console pty slave (it must not be close-on-exec: CRIU's
 // worker inherits it); console is the old one, as the dump recorded it.
-func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device) *rpc.CriuOpts {
+// dev is the host path of the /dev tmpfs to bind, consolePath one of the
+// new console pty slave.
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath string) *rpc.CriuOpts {
 	o := common(t)
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("restore.log")
@@ -155,6 +187,7 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device) *rpc.Cri
 	// CRIU's: the supervisor that asked must reap it.
 	o.RstSibling = proto.Bool(true)
 	o.InheritFd = append(o.InheritFd, &rpc.InheritFd{Key: proto.String(ttyKey(console)), Fd: proto.Int32(int32(consoleFD))})
+	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
 	for _, v := range t.Veths {
 		o.Veths = append(o.Veths, &rpc.CriuVethPair{IfIn: proto.String(v.Inside), IfOut: proto.String(v.Outside)})
 	}

@@ -46,6 +46,7 @@ func TestPreflightRefuses(t *testing.T) {
 			t.Procs = append(t.Procs, Proc{PID: 4030, Comm: "bwrap", PidNS: 7, UserNS: 10})
 		}, vzerror.ErrChkpnt, "process 4030 (bwrap) runs in a nested user namespace"},
 		{"no console", func(t *Target) { t.Console = Device{} }, vzerror.ErrChkpnt, "console"},
+		{"network", func(t *Target) { t.Network = true }, vzerror.ErrChkpnt, "network interfaces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := target()
@@ -80,7 +81,7 @@ func TestDumpOptions(t *testing.T) {
 	if o.GetFreezeCgroup() != tg.Freezer {
 		t.Fatalf("freeze cgroup %q", o.GetFreezeCgroup())
 	}
-	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101"} {
+	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
@@ -90,7 +91,12 @@ func TestDumpOptions(t *testing.T) {
 func TestRestoreOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
-	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19})
+	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12")
+	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12"} {
+		if !slices.Contains(o.GetExternal(), want) {
+			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
+		}
+	}
 	if !o.GetRstSibling() {
 		t.Fatal("the restored init must be the caller's (the supervisor's) child: rst_sibling")
 	}

@@ -1,0 +1,146 @@
+package ct
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/checkpoint"
+	"govz/ct/runstate"
+	"govz/ct/supervisor"
+	"govz/ct/vzerror"
+)
+
+// Checkpoint and restore (vzctl chkpnt/restore, suspend/resume): the glue
+// between the node and ct/checkpoint, which holds the policy.
+
+// DumpPath is where container id's dump goes: file when given
+// (--dumpfile), else DUMPDIR/Dump.CTID as vzctl names it.
+func (n *Node) DumpPath(id int, file string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(n.path(n.Global.DumpDir, id), "Dump."+strconv.Itoa(id))
+}
+
+// Suspended reports whether a dump of container id waits to be restored.
+func (n *Node) Suspended(id int) bool {
+	fi, err := os.Stat(n.DumpPath(id, ""))
+	return err == nil && fi.IsDir()
+}
+
+// Chkpnt saves running container id to dumpFile (DumpPath) and stops it.
+// Whatever fails before the tasks are saved leaves it running.
+func (n *Node) Chkpnt(id int, dumpFile string) error {
+	l, err := n.lockOrSkip(id, "chkpnt")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	eff := n.Effective(layer)
+	rd := n.RunDir(id)
+	st, err := runstate.Read(rd)
+	if err != nil || !st.Alive() {
+		return fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
+	}
+	path, err := checkpoint.Locate("")
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, vzerror.ErrChkpnt)
+	}
+	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, n.path(eff.VERoot, id), n.procs(id, eff))
+	if err != nil {
+		return err
+	}
+	t.Freezer = st.CgroupPaths["freezer"]
+	if ns, err := readNetState(rd); err != nil || !ns.empty() {
+		t.Network = true
+	}
+	n.Log.Infof("Setting up checkpoint...")
+	t0 := time.Now()
+	if err := checkpoint.Dump(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile)); err != nil {
+		return err
+	}
+	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
+	// The tasks are gone; the supervisor tears the rest down as after a
+	// halt (cgroups, networking, the root's mount).
+	for deadline := time.Now().Add(30 * time.Second); supervisor.Alive(rd) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := n.killOrphans(id, eff); err != nil {
+		return err
+	}
+	n.markRunning(id, false)
+	n.Log.Infof("Checkpointing completed successfully")
+	return nil
+}
+
+// Restore brings container id back from dumpFile (DumpPath) under a new
+// supervisor; on success the dump is removed. A failed restore leaves the
+// dump where it was and the container stopped.
+func (n *Node) Restore(id int, dumpFile string) error {
+	l, err := n.lockOrSkip(id, "restore")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	layer, err := n.LoadCT(id)
+	if err != nil {
+		return err
+	}
+	eff := n.Effective(layer)
+	if n.busy(id, eff) {
+		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
+	}
+	dir := n.DumpPath(id, dumpFile)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
+	}
+	root := n.path(eff.VERoot, id)
+	mounted, err := isMountPoint(root)
+	if err != nil {
+		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+	}
+	if !mounted {
+		if err := n.mount(id); err != nil {
+			return err
+		}
+	}
+	n.Log.Infof("Restoring container ...")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := supervisor.Start(ctx, n.SpecLoader(id), supervisor.StartOptions{Restore: dir}); err != nil {
+		if !mounted && !n.Running(id) {
+			unix.Unmount(root, unix.MNT_DETACH)
+		}
+		return err
+	}
+	os.RemoveAll(dir)
+	n.markRunning(id, true)
+	n.Log.Infof("Restoring completed successfully")
+	return nil
+}
+
+// restoreHook is the supervisor's Hooks.Restore for container id.
+func (n *Node) restoreHook(id int, root, dir string, console *os.File, uids, gids []supervisor.IDMap) (int, error) {
+	path, err := checkpoint.Locate("")
+	if err != nil {
+		return 0, fmt.Errorf("%v: %w", err, vzerror.ErrRestore)
+	}
+	t := &checkpoint.Target{ID: strconv.Itoa(id), Rootfs: root}
+	for _, m := range uids {
+		t.UIDMap = append(t.UIDMap, checkpoint.IDMap(m))
+	}
+	for _, m := range gids {
+		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
+	}
+	return checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nil)
+}
