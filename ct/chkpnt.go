@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"govz/conf"
 	"govz/ct/checkpoint"
 	"govz/ct/runstate"
 	"govz/ct/supervisor"
@@ -52,7 +53,7 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 	if err != nil || !st.Alive() {
 		return fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
 	}
-	path, err := checkpoint.Locate("")
+	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, vzerror.ErrChkpnt)
 	}
@@ -131,7 +132,7 @@ func (n *Node) Restore(id int, dumpFile string) error {
 
 // restoreHook is the supervisor's Hooks.Restore for container id.
 func (n *Node) restoreHook(id int, root, dir string, console *os.File, uids, gids []supervisor.IDMap) (int, error) {
-	path, err := checkpoint.Locate("")
+	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
 	if err != nil {
 		return 0, fmt.Errorf("%v: %w", err, vzerror.ErrRestore)
 	}

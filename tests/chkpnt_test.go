@@ -229,3 +229,23 @@ func pids(procs string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestChkpntOldCRIU: Debian 12's criu 3.17 (what a host without make deps
+// has) is named with its version and the minimum, exit 16, and the
+// container keeps running.
+func TestChkpntOldCRIU(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/criu"); err != nil {
+		t.Fatalf("Debian's criu package (3.17) is needed for this test: %v", err)
+	}
+	n := newNode(t)
+	n.writeFile("conf/vz.toml", n.baseVZConf()+"criu_path = \"/usr/sbin/criu\"\n")
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "start", "101")
+	r := n.fails(16, "vzctl", "chkpnt", "101")
+	if !strings.Contains(r.err, "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
+		t.Fatalf("want the found version and the minimum named, got %q", r.err)
+	}
+	if s := n.status("101"); s != "CTID 101 exist mounted running" {
+		t.Fatalf("status after the refusal: %q", s)
+	}
+}

@@ -124,7 +124,7 @@ func (f *fakeEngine) Path() string                             { return "/usr/sb
 func TestCheckVersion(t *testing.T) {
 	old := &fakeEngine{version: 31701}
 	err := CheckVersion(old, vzerror.ErrChkpnt)
-	if !errors.Is(err, vzerror.ErrChkpnt) || !strings.Contains(err.Error(), "criu 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
+	if !errors.Is(err, vzerror.ErrChkpnt) || !strings.Contains(err.Error(), "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
 		t.Fatalf("old criu: %v", err)
 	}
 	if err := CheckVersion(&fakeEngine{version: 40101}, vzerror.ErrRestore); err != nil {
