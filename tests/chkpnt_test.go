@@ -249,3 +249,24 @@ func TestChkpntOldCRIU(t *testing.T) {
 		t.Fatalf("status after the refusal: %q", s)
 	}
 }
+
+// TestChkpntNetworkRefused: a container with routed addresses cannot be
+// checkpointed yet (the host end of its venet pair and its routes would
+// have to be rebuilt around CRIU's restored pair): refused up front, exit
+// 16, and it keeps running and answering on the LAN.
+func TestChkpntNetworkRefused(t *testing.T) {
+	needCRIU(t)
+	w := newNetWorld(t, false)
+	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
+	w.ok("vzctl", "start", "101")
+	r := w.fails(16, "vzctl", "chkpnt", "101")
+	if !strings.Contains(r.err, "network interfaces") {
+		t.Fatalf("want the reason named, got %q", r.err)
+	}
+	if s := w.status("101"); s != "CTID 101 exist mounted running" {
+		t.Fatalf("status after the refusal: %q", s)
+	}
+	if !w.lanPings("10.77.0.10") {
+		t.Fatal("the container stopped answering after a refused chkpnt")
+	}
+}
