@@ -56,6 +56,8 @@ type Proc struct {
 	Comm   string
 	PidNS  uint64 // inode of /proc/PID/ns/pid
 	UserNS uint64 // inode of /proc/PID/ns/user
+	UTSNS  uint64 // inode of /proc/PID/ns/uts
+	IPCNS  uint64 // inode of /proc/PID/ns/ipc
 }
 
 // Veth is one veth pair: Inside in the container, Outside on the host.
@@ -108,6 +110,15 @@ func Preflight(t *Target) error {
 		}
 		if p.UserNS != initProc.UserNS {
 			return fmt.Errorf("container %s: process %d (%s) runs in a nested user namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+		// Nested mount and network namespaces CRIU saves; nested UTS and
+		// IPC namespaces it refuses ("Can't dump nested uts namespace"):
+		// systemd's ProtectHostname= and PrivateIPC= services make them.
+		if p.UTSNS != initProc.UTSNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested UTS namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+		if p.IPCNS != initProc.IPCNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested IPC namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
 		}
 	}
 	if t.Network {

@@ -18,8 +18,8 @@ func target() *Target {
 		Console: Device{Rdev: 0x8800, Dev: 0x19},
 		Freezer: "/sys/fs/cgroup/freezer/govz/101/ct",
 		Procs: []Proc{
-			{PID: 4000, Comm: "init", PidNS: 7, UserNS: 9},
-			{PID: 4010, Comm: "sh", PidNS: 7, UserNS: 9},
+			{PID: 4000, Comm: "init", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12},
+			{PID: 4010, Comm: "sh", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12},
 		},
 	}
 }
@@ -40,11 +40,17 @@ func TestPreflightRefuses(t *testing.T) {
 		{"not running", func(t *Target) { t.InitPID = 0 }, vzerror.ErrNotRunning, "not running"},
 		{"init not in the cgroup", func(t *Target) { t.Procs = t.Procs[1:] }, vzerror.ErrChkpnt, "init 4000"},
 		{"nested pid namespace", func(t *Target) {
-			t.Procs = append(t.Procs, Proc{PID: 4020, Comm: "unshare", PidNS: 8, UserNS: 9})
+			t.Procs = append(t.Procs, Proc{PID: 4020, Comm: "unshare", PidNS: 8, UserNS: 9, UTSNS: 11, IPCNS: 12})
 		}, vzerror.ErrChkpnt, "process 4020 (unshare) runs in a nested PID namespace"},
 		{"nested user namespace", func(t *Target) {
-			t.Procs = append(t.Procs, Proc{PID: 4030, Comm: "bwrap", PidNS: 7, UserNS: 10})
+			t.Procs = append(t.Procs, Proc{PID: 4030, Comm: "bwrap", PidNS: 7, UserNS: 10, UTSNS: 11, IPCNS: 12})
 		}, vzerror.ErrChkpnt, "process 4030 (bwrap) runs in a nested user namespace"},
+		{"nested uts namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4040, Comm: "systemd-logind", PidNS: 7, UserNS: 9, UTSNS: 13, IPCNS: 12})
+		}, vzerror.ErrChkpnt, "process 4040 (systemd-logind) runs in a nested UTS namespace"},
+		{"nested ipc namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4050, Comm: "svc", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 14})
+		}, vzerror.ErrChkpnt, "process 4050 (svc) runs in a nested IPC namespace"},
 		{"no console", func(t *Target) { t.Console = Device{} }, vzerror.ErrChkpnt, "console"},
 		{"network", func(t *Target) { t.Network = true }, vzerror.ErrChkpnt, "network interfaces"},
 	} {
