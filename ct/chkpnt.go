@@ -35,6 +35,16 @@ func (n *Node) Suspended(id int) bool {
 	return err == nil && fi.IsDir()
 }
 
+// dropStaleDump removes container id's dump once it booted afresh, as
+// vzctl does: its memory no longer matches the files, and restoring it
+// later would bring back processes whose files changed under them.
+func (n *Node) dropStaleDump(id int) {
+	if p := n.DumpPath(id, ""); n.Suspended(id) {
+		n.Log.Infof("Removing the stale dump %s", p)
+		os.RemoveAll(p)
+	}
+}
+
 // Chkpnt saves running container id to dumpFile (DumpPath) and stops it.
 // Whatever fails before the tasks are saved leaves it running.
 func (n *Node) Chkpnt(id int, dumpFile string) error {

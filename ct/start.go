@@ -89,6 +89,7 @@ func (n *Node) start(id int, o StartOptions) error {
 		return err
 	}
 	n.markRunning(id, true)
+	n.dropStaleDump(id)
 	n.Log.Infof("Container start in progress...")
 	return n.runInsideScript(id, phaseStart)
 }

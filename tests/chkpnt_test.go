@@ -204,6 +204,15 @@ func TestRestoreFailureKeepsDump(t *testing.T) {
 		t.Fatalf("failed restore left cgroups %v", d)
 	}
 	noRestoreMounts(t)
+	// A normal start boots afresh; the dump is stale then and goes.
+	n.ok("vzctl", "start", "101")
+	if _, err := os.Stat(n.path("dump/Dump.101")); !os.IsNotExist(err) {
+		t.Fatalf("stale dump kept after a normal start: %v", err)
+	}
+	n.ok("vzctl", "stop", "101")
+	if s := n.status("101"); s != "CTID 101 exist unmounted down" {
+		t.Fatalf("status after start and stop: %q", s)
+	}
 }
 
 // noRestoreMounts fails if a restore's own mounts (the /dev tmpfs, the

@@ -10,11 +10,11 @@ import (
 )
 
 // chkpntCmd is chkpnt or suspend: save the running container and stop it.
-// vzmigrate's sub-steps (--suspend, --dump, --kill, --resume) are the
-// phases of that one operation; CRIU freezes, saves and kills in one
-// request, so --suspend --dump --kill in any combination that ends with
-// the container stopped is the whole chkpnt, and --resume after a --dump
-// is refused: the tasks are gone once saved.
+// vzmigrate's sub-steps (--suspend, --dump, --kill, --resume) are phases of
+// that one operation; CRIU freezes, saves and kills in one request, so all
+// three of --suspend --dump --kill together are the whole chkpnt. A phase
+// alone (a frozen container waiting for --dump, --resume) is refused, not
+// turned into the whole: vzmigrate would find its container gone.
 func chkpntCmd(e *env, name string) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: "save the running container to a dump and stop it", ArgsUsage: "CTID",
@@ -27,8 +27,14 @@ func chkpntCmd(e *env, name string) *cli.Command {
 			&cli.BoolFlag{Name: "resume", Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Bool("resume") {
-				return fmt.Errorf("%s --resume: a checkpoint stops the container as it saves it; use restore: %w", name, vzerror.ErrInvalidValue)
+			steps := 0
+			for _, s := range []string{"suspend", "dump", "kill"} {
+				if c.Bool(s) {
+					steps++
+				}
+			}
+			if c.Bool("resume") || steps != 0 && steps != 3 {
+				return fmt.Errorf("%s: the separate phases --suspend, --dump, --kill, --resume are not supported yet, only all of --suspend --dump --kill (the whole checkpoint): %w", name, vzerror.ErrInvalidValue)
 			}
 			return e.withCT(c, func(n *ct.Node, id int) error { return n.Chkpnt(id, c.String("dumpfile")) })
 		},
