@@ -27,6 +27,7 @@ type Config struct {
 	LocalIDPool   *string `toml:"local_id_pool"`
 	VEParallel    *int    `toml:"ve_parallel"`
 	ShutdownTime  *int    `toml:"shutdown_timeout"`
+	CRIUPath      *string `toml:"criu_path"`
 
 	// Address pools (global only; ct/ippool).
 	IPPool []string `toml:"ip_pool"`

@@ -49,6 +49,7 @@ var Keys = []Key{
 	{"template", KindString, Global, "$VZ_ROOT/template", "n/a", "TEMPLATE", "Template area; OS template tarballs live in its cache/ directory."},
 	{"lockdir", KindString, Global, "$VZ_ROOT/lock", "n/a", "LOCKDIR", "Per-container lock files."},
 	{"dumpdir", KindString, Global, "$VZ_ROOT/dump", "n/a", "DUMPDIR", "Checkpoint dumps."},
+	{"criu_path", KindString, Global, "", "n/a", "", "CRIU executable for chkpnt and restore (4.0 or newer); unset: /usr/local/sbin/criu, else criu from PATH."},
 	{"rundir", KindString, Global, "$VZ_ROOT/run", "n/a", "", "Runtime state of running containers (one directory each)."},
 	{"def_ostemplate", KindString, Global, "busybox-<arch>", "n/a", "DEF_OSTEMPLATE", "OS template used by create when --ostemplate is not given."},
 	{"configfile", KindString, Global, "vswap-256m", "n/a", "CONFIGFILE", "Sample used by create when --config is not given."},

@@ -18,9 +18,10 @@ import (
 
 // Names of the hook steps a boot's plan holds (hooks.go runs them).
 const (
-	stepResources = "resources" // prestart: limits, LXCFS
-	stepNetwork   = "network"   // prestart: venet, veth, guest files; poststop: their removal
-	stepStopped   = "stopped"   // poststop: boot mark, unmount and its action scripts
+	stepResources  = "resources"  // prestart: limits, LXCFS
+	stepNetwork    = "network"    // prestart: venet, veth, guest files; poststop: their removal
+	stepStopped    = "stopped"    // poststop: boot mark, unmount and its action scripts
+	stepCheckpoint = "checkpoint" // restorer: the guest's processes from a dump (vzctl restore)
 )
 
 // Boot is what one boot of a container is: the supervisor's spec, with
@@ -80,6 +81,10 @@ func BootSpec(c *Container) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
+	rst, err := steps(step{stepCheckpoint, restoreStep{ID: c.ID, Root: c.Root, CRIUPath: c.CRIUPath}})
+	if err != nil {
+		return nil, err
+	}
 	b.Spec = &supervisor.Spec{
 		UIDMappings:  uids,
 		GIDMappings:  gids,
@@ -98,6 +103,7 @@ func BootSpec(c *Container) (*Boot, error) {
 		ConsoleLog:   filepath.Join(c.RunDir, "console.log"),
 		Prestart:     pre,
 		Poststop:     post,
+		Restorer:     &rst[0],
 	}
 	return b, nil
 }

@@ -37,6 +37,9 @@ type Container struct {
 	Storage storage.CT
 	Layout  string // ve_layout: storage.Open's name
 	LXCFS   string // where LXCFS is mounted on the node
+	// CRIUPath is the criu binary the node is configured with ("" =
+	// found on PATH or in its usual places, checkpoint.Locate).
+	CRIUPath string
 
 	// Host is what a boot needs to know of the host (device nodes, bind
 	// sources, quota support); only a start probes it (Node.probeHost).
@@ -82,6 +85,7 @@ func (n *Node) container(id int, layer *conf.Config) *Container {
 		BootMark: filepath.Join(n.bootMarkDir(), strconv.Itoa(id)),
 		Layout:   conf.Str(eff.VELayout),
 		LXCFS:    resource.LXCFSDir(n.Global),
+		CRIUPath: conf.Str(n.Global.CRIUPath),
 	}
 	if layer != nil {
 		c.Name = conf.Str(layer.Name)

@@ -56,6 +56,13 @@ func executors() supervisor.Executors {
 				ctnet.Down(d.ID, d.RunDir, d.LockDir)
 			},
 		},
+		stepCheckpoint: {Restore: func(data json.RawMessage, dir string, console *os.File, uids, gids []supervisor.IDMap) (int, error) {
+			var d restoreStep
+			if err := decodeStep(stepCheckpoint, data, &d); err != nil {
+				return 0, err
+			}
+			return d.restore(dir, console, uids, gids)
+		}},
 		stepStopped: {Poststop: func(data json.RawMessage, reboot bool) {
 			var d stoppedStep
 			if err := decodeStep(stepStopped, data, &d); err != nil {

@@ -102,6 +102,7 @@ func (n *Node) startCT(c *Container, o StartOptions) error {
 		return err
 	}
 	n.markRunning(id, true)
+	n.dropStaleDump(id)
 	n.Log.Infof("Container start in progress...")
 	return n.runInsideScript(id, phaseStart)
 }

@@ -195,6 +195,7 @@ func newApp(e *env, stdout, stderr io.Writer) *cli.App {
 			bootNodeCmd(e), shutdownNodeCmd(e),
 			registerCmd(e), importCmd(e, stdout), exportCmd(e),
 			backupCmd(e, stdout), restoreBackupCmd(e, stdout), receiveCmd(e, stdout),
+			chkpntCmd(e, "chkpnt"), chkpntCmd(e, "suspend"), restoreCmd(e, "restore"), restoreCmd(e, "resume"),
 		}, snapshotCmds(e, stdout)...),
 	}
 }

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"govz/conf"
@@ -16,6 +17,8 @@ type Status struct {
 	Exists  bool
 	Mounted bool
 	Running bool
+	// Suspended: stopped, with a dump waiting (vzctl chkpnt).
+	Suspended bool
 }
 
 // String renders vzctl's one-line format, which scripts parse:
@@ -30,6 +33,9 @@ func (s Status) String() string {
 	}
 	if s.Running {
 		r = "running"
+	}
+	if s.Suspended && !s.Running {
+		r += " suspended"
 	}
 	return fmt.Sprintf("CTID %d %s %s %s", s.ID, e, m, r)
 }
@@ -48,7 +54,23 @@ func (n *Node) StatusOf(id int, layer, eff *conf.Config) Status {
 	}
 	st.Mounted, _ = IsMountPoint(n.Path(eff.VERoot, id))
 	st.Running = n.Running(id, eff)
+	st.Suspended = !st.Running && n.Suspended(id)
 	return st
+}
+
+// DumpPath is where container id's dump goes: file when given
+// (--dumpfile), else DUMPDIR/Dump.CTID as vzctl names it.
+func (n *Node) DumpPath(id int, file string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(n.Path(n.Global.DumpDir, id), "Dump."+strconv.Itoa(id))
+}
+
+// Suspended reports whether a dump of container id waits to be restored.
+func (n *Node) Suspended(id int) bool {
+	fi, err := os.Stat(n.DumpPath(id, ""))
+	return err == nil && fi.IsDir()
 }
 
 // Running reports whether container id runs, as the kernel sees it: its

@@ -111,6 +111,8 @@ func Of(n *inventory.Node, id int, layer, eff *conf.Config, st inventory.Status)
 			up := time.Since(rs.Started).Seconds()
 			i.Uptime = &up
 		}
+	case st.Suspended:
+		i.Status = "suspended"
 	case st.Mounted:
 		i.Status = "mounted"
 	default:

@@ -219,22 +219,27 @@ func (s *sup) bootSteps(b *bootState) error {
 	cfg.LockMounts = spec.UserNS()
 	ctx, cancel := contextTimeout(2 * time.Minute)
 	defer cancel()
-	proc, err := nsinit.Start(ctx, cfg, nsinit.Options{
-		Console:     s.console.slave,
-		Place:       cg.AddProc,
-		UIDMappings: sysMappings(spec.UIDMappings),
-		GIDMappings: sysMappings(spec.GIDMappings),
-		Prestart: func(pid int) error {
-			if spec.Hooks.Prestart == nil {
+	var proc *nsinit.Process
+	if s.restore != "" {
+		proc, err = s.restoreInit(spec)
+	} else {
+		proc, err = nsinit.Start(ctx, cfg, nsinit.Options{
+			Console:     s.console.slave,
+			Place:       cg.AddProc,
+			UIDMappings: sysMappings(spec.UIDMappings),
+			GIDMappings: sysMappings(spec.GIDMappings),
+			Prestart: func(pid int) error {
+				if spec.Hooks.Prestart == nil {
+					return nil
+				}
+				if err := spec.Hooks.Prestart(pid); err != nil {
+					return err
+				}
+				b.prestarted = true
 				return nil
-			}
-			if err := spec.Hooks.Prestart(pid); err != nil {
-				return err
-			}
-			b.prestarted = true
-			return nil
-		},
-	})
+			},
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -268,6 +273,31 @@ func (s *sup) bootSteps(b *bootState) error {
 	}
 	r.Success()
 	return nil
+}
+
+// restoreInit brings the container's processes back from the dump
+// s.restore (Hooks.Restore) in place of nsinit.Start; the next boot (a
+// reboot from inside) is an ordinary one.
+func (s *sup) restoreInit(spec *Spec) (*nsinit.Process, error) {
+	dir := s.restore
+	s.restore = ""
+	if spec.Hooks.Restore == nil {
+		return nil, fmt.Errorf("container %s: restoring is not available: %w", spec.ID, vzerror.ErrRestore)
+	}
+	var uids, gids []IDMap
+	if spec.UserNS() && !spec.Identity() {
+		uids, gids = spec.UIDMappings, spec.GIDMappings
+	}
+	pid, err := spec.Hooks.Restore(dir, s.console.slave, uids, gids)
+	if err != nil {
+		return nil, err
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: restored init %d: %v: %w", spec.ID, pid, err, vzerror.ErrRestore)
+	}
+	s.logf("restored from %s: init %d", dir, pid)
+	return &nsinit.Process{Process: p, Kind: nsinit.KindOther}, nil
 }
 
 // group returns the boot's cgroup, reopening it after a re-exec.

@@ -54,11 +54,15 @@ func MainWith(args []string, loaderFor func(id string) SpecLoader, ex Executors)
 	if len(args) > 0 && args[0] == "--wait" {
 		wait, args = true, args[1:]
 	}
+	restore := ""
+	if len(args) > 1 && args[0] == "--restore" {
+		restore, args = args[1], args[2:]
+	}
 	if len(args) != 1 && len(args) != 2 {
-		fmt.Fprintf(os.Stderr, "usage: %s [--wait] ID [RUNDIR]\n", Verb)
+		fmt.Fprintf(os.Stderr, "usage: %s [--wait] [--restore DIR] ID [RUNDIR]\n", Verb)
 		return 2
 	}
-	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(), executors: ex,
+	s := &sup{id: args[0], report: rep, wait: wait, pid: os.Getpid(), executors: ex, restore: restore,
 		ctl: make(chan ctlRequest), ready: make(chan struct{}, 1)}
 	if len(args) == 2 {
 		s.specDir = args[1]
@@ -72,15 +76,23 @@ func MainWith(args []string, loaderFor func(id string) SpecLoader, ex Executors)
 	return 0
 }
 
-// closeInherited closes every descriptor above keep.
+// closeInherited closes every inherited descriptor above keep. Inherited
+// ones are those without FD_CLOEXEC (they survived the exec); the Go
+// runtime's own (its epoll instance, which a package's init can create
+// before main by opening a file: protobuf's detrand reads the executable)
+// are close-on-exec and must stay.
 func closeInherited(keep int) {
 	es, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		unix.CloseRange(uint(keep+1), ^uint(0), 0)
+		unix.CloseRange(uint(keep+1), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 		return
 	}
 	for _, e := range es {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > keep {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= keep {
+			continue
+		}
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC == 0 {
 			unix.Close(fd)
 		}
 	}
@@ -97,6 +109,9 @@ type sup struct {
 	executors Executors
 	wait      bool
 	report    *os.File // nil once Start has what it waited for
+	// restore is the dump directory the first boot restores from ("" once
+	// it is done: a reboot from inside boots the guest afresh).
+	restore string
 
 	runDir  string
 	lock    *os.File

@@ -35,6 +35,8 @@ type Step struct {
 type Executor struct {
 	Prestart func(data json.RawMessage, initPID int) error
 	Poststop func(data json.RawMessage, reboot bool)
+	// Restore is Hooks.Restore with the Restorer step's data.
+	Restore func(data json.RawMessage, dir string, console *os.File, uids, gids []IDMap) (initPID int, err error)
 }
 
 // Executors maps step names to what runs them.
@@ -43,7 +45,7 @@ type Executors map[string]Executor
 // bind turns s's steps into its Hooks, run in order; a Spec whose Hooks
 // were set in this process (and has no steps) keeps them.
 func (s *Spec) bind(ex Executors) error {
-	if len(s.Prestart) == 0 && len(s.Poststop) == 0 {
+	if len(s.Prestart) == 0 && len(s.Poststop) == 0 && s.Restorer == nil {
 		return nil
 	}
 	pre := make([]func(int) error, 0, len(s.Prestart))
@@ -67,7 +69,18 @@ func (s *Spec) bind(ex Executors) error {
 		}
 		post = append(post, func(reboot bool) { e.Poststop(st.Data, reboot) })
 	}
+	var restore func(string, *os.File, []IDMap, []IDMap) (int, error)
+	if r := s.Restorer; r != nil {
+		e, ok := ex[r.Name]
+		if !ok || e.Restore == nil {
+			return fmt.Errorf("container %s: no restore executor for step %q: %w", s.ID, r.Name, vzerror.ErrInvalidValue)
+		}
+		restore = func(dir string, console *os.File, uids, gids []IDMap) (int, error) {
+			return e.Restore(r.Data, dir, console, uids, gids)
+		}
+	}
 	s.Hooks = Hooks{
+		Restore: restore,
 		Prestart: func(pid int) error {
 			for _, f := range pre {
 				if err := f(pid); err != nil {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"crypto/sha1"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,6 +62,9 @@ type Spec struct {
 	// their data, run in order through the registered Executors (plan.go).
 	Prestart []Step `json:"prestart,omitempty"`
 	Poststop []Step `json:"poststop,omitempty"`
+	// Restorer is the step whose executor's Restore brings the container
+	// back from a dump instead of booting its init (vzctl restore).
+	Restorer *Step `json:"restorer,omitempty"`
 
 	// Hooks are the steps bound to their executors in this process.
 	Hooks Hooks `json:"-"`
@@ -83,6 +87,14 @@ type Hooks struct {
 	// processes and cgroups are gone. reboot is true when a new boot follows
 	// at once (the guest rebooted); false when the container stays down.
 	Poststop func(reboot bool)
+	// Restore recreates the container's processes from the dump in dir
+	// instead of booting its init (vzctl restore), once its cgroups exist;
+	// console is the supervisor's end of the new console pty slave. It
+	// returns the restored init's host PID, which must be the calling
+	// process's child.
+	// uids and gids are the mappings the root is to be idmapped with; nil
+	// when it is not (identity-mapped and privileged containers).
+	Restore func(dir string, console *os.File, uids, gids []IDMap) (initPID int, err error)
 }
 
 // SpecLoader returns the container's current Spec, built from its

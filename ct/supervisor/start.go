@@ -34,6 +34,9 @@ type StartOptions struct {
 	// /proc/self/exe. Its main must dispatch Verb to Main and nsinit.Verb
 	// to nsinit.Main.
 	Exe string
+	// Restore, when set, is a dump directory: the first boot restores the
+	// container from it (Hooks.Restore) instead of booting its init.
+	Restore string
 }
 
 // Files in the run directory.
@@ -115,6 +118,9 @@ func Start(ctx context.Context, loader SpecLoader, opts StartOptions) error {
 	args := []string{"govz-supervisor " + s.ID, Verb}
 	if opts.Wait {
 		args = append(args, "--wait")
+	}
+	if opts.Restore != "" {
+		args = append(args, "--restore", opts.Restore)
 	}
 	args = append(args, s.ID, s.RunDir)
 	proc, err := os.StartProcess(exe, args, &os.ProcAttr{

@@ -34,6 +34,8 @@ var (
 	ErrNoScript        = errors.New("script not found")
 	ErrPermission      = errors.New("permission denied")
 	ErrNoConfig        = errors.New("container config not found")
+	ErrChkpnt          = errors.New("checkpoint failed")
+	ErrRestore         = errors.New("restore failed")
 	ErrSyntax          = errors.New("invalid parameter syntax")
 	ErrInvalidValue    = errors.New("invalid parameter value")
 	ErrNotEnoughParams = errors.New("not enough parameters")
@@ -82,7 +84,7 @@ func Sentinels() []error {
 	return []error{
 		ErrSetUBC, ErrSetCPU, ErrSystem, ErrBadKernel, ErrResource, ErrEnvCreate,
 		ErrCommandFailed, ErrLocked, ErrNoGlobalConfig, ErrNoScript, ErrPermission,
-		ErrNoConfig, ErrSyntax, ErrInvalidValue, ErrNotEnoughParams, ErrNoOSTemplate,
+		ErrNoConfig, ErrChkpnt, ErrRestore, ErrSyntax, ErrInvalidValue, ErrNotEnoughParams, ErrNoOSTemplate,
 		ErrNotRunning, ErrRunning, ErrStop, ErrCantAddIP, ErrNotMounted, ErrMounted,
 		ErrNoPrivate, ErrPrivateExists, ErrNoDiskSpace, ErrBadTemplate, ErrCreatePrivate,
 		ErrMountPoint, ErrMount, ErrUmount, ErrDeletePrivate, ErrQuotaSet,

@@ -46,6 +46,8 @@ func Classes() []Row {
 		{vzerror.ErrNoScript, 11},
 		{vzerror.ErrPermission, 12},
 		{vzerror.ErrNoConfig, 14},
+		{vzerror.ErrChkpnt, 16},
+		{vzerror.ErrRestore, 17},
 		{vzerror.ErrSyntax, 20},
 		{vzerror.ErrInvalidValue, 21},
 		{vzerror.ErrNotEnoughParams, 27},

@@ -90,6 +90,8 @@ func TestEveryCodeHasARealChain(t *testing.T) {
 		{"no script", fmt.Errorf("101.start: %w", vzerror.ErrNoScript), 11},
 		{"permission", fmt.Errorf("must be root: %w", vzerror.ErrPermission), 12},
 		{"no config", fmt.Errorf("container 101: %w", vzerror.ErrNoConfig), 14},
+		{"checkpoint", fmt.Errorf("container 101: %w", vzerror.ErrChkpnt), 16},
+		{"restore", fmt.Errorf("container 101: %w", vzerror.ErrRestore), 17},
 		{"unknown key", cfg("no_such_key", "1"), 20},
 		{"usage", fmt.Errorf("unexpected argument %q: %w", "x", vzerror.ErrSyntax), 20},
 		{"bad value", cfg("onboot", "maybe"), 21},

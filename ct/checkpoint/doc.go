@@ -1,0 +1,30 @@
+// Package checkpoint saves a running container to a dump directory and
+// brings it back, with CRIU (https://criu.org) driven over its RPC
+// interface ("criu swrk", through github.com/checkpoint-restore/go-criu).
+//
+// The package has three parts:
+//
+//   - Engine (engine.go) is CRIU itself: version, dump, restore. The real
+//     one starts `criu swrk` per call; tests use a fake.
+//   - Policy (policy.go) turns what govz knows about a container (Target)
+//     into CRIU's options, and Preflight refuses up front what CRIU cannot
+//     save, with a one-line reason, while the container keeps running.
+//     Both are pure functions of their inputs, unit-tested without root.
+//   - Dump and Restore (dump.go) run the policy through an Engine and keep
+//     the failure rules: a failed dump leaves the container running (CRIU
+//     resumes the frozen tasks), a failed restore leaves the dump in place.
+//
+// # Why RPC and not the CLI
+//
+// The RPC answers are typed (a failed request says so in the response,
+// not in text to be parsed), the version is a request of its own, and a
+// restore with rst_sibling makes the restored tree's root a child of the
+// caller: the container's supervisor, which must be init's parent to reap
+// it, stays its parent after a restore.
+//
+// # Dump directory
+//
+// DUMPDIR/Dump.CTID (vzctl's name; --dumpfile chooses another) is a
+// directory of CRIU images plus dump.log, and restore.log after a restore
+// attempt. Its existence is what makes `vzctl status` say "suspended".
+package checkpoint

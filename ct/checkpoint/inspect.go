@@ -1,0 +1,93 @@
+package checkpoint
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"govz/ct/vzerror"
+)
+
+// Inspect gathers t's processes and console from /proc: pids are the
+// container's cgroup members, initPID its init.
+func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error) {
+	t := &Target{ID: id, InitPID: initPID, Rootfs: rootfs}
+	for _, pid := range pids {
+		p, err := readProc(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		t.Procs = append(t.Procs, p)
+	}
+	// /dev/console inside is a bind mount of the supervisor's pty slave
+	// from the host's devpts (ct/supervisor/console.go): its st_rdev and
+	// st_dev are what CRIU's external tty key names.
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/dev/console", initPID), &st); err != nil {
+		return nil, fmt.Errorf("container %s: console: %v: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.Console = Device{Rdev: st.Rdev, Dev: st.Dev}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/dev", initPID), &st); err != nil {
+		return nil, fmt.Errorf("container %s: /dev: %v: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.DevOwner = [2]int{int(st.Uid), int(st.Gid)}
+	return t, nil
+}
+
+func readProc(pid int) (Proc, error) {
+	p := Proc{PID: pid}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return p, err
+	}
+	p.Comm = strings.TrimSpace(string(comm))
+	for _, ns := range []struct {
+		name string
+		ino  *uint64
+	}{{"pid", &p.PidNS}, {"user", &p.UserNS}, {"uts", &p.UTSNS}, {"ipc", &p.IPCNS}} {
+		var st unix.Stat_t
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name), &st); err != nil {
+			return p, err
+		}
+		*ns.ino = st.Ino
+	}
+	return p, nil
+}
+
+// metaName is govz's own record in a dump directory: what a restore
+// needs that CRIU's images do not say in a form we can use.
+const metaName = "govz.json"
+
+// Meta is the record.
+type Meta struct {
+	ID      string `json:"id"`
+	Console Device `json:"console"` // the pty the dump left out
+	Veths   []Veth `json:"veths,omitempty"`
+	// DevOwner owns the restored /dev tmpfs (prepareDev).
+	DevOwner [2]int `json:"dev_owner"`
+}
+
+func writeMeta(dir string, m *Meta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, metaName), append(b, '\n'), 0o600)
+}
+
+// ReadMeta reads the record of the dump in dir.
+func ReadMeta(dir string) (*Meta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	if err != nil {
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaName), err)
+	}
+	return &m, nil
+}

@@ -1,0 +1,206 @@
+package checkpoint
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"google.golang.org/protobuf/proto"
+
+	"govz/ct/vzerror"
+)
+
+// Target is a running container as the policy sees it: everything the
+// CRIU options depend on, gathered by the caller (Inspect reads it from
+// /proc).
+type Target struct {
+	ID      string
+	InitPID int    // host PID of the container's init
+	Rootfs  string // host path of the container's mounted root
+	// Console is the pty the supervisor holds the master of: init's
+	// /dev/console and fds 0-2. The supervisor stays across a dump, so
+	// CRIU leaves it out (external tty) and a restore is given the new
+	// one (inherit-fd).
+	Console Device
+	// Freezer is the cgroup CRIU freezes the tree with (cgroup v1: the
+	// freezer hierarchy's directory; v2: the unified one): one write
+	// stops every task at once, where ptrace-seizing them one by one
+	// races with forks.
+	Freezer string
+	// Procs are the container's processes (its cgroup's).
+	Procs []Proc
+	// Veths are the container's veth interfaces whose peer is on the
+	// host: the peer is not the container's, so CRIU saves the inside
+	// end only and recreates the pair with the host end's name.
+	Veths []Veth
+	// Network is true when the container has interfaces of its own
+	// (venet, veth): not restorable yet, so refused up front.
+	Network bool
+	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
+	// its root user as the host sees it.
+	DevOwner [2]int
+	// UIDMap and GIDMap, when set, are the mapping the container's root
+	// mount is idmapped with (LOCAL_UID containers); restore needs them.
+	UIDMap, GIDMap []IDMap
+}
+
+// Device is a character device as stat(2) gives it.
+type Device struct {
+	Rdev uint64 // the device (major:minor)
+	Dev  uint64 // the file system holding the node (devpts instance)
+}
+
+// Proc is one process of the container.
+type Proc struct {
+	PID    int
+	Comm   string
+	PidNS  uint64 // inode of /proc/PID/ns/pid
+	UserNS uint64 // inode of /proc/PID/ns/user
+	UTSNS  uint64 // inode of /proc/PID/ns/uts
+	IPCNS  uint64 // inode of /proc/PID/ns/ipc
+}
+
+// Veth is one veth pair: Inside in the container, Outside on the host.
+type Veth struct{ Inside, Outside string }
+
+// Keys CRIU matches the mounts by that the dump leaves out.
+//
+// /dev is a tmpfs holding empty files the host's device nodes and the
+// console are bound onto. CRIU saves a tmpfs by reading it through a
+// clean copy of the mount; in the container's locked mount namespace the
+// kernel refuses that copy (open_tree without AT_RECURSIVE over locked
+// children), CRIU falls back to reading it through the binds, saves
+// device nodes, and the restore, inside the user namespace, cannot mknod
+// them. So /dev is external: the restore is given a fresh tmpfs made like
+// the boot's (PrepareDev). The console is bound from the supervisor's pty,
+// which is a new one on restore.
+const (
+	devKey     = "govz-dev"
+	consoleKey = "govz-console"
+)
+
+// ttyKey is CRIU's name for an external tty: rdev and dev in hex
+// (criu/tty.c, "tty[%x:%x]").
+func ttyKey(d Device) string { return fmt.Sprintf("tty[%x:%x]", d.Rdev, d.Dev) }
+
+// Preflight refuses, before anything is frozen, a container CRIU cannot
+// save, naming the first reason; the container keeps running.
+func Preflight(t *Target) error {
+	if t.InitPID <= 0 {
+		return fmt.Errorf("container %s is not running: %w", t.ID, vzerror.ErrNotRunning)
+	}
+	var initProc *Proc
+	for i := range t.Procs {
+		if t.Procs[i].PID == t.InitPID {
+			initProc = &t.Procs[i]
+		}
+	}
+	if initProc == nil {
+		return fmt.Errorf("container %s: init %d is not among its processes: %w", t.ID, t.InitPID, vzerror.ErrChkpnt)
+	}
+	procs := append([]Proc(nil), t.Procs...)
+	sort.Slice(procs, func(i, j int) bool { return procs[i].PID < procs[j].PID })
+	for _, p := range procs {
+		// CRIU restores one PID namespace (the container's) and one user
+		// namespace below the host's; a process in a namespace of its own
+		// below those (a nested container, a sandboxed service) has no
+		// image format.
+		if p.PidNS != initProc.PidNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested PID namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+		if p.UserNS != initProc.UserNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested user namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+		// Nested mount and network namespaces CRIU saves; nested UTS and
+		// IPC namespaces it refuses ("Can't dump nested uts namespace"):
+		// systemd's ProtectHostname= and PrivateIPC= services make them.
+		if p.UTSNS != initProc.UTSNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested UTS namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+		if p.IPCNS != initProc.IPCNS {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested IPC namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
+	}
+	if t.Network {
+		return fmt.Errorf("container %s has network interfaces (venet or veth): checkpointing them is not supported yet: %w", t.ID, vzerror.ErrChkpnt)
+	}
+	if t.Console == (Device{}) {
+		return fmt.Errorf("container %s: its console is unknown: %w", t.ID, vzerror.ErrChkpnt)
+	}
+	return nil
+}
+
+// common are the options dump and restore share: the two must agree on
+// how the tree was saved.
+func common(t *Target) *rpc.CriuOpts {
+	o := &rpc.CriuOpts{
+		Root:           proto.String(t.Rootfs),
+		LogLevel:       proto.Int32(4),
+		TcpEstablished: proto.Bool(true), // keep the guest's TCP peers
+		FileLocks:      proto.Bool(true),
+		ExtUnixSk:      proto.Bool(true), // sockets connected to the host's notify socket
+		EvasiveDevices: proto.Bool(true),
+		LinkRemap:      proto.Bool(true), // open but unlinked files
+		// Bind mounts from the host (device nodes, the notify socket and
+		// readiness fifo, bindmounts, LXCFS): saved as references to the
+		// host's mounts, bound again on restore.
+		AutoExtMnt: proto.Bool(true),
+		ExtSharing: proto.Bool(true),
+		ExtMasters: proto.Bool(true),
+		// The container's cgroups are the supervisor's to create and
+		// remove; CRIU puts the tasks back and restores the properties
+		// of the groups it finds empty.
+		ManageCgroups:     proto.Bool(true),
+		ManageCgroupsMode: rpc.CriuCgMode_SOFT.Enum(),
+		// libnftables is linked into CRIU; iptables-restore may be absent.
+		NetworkLock: rpc.CriuNetworkLockMethod_NFTABLES.Enum(),
+	}
+	return o
+}
+
+// DumpOptions are CRIU's options to save t into the directory open as
+// imagesFD. The tasks are killed once saved (vzctl chkpnt stops the
+// container); a failure resumes them.
+func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
+	o := common(t)
+	o.Pid = proto.Int32(int32(t.InitPID))
+	o.ImagesDirFd = proto.Int32(int32(imagesFD))
+	o.LogFile = proto.String("dump.log")
+	o.LeaveRunning = proto.Bool(false)
+	if t.Freezer != "" {
+		o.FreezeCgroup = proto.String(t.Freezer)
+	}
+	o.External = append(o.External, ttyKey(t.Console), "mnt[/dev]:"+devKey, "mnt[/dev/console]:"+consoleKey)
+	// The notify socket and readiness fifo are bound onto files in the
+	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
+	// (the locked mounts allow no clean copy, see devKey): tar skips the
+	// socket, so the restore would find no mount point for it. They serve
+	// the boot's readiness report, which a restored guest has made long
+	// ago; they are left out.
+	o.SkipMnt = append(o.SkipMnt, "/run/host/notify", "/run/host/ready")
+	for _, v := range t.Veths {
+		o.External = append(o.External, fmt.Sprintf("veth[%s]:%s", v.Inside, v.Outside))
+	}
+	return o
+}
+
+// RestoreOptions are CRIU's options to restore the images in the
+// directory open as imagesFD into t's root. consoleFD is the caller's fd
+// of the new console pty slave (it must not be close-on-exec: CRIU's
+// worker inherits it); console is the old one, as the dump recorded it.
+// dev is the host path of the /dev tmpfs to bind, consolePath one of the
+// new console pty slave.
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath string) *rpc.CriuOpts {
+	o := common(t)
+	o.ImagesDirFd = proto.Int32(int32(imagesFD))
+	o.LogFile = proto.String("restore.log")
+	// The restored init becomes the caller's child (CLONE_PARENT), not
+	// CRIU's: the supervisor that asked must reap it.
+	o.RstSibling = proto.Bool(true)
+	o.InheritFd = append(o.InheritFd, &rpc.InheritFd{Key: proto.String(ttyKey(console)), Fd: proto.Int32(int32(consoleFD))})
+	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
+	for _, v := range t.Veths {
+		o.Veths = append(o.Veths, &rpc.CriuVethPair{IfIn: proto.String(v.Inside), IfOut: proto.String(v.Outside)})
+	}
+	return o
+}

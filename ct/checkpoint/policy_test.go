@@ -1,0 +1,139 @@
+package checkpoint
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	criu "github.com/checkpoint-restore/go-criu/v7"
+	"github.com/checkpoint-restore/go-criu/v7/rpc"
+
+	"govz/ct/vzerror"
+)
+
+func target() *Target {
+	return &Target{
+		ID: "101", InitPID: 4000, Rootfs: "/vz/root/101",
+		Console: Device{Rdev: 0x8800, Dev: 0x19},
+		Freezer: "/sys/fs/cgroup/freezer/govz/101/ct",
+		Procs: []Proc{
+			{PID: 4000, Comm: "init", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12},
+			{PID: 4010, Comm: "sh", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12},
+		},
+	}
+}
+
+func TestPreflightAcceptsPlainContainer(t *testing.T) {
+	if err := Preflight(target()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreflightRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Target)
+		want   error
+		words  string
+	}{
+		{"not running", func(t *Target) { t.InitPID = 0 }, vzerror.ErrNotRunning, "not running"},
+		{"init not in the cgroup", func(t *Target) { t.Procs = t.Procs[1:] }, vzerror.ErrChkpnt, "init 4000"},
+		{"nested pid namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4020, Comm: "unshare", PidNS: 8, UserNS: 9, UTSNS: 11, IPCNS: 12})
+		}, vzerror.ErrChkpnt, "process 4020 (unshare) runs in a nested PID namespace"},
+		{"nested user namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4030, Comm: "bwrap", PidNS: 7, UserNS: 10, UTSNS: 11, IPCNS: 12})
+		}, vzerror.ErrChkpnt, "process 4030 (bwrap) runs in a nested user namespace"},
+		{"nested uts namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4040, Comm: "systemd-logind", PidNS: 7, UserNS: 9, UTSNS: 13, IPCNS: 12})
+		}, vzerror.ErrChkpnt, "process 4040 (systemd-logind) runs in a nested UTS namespace"},
+		{"nested ipc namespace", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4050, Comm: "svc", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 14})
+		}, vzerror.ErrChkpnt, "process 4050 (svc) runs in a nested IPC namespace"},
+		{"no console", func(t *Target) { t.Console = Device{} }, vzerror.ErrChkpnt, "console"},
+		{"network", func(t *Target) { t.Network = true }, vzerror.ErrChkpnt, "network interfaces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := target()
+			tc.change(tg)
+			err := Preflight(tg)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.words) {
+				t.Fatalf("Preflight = %v; want %v mentioning %q", err, tc.want, tc.words)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestDumpOptions(t *testing.T) {
+	tg := target()
+	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
+	o := DumpOptions(tg, 7)
+	if o.GetPid() != 4000 || o.GetImagesDirFd() != 7 || o.GetRoot() != "/vz/root/101" {
+		t.Fatalf("pid/images/root = %d/%d/%q", o.GetPid(), o.GetImagesDirFd(), o.GetRoot())
+	}
+	if o.GetLeaveRunning() {
+		t.Fatal("chkpnt stops the container: LeaveRunning must be off")
+	}
+	if !o.GetTcpEstablished() || !o.GetFileLocks() || !o.GetManageCgroups() {
+		t.Fatal("tcp-established, file locks and cgroups must be saved")
+	}
+	if o.GetManageCgroupsMode() != rpc.CriuCgMode_SOFT {
+		t.Fatalf("cgroup mode %v", o.GetManageCgroupsMode())
+	}
+	if o.GetFreezeCgroup() != tg.Freezer {
+		t.Fatalf("freeze cgroup %q", o.GetFreezeCgroup())
+	}
+	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console"} {
+		if !slices.Contains(o.GetExternal(), want) {
+			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
+		}
+	}
+}
+
+func TestRestoreOptions(t *testing.T) {
+	tg := target()
+	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
+	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12")
+	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12"} {
+		if !slices.Contains(o.GetExternal(), want) {
+			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
+		}
+	}
+	if !o.GetRstSibling() {
+		t.Fatal("the restored init must be the caller's (the supervisor's) child: rst_sibling")
+	}
+	if len(o.GetInheritFd()) != 1 || o.GetInheritFd()[0].GetKey() != "tty[8801:19]" || o.GetInheritFd()[0].GetFd() != 12 {
+		t.Fatalf("inherit fd %v", o.GetInheritFd())
+	}
+	if len(o.GetVeths()) != 1 || o.GetVeths()[0].GetIfOut() != "venet0.101" {
+		t.Fatalf("veths %v", o.GetVeths())
+	}
+	if o.GetLogFile() != "restore.log" || !o.GetTcpEstablished() {
+		t.Fatal("restore must log to restore.log and restore established TCP")
+	}
+}
+
+type fakeEngine struct {
+	version int
+	err     error
+}
+
+func (f *fakeEngine) Version() (int, error)                    { return f.version, f.err }
+func (f *fakeEngine) Dump(*rpc.CriuOpts) error                 { return nil }
+func (f *fakeEngine) Restore(*rpc.CriuOpts, criu.Notify) error { return nil }
+func (f *fakeEngine) Path() string                             { return "/usr/sbin/criu" }
+
+func TestCheckVersion(t *testing.T) {
+	old := &fakeEngine{version: 31701}
+	err := CheckVersion(old, vzerror.ErrChkpnt)
+	if !errors.Is(err, vzerror.ErrChkpnt) || !strings.Contains(err.Error(), "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
+		t.Fatalf("old criu: %v", err)
+	}
+	if err := CheckVersion(&fakeEngine{version: 40101}, vzerror.ErrRestore); err != nil {
+		t.Fatalf("4.1.1: %v", err)
+	}
+}
