@@ -127,7 +127,10 @@ func (n *Node) netConf(id int, eff *conf.Config, warnf func(string, ...any)) (ne
 // netGuestConfig is what the guest's files should say.
 func netGuestConfig(eff *conf.Config, nc netConf) guest.Config {
 	c := guest.Config{Hostname: conf.Str(eff.Hostname), Addrs: nc.addrs, IPv6: nc.ipv6,
-		GatewayV4: venet.GatewayV4, GatewayV6: venet.GatewayV6, Iface: venet.CTIf}
+		GatewayV4: venet.GatewayV4, GatewayV6: venet.GatewayV6, Iface: venet.CTIf, OSTemplate: conf.Str(eff.OSTemplate)}
+	for _, ni := range nc.netifs {
+		c.NetIfs = append(c.NetIfs, guest.NetIf{Name: ni.Name, MAC: ni.MAC, Addrs: ni.IPs})
+	}
 	var hostNS, hostSearch []string
 	inherit := func() {
 		if hostNS == nil && hostSearch == nil {
