@@ -28,6 +28,13 @@ type BuildOptions struct {
 	CacheDir string
 	// Suite is the debian recipe's release code name; DefaultSuite if empty.
 	Suite string
+	// Init is the debian recipe's guest init: "systemd" (default),
+	// "sysvinit" or "openrc".
+	Init string
+	// Network is what configures the debian recipe's guest network:
+	// "ifupdown" (default), "networkd", "netplan" or "networkmanager".
+	// Anything but ifupdown needs systemd.
+	Network string
 	// Mirror overrides the archive URL the debian recipe downloads from;
 	// the default is the host's own Debian (or Ubuntu) mirror from
 	// /etc/apt, else the distribution's main archive.

@@ -16,7 +16,9 @@ func isAlpine(t tree, g Guest) bool {
 	return g.OS.Is("alpine") || t.exists("/etc/alpine-release")
 }
 
-func (alpineInterfaces) present(t tree, g Guest) bool { return isAlpine(t, g) && t.isDir(InterfacesDir) }
+func (alpineInterfaces) present(t tree, g Guest) bool {
+	return isAlpine(t, g) && t.isDir(InterfacesDir)
+}
 
 func (alpineInterfaces) apply(t tree, c Config) error {
 	return applyInterfaces(t, c, AlpineInterfacesFile)
