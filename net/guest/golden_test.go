@@ -49,7 +49,7 @@ var distros = []distro{
 		"/etc/resolv.conf":                   "-> ../run/resolvconf/resolv.conf",
 		"/etc/resolvconf/resolv.conf.d/base": "options edns0\n",
 	}},
-	{name: "ubuntu-24.04-netplan", ostemplate: "ubuntu-24.04-x86_64", wantNet: []string{"netplan"}, files: map[string]string{
+	{name: "ubuntu-24.04-netplan", ostemplate: "ubuntu-24.04-x86_64", wantNet: []string{"networkd", "netplan"}, files: map[string]string{
 		"/etc/os-release":                             "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\nID=ubuntu\nID_LIKE=debian\n",
 		"/sbin/init":                                  "-> /lib/systemd/systemd",
 		"/lib/systemd/systemd":                        exe,

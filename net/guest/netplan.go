@@ -7,9 +7,9 @@ import (
 
 // netplan is Ubuntu's /etc/netplan/*.yaml (netplan's YAML reference,
 // "netplan-yaml"): one file, /etc/netplan/60-govz.yaml, mode 0600 (netplan
-// warns about group- or world-readable files). netplan has no
-// "noprefixroute", so venet0 gets its addresses as host routes (see
-// hostPrefix), and the IPv4 gateway is reached "on-link".
+// warns about group- or world-readable files), for the bridged
+// interfaces. venet0 keeps a networkd unit of its own (networkd.go says
+// why).
 type netplan struct{}
 
 // NetplanFile is govz's netplan file.
@@ -24,30 +24,17 @@ func hasNetplan(t tree) bool {
 func (netplan) present(t tree, _ Guest) bool { return hasNetplan(t) && t.isDir("/etc/netplan") }
 
 func (netplan) apply(t tree, c Config) error {
-	// netplan renders networkd's units: ours from before netplan was
-	// installed would shadow its (same names sort first in /etc).
-	err := t.sync(NetworkdDir, "10-govz-", nil, 0)
-	if len(c.Addrs) == 0 && len(c.NetIfs) == 0 {
-		return joinLine([]error{err, t.removeOwned(NetplanFile)})
+	if len(c.NetIfs) == 0 {
+		return t.removeOwned(NetplanFile)
 	}
-	return joinLine([]error{err, t.writeOwned(NetplanFile, Netplan(c), 0o600)})
+	return t.writeOwned(NetplanFile, Netplan(c), 0o600)
 }
 
-// Netplan returns govz's netplan file for c. Strings are quoted: YAML
-// would read some IPv6 addresses otherwise.
+// Netplan returns govz's netplan file for c's bridged interfaces. Strings
+// are quoted: YAML would read some IPv6 addresses otherwise.
 func Netplan(c Config) string {
 	var b strings.Builder
 	b.WriteString(Marker + "\nnetwork:\n  version: 2\n  ethernets:\n")
-	if len(c.Addrs) > 0 {
-		fmt.Fprintf(&b, "    %s:\n      dhcp4: false\n      dhcp6: false\n      accept-ra: false\n      addresses:\n", c.Iface)
-		for _, p := range c.Addrs {
-			fmt.Fprintf(&b, "        - %q\n", hostPrefix(p).String())
-		}
-		fmt.Fprintf(&b, "      routes:\n        - to: default\n          via: %q\n          on-link: true\n", c.GatewayV4.String())
-		if c.IPv6 {
-			fmt.Fprintf(&b, "        - to: default\n          via: %q\n", c.GatewayV6.String())
-		}
-	}
 	for _, n := range c.NetIfs {
 		fmt.Fprintf(&b, "    %s:\n", n.Name)
 		if n.DHCP() {

@@ -7,20 +7,27 @@ import (
 
 // networkd is systemd-networkd's .network units, systemd.network(5)
 // (Arch, Debian with networkd): one file per interface,
-// /etc/systemd/network/10-govz-IF.network. A guest with netplan gets
-// netplan's file instead (netplan renders networkd's units itself).
+// /etc/systemd/network/10-govz-IF.network. On a guest with netplan, which
+// renders networkd's units itself, the bridged interfaces go into
+// netplan's file, but venet0 keeps its unit here: netplan's schema has no
+// AddPrefixRoute=, Broadcast= or DuplicateAddressDetection=, and without
+// them networkd fights the addresses the host gave venet0 (a /32 next to
+// the host's /24 fails with ERANGE, DAD against the host's proxy times
+// out). netplan leaves /etc/systemd/network alone and `netplan apply`
+// restarts networkd, which reads both.
 type networkd struct{}
 
 func (networkd) name() string { return "networkd" }
 
-func (networkd) present(t tree, _ Guest) bool {
-	return t.isDir(NetworkdDir) && !hasNetplan(t)
-}
+func (networkd) present(t tree, _ Guest) bool { return t.isDir(NetworkdDir) }
 
 func (networkd) apply(t tree, c Config) error {
 	files := map[string]string{}
 	if len(c.Addrs) > 0 {
 		files["10-govz-"+c.Iface+".network"] = Networkd(c)
+	}
+	if hasNetplan(t) && t.isDir("/etc/netplan") {
+		return t.sync(NetworkdDir, "10-govz-", files, 0o644)
 	}
 	for _, n := range c.NetIfs {
 		files["10-govz-"+n.Name+".network"] = NetworkdNetIf(n)

@@ -52,7 +52,10 @@ fi
 # (systemd with dbus for hostnamectl/loginctl, or sysvinit), the network
 # stack the host-side configurators write for (net/guest), and the basics
 # users expect. OpenRC replaces sysv-rc after debootstrap (apt resolves the
-# conflict; debootstrap's resolver takes the first alternative).
+# conflict; debootstrap's resolver takes the first alternative), and
+# NetworkManager comes with apt too (its polkitd does not configure in
+# debootstrap's second stage).
+apt_install=
 case "$INIT" in
 systemd) include=systemd-sysv,dbus ;;
 sysvinit | openrc) include=sysvinit-core,sysv-rc,initscripts ;;
@@ -62,7 +65,7 @@ case "$NETWORK" in
 ifupdown) include=$include,ifupdown ;;
 networkd) ;;
 netplan) include=$include,netplan.io ;;
-networkmanager) include=$include,network-manager ;;
+networkmanager) apt_install=network-manager ;;
 *) die "unknown network $NETWORK (ifupdown, networkd, netplan or networkmanager)" ;;
 esac
 [ "$INIT" = systemd ] || [ "$NETWORK" = ifupdown ] ||
@@ -80,13 +83,15 @@ if awk -v r="$ROOTFS" '$2 == r || index($2, r "/") == 1 { f = 1 } END { exit !f 
 	die "debootstrap left mounts under $ROOTFS"
 fi
 
-if [ "$INIT" = openrc ]; then
-	phase "installing OpenRC"
+[ "$INIT" = openrc ] && apt_install="$apt_install openrc"
+if [ -n "$apt_install" ]; then
+	phase "installing ${apt_install# }"
 	mount -t proc proc "$ROOTFS/proc"
 	printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
 	chmod 0755 "$ROOTFS/usr/sbin/policy-rc.d"
 	chroot "$ROOTFS" apt-get update -q
-	chroot "$ROOTFS" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openrc
+	# shellcheck disable=SC2086 # a list of package names
+	chroot "$ROOTFS" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $apt_install
 	rm -f "$ROOTFS/usr/sbin/policy-rc.d"
 	umount "$ROOTFS/proc"
 fi
