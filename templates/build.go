@@ -160,6 +160,11 @@ func build(ctx context.Context, r recipe, comp compressor, opt BuildOptions) (st
 		return "", fmt.Errorf("building %s: recipe %s made no /sbin/init: %w", r.template, r.name, vzerror.ErrBadTemplate)
 	}
 
+	contents, err := detectContents(rootfs, r.template)
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", r.template, err)
+	}
+
 	final := filepath.Join(opt.CacheDir, r.template+".tar."+comp.ext)
 	tmp := filepath.Join(work, r.template+".tar."+comp.ext)
 	size, err := pack(ctx, tar, rootfs, tmp, comp, p)
@@ -183,6 +188,9 @@ func build(ctx context.Context, r recipe, comp compressor, opt BuildOptions) (st
 				return "", fmt.Errorf("removing old %s: %w: %w", other, err, vzerror.ErrSystem)
 			}
 		}
+	}
+	if err := writeContents(opt.CacheDir, r.template, contents); err != nil {
+		return "", fmt.Errorf("storing the contents of %s: %w: %w", r.template, err, vzerror.ErrSystem)
 	}
 	p.phase("built %s in %.1fs: %s (%s)", r.template, time.Since(p.start).Seconds(), final, humanSize(size))
 	return final, nil
