@@ -28,6 +28,13 @@ type BuildOptions struct {
 	CacheDir string
 	// Suite is the debian recipe's release code name; DefaultSuite if empty.
 	Suite string
+	// Init is the debian recipe's guest init: "systemd" (default),
+	// "sysvinit" or "openrc".
+	Init string
+	// Network is what configures the debian recipe's guest network:
+	// "ifupdown" (default), "networkd", "netplan" or "networkmanager".
+	// Anything but ifupdown needs systemd.
+	Network string
 	// Mirror overrides the archive URL the debian recipe downloads from;
 	// the default is the host's own Debian (or Ubuntu) mirror from
 	// /etc/apt, else the distribution's main archive.
@@ -153,6 +160,11 @@ func build(ctx context.Context, r recipe, comp compressor, opt BuildOptions) (st
 		return "", fmt.Errorf("building %s: recipe %s made no /sbin/init: %w", r.template, r.name, vzerror.ErrBadTemplate)
 	}
 
+	contents, err := detectContents(rootfs, r.template)
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", r.template, err)
+	}
+
 	final := filepath.Join(opt.CacheDir, r.template+".tar."+comp.ext)
 	tmp := filepath.Join(work, r.template+".tar."+comp.ext)
 	size, err := pack(ctx, tar, rootfs, tmp, comp, p)
@@ -176,6 +188,9 @@ func build(ctx context.Context, r recipe, comp compressor, opt BuildOptions) (st
 				return "", fmt.Errorf("removing old %s: %w: %w", other, err, vzerror.ErrSystem)
 			}
 		}
+	}
+	if err := writeContents(opt.CacheDir, r.template, contents); err != nil {
+		return "", fmt.Errorf("storing the contents of %s: %w: %w", r.template, err, vzerror.ErrSystem)
 	}
 	p.phase("built %s in %.1fs: %s (%s)", r.template, time.Since(p.start).Seconds(), final, humanSize(size))
 	return final, nil

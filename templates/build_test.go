@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,8 +33,24 @@ func TestBuildBusybox(t *testing.T) {
 	if p != filepath.Join(cache, "busybox-x86_64.tar.gz") {
 		t.Fatalf("path %s", p)
 	}
-	if got := dirNames(t, cache); len(got) != 1 {
-		t.Errorf("cache holds %v, want only the template", got)
+	if got := dirNames(t, cache); len(got) != 2 || got[0] != "busybox-x86_64.contents.json" {
+		t.Errorf("cache holds %v, want the template and its contents", got)
+	}
+	// What the tree holds is recorded at build time: busybox's init, no
+	// network stack.
+	ct, err := Cache{Dir: cache}.Contents(context.Background(), Template{Name: "busybox-x86_64", Path: p})
+	if err != nil || ct.Init != "busybox" || len(ct.Network) != 0 {
+		t.Errorf("contents %+v, %v", ct, err)
+	}
+	// A template copied in without its contents file is read from the
+	// tarball, and the file written.
+	os.Remove(filepath.Join(cache, "busybox-x86_64.contents.json"))
+	again, err := Cache{Dir: cache}.Contents(context.Background(), Template{Name: "busybox-x86_64", Path: p})
+	if err != nil || !reflect.DeepEqual(again, ct) {
+		t.Errorf("contents from the tarball %+v, %v; want %+v", again, err, ct)
+	}
+	if got := dirNames(t, cache); len(got) != 2 {
+		t.Errorf("contents file not written again: %v", got)
 	}
 	for _, phase := range []string{"installing busybox", "packing", "built busybox-x86_64"} {
 		if !strings.Contains(out.String(), phase) {
@@ -185,7 +202,7 @@ func TestBuildCachedAndForce(t *testing.T) {
 		if p != filepath.Join(cache, "busybox-x86_64.tar."+comp) {
 			t.Fatalf("forced %s Build = %s", comp, p)
 		}
-		if got := dirNames(t, cache); len(got) != 1 || got[0] != filepath.Base(p) {
+		if got := dirNames(t, cache); len(got) != 2 || got[1] != filepath.Base(p) {
 			t.Errorf("after forced %s rebuild cache holds %v", comp, got)
 		}
 		found, err := Cache{Dir: cache}.Find("busybox-x86_64")

@@ -26,9 +26,21 @@ func TestResolveRecipeNames(t *testing.T) {
 		{"debian", "sid", "ppc64le", "debian-sid-ppc64le", []string{"DEB_ARCH=ppc64el"}},
 		{"debian", "jammy", "amd64", "ubuntu-22.04-x86_64", []string{"DISTRO=ubuntu", "MIRROR=http://archive.ubuntu.com/ubuntu"}},
 		{"debian", "noble", "arm64", "ubuntu-24.04-aarch64", []string{"MIRROR=http://ports.ubuntu.com/ubuntu-ports"}},
+		{"debian", "", "amd64", "debian-12-x86_64", []string{"INIT=systemd", "NETWORK=ifupdown"}},
+		{"debian", "", "amd64", "debian-12-x86_64-sysvinit", []string{"INIT=sysvinit", "NETWORK=ifupdown"}},
+		{"debian", "", "amd64", "debian-12-x86_64-openrc", []string{"INIT=openrc"}},
+		{"debian", "", "amd64", "debian-12-x86_64-netplan", []string{"INIT=systemd", "NETWORK=netplan"}},
+		{"debian", "", "amd64", "debian-12-x86_64-networkmanager", []string{"NETWORK=networkmanager"}},
+		{"debian", "", "amd64", "debian-12-x86_64-networkd", []string{"NETWORK=networkd"}},
+	}
+	variants := map[string][2]string{
+		"debian-12-x86_64-sysvinit": {"sysvinit", ""}, "debian-12-x86_64-openrc": {"openrc", "ifupdown"},
+		"debian-12-x86_64-netplan": {"", "netplan"}, "debian-12-x86_64-networkmanager": {"systemd", "networkmanager"},
+		"debian-12-x86_64-networkd": {"", "networkd"},
 	}
 	for _, c := range cases {
-		r, err := resolveRecipe(c.recipe, BuildOptions{Suite: c.suite}, c.goarch, noApt)
+		v := variants[c.want]
+		r, err := resolveRecipe(c.recipe, BuildOptions{Suite: c.suite, Init: v[0], Network: v[1]}, c.goarch, noApt)
 		if err != nil {
 			t.Errorf("%s %s %s: %v", c.recipe, c.suite, c.goarch, err)
 			continue
@@ -65,6 +77,11 @@ func TestResolveRecipeRejects(t *testing.T) {
 		{"debian", BuildOptions{Mirror: "http://x/debian main"}, "amd64"},
 		{"busybox", BuildOptions{Suite: "bookworm"}, "amd64"},
 		{"busybox", BuildOptions{}, "mips64"},
+		{"busybox", BuildOptions{Init: "openrc"}, "amd64"},
+		{"debian", BuildOptions{Init: "runit"}, "amd64"},
+		{"debian", BuildOptions{Network: "wicked"}, "amd64"},
+		{"debian", BuildOptions{Init: "sysvinit", Network: "netplan"}, "amd64"},
+		{"debian", BuildOptions{Init: "openrc", Network: "networkmanager"}, "amd64"},
 	}
 	for _, c := range cases {
 		_, err := resolveRecipe(c.recipe, c.opt, c.goarch, noApt)

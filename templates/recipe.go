@@ -39,8 +39,8 @@ func resolveRecipe(name string, opt BuildOptions, goarch, aptDir string) (recipe
 	r := recipe{name: name}
 	switch name {
 	case "busybox":
-		if opt.Suite != "" || opt.Mirror != "" {
-			return recipe{}, fmt.Errorf("recipe busybox takes no suite or mirror: %w", vzerror.ErrInvalidValue)
+		if opt.Suite != "" || opt.Mirror != "" || opt.Init != "" || opt.Network != "" {
+			return recipe{}, fmt.Errorf("recipe busybox takes no suite, mirror, init or network: %w", vzerror.ErrInvalidValue)
 		}
 		r.template = "busybox-" + a.ovz
 		r.env = []string{"BUSYBOX=" + busyboxPath}
@@ -61,8 +61,13 @@ func resolveRecipe(name string, opt BuildOptions, goarch, aptDir string) (recipe
 		if err != nil {
 			return recipe{}, err
 		}
-		r.template = rel.templateName(a)
-		r.env = []string{"DISTRO=" + rel.distro, "SUITE=" + suite, "MIRROR=" + mirror}
+		v, err := variantFor(opt.Init, opt.Network)
+		if err != nil {
+			return recipe{}, err
+		}
+		r.template = rel.templateName(a) + v.flavour()
+		r.env = []string{"DISTRO=" + rel.distro, "SUITE=" + suite, "MIRROR=" + mirror,
+			"INIT=" + v.init, "NETWORK=" + v.network}
 	default:
 		return recipe{}, fmt.Errorf("unknown recipe %q (known: %s): %w",
 			name, strings.Join(Recipes(), ", "), vzerror.ErrInvalidValue)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -35,10 +36,13 @@ func buildCommand() *cli.Command {
 			},
 			{
 				Name:  "debian",
-				Usage: "debian-VERSION-ARCH or ubuntu-VERSION-ARCH with debootstrap",
+				Usage: "debian-VERSION-ARCH[-FLAVOUR] or ubuntu-VERSION-ARCH[-FLAVOUR] with debootstrap (FLAVOUR: the non-default --init and --network)",
 				Flags: append(common(),
 					&cli.StringFlag{Name: "suite", Value: templates.DefaultSuite, Usage: "release code name: bookworm, trixie, jammy, noble, ..."},
 					&cli.StringFlag{Name: "mirror", Usage: "archive `URL` (default: the host's apt mirror)"},
+					&cli.StringFlag{Name: "init", Value: templates.Inits[0], Usage: "the guest's init: " + strings.Join(templates.Inits, ", ")},
+					&cli.StringFlag{Name: "network", Value: templates.Networks[0], Usage: "what configures the guest's network: " +
+						strings.Join(templates.Networks, ", ") + " (all but ifupdown need systemd)"},
 				),
 				OnUsageError: usageError,
 				Action:       runBuild("debian"),
@@ -68,6 +72,8 @@ func runBuild(recipe string) cli.ActionFunc {
 			CacheDir: dir,
 			Suite:    c.String("suite"),
 			Mirror:   c.String("mirror"),
+			Init:     c.String("init"),
+			Network:  c.String("network"),
 			Compress: c.String("compress"),
 			Out:      os.Stderr,
 			Force:    c.Bool("force"),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -34,20 +35,36 @@ func listCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				if list == nil {
-					list = []templates.Template{}
+			type entry struct {
+				templates.Template
+				templates.Contents
+			}
+			entries := []entry{}
+			for _, t := range list {
+				ct, err := templates.Cache{Dir: dir}.Contents(c.Context, t)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "vztmpl: warning: %v\n", err)
 				}
+				entries = append(entries, entry{t, ct})
+			}
+			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return enc.Encode(entries)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', 0)
 			if !c.Bool("no-header") {
-				fmt.Fprintln(w, "NAME\tSIZE\tDATE")
+				fmt.Fprintln(w, "NAME\tSIZE\tDATE\tOS\tINIT\tNETWORK")
 			}
-			for _, t := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", t.Name, size(t.Size), t.ModTime.Format("2006-01-02 15:04"))
+			dash := func(s string) string {
+				if s == "" {
+					return "-"
+				}
+				return s
+			}
+			for _, e := range entries {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, size(e.Size), e.ModTime.Format("2006-01-02 15:04"),
+					dash(strings.ReplaceAll(e.OS, " ", "-")), dash(e.Init), dash(strings.Join(e.Network, ",")))
 			}
 			return w.Flush()
 		},

@@ -147,7 +147,10 @@ func GuestConfig(eff *conf.Config, nc Plan) guest.Config {
 // hostNS and hostSearch.
 func GuestConfigWith(eff *conf.Config, nc Plan, hostNS, hostSearch []string) guest.Config {
 	c := guest.Config{Hostname: conf.Str(eff.Hostname), Addrs: nc.Addrs, IPv6: nc.IPv6,
-		GatewayV4: venet.GatewayV4, GatewayV6: venet.GatewayV6, Iface: venet.CTIf}
+		GatewayV4: venet.GatewayV4, GatewayV6: venet.GatewayV6, Iface: venet.CTIf, OSTemplate: conf.Str(eff.OSTemplate)}
+	for _, ni := range nc.NetIfs {
+		c.NetIfs = append(c.NetIfs, guest.NetIf{Name: ni.Name, MAC: ni.MAC, Addrs: ni.IPs})
+	}
 	for _, s := range eff.Nameserver {
 		if s == "inherit" {
 			c.Nameservers = append(c.Nameservers, hostNS...)

@@ -103,7 +103,7 @@ iface venet0 inet manual
 
 func TestNetworkd(t *testing.T) {
 	got := Networkd(cfg("10.77.0.10/24", "fd00:77::10/64"))
-	want := `# Written by vzctl from ip_address; changes here are lost.
+	want := Marker + `
 [Match]
 Name=venet0
 

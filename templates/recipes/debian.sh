@@ -7,12 +7,17 @@
 #   MIRROR    archive URL (http://deb.debian.org/debian, ...)
 #   DEB_ARCH  Debian architecture (amd64, arm64, ...)
 #   ARCH      OpenVZ arch name (x86_64, ...), informational
+#   INIT      the guest's init: systemd (default), sysvinit or openrc
+#   NETWORK   what configures its network: ifupdown (default), networkd,
+#             netplan (rendering to networkd) or networkmanager
 #
 # Needs the network (to reach MIRROR), debootstrap, and the distribution's
-# archive keyring. systemd is the guest's init.
+# archive keyring.
 
 : "${DISTRO:?DISTRO is not set}" "${SUITE:?SUITE is not set}"
 : "${MIRROR:?MIRROR is not set}" "${DEB_ARCH:?DEB_ARCH is not set}"
+INIT=${INIT:-systemd}
+NETWORK=${NETWORK:-ifupdown}
 
 phase "checking prerequisites"
 command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
@@ -43,10 +48,29 @@ if [ ! -e "$script" ]; then
 	[ -e "$script" ] || die "debootstrap has no script for $SUITE nor $fallback: upgrade debootstrap"
 fi
 
-# What a system container needs on top of minbase, and no more: systemd as
-# init, dbus for hostnamectl/loginctl, the network tools the host-side
-# configurators drive (ifupdown, iproute2), and the basics users expect.
-include=systemd-sysv,dbus,procps,iproute2,ifupdown,iputils-ping,netbase,ca-certificates
+# What a system container needs on top of minbase, and no more: the init
+# (systemd with dbus for hostnamectl/loginctl, or sysvinit), the network
+# stack the host-side configurators write for (net/guest), and the basics
+# users expect. OpenRC replaces sysv-rc after debootstrap (apt resolves the
+# conflict; debootstrap's resolver takes the first alternative), and
+# NetworkManager comes with apt too (its polkitd does not configure in
+# debootstrap's second stage).
+apt_install=
+case "$INIT" in
+systemd) include=systemd-sysv,dbus ;;
+sysvinit | openrc) include=sysvinit-core,sysv-rc,initscripts ;;
+*) die "unknown init $INIT (systemd, sysvinit or openrc)" ;;
+esac
+case "$NETWORK" in
+ifupdown) include=$include,ifupdown ;;
+networkd) ;;
+netplan) include=$include,netplan.io ;;
+networkmanager) apt_install=network-manager ;;
+*) die "unknown network $NETWORK (ifupdown, networkd, netplan or networkmanager)" ;;
+esac
+[ "$INIT" = systemd ] || [ "$NETWORK" = ifupdown ] ||
+	die "network $NETWORK needs systemd as init"
+include=$include,procps,iproute2,iputils-ping,netbase,ca-certificates
 
 phase "debootstrap $SUITE ($DEB_ARCH) from $MIRROR"
 debootstrap --variant=minbase --arch="$DEB_ARCH" --keyring="$keyring" \
@@ -57,6 +81,19 @@ debootstrap --variant=minbase --arch="$DEB_ARCH" --keyring="$keyring" \
 # mount that is still there.
 if awk -v r="$ROOTFS" '$2 == r || index($2, r "/") == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
 	die "debootstrap left mounts under $ROOTFS"
+fi
+
+[ "$INIT" = openrc ] && apt_install="$apt_install openrc"
+if [ -n "$apt_install" ]; then
+	phase "installing ${apt_install# }"
+	mount -t proc proc "$ROOTFS/proc"
+	printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+	chmod 0755 "$ROOTFS/usr/sbin/policy-rc.d"
+	chroot "$ROOTFS" apt-get update -q
+	# shellcheck disable=SC2086 # a list of package names
+	chroot "$ROOTFS" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $apt_install
+	rm -f "$ROOTFS/usr/sbin/policy-rc.d"
+	umount "$ROOTFS/proc"
 fi
 
 phase "configuring the tree for a container"
@@ -79,15 +116,11 @@ esac
 
 # Everything below runs chrooted, so the guest's own symlinks resolve inside
 # the guest tree and never on the host.
-chroot "$ROOTFS" /bin/sh -s -- "$sources" <<'GUEST'
+chroot "$ROOTFS" /bin/sh -s -- "$sources" "$INIT" "$NETWORK" <<'GUEST'
 set -eu
-sources=$1
+sources=$1 init=$2 network=$3
 sysdir=/etc/systemd/system
 units=/lib/systemd/system
-
-[ -x /lib/systemd/systemd ] || { echo "error: systemd is not installed" >&2; exit 1; }
-[ "$(readlink -f /sbin/init)" = "$(readlink -f /lib/systemd/systemd)" ] ||
-	{ echo "error: /sbin/init is not systemd" >&2; exit 1; }
 
 # An empty machine-id makes systemd generate one at first boot, so clones of
 # the template do not share an id.
@@ -109,6 +142,10 @@ ff02::2		ip6-allrouters
 HOSTS
 echo "# The container's filesystems are set up by the host." >/etc/fstab
 
+if [ "$init" = systemd ]; then
+[ -x /lib/systemd/systemd ] || { echo "error: systemd is not installed" >&2; exit 1; }
+[ "$(readlink -f /sbin/init)" = "$(readlink -f /lib/systemd/systemd)" ] ||
+	{ echo "error: /sbin/init is not systemd" >&2; exit 1; }
 # Units that make no sense in a container: no devices to manage (udev), no
 # clock to set, no kernel to configure, no block devices to check or trim,
 # no root filesystem to remount. systemd skips most of them by itself when it
@@ -138,6 +175,51 @@ ln -sfn "$units/multi-user.target" "$sysdir/default.target"
 mkdir -p "$sysdir/getty.target.wants"
 ln -sfn "$units/console-getty.service" "$sysdir/getty.target.wants/console-getty.service"
 rm -f "$sysdir/getty.target.wants/getty@tty1.service"
+
+case "$network" in
+networkd | netplan)
+	# networkd manages the links; its resolver stays off (resolv.conf is
+	# the host's to write).
+	mkdir -p "$sysdir/multi-user.target.wants" "$sysdir/sockets.target.wants" "$sysdir/network-online.target.wants"
+	ln -sfn "$units/systemd-networkd.service" "$sysdir/multi-user.target.wants/systemd-networkd.service"
+	ln -sfn "$units/systemd-networkd.socket" "$sysdir/sockets.target.wants/systemd-networkd.socket"
+	ln -sfn "$units/systemd-networkd-wait-online.service" "$sysdir/network-online.target.wants/systemd-networkd-wait-online.service"
+	;;
+esac
+if [ "$network" = netplan ]; then
+	# Ubuntu's default: an empty netplan, the host adds its own file.
+	mkdir -p /etc/netplan
+	rm -f /etc/netplan/*.yaml
+fi
+if [ "$network" = networkmanager ]; then
+	# No "Wired connection N" DHCP profiles on interfaces the host
+	# configures: only the profiles written for them apply.
+	mkdir -p /etc/NetworkManager/conf.d
+	printf '[main]\nno-auto-default=*\n' >/etc/NetworkManager/conf.d/10-govz.conf
+fi
+else
+	[ -x /sbin/init ] && [ "$(readlink -f /sbin/init)" != "$(readlink -f /lib/systemd/systemd 2>/dev/null || echo none)" ] ||
+		{ echo "error: /sbin/init is missing or systemd" >&2; exit 1; }
+	# The console is the container's only terminal: a getty there, none on
+	# ttys the container does not have; no hardware clock or kernel
+	# modules to deal with.
+	sed -i -e 's/^\([1-6]\):/#\1:/' /etc/inittab
+	grep -q '^co:' /etc/inittab || echo 'co:2345:respawn:/sbin/getty --noclear 38400 console' >>/etc/inittab
+	# "vzctl start --wait": rc.local runs last and calls the readiness hook
+	# the host plants at /etc/init.d/ready (ct/rootfs).
+	cat >/etc/rc.local <<'RCLOCAL'
+#!/bin/sh
+[ -x /etc/init.d/ready ] && /etc/init.d/ready
+exit 0
+RCLOCAL
+	chmod 0755 /etc/rc.local
+	if [ "$init" = openrc ]; then
+		command -v openrc >/dev/null || { echo "error: openrc is not installed" >&2; exit 1; }
+		# OpenRC's own container detection keeps hardware services out;
+		# LXC is the closest kind it knows.
+		sed -i -e 's/^#\?rc_sys=.*/rc_sys="lxc"/' /etc/rc.conf
+	fi
+fi
 
 # Locked until "vzctl set --userpasswd" sets a password.
 passwd -l root >/dev/null
