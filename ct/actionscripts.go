@@ -126,7 +126,7 @@ func (n *Node) runInsideScript(id int, phase string) error {
 			continue // removed meanwhile
 		}
 		if err != nil {
-			return fmt.Errorf("%s action script %s: %v: %w", phase, p, err, vzerror.ErrActionScript)
+			return fmt.Errorf("%s action script %s: %w: %w", phase, p, err, vzerror.ErrActionScript)
 		}
 	}
 	return nil

@@ -96,16 +96,16 @@ func (n *Node) Adopt(id int, o AdoptOptions) error {
 		r.Add(func() { n.undoTake(private, o.Source) })
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating mount point %s: %w: %w", root, err, vzerror.ErrMountPoint)
 	}
 	r.Add(func() { os.Remove(root) })
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
+		return fmt.Errorf("creating %s: %w: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
 	for phase, body := range o.Scripts {
 		p := filepath.Join(n.Paths.ConfDir(), strconv.Itoa(id)+"."+phase)
 		if err := atomicfile.WriteFile(p, body, 0o755); err != nil {
-			return fmt.Errorf("installing action script %s: %v: %w", p, err, vzerror.ErrConfigSave)
+			return fmt.Errorf("installing action script %s: %w: %w", p, err, vzerror.ErrConfigSave)
 		}
 		r.Add(func() { os.Remove(p) })
 	}

@@ -27,7 +27,7 @@ func bindMounts(items []string) ([]rootfs.Bind, error) {
 		seen[b.Target] = true
 		st, err := os.Stat(b.Source)
 		if err != nil {
-			return nil, fmt.Errorf("bad bindmount %q: host path: %v: %w", it, err, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("bad bindmount %q: host path: %w: %w", it, err, vzerror.ErrInvalidValue)
 		}
 		switch {
 		case st.IsDir():

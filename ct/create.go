@@ -163,13 +163,13 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	}
 	r.Add(func() { storage.Remove(private) })
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", root, err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating mount point %s: %w: %w", root, err, vzerror.ErrMountPoint)
 	}
 	if err := n.freshIdentity(lay, c); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
+		return fmt.Errorf("creating %s: %w: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
 	if ids, err = n.checkIDMappable(id, ids, idsDefault, private, layoutName); err != nil {
 		return err
@@ -253,7 +253,7 @@ func (n *Node) checkIDMappable(id int, s idSpec, byDefault bool, private, layout
 		n.Log.Warnf("%v: container %d is identity-mapped (local_uid = 0), its root is host root for the kernel's UID checks", err, id)
 		return idSpec{}, nil
 	}
-	return idSpec{}, fmt.Errorf("local_uid %s: %v, so the container's root cannot be mapped (use --local_uid 0 or another file system): %w", s.uid, err, vzerror.ErrBadKernel)
+	return idSpec{}, fmt.Errorf("local_uid %s: %w, so the container's root cannot be mapped (use --local_uid 0 or another file system): %w", s.uid, err, vzerror.ErrBadKernel)
 }
 
 func configHeader(id int) string {
@@ -274,7 +274,7 @@ func (n *Node) checkPrivateFree(private string) error {
 		return os.Remove(private)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("private area %s: %v: %w", private, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("private area %s: %w: %w", private, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }

@@ -46,14 +46,14 @@ func (n *Node) freshIdentity(lay storage.Layout, c storage.CT) error {
 	}()
 	r, err := inroot.Open(c.Root, inroot.SameMount)
 	if err != nil {
-		return fmt.Errorf("container %d root: %v: %w", c.ID, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("container %d root: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
 	}
 	defer r.Close()
 	if err := freshMachineID(r); err != nil {
-		return fmt.Errorf("container %d machine-id: %v: %w", c.ID, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("container %d machine-id: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
 	}
 	if err := n.freshSSHKeys(r, c.ID); err != nil {
-		return fmt.Errorf("container %d ssh host keys: %v: %w", c.ID, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("container %d ssh host keys: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
 	}
 	for _, p := range []string{"/var/lib/systemd/random-seed", "/var/lib/urandom/random-seed"} {
 		if _, ok := readOwn(r, p); !ok {
@@ -62,7 +62,7 @@ func (n *Node) freshIdentity(lay storage.Layout, c storage.CT) error {
 		seed := make([]byte, 512)
 		rand.Read(seed)
 		if err := r.WriteFile(p, seed, 0o600); err != nil {
-			return fmt.Errorf("container %d random seed: %v: %w", c.ID, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("container %d random seed: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
 		}
 	}
 	return nil

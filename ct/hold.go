@@ -76,7 +76,7 @@ func (n *Node) Freeze(h *Held, timeout time.Duration) (thaw func() error, err er
 		err = unix.Syncfs(int(f.Fd()))
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("flushing %s: %v: %w", h.CT.Root, err, thaw())
+			return nil, fmt.Errorf("flushing %s: %w: %w", h.CT.Root, err, thaw())
 		}
 	}
 	return thaw, nil
@@ -141,10 +141,10 @@ func (n *Node) CreateFrom(id int, layer *conf.Config, fill func(lay storage.Layo
 	}
 	r.Add(func() { storage.Remove(c.Private) })
 	if err := os.MkdirAll(c.Root, 0o755); err != nil {
-		return fmt.Errorf("creating mount point %s: %v: %w", c.Root, err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating mount point %s: %w: %w", c.Root, err, vzerror.ErrMountPoint)
 	}
 	if err := os.MkdirAll(n.Paths.ConfDir(), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
+		return fmt.Errorf("creating %s: %w: %w", n.Paths.ConfDir(), err, vzerror.ErrConfigSave)
 	}
 	ids, err := pairIDs(layer.LocalUID, layer.LocalGID)
 	if err != nil {

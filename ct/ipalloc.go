@@ -70,7 +70,7 @@ func splitAuto(ips []string) (addrs, autos []string, err error) {
 		_, isAuto, err := ippool.ParseAuto(s)
 		switch {
 		case err != nil:
-			return nil, nil, fmt.Errorf("%v: %w", err, vzerror.ErrBadIP)
+			return nil, nil, fmt.Errorf("%w: %w", err, vzerror.ErrBadIP)
 		case isAuto:
 			autos = append(autos, s)
 		default:
@@ -91,7 +91,7 @@ func (n *Node) allocIPs(autos []string) ([]string, error) {
 	}
 	pools, err := ippool.Parse(n.Global.IPPool)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 	}
 	used, err := n.usedIPs()
 	if err != nil {
@@ -102,13 +102,13 @@ func (n *Node) allocIPs(autos []string) ([]string, error) {
 		name, _, _ := ippool.ParseAuto(s)
 		p, err := pools.Lookup(name)
 		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrBadIP)
+			return nil, fmt.Errorf("%w: %w", err, vzerror.ErrBadIP)
 		}
 		a, err := p.Allocate(used)
 		if err != nil {
 			// vzctl's closest: VZ_CANT_ADDIP (34); there is no address
 			// to add.
-			return nil, fmt.Errorf("--ipadd %s: %v: %w", s, err, vzerror.ErrCantAddIP)
+			return nil, fmt.Errorf("--ipadd %s: %w: %w", s, err, vzerror.ErrCantAddIP)
 		}
 		used[a] = true
 		// A pool may span addresses no container can have (a multicast

@@ -45,7 +45,7 @@ func (n *Node) confine(c storage.CT) error {
 		if !within(d.dir, n.Paths.Root) {
 			if !d.ifExists {
 				if err := os.MkdirAll(d.dir, 0o700); err != nil {
-					return fmt.Errorf("creating the directory of %s: %v: %w", d.what, err, d.sentinel)
+					return fmt.Errorf("creating the directory of %s: %w: %w", d.what, err, d.sentinel)
 				}
 			}
 			if st, err := os.Stat(d.dir); err == nil && st.Mode().Perm()&0o077 != 0 {
@@ -57,7 +57,7 @@ func (n *Node) confine(c storage.CT) error {
 			continue
 		}
 		if err := storage.Confine(d.dir); err != nil {
-			return fmt.Errorf("securing the directory of %s: %v: %w", d.what, err, d.sentinel)
+			return fmt.Errorf("securing the directory of %s: %w: %w", d.what, err, d.sentinel)
 		}
 	}
 	return nil

@@ -20,7 +20,7 @@ func (n *Node) registerName(id int, name string) error {
 		return err
 	}
 	if err := os.MkdirAll(n.Paths.NamesDir(), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", n.Paths.NamesDir(), err, vzerror.ErrName)
+		return fmt.Errorf("creating %s: %w: %w", n.Paths.NamesDir(), err, vzerror.ErrName)
 	}
 	link := filepath.Join(n.Paths.NamesDir(), name)
 	target := filepath.Join("..", strconv.Itoa(id)+".toml")
@@ -30,7 +30,7 @@ func (n *Node) registerName(id int, name string) error {
 			return nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("registering name %s: %v: %w", name, err, vzerror.ErrName)
+			return fmt.Errorf("registering name %s: %w: %w", name, err, vzerror.ErrName)
 		}
 		other, ok := n.inv().LookupName(name)
 		if ok && other == id {

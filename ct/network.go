@@ -17,8 +17,3 @@ func (n *Node) portFilter() bridge.Netfilter { return ctnet.PortFilter(n.LockDir
 
 // netPoststop removes container id's networking once it is down.
 func (n *Node) netPoststop(id int) { ctnet.Down(id, n.RunDir(id), n.LockDir()) }
-
-// netTeardown removes what the run directory's record says exists.
-func (n *Node) netTeardown(id int, warnf func(string, ...any)) error {
-	return ctnet.Teardown(id, n.RunDir(id), n.LockDir(), warnf)
-}

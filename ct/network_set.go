@@ -49,7 +49,7 @@ func editNetIfs(id int, list []string, o NetSetOptions, warnf func(string, ...an
 	for _, s := range list {
 		ni, err := bridge.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidConfig)
+			return nil, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidConfig)
 		}
 		ifs = append(ifs, ni)
 	}
@@ -68,7 +68,7 @@ func editNetIfs(id int, list []string, o NetSetOptions, warnf func(string, ...an
 	for _, a := range o.NetIfAdd {
 		ni, err := bridge.ParseAdd(a)
 		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 		}
 		if bridge.Find(ifs, ni.Name) >= 0 {
 			return nil, fmt.Errorf("interface %s already exists: %w", ni.Name, vzerror.ErrInvalidValue)
@@ -98,7 +98,7 @@ func editNetIfs(id int, list []string, o NetSetOptions, warnf func(string, ...an
 		set("mac_filter", o.MACFilter)
 		set("ip_filter", o.IPFilter)
 		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 		}
 		for _, d := range o.IPDel {
 			if d == "all" {
@@ -173,7 +173,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	}
 	st, err := ctnet.ReadState(rd)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
 	// The edits apply to what the container has now, as they apply to
 	// its config: a change made earlier without --save stays.
@@ -222,7 +222,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 		if !slices.Contains(st.NetIfs, s) {
 			ni, err := bridge.Parse(s)
 			if err != nil {
-				return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+				return fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 			}
 			ni = bridge.Complete(id, ni)
 			if old := netIfNamed(st.NetIfs, ni.Name); old != "" && netIfSameLink(old, ni) {
@@ -250,12 +250,12 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 		routed := st.Venet != nil || len(nc.Addrs) > 0
 		e, closeEnv, err := ctnet.OpenEnv(id, nc, rs.InitPID, routed, n.Log.Warnf)
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 		}
 		defer closeEnv()
 		err = n.netApplyLive(id, e, st, nc, toAdd, toDel, ifsUp, ifsDown, ifsFilter)
 		if werr := ctnet.WriteState(rd, st); werr != nil && err == nil {
-			err = fmt.Errorf("recording container %d networking: %v: %w", id, werr, vzerror.ErrSystem)
+			err = fmt.Errorf("recording container %d networking: %w: %w", id, werr, vzerror.ErrSystem)
 		}
 		if err != nil {
 			return err
@@ -269,7 +269,7 @@ func (n *Node) netLive(id int, next *conf.Config, o SetOptions) error {
 	gerr := guest.Apply(n.path(eff.VERoot, id), ctnet.GuestConfig(eff, nc))
 	if h := conf.Str(o.Layer.Hostname); h != "" {
 		if err := setUTSHostname(rs.InitPID, h); err != nil {
-			return fmt.Errorf("setting the host name of container %d: %v: %w", id, err, vzerror.ErrSystem)
+			return fmt.Errorf("setting the host name of container %d: %w: %w", id, err, vzerror.ErrSystem)
 		}
 	}
 	if errors.Is(gerr, inroot.ErrWrongType) {
@@ -340,7 +340,7 @@ func (n *Node) netApplyLive(id int, e *venet.Env, st *ctnet.State, nc ctnet.Plan
 	}
 	for _, ni := range ifsUp {
 		if err := bridge.Up(be, ni); err != nil {
-			return errors.Join(append(errs, fmt.Errorf("interface %s: %v: %w", ni.Name, err, vzerror.ErrVeth))...)
+			return errors.Join(append(errs, fmt.Errorf("interface %s: %w: %w", ni.Name, err, vzerror.ErrVeth))...)
 		}
 		st.NetIfs = append(st.NetIfs, ni.String())
 	}

@@ -106,7 +106,7 @@ func runPiped(f func(stdout, stderr *os.File) (int, error)) (int, error) {
 			for _, w := range ws[:i] {
 				w.Close()
 			}
-			return 0, fmt.Errorf("pipe: %v: %w", err, vzerror.ErrSystem)
+			return 0, fmt.Errorf("pipe: %w: %w", err, vzerror.ErrSystem)
 		}
 		ws[i] = w
 		wg.Add(1)

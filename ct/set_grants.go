@@ -67,7 +67,7 @@ func hostDevNodes(list []string, what string) error {
 	}
 	for _, d := range ds {
 		if _, err := rootfs.HostDevNode(d.Name, d.Access); err != nil {
-			return fmt.Errorf("%s %s: the host has no such device node (%v): %w", what, d.Name, err, vzerror.ErrInvalidValue)
+			return fmt.Errorf("%s %s: the host has no such device node (%w): %w", what, d.Name, err, vzerror.ErrInvalidValue)
 		}
 	}
 	return nil

@@ -58,10 +58,10 @@ func (n *Node) killOrphans(id int, eff *conf.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := g.Kill(ctx); err != nil {
-		return fmt.Errorf("killing container %d: %v: %w", id, err, vzerror.ErrStop)
+		return fmt.Errorf("killing container %d: %w: %w", id, err, vzerror.ErrStop)
 	}
 	if err := g.Destroy(); err != nil {
-		return fmt.Errorf("removing cgroup of container %d: %v: %w", id, err, vzerror.ErrStop)
+		return fmt.Errorf("removing cgroup of container %d: %w: %w", id, err, vzerror.ErrStop)
 	}
 	// What the supervisor's Poststop would have done.
 	n.netPoststop(id)

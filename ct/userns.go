@@ -121,7 +121,7 @@ func (n *Node) usedIDs(except int) (uids, gids []idmap.Used, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading %s: %v: %w", f.path, err, vzerror.ErrSystem)
+			return nil, nil, fmt.Errorf("reading %s: %w: %w", f.path, err, vzerror.ErrSystem)
 		}
 		used, bad := idmap.ParseSubID(data, f.path)
 		for _, l := range bad {

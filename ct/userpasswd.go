@@ -32,7 +32,7 @@ func ParseUserPasswd(s string) (UserPasswd, error) {
 		return UserPasswd{}, fmt.Errorf("--userpasswd wants USER:PASSWORD (no colon given): %w", vzerror.ErrSyntax)
 	}
 	if err := guestuser.ValidName(user); err != nil {
-		return UserPasswd{}, fmt.Errorf("--userpasswd: %v: %w", err, vzerror.ErrInvalidValue)
+		return UserPasswd{}, fmt.Errorf("--userpasswd: %w: %w", err, vzerror.ErrInvalidValue)
 	}
 	if pw == "" {
 		return UserPasswd{}, fmt.Errorf("--userpasswd %s: empty password: %w", user, vzerror.ErrInvalidValue)
@@ -61,7 +61,7 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 	if !n.running(id, eff) {
 		mp, err := inventory.IsMountPoint(root)
 		if err != nil {
-			return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
+			return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 		}
 		if !mp {
 			if err := n.mount(id); err != nil {
@@ -76,7 +76,7 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 	}
 	r, err := inroot.Open(root, inroot.SameMount)
 	if err != nil {
-		return fmt.Errorf("container %d root: %v: %w", id, err, vzerror.ErrSystem)
+		return fmt.Errorf("container %d root: %w: %w", id, err, vzerror.ErrSystem)
 	}
 	defer r.Close()
 	if m := encryptMethod(r); m != "" && m != "SHA512" {
@@ -101,7 +101,7 @@ func setPassword(r *inroot.Root, up UserPasswd, today int) error {
 	}{{"/etc/passwd", &f.Passwd}, {"/etc/shadow", &f.Shadow}, {"/etc/group", &f.Group}} {
 		b, err := r.ReadFile(x.p, maxUserDB)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrPermission)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrPermission)
 		}
 		*x.dst = b
 	}
@@ -110,7 +110,7 @@ func setPassword(r *inroot.Root, up UserPasswd, today int) error {
 	}
 	hash, err := shacrypt.Hash([]byte(up.Password))
 	if err != nil {
-		return fmt.Errorf("hashing: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("hashing: %w: %w", err, vzerror.ErrSystem)
 	}
 	shell := "/bin/sh"
 	if r.Exists("/bin/bash") {
@@ -118,7 +118,7 @@ func setPassword(r *inroot.Root, up UserPasswd, today int) error {
 	}
 	out, _, err := guestuser.SetHash(f, up.User, hash, today, shell)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 	}
 	// New entries first, the password last: an interrupted call leaves
 	// a user without a password, never a password without a user.
@@ -135,7 +135,7 @@ func setPassword(r *inroot.Root, up UserPasswd, today int) error {
 			continue
 		}
 		if err := r.WriteFile(x.p, x.new, x.perm); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrPermission)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrPermission)
 		}
 	}
 	return nil

@@ -102,7 +102,7 @@ func (c Cache) Contents(ctx context.Context, t Template) (Contents, error) {
 	out, err := exec.CommandContext(ctx, "tar", args...).CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 2) {
-		return Contents{}, fmt.Errorf("reading %s: %v: %s", t.Path, err, strings.TrimSpace(string(out)))
+		return Contents{}, fmt.Errorf("reading %s: %w: %s", t.Path, err, strings.TrimSpace(string(out)))
 	}
 	ct, err := detectContents(tmp, t.Name)
 	if err != nil {

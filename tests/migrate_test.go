@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,7 +276,7 @@ func TestMigrateOffline(t *testing.T) {
 	if !killed {
 		t.Fatalf("the copy was never caught in progress (vzmigrate: %v)\n%s\n%s", err, out.String(), errb.String())
 	}
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 {
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 6 {
 		t.Errorf("ssh killed: want exit 6, got %v:\n%s\n%s", err, out.String(), errb.String())
 	}
 	if evs := jsonEvents(t, out.String()); evs[len(evs)-1]["event"] != "error" || evs[len(evs)-1]["code"].(float64) != 6 {

@@ -92,7 +92,7 @@ func Convert(id int, ct, global *File) (*Result, error) {
 		}
 	}
 	if err := res.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: converted config: %v: %w", ct.Name, err, vzerror.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s: converted config: %w: %w", ct.Name, err, vzerror.ErrInvalidConfig)
 	}
 	if res.Source.Private == "" {
 		return nil, fmt.Errorf("%s: VE_PRIVATE is not set here or in vz.conf: %w", ct.Name, vzerror.ErrInvalidConfig)

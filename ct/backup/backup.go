@@ -55,7 +55,7 @@ func Backup(n *ct.Node, id int, file string, prog Progress) (*Result, error) {
 	part := file + ".part"
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("creating backup file: %v: %w", err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("creating backup file: %w: %w", err, vzerror.ErrSystem)
 	}
 	defer os.Remove(part)
 	defer f.Close()
@@ -67,7 +67,7 @@ func Backup(n *ct.Node, id int, file string, prog Progress) (*Result, error) {
 		return nil, writeErr(part, err)
 	}
 	if err := os.Rename(part, file); err != nil {
-		return nil, fmt.Errorf("renaming %s: %v: %w", part, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("renaming %s: %w: %w", part, err, vzerror.ErrSystem)
 	}
 	res.File = file
 	res.Seconds = time.Since(start).Seconds()
@@ -92,14 +92,14 @@ func Write(n *ct.Node, id int, w io.Writer, prog Progress) (*Result, error) {
 	}()
 	cfg, err := os.ReadFile(n.Paths.CTConfig(id))
 	if err != nil {
-		return nil, fmt.Errorf("reading the config of container %d: %v: %w", id, err, vzerror.ErrNoConfig)
+		return nil, fmt.Errorf("reading the config of container %d: %w: %w", id, err, vzerror.ErrNoConfig)
 	}
 	if _, err := os.Stat(h.CT.Private); err != nil {
-		return nil, fmt.Errorf("private area of container %d: %v: %w", id, err, vzerror.ErrNoPrivate)
+		return nil, fmt.Errorf("private area of container %d: %w: %w", id, err, vzerror.ErrNoPrivate)
 	}
 	work := filepath.Join(filepath.Dir(h.CT.Private), ".backup-"+strconv.Itoa(id)+"-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(work, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %v: %w", work, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("creating %s: %w: %w", work, err, vzerror.ErrSystem)
 	}
 	defer os.RemoveAll(work)
 	copyDir, method, frozen := h.CT.Private, CopyNone, time.Duration(0)
@@ -139,11 +139,11 @@ func Write(n *ct.Node, id int, w io.Writer, prog Progress) (*Result, error) {
 
 	mnt := filepath.Join(work, "view")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %v: %w", mnt, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("creating %s: %w: %w", mnt, err, vzerror.ErrSystem)
 	}
 	undo, err := storage.View(h.Layout, copyDir, mnt)
 	if err != nil {
-		return nil, fmt.Errorf("container %d: %v: %w", id, err, vzerror.ErrMount)
+		return nil, fmt.Errorf("container %d: %w: %w", id, err, vzerror.ErrMount)
 	}
 	defer undo()
 	host, _ := os.Hostname()
@@ -205,7 +205,7 @@ func write(w io.Writer, tree string, m Manifest, prog Progress) (*Result, error)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running tar: %v: %w", err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("running tar: %w: %w", err, vzerror.ErrSystem)
 	}
 	var fn func(done, total int64)
 	if prog != nil {
@@ -221,7 +221,7 @@ func write(w io.Writer, tree string, m Manifest, prog Progress) (*Result, error)
 		return nil, writeErr(part, cerr)
 	}
 	if werr != nil {
-		return nil, fmt.Errorf("tar of the private area: %v: %s: %w", werr, strings.TrimSpace(stderr.String()), vzerror.ErrSystem)
+		return nil, fmt.Errorf("tar of the private area: %w: %s: %w", werr, strings.TrimSpace(stderr.String()), vzerror.ErrSystem)
 	}
 	if err := enc.Close(); err != nil {
 		return nil, writeErr(part, err)
@@ -238,10 +238,10 @@ func write(w io.Writer, tree string, m Manifest, prog Progress) (*Result, error)
 
 func writeErr(file string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("writing %s: %v: %w", file, err, vzerror.ErrSystem)
+		return fmt.Errorf("writing %s: %w: %w", file, err, vzerror.ErrSystem)
 	}
 	if strings.Contains(err.Error(), "no space left") {
-		return fmt.Errorf("writing %s: %v: %w", file, err, vzerror.ErrNoDiskSpace)
+		return fmt.Errorf("writing %s: %w: %w", file, err, vzerror.ErrNoDiskSpace)
 	}
-	return fmt.Errorf("writing %s: %v: %w", file, err, vzerror.ErrSystem)
+	return fmt.Errorf("writing %s: %w: %w", file, err, vzerror.ErrSystem)
 }

@@ -33,10 +33,10 @@ func Dump(e Engine, t *Target, dir string) error {
 		return fmt.Errorf("container %s: dump %s exists already (restore it or remove it): %w", t.ID, dir, vzerror.ErrChkpnt)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrChkpnt)
+		return fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrChkpnt)
+		return fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt)
 	}
 	fail := func(err error) error {
 		os.RemoveAll(dir + FailSuffix)
@@ -46,11 +46,11 @@ func Dump(e Engine, t *Target, dir string) error {
 		return err
 	}
 	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, DevOwner: t.DevOwner}); err != nil {
-		return fail(fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrChkpnt))
+		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fail(fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrChkpnt))
+		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	defer d.Close()
 	if err := e.Dump(DumpOptions(t, int(d.Fd()))); err != nil {
@@ -72,37 +72,37 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	}
 	m, err := ReadMeta(dir)
 	if err != nil {
-		return 0, fmt.Errorf("container %s: no usable dump in %s: %v: %w", t.ID, dir, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: no usable dump in %s: %w: %w", t.ID, dir, err, vzerror.ErrRestore)
 	}
 	t.Veths = m.Veths
 	d, err := os.Open(dir)
 	if err != nil {
-		return 0, fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	defer d.Close()
 	// CRIU reads images both as host root and, from inside the restored
 	// user namespace, as the container's root (tty-info): the images are
 	// the container's own state, so its root's group may read them.
 	if err := shareTree(dir, m.DevOwner[1]); err != nil {
-		return 0, fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	// CRIU binds the external mounts from inside the restored user
 	// namespace: their paths must be searchable by the container's root,
 	// which the run directory (0700) is not.
 	devDir, err := os.MkdirTemp(work, "govz-restore-dev-")
 	if err != nil {
-		return 0, fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	undoDev, err := prepareDev(devDir, m.DevOwner[0], m.DevOwner[1])
 	if err != nil {
-		return 0, fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	// The container's /dev is a bind of it: the host's mount can go.
 	defer undoDev()
 	if len(t.UIDMap) > 0 {
 		root, undoRoot, err := idmappedRoot(t.Rootfs, work, t.UIDMap, t.GIDMap)
 		if err != nil {
-			return 0, fmt.Errorf("container %s: %v: %w", t.ID, err, vzerror.ErrRestore)
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
 		}
 		defer undoRoot()
 		t.Rootfs = root
@@ -110,12 +110,12 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	// CRIU's worker is our child and inherits the console by number: it
 	// must survive exec.
 	if err := clearCloexec(console); err != nil {
-		return 0, fmt.Errorf("container %s: console: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: console: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	defer unix.CloseOnExec(int(console.Fd()))
 	consolePath, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", console.Fd()))
 	if err != nil {
-		return 0, fmt.Errorf("container %s: console: %v: %w", t.ID, err, vzerror.ErrRestore)
+		return 0, fmt.Errorf("container %s: console: %w: %w", t.ID, err, vzerror.ErrRestore)
 	}
 	rn := &restoreNotify{Notify: nfy}
 	if rn.Notify == nil {

@@ -119,9 +119,9 @@ func CheckVersion(e Engine, sentinel error) error {
 	if err != nil {
 		var ee *exec.Error
 		if errors.As(err, &ee) || errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("CRIU %s cannot run: %v (make deps installs it at %s): %w", e.Path(), err, DefaultPath, sentinel)
+			return fmt.Errorf("CRIU %s cannot run: %w (make deps installs it at %s): %w", e.Path(), err, DefaultPath, sentinel)
 		}
-		return fmt.Errorf("asking %s for its version: %v: %w", e.Path(), err, sentinel)
+		return fmt.Errorf("asking %s for its version: %w: %w", e.Path(), err, sentinel)
 	}
 	if v < MinVersion {
 		return fmt.Errorf("CRIU %s at %s is too old: need %s or newer (make deps installs one at %s): %w",

@@ -28,11 +28,11 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 	// st_dev are what CRIU's external tty key names.
 	var st unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/dev/console", initPID), &st); err != nil {
-		return nil, fmt.Errorf("container %s: console: %v: %w", id, err, vzerror.ErrChkpnt)
+		return nil, fmt.Errorf("container %s: console: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.Console = Device{Rdev: st.Rdev, Dev: st.Dev}
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/dev", initPID), &st); err != nil {
-		return nil, fmt.Errorf("container %s: /dev: %v: %w", id, err, vzerror.ErrChkpnt)
+		return nil, fmt.Errorf("container %s: /dev: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.DevOwner = [2]int{int(st.Uid), int(st.Gid)}
 	return t, nil

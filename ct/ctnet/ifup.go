@@ -39,12 +39,12 @@ const netReproxyLockWait = 10 * time.Second
 func IfUp(n *inventory.Node, lk Locker, dev string) (map[int][]venet.Reproxy, error) {
 	if dev != "" {
 		if err := link.CheckName(dev); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, vzerror.ErrInvalidValue)
+			return nil, fmt.Errorf("%w: %w", err, vzerror.ErrInvalidValue)
 		}
 	}
 	host, err := link.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
 	defer host.Close()
 	return IfUpWith(n, lk, dev, host, arp.Announce, time.Now().Add(netReproxyLockWait))

@@ -63,7 +63,7 @@ func importOne(n *ct.Node, from string, it *Item) error {
 		o.Source = src
 		o.Take = func(private string) error {
 			if err := os.Rename(src, private); err != nil {
-				return fmt.Errorf("moving %s to %s: %v: %w", src, private, err, vzerror.ErrCreatePrivate)
+				return fmt.Errorf("moving %s to %s: %w: %w", src, private, err, vzerror.ErrCreatePrivate)
 			}
 			return nil
 		}
@@ -100,12 +100,12 @@ func copyTree(src, private string) error {
 		return err
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	out, err := exec.Command("cp", "-a", "--reflink=auto", "--", src+"/.", tmp+"/").CombinedOutput()
 	if err != nil {
 		storage.Remove(tmp)
-		return fmt.Errorf("copying %s: %v: %s: %w", src, err, strings.TrimSpace(string(out)), vzerror.ErrCreatePrivate)
+		return fmt.Errorf("copying %s: %w: %s: %w", src, err, strings.TrimSpace(string(out)), vzerror.ErrCreatePrivate)
 	}
 	return commit(tmp, private)
 }
@@ -118,7 +118,7 @@ func takePloop(d *Disk, private string, layer *conf.Config) error {
 		return err
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	size, err := d.Convert(filepath.Join(tmp, "root.img"))
 	if err != nil {
@@ -139,7 +139,7 @@ func commit(tmp, private string) error {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("private area %s already exists: %w", private, vzerror.ErrPrivateExists)
 		}
-		return fmt.Errorf("renaming %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("renaming %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }
@@ -152,7 +152,7 @@ func commit(tmp, private string) error {
 func Register(n *ct.Node, path string, id int, confFile string, force bool) error {
 	path, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("register %s: %v: %w", path, err, vzerror.ErrInvalidValue)
+		return fmt.Errorf("register %s: %w: %w", path, err, vzerror.ErrInvalidValue)
 	}
 	if st, err := os.Stat(path); err != nil || !st.IsDir() {
 		return fmt.Errorf("private area %s not found: %w", path, vzerror.ErrNoPrivate)
@@ -168,7 +168,7 @@ func Register(n *ct.Node, path string, id int, confFile string, force bool) erro
 	var data []byte
 	if confFile != "" {
 		if data, err = os.ReadFile(confFile); err != nil {
-			return fmt.Errorf("reading %s: %v: %w", confFile, err, vzerror.ErrNoConfig)
+			return fmt.Errorf("reading %s: %w: %w", confFile, err, vzerror.ErrNoConfig)
 		}
 	}
 	f := ovzconf.Parse(orStr(confFile, "(no config)"), data)

@@ -23,7 +23,7 @@ import (
 func Export(n *ct.Node, id int, dir string) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return fmt.Errorf("export to %s: %v: %w", dir, err, vzerror.ErrInvalidValue)
+		return fmt.Errorf("export to %s: %w: %w", dir, err, vzerror.ErrInvalidValue)
 	}
 	cdir := filepath.Join(dir, confDir)
 	cfg := filepath.Join(cdir, strconv.Itoa(id)+".conf")
@@ -38,7 +38,7 @@ func Export(n *ct.Node, id int, dir string) error {
 		src := filepath.Clean(n.Paths.Expand(conf.Str(eff.VEPrivate), id))
 		for _, d := range []string{cdir, filepath.Dir(private)} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
-				return fmt.Errorf("creating %s: %v: %w", d, err, vzerror.ErrCreatePrivate)
+				return fmt.Errorf("creating %s: %w: %w", d, err, vzerror.ErrCreatePrivate)
 			}
 		}
 		n.Log.Infof("Exporting container %d to %s", id, private)
@@ -49,7 +49,7 @@ func Export(n *ct.Node, id int, dir string) error {
 			s := filepath.Join(n.Paths.ConfDir(), strconv.Itoa(id)+"."+ph)
 			if data, err := os.ReadFile(s); err == nil {
 				if err := atomicfile.WriteFile(filepath.Join(cdir, strconv.Itoa(id)+"."+ph), data, 0o755); err != nil {
-					return fmt.Errorf("exporting action script %s: %v: %w", s, err, vzerror.ErrConfigSave)
+					return fmt.Errorf("exporting action script %s: %w: %w", s, err, vzerror.ErrConfigSave)
 				}
 			}
 		}
@@ -62,7 +62,7 @@ func Export(n *ct.Node, id int, dir string) error {
 		}
 		body := "# Exported by govz from " + n.Paths.CTConfig(id) + "\n" + ovzconf.Format(ovzconf.FromConfig(layer))
 		if err := atomicfile.WriteFile(cfg, []byte(body), 0o644); err != nil {
-			return fmt.Errorf("writing %s: %v: %w", cfg, err, vzerror.ErrConfigSave)
+			return fmt.Errorf("writing %s: %w: %w", cfg, err, vzerror.ErrConfigSave)
 		}
 		n.Log.Infof("CT configuration saved to %s", cfg)
 		return nil
@@ -82,7 +82,7 @@ func exportFiles(n *ct.Node, id int, layout, src, private string) error {
 	}
 	mnt, err := os.MkdirTemp(filepath.Dir(private), ".export-mnt-")
 	if err != nil {
-		return fmt.Errorf("creating a mount point: %v: %w", err, vzerror.ErrMountPoint)
+		return fmt.Errorf("creating a mount point: %w: %w", err, vzerror.ErrMountPoint)
 	}
 	defer os.Remove(mnt)
 	c := storage.CT{ID: id, Private: src, Root: mnt}

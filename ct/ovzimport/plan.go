@@ -95,7 +95,7 @@ type Plan struct {
 func MakePlan(n *ct.Node, o Options) (*Plan, error) {
 	from, err := filepath.Abs(o.From)
 	if err != nil {
-		return nil, fmt.Errorf("--from %s: %v: %w", o.From, err, vzerror.ErrInvalidValue)
+		return nil, fmt.Errorf("--from %s: %w: %w", o.From, err, vzerror.ErrInvalidValue)
 	}
 	if st, err := os.Stat(filepath.Join(from, confDir)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--from %s: no OpenVZ node there (%s missing): %w", o.From, filepath.Join(from, confDir), vzerror.ErrInvalidValue)
@@ -107,7 +107,7 @@ func MakePlan(n *ct.Node, o Options) (*Plan, error) {
 			n.Log.Warnf("%s", w)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading %s: %v: %w", vzConfPath, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("reading %s: %w: %w", vzConfPath, err, vzerror.ErrSystem)
 	}
 	ids := o.IDs
 	if len(ids) == 0 {
@@ -132,7 +132,7 @@ func MakePlan(n *ct.Node, o Options) (*Plan, error) {
 func oldIDs(dir string) ([]int, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %v: %w", dir, err, vzerror.ErrSystem)
+		return nil, fmt.Errorf("reading %s: %w: %w", dir, err, vzerror.ErrSystem)
 	}
 	var ids []int
 	for _, e := range ents {
@@ -174,7 +174,7 @@ func planOne(n *ct.Node, from string, id int, global *ovzconf.File, names []stri
 	}
 	data, err := os.ReadFile(it.Conf)
 	if err != nil {
-		it.Err = fmt.Errorf("container %d: %v: %w", id, err, vzerror.ErrNoConfig)
+		it.Err = fmt.Errorf("container %d: %w: %w", id, err, vzerror.ErrNoConfig)
 		return it
 	}
 	f := ovzconf.Parse(it.Conf, data)

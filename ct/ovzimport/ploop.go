@@ -55,11 +55,11 @@ var deltaMagics = []string{"WithoutFreeSpace", "WithouFreSpacExt"}
 func ReadDescriptor(path string) (*Disk, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %v: %w", path, err, vzerror.ErrNoPrivate)
+		return nil, fmt.Errorf("reading %s: %w: %w", path, err, vzerror.ErrNoPrivate)
 	}
 	var d descriptor
 	if err := xml.Unmarshal(data, &d); err != nil {
-		return nil, fmt.Errorf("%s: not a ploop disk descriptor: %v: %w", path, err, vzerror.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s: not a ploop disk descriptor: %w: %w", path, err, vzerror.ErrInvalidConfig)
 	}
 	if d.Version != "1.0" {
 		return nil, fmt.Errorf("%s: unknown DiskDescriptor.xml version %q (known: 1.0); on the old node convert the container to simfs (vzctl convert is one-way; copy its files with the container mounted) and import that: %w", path, d.Version, vzerror.ErrInvalidConfig)
@@ -101,12 +101,12 @@ func ReadDescriptor(path string) (*Disk, error) {
 func checkMagic(file string) error {
 	f, err := os.Open(file)
 	if err != nil {
-		return fmt.Errorf("ploop image %s: %v: %w", file, err, vzerror.ErrNoPrivate)
+		return fmt.Errorf("ploop image %s: %w: %w", file, err, vzerror.ErrNoPrivate)
 	}
 	defer f.Close()
 	head := make([]byte, 16)
 	if _, err := f.ReadAt(head, 0); err != nil {
-		return fmt.Errorf("ploop image %s: %v: %w", file, err, vzerror.ErrNoPrivate)
+		return fmt.Errorf("ploop image %s: %w: %w", file, err, vzerror.ErrNoPrivate)
 	}
 	for _, m := range deltaMagics {
 		if string(head) == m {
@@ -128,7 +128,7 @@ func (d *Disk) Convert(out string) (int64, error) {
 	}
 	hd, err := os.ReadFile(head)
 	if err != nil {
-		return 0, fmt.Errorf("reading %s: %v: %w", head, err, vzerror.ErrCreatePrivate)
+		return 0, fmt.Errorf("reading %s: %w: %w", head, err, vzerror.ErrCreatePrivate)
 	}
 	off, size, err := FindFS(hd, d.SizeBytes)
 	if err != nil {
@@ -146,7 +146,7 @@ func (d *Disk) Convert(out string) (int64, error) {
 		return 0, err
 	}
 	if err := image.Check(out); err != nil {
-		return 0, fmt.Errorf("the converted file system: %v: %w", err, vzerror.ErrCreatePrivate)
+		return 0, fmt.Errorf("the converted file system: %w: %w", err, vzerror.ErrCreatePrivate)
 	}
 	return size, nil
 }
@@ -157,7 +157,7 @@ func qemuImg(args ...string) error {
 	}
 	out, err := exec.Command("qemu-img", args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("qemu-img %s: %v: %s: %w", args[0], err, strings.Join(strings.Fields(string(out)), " "), vzerror.ErrCreatePrivate)
+		return fmt.Errorf("qemu-img %s: %w: %s: %w", args[0], err, strings.Join(strings.Fields(string(out)), " "), vzerror.ErrCreatePrivate)
 	}
 	return nil
 }

@@ -180,21 +180,21 @@ func Create(n *ct.Node, id int, o Options) (*Record, error) {
 		return nil, fmt.Errorf("container %d already has snapshot %s: %w", id, uuid, vzerror.ErrInvalidValue)
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %v: %w", s.dir, err, ErrCreate)
+		return nil, fmt.Errorf("creating %s: %w: %w", s.dir, err, ErrCreate)
 	}
 	r := Record{UUID: uuid, Parent: s.current(), Name: o.Name, Desc: o.Desc, Date: time.Now().UTC(),
 		Layout: h.Layout.Name(), Running: h.Running}
 	if !o.SkipConfig {
 		b, err := os.ReadFile(n.Paths.CTConfig(id))
 		if err != nil {
-			return nil, fmt.Errorf("reading the config of container %d: %v: %w", id, err, ErrCreate)
+			return nil, fmt.Errorf("reading the config of container %d: %w: %w", id, err, ErrCreate)
 		}
 		r.Config = string(b)
 	}
 	thaw := func() error { return nil }
 	if !o.SkipSuspend {
 		if thaw, err = n.Freeze(h, 10*time.Second); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, ErrCreate)
+			return nil, fmt.Errorf("%w: %w", err, ErrCreate)
 		}
 	}
 	frozenAt := time.Now()
@@ -205,17 +205,17 @@ func Create(n *ct.Node, id int, o Options) (*Record, error) {
 	}
 	if err != nil {
 		storage.Remove(s.data(uuid))
-		return nil, fmt.Errorf("container %d: %v: %w", id, err, ErrCreate)
+		return nil, fmt.Errorf("container %d: %w: %w", id, err, ErrCreate)
 	}
 	if h.Running && !o.SkipSuspend {
 		r.FrozenMS = float64(frozen.Microseconds()) / 1000
 	}
 	if err := s.put(r); err != nil {
 		storage.Remove(s.data(uuid))
-		return nil, fmt.Errorf("saving snapshot record: %v: %w", err, ErrCreate)
+		return nil, fmt.Errorf("saving snapshot record: %w: %w", err, ErrCreate)
 	}
 	if err := s.setCurrent(uuid); err != nil {
-		return nil, fmt.Errorf("saving current snapshot: %v: %w", err, ErrCreate)
+		return nil, fmt.Errorf("saving current snapshot: %w: %w", err, ErrCreate)
 	}
 	return &r, nil
 }
@@ -231,7 +231,7 @@ func List(n *ct.Node, id int) ([]Record, string, error) {
 	s := storeOf(h)
 	rs, err := s.list()
 	if err != nil {
-		return nil, "", fmt.Errorf("container %d: %v: %w", id, err, ErrList)
+		return nil, "", fmt.Errorf("container %d: %w: %w", id, err, ErrList)
 	}
 	return rs, s.current(), nil
 }
@@ -249,33 +249,33 @@ func Delete(n *ct.Node, id int, uuid string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("container %d has no snapshot %s: %w", id, uuid, vzerror.ErrInvalidValue)
 	} else if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDelete)
+		return fmt.Errorf("%w: %w", err, ErrDelete)
 	}
 	all, err := s.list()
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDelete)
+		return fmt.Errorf("%w: %w", err, ErrDelete)
 	}
 	for _, c := range all {
 		if c.Parent == uuid {
 			c.Parent = r.Parent
 			if err := s.put(c); err != nil {
-				return fmt.Errorf("re-parenting snapshot %s: %v: %w", c.UUID, err, ErrDelete)
+				return fmt.Errorf("re-parenting snapshot %s: %w: %w", c.UUID, err, ErrDelete)
 			}
 		}
 	}
 	if s.current() == uuid {
 		if err := s.setCurrent(r.Parent); err != nil {
-			return fmt.Errorf("%v: %w", err, ErrDelete)
+			return fmt.Errorf("%w: %w", err, ErrDelete)
 		}
 	}
 	// The record goes first: a data directory without one is a leftover
 	// the next delete of the container removes, never a listed snapshot
 	// without its data.
 	if err := os.Remove(s.record(uuid)); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDelete)
+		return fmt.Errorf("%w: %w", err, ErrDelete)
 	}
 	if err := storage.Remove(s.data(uuid)); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDelete)
+		return fmt.Errorf("%w: %w", err, ErrDelete)
 	}
 	return nil
 }
@@ -309,7 +309,7 @@ func Switch(n *ct.Node, id int, uuid string, skipConfig bool) (*SwitchResult, er
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("container %d has no snapshot %s: %w", id, uuid, vzerror.ErrInvalidValue)
 	} else if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrSwitch)
+		return nil, fmt.Errorf("%w: %w", err, ErrSwitch)
 	}
 	if r.Layout != h.Layout.Name() {
 		return nil, fmt.Errorf("snapshot %s is of layout %s, container %d is now %s: %w", uuid, r.Layout, id, h.Layout.Name(), ErrSwitch)
@@ -354,15 +354,15 @@ func switchLocked(n *ct.Node, id int, r Record, skipConfig bool) (*SwitchResult,
 	s := storeOf(h)
 	how, err := storage.Replace(h.Layout, h.CT, s.data(r.UUID))
 	if err != nil {
-		return nil, fmt.Errorf("container %d: %v: %w", id, err, ErrSwitch)
+		return nil, fmt.Errorf("container %d: %w: %w", id, err, ErrSwitch)
 	}
 	if !skipConfig && r.Config != "" {
 		if err := writeAtomic(n.Paths.CTConfig(id), []byte(r.Config)); err != nil {
-			return nil, fmt.Errorf("restoring the config of container %d: %v: %w", id, err, ErrSwitch)
+			return nil, fmt.Errorf("restoring the config of container %d: %w: %w", id, err, ErrSwitch)
 		}
 	}
 	if err := s.setCurrent(r.UUID); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrSwitch)
+		return nil, fmt.Errorf("%w: %w", err, ErrSwitch)
 	}
 	return &SwitchResult{Record: r, Copy: how}, nil
 }

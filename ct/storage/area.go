@@ -60,7 +60,7 @@ func FreezeCopy(lay Layout, c CT, dst string) (method string, err error) {
 		// the file system can (XFS, btrfs).
 		out, err := exec.Command("cp", "-a", "--reflink=auto", "--sparse=always", "--", c.Private, dst).CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("copying %s: %v: %s", c.Private, err, strings.TrimSpace(string(out)))
+			return "", fmt.Errorf("copying %s: %w: %s", c.Private, err, strings.TrimSpace(string(out)))
 		}
 		method = CopyFull
 	default:
@@ -84,22 +84,22 @@ func Replace(lay Layout, c CT, src string) (method string, err error) {
 	r.Add(func() { Remove(tmp) })
 	if _, ok := lay.(*btrfsLayout); ok {
 		if err := btrfs.Snapshot(src, tmp, false); err != nil {
-			return "", fmt.Errorf("snapshotting %s: %v: %w", src, err, vzerror.ErrCreatePrivate)
+			return "", fmt.Errorf("snapshotting %s: %w: %w", src, err, vzerror.ErrCreatePrivate)
 		}
 		method = CopySubvolume
 	} else if method, err = FreezeCopy(lay, CT{ID: c.ID, Private: src}, tmp); err != nil {
-		return "", fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+		return "", fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 	}
 	old := c.Private + ".destroyed"
 	if err := Remove(old); err != nil {
 		return "", err
 	}
 	if err := os.Rename(c.Private, old); err != nil {
-		return "", fmt.Errorf("moving %s aside: %v: %w", c.Private, err, vzerror.ErrCreatePrivate)
+		return "", fmt.Errorf("moving %s aside: %w: %w", c.Private, err, vzerror.ErrCreatePrivate)
 	}
 	if err := os.Rename(tmp, c.Private); err != nil {
 		os.Rename(old, c.Private)
-		return "", fmt.Errorf("renaming %s to %s: %v: %w", tmp, c.Private, err, vzerror.ErrCreatePrivate)
+		return "", fmt.Errorf("renaming %s to %s: %w: %w", tmp, c.Private, err, vzerror.ErrCreatePrivate)
 	}
 	r.Success()
 	return method, Remove(old)
@@ -154,7 +154,7 @@ func CreateFilled(lay Layout, c CT, lim Limits, fill func(dir string) error) err
 			return fmt.Errorf("the btrfs layout needs %s on btrfs: %w", parent, vzerror.ErrLayout)
 		}
 		if err := btrfs.CreateSubvolume(tmp); err != nil {
-			return fmt.Errorf("%v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		if err := fill(tmp); err != nil {
 			return err
@@ -167,11 +167,11 @@ func CreateFilled(lay Layout, c CT, lim Limits, fill func(dir string) error) err
 			return fmt.Errorf("the image layout needs a disk size: set --diskspace: %w", vzerror.ErrDiskspaceNotSet)
 		}
 		if err := os.Mkdir(tmp, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 		}
 		scratch := filepath.Join(tmp, "tree")
 		if err := os.Mkdir(scratch, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %v: %w", scratch, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("creating %s: %w: %w", scratch, err, vzerror.ErrCreatePrivate)
 		}
 		if err := fill(scratch); err != nil {
 			return err
@@ -182,14 +182,14 @@ func CreateFilled(lay Layout, c CT, lim Limits, fill func(dir string) error) err
 			inodes = lim.InodesHard
 		}
 		if err := image.Mkfs(imageFile(tmp), size, image.InodesPerGroup(size, inodes), image.JournalBlocks(size), scratch); err != nil {
-			return fmt.Errorf("making the image of container %d (diskspace %dK): %v: %w", c.ID, lim.SpaceHardKB, err, vzerror.ErrNoDiskSpace)
+			return fmt.Errorf("making the image of container %d (diskspace %dK): %w: %w", c.ID, lim.SpaceHardKB, err, vzerror.ErrNoDiskSpace)
 		}
 		if err := Remove(scratch); err != nil {
 			return err
 		}
 	case *dirLayout:
 		if err := os.Mkdir(tmp, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 		}
 		if err := l.applyQuota(c, tmp, lim, false); err != nil {
 			return err
@@ -222,7 +222,7 @@ func RemoveSnapshots(c CT) error {
 		if os.IsNotExist(err) {
 			return nil
 		}
-		return fmt.Errorf("reading %s: %v: %w", dir, err, vzerror.ErrDeletePrivate)
+		return fmt.Errorf("reading %s: %w: %w", dir, err, vzerror.ErrDeletePrivate)
 	}
 	for _, e := range ents {
 		if err := Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -294,7 +294,7 @@ func (s *sup) restoreInit(spec *Spec) (*nsinit.Process, error) {
 	}
 	p, err := os.FindProcess(pid)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: restored init %d: %v: %w", spec.ID, pid, err, vzerror.ErrRestore)
+		return nil, fmt.Errorf("container %s: restored init %d: %w: %w", spec.ID, pid, err, vzerror.ErrRestore)
 	}
 	s.logf("restored from %s: init %d", dir, pid)
 	return &nsinit.Process{Process: p, Kind: nsinit.KindOther}, nil

@@ -159,7 +159,7 @@ func Openat2(dirfd int, p string, how *unix.OpenHow) (int, error) {
 func retry(open func() (int, error)) (int, error) {
 	for range maxRetries {
 		fd, err := open()
-		if err == unix.EAGAIN || err == unix.EINTR {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			continue
 		}
 		return fd, err

@@ -104,16 +104,6 @@ func (t tree) mkdir(p string, perm uint32) error {
 	return nil
 }
 
-// owned reports whether the file p is one govz wrote (or does not exist:
-// then it is ours to create).
-func (t tree) owned(p string) (bool, error) {
-	old, err := t.read(p)
-	if err != nil {
-		return false, err
-	}
-	return old == "" || isOurs(old), nil
-}
-
 func isOurs(content string) bool {
 	first, _, _ := strings.Cut(content, "\n")
 	return first == Marker || first == oldMarker
