@@ -81,6 +81,9 @@ func (n *Node) mount(id int) error {
 	}
 	eff := n.Effective(layer)
 	c := n.storageCT(id, eff)
+	if c.UIDMap, c.GIDMap, err = storageIDMaps(layer); err != nil {
+		return err
+	}
 	if mp, err := isMountPoint(c.Root); err != nil {
 		return fmt.Errorf("reading mount table: %v: %w", err, vzerror.ErrSystem)
 	} else if mp {

@@ -14,6 +14,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/rootfs"
+	"govz/ct/storage"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
@@ -205,6 +206,7 @@ func (n *Node) SpecLoader(id int) supervisor.SpecLoader {
 		return &supervisor.Spec{
 			UIDMappings:  uids,
 			GIDMappings:  gids,
+			RootMapped:   storage.MapsIDs(conf.Str(eff.VELayout)),
 			ID:           strconv.Itoa(id),
 			Rootfs:       root,
 			RunDir:       rd,
