@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -31,9 +32,10 @@ import (
 
 // Options every mount gets: the upper layer is written by the container's
 // root, so nothing it could put there may be followed to a file outside
-// the layers. redirect_dir=off: a directory rename is a copy and no
-// overlay.redirect xattr is followed (an absolute redirect names a path in
-// the lower layers). metacopy=off: no metadata-only copy-up and no
+// the layers. redirect_dir=nofollow: a directory rename is a copy and no
+// overlay.redirect xattr is followed (an absolute redirect names any path
+// in the lower layers; "off" means "follow" on kernels built with
+// OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW, Debian's among them). metacopy=off: no metadata-only copy-up and no
 // overlay.metacopy xattr followed to another layer's data. index=off and
 // nfs_export=off: no file handles of lower inodes are stored or decoded.
 // The xattrs live in the trusted.overlay namespace (not userxattr), which
@@ -41,7 +43,7 @@ import (
 // the upper directory, and overlayfs refuses to set its own xattrs through
 // the overlay mount (Documentation/filesystems/overlayfs.rst, "Permission
 // model" and "Non-standard behavior").
-const safeOptions = "redirect_dir=off,metacopy=off,index=off,nfs_export=off"
+const safeOptions = "redirect_dir=nofollow,metacopy=off,index=off,nfs_export=off"
 
 // IDMap is one line of a uid_map or gid_map.
 type IDMap struct {
@@ -76,12 +78,61 @@ func Mount(s Spec) (err error) {
 		defer undo()
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/%s,workdir=%s/%s,%s", escape(lower), escape(layers), s.Upper, escape(layers), s.Work, safeOptions)
-	if err := unix.Mount("overlay", s.Target, "overlay", 0, opts); err != nil {
+	mount := func() error { return unix.Mount("overlay", s.Target, "overlay", 0, opts) }
+	if len(s.UIDs) > 0 {
+		err = asMounter(int(s.UIDs[0].HostID), int(s.GIDs[0].HostID), mount)
+	} else {
+		err = mount()
+	}
+	if err != nil {
 		return fmt.Errorf("mounting overlay at %s (%s): %w", s.Target, opts, err)
 	}
 	if err := unix.Mount("", s.Target, "", unix.MS_PRIVATE, ""); err != nil {
 		unix.Unmount(s.Target, unix.MNT_DETACH)
 		return fmt.Errorf("making %s private: %w", s.Target, err)
+	}
+	return nil
+}
+
+// asMounter runs mount as host root with fsuid and fsgid uid and gid (the
+// container's root), its capabilities kept. overlayfs records the
+// mounter's credentials and does all its work in the upper layer with
+// them (creating work/work, copy-up, the chown after it), and a file
+// created through an idmapped mount gets the on-disk owner the mount maps
+// the creator's fsuid back to: host root's fsuid 0 is in no container's
+// range (EOVERFLOW, and the overlay falls back to read-only), the
+// container root's maps to 0. setfsuid(2) away from 0 drops the file
+// system capabilities from the effective set; they are raised again, as
+// CAP_CHOWN is needed to give a copied-up file its owner. Both are per
+// thread: the thread runs nothing else, and ends with its goroutine.
+func asMounter(uid, gid int, mount func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the changed thread must not serve another
+		// goroutine; the runtime ends it when this one returns.
+		unix.Setfsgid(gid)
+		unix.Setfsuid(uid)
+		if err := raiseEffective(); err != nil {
+			done <- err
+			return
+		}
+		done <- mount()
+	}()
+	return <-done
+}
+
+// raiseEffective makes the calling thread's effective capabilities its
+// permitted ones.
+func raiseEffective() error {
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var d [2]unix.CapUserData
+	if err := unix.Capget(&h, &d[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	d[0].Effective, d[1].Effective = d[0].Permitted, d[1].Permitted
+	if err := unix.Capset(&h, &d[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
 }
