@@ -27,7 +27,7 @@ type CreateOptions struct {
 	Name        string
 	Description string
 	IPAdd       []string
-	// Layout is the storage layout: dir, btrfs, image or auto.
+	// Layout is the storage layout: dir, btrfs, image, overlay or auto.
 	Layout string
 	// DiskSpace and DiskInodes are vzctl's soft:hard limits.
 	DiskSpace  string

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"govz/ct/revert"
 	"govz/ct/vzerror"
 	"govz/quota/overlay"
@@ -96,6 +98,9 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	err = cache.use(t, ovlSuffix, func(work string) error {
 		return o.buildLower(t, work)
 	}, func(entry string) error {
+		if err := rootLikeLower(filepath.Join(layers, ovlUpper), filepath.Join(entry, "root")); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(tmp, ovlLowerOf), []byte(filepath.Base(entry)+"\n"), 0o600); err != nil {
 			return fmt.Errorf("recording the lower layer: %v: %w", err, vzerror.ErrCreatePrivate)
 		}
@@ -126,6 +131,27 @@ func (o *overlayLayout) buildLower(t Template, work string) error {
 	}
 	if err := untar.ExtractFile(t.Path, root, untar.Options{Progress: t.Progress, Warnf: o.log.Warnf}); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, root, err)
+	}
+	return nil
+}
+
+// rootLikeLower gives the upper directory the owner, mode and times of
+// the lower's root: overlayfs shows the upper's attributes for the root
+// of the merged tree, and the guest's "/" must stay the template's.
+func rootLikeLower(upper, lower string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(lower, &st); err != nil {
+		return fmt.Errorf("lower layer root %s: %v: %w", lower, err, vzerror.ErrCreatePrivate)
+	}
+	err := unix.Lchown(upper, int(st.Uid), int(st.Gid))
+	if err == nil {
+		err = unix.Chmod(upper, st.Mode&0o7777)
+	}
+	if err == nil {
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, upper, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		return fmt.Errorf("upper layer root %s: %v: %w", upper, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }
