@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"os"
 	"regexp"
 	"strconv"
@@ -102,17 +104,48 @@ func idBase(t *testing.T, n *node, id string) (uid, gid int) {
 	return get("local_uid"), get("local_gid")
 }
 
-// unshift rewrites the owners of a digest seen through a mount that shows
-// the container's IDs (the overlay layout's idmapped layers) back to the
-// IDs on disk.
+// unshift rewrites a digest seen through a mount that shows the
+// container's IDs (the overlay layout's idmapped layers) back to the IDs
+// on disk: owners, the IDs of POSIX ACL entries, and a file capability's
+// root ID (the kernel shows a v2 capability through an idmapped mount as
+// v3 with the root the mount maps host 0 to).
 func unshift(d map[string]string, uid, gid int) {
-	re := regexp.MustCompile(`uid=(\d+) gid=(\d+)`)
+	own := regexp.MustCompile(`uid=(\d+) gid=(\d+)`)
+	xa := regexp.MustCompile(`(system\.posix_acl_(?:access|default)|security\.capability)=([0-9a-f]+)`)
 	for p, v := range d {
-		d[p] = re.ReplaceAllStringFunc(v, func(s string) string {
-			m := re.FindStringSubmatch(s)
+		v = own.ReplaceAllStringFunc(v, func(s string) string {
+			m := own.FindStringSubmatch(s)
 			u, _ := strconv.Atoi(m[1])
 			g, _ := strconv.Atoi(m[2])
 			return "uid=" + strconv.Itoa(u-uid) + " gid=" + strconv.Itoa(g-gid)
+		})
+		d[p] = xa.ReplaceAllStringFunc(v, func(s string) string {
+			m := xa.FindStringSubmatch(s)
+			b, err := hex.DecodeString(m[2])
+			if err != nil {
+				return s
+			}
+			if m[1] == "security.capability" {
+				// struct vfs_ns_cap_data: magic_etc, 2 x {permitted,
+				// inheritable}, rootid.
+				if len(b) == 24 && binary.LittleEndian.Uint32(b) == 0x03000001 && int(binary.LittleEndian.Uint32(b[20:])) == uid {
+					binary.LittleEndian.PutUint32(b, 0x02000001)
+					b = b[:20]
+				}
+				return m[1] + "=" + hex.EncodeToString(b)
+			}
+			// A 4-byte header, then {tag u16, perm u16, id u32} entries;
+			// ACL_USER is 2, ACL_GROUP 8.
+			for i := 4; i+8 <= len(b); i += 8 {
+				id := binary.LittleEndian.Uint32(b[i+4:])
+				switch binary.LittleEndian.Uint16(b[i:]) {
+				case 2:
+					binary.LittleEndian.PutUint32(b[i+4:], id-uint32(uid))
+				case 8:
+					binary.LittleEndian.PutUint32(b[i+4:], id-uint32(gid))
+				}
+			}
+			return m[1] + "=" + hex.EncodeToString(b)
 		})
 	}
 }
