@@ -67,6 +67,9 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	if err := overlay.Check(); err != nil {
 		return fmt.Errorf("the overlay layout: %v (try --layout image or dir): %w", err, vzerror.ErrLayout)
 	}
+	if err := upperFS(filepath.Dir(c.Private)); err != nil {
+		return err
+	}
 	noteUGIDLimit(o.log, o.Name(), NoLimits(), lim)
 	tmp, err := newTmp(c)
 	if err != nil {
@@ -114,6 +117,22 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	}
 	r.Success()
 	return nil
+}
+
+// upperFS refuses a parent of private areas on a file system other than
+// ext4, XFS or btrfs: the upper layer needs trusted xattrs and d_type, and
+// these three take idmapped mounts (Linux 5.12, 5.12, 5.15), so create need
+// not probe for them (ct: checkIDMappable) as it must for the dir layout.
+func upperFS(parent string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(existingAncestor(parent), &sfs); err != nil {
+		return fmt.Errorf("statfs %s: %v: %w", parent, err, vzerror.ErrCreatePrivate)
+	}
+	switch uint32(sfs.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC:
+		return nil
+	}
+	return fmt.Errorf("the overlay layout needs %s on ext4, XFS or btrfs (statfs type %#x; try --layout dir or image): %w", parent, sfs.Type, vzerror.ErrLayout)
 }
 
 // buildLower unpacks t into work/root, the lower layer, and makes the

@@ -78,13 +78,11 @@ func Mount(s Spec) (err error) {
 		defer undo()
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/%s,workdir=%s/%s,%s", escape(lower), escape(layers), s.Upper, escape(layers), s.Work, safeOptions)
-	mount := func() error { return unix.Mount("overlay", s.Target, "overlay", 0, opts) }
+	uid, gid := 0, 0
 	if len(s.UIDs) > 0 {
-		err = asMounter(int(s.UIDs[0].HostID), int(s.GIDs[0].HostID), mount)
-	} else {
-		err = mount()
+		uid, gid = int(s.UIDs[0].HostID), int(s.GIDs[0].HostID)
 	}
-	if err != nil {
+	if err := asMounter(uid, gid, func() error { return unix.Mount("overlay", s.Target, "overlay", 0, opts) }); err != nil {
 		return fmt.Errorf("mounting overlay at %s (%s): %w", s.Target, opts, err)
 	}
 	if err := unix.Mount("", s.Target, "", unix.MS_PRIVATE, ""); err != nil {
@@ -95,16 +93,27 @@ func Mount(s Spec) (err error) {
 }
 
 // asMounter runs mount as host root with fsuid and fsgid uid and gid (the
-// container's root), its capabilities kept. overlayfs records the
-// mounter's credentials and does all its work in the upper layer with
-// them (creating work/work, copy-up, the chown after it), and a file
-// created through an idmapped mount gets the on-disk owner the mount maps
-// the creator's fsuid back to: host root's fsuid 0 is in no container's
-// range (EOVERFLOW, and the overlay falls back to read-only), the
-// container root's maps to 0. setfsuid(2) away from 0 drops the file
-// system capabilities from the effective set; they are raised again, as
-// CAP_CHOWN is needed to give a copied-up file its owner. Both are per
-// thread: the thread runs nothing else, and ends with its goroutine.
+// container's root; 0 for an identity-mapped one), with every capability
+// but CAP_SYS_RESOURCE. overlayfs records the mounter's credentials and
+// does its work in the upper layer with them: creating work/work, copy-up
+// and the chown after it, and every write, create and fallocate made
+// through the overlay (ovl_override_creds).
+//
+//   - A file created through an idmapped mount gets the on-disk owner the
+//     mount maps the creator's fsuid back to: host root's 0 is in no
+//     container's range (EOVERFLOW, and the overlay falls back to
+//     read-only), the container root's maps to 0. setfsuid(2) away from 0
+//     drops the file system capabilities from the effective set; they are
+//     raised again, as CAP_CHOWN is needed to give a copied-up file its
+//     owner.
+//   - Quota is checked against the credentials of whoever allocates, here
+//     the mounter's, and does not bind CAP_SYS_RESOURCE (ignore_hardlimit
+//     in fs/quota/dquot.c): a mounter with it would let every container
+//     write past its project quota. Without it, the limit binds whatever
+//     the writer's own capabilities.
+//
+// Both changes are per thread: the thread runs nothing else, and ends
+// with its goroutine.
 func asMounter(uid, gid int, mount func() error) error {
 	done := make(chan error, 1)
 	go func() {
@@ -113,7 +122,7 @@ func asMounter(uid, gid int, mount func() error) error {
 		// goroutine; the runtime ends it when this one returns.
 		unix.Setfsgid(gid)
 		unix.Setfsuid(uid)
-		if err := raiseEffective(); err != nil {
+		if err := mounterCaps(); err != nil {
 			done <- err
 			return
 		}
@@ -122,15 +131,16 @@ func asMounter(uid, gid int, mount func() error) error {
 	return <-done
 }
 
-// raiseEffective makes the calling thread's effective capabilities its
-// permitted ones.
-func raiseEffective() error {
+// mounterCaps makes the calling thread's effective capabilities its
+// permitted ones less CAP_SYS_RESOURCE.
+func mounterCaps() error {
 	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var d [2]unix.CapUserData
 	if err := unix.Capget(&h, &d[0]); err != nil {
 		return fmt.Errorf("capget: %w", err)
 	}
 	d[0].Effective, d[1].Effective = d[0].Permitted, d[1].Permitted
+	d[unix.CAP_SYS_RESOURCE/32].Effective &^= 1 << (unix.CAP_SYS_RESOURCE % 32)
 	if err := unix.Capset(&h, &d[0]); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
