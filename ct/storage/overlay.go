@@ -279,14 +279,14 @@ func (o *overlayLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 	return applyProjQuota(o.log, o.Name(), c, filepath.Join(c.Private, ovlLayers), lim, true)
 }
 
-// CapDrops: as the dir layout's, for the same reason.
-func (o *overlayLayout) CapDrops(c CT) []CapDrop {
-	if projquota.Check(c.Private) != nil {
-		return nil
-	}
-	return []CapDrop{{Name: "sys_resource",
-		Why: "project quota does not bind a process with CAP_SYS_RESOURCE (it may exceed any hard limit)"}}
-}
+// CapDrops: none. Unlike the dir layout's, the overlay's quota binds a
+// container root with CAP_SYS_RESOURCE: overlayfs allocates in the upper
+// layer with the mounter's credentials, which lack it (quota/overlay
+// asMounter); TestVMOverlayProjectQuota writes as a process that has it.
+// Clearing PROJINHERIT through the overlay is refused outside the
+// initial user namespace (fileattr_set_prepare checks the caller before
+// overlayfs passes the change on), and every container runs in one.
+func (o *overlayLayout) CapDrops(c CT) []CapDrop { return nil }
 
 // Usage is the upper layer's: what the container added to the template.
 func (o *overlayLayout) Usage(c CT, mounted bool) (Usage, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -391,16 +392,34 @@ func TestVMOverlayProjectQuota(t *testing.T) {
 			t.Fatalf("mapped %v: usage after create: %+v %v: the template is charged to the container", mapped, u, err)
 		}
 		// This process has CAP_SYS_RESOURCE; the limit holds all the same.
-		n, err := fill(filepath.Join(c.Root, "etc", "fill"), 64<<20)
+		// Through the mapped mount it writes as the container's root
+		// (host root's fsuid 0 is in no container's range).
+		asRoot := func(f func()) { f() }
+		if mapped {
+			asRoot = func(f func()) { asFSUID(200000, f) }
+		}
+		// The directories above the root are host root's alone: the
+		// writer starts from a descriptor of etc, as a container does from
+		// its own root.
+		etc, err := os.Open(filepath.Join(c.Root, "etc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer etc.Close()
+		inEtc := func(name string) string { return fmt.Sprintf("/proc/self/fd/%d/%s", etc.Fd(), name) }
+		var n int64
+		asRoot(func() { n, err = fill(inEtc("fill"), 64<<20) })
 		if !errors.Is(err, unix.EDQUOT) || n > 8<<20 {
 			t.Fatalf("mapped %v: filling past 8M through the overlay: %d bytes, %v; want EDQUOT", mapped, n, err)
 		}
 		// A copy-up is charged too.
 		os.Remove(filepath.Join(c.Root, "etc", "fill"))
-		if f, err := os.OpenFile(filepath.Join(c.Root, "etc", "f3"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-			f.Write([]byte("x"))
-			f.Close()
-		}
+		asRoot(func() {
+			if f, err := os.OpenFile(inEtc("f3"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+				f.Write([]byte("x"))
+				f.Close()
+			}
+		})
 		if u, _ := o.Usage(c, true); u.SpaceKB == nil || *u.SpaceKB < 4 {
 			t.Fatalf("mapped %v: usage after a copy-up: %+v", mapped, u)
 		}
@@ -421,4 +440,18 @@ func TestVMOverlayProjectQuota(t *testing.T) {
 			t.Fatalf("limits left after destroy: %+v, %v", l, err)
 		}
 	}
+}
+
+// asFSUID runs f on a thread of its own with fsuid and fsgid id; the
+// thread ends with it (never unlocked, so it serves no other goroutine).
+func asFSUID(id int, f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		unix.Setfsgid(id)
+		unix.Setfsuid(id)
+		f()
+		close(done)
+	}()
+	<-done
 }
