@@ -405,7 +405,6 @@ func TestVMOverlayProjectQuota(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer etc.Close()
 		inEtc := func(name string) string { return fmt.Sprintf("/proc/self/fd/%d/%s", etc.Fd(), name) }
 		var n int64
 		asRoot(func() { n, err = fill(inEtc("fill"), 64<<20) })
@@ -423,6 +422,7 @@ func TestVMOverlayProjectQuota(t *testing.T) {
 		if u, _ := o.Usage(c, true); u.SpaceKB == nil || *u.SpaceKB < 4 {
 			t.Fatalf("mapped %v: usage after a copy-up: %+v", mapped, u)
 		}
+		etc.Close()
 		if err := o.SetLimits(c, lim, Limits{SpaceSoftKB: 16 << 10, SpaceHardKB: 16 << 10, InodesSoft: conf.Unlimited, InodesHard: conf.Unlimited}, true); err != nil {
 			t.Fatal(err)
 		}
