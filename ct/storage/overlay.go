@@ -281,8 +281,9 @@ func (o *overlayLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 
 // CapDrops: none. Unlike the dir layout's, the overlay's quota binds a
 // container root with CAP_SYS_RESOURCE: overlayfs allocates in the upper
-// layer with the mounter's credentials, which lack it (quota/overlay
-// asMounter); TestVMOverlayProjectQuota writes as a process that has it.
+// layer with the mounter's credentials, which lack it (overlayfs lowers
+// it, and quota/overlay asMounter drops it too);
+// TestVMOverlayProjectQuota writes as a process that has it.
 // Clearing PROJINHERIT through the overlay is refused outside the
 // initial user namespace (fileattr_set_prepare checks the caller before
 // overlayfs passes the change on), and every container runs in one.

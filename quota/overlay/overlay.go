@@ -109,8 +109,11 @@ func Mount(s Spec) (err error) {
 //   - Quota is checked against the credentials of whoever allocates, here
 //     the mounter's, and does not bind CAP_SYS_RESOURCE (ignore_hardlimit
 //     in fs/quota/dquot.c): a mounter with it would let every container
-//     write past its project quota. Without it, the limit binds whatever
-//     the writer's own capabilities.
+//     write past its project quota. overlayfs lowers it in the recorded
+//     credentials itself ("never override disk quota limits or use
+//     reserved space", ovl_fill_super; seen on 6.1 and 6.18); it is
+//     dropped here too so the limit does not rest on that alone. Either
+//     way the limit binds whatever the writer's own capabilities.
 //
 // Both changes are per thread: the thread runs nothing else, and ends
 // with its goroutine.
