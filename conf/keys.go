@@ -71,7 +71,7 @@ var Keys = []Key{
 
 	{"ve_root", KindString, CT, "$VZ_ROOT/root/$VEID", "no", "VE_ROOT", "Mount point of the container's root; $VEID expands to the CTID."},
 	{"ve_private", KindString, CT, "$VZ_ROOT/private/$VEID", "no", "VE_PRIVATE", "Private area holding the container's files."},
-	{"ve_layout", KindString, CT, "auto", "no", "VE_LAYOUT", "Storage layout of the private area: dir, btrfs, image, or auto (btrfs on btrfs, else image when diskspace is set, else dir)."},
+	{"ve_layout", KindString, CT, "auto", "no", "VE_LAYOUT", "Storage layout of the private area: dir, btrfs, image, overlay, or auto (btrfs on btrfs, else image when diskspace is set, else dir)."},
 
 	{"name", KindString, CT, "", "yes", "NAME", "Alias usable wherever a CTID is; unique on the node."},
 	{"description", KindString, CT, "", "yes", "DESCRIPTION", "Free text."},

@@ -78,8 +78,8 @@ func validateKey(k Key, f reflect.Value) error {
 	case "ve_layout":
 		// vzctl's simfs and ploop are refused rather than mapped: their
 		// on-disk formats are not these.
-		if l := f.Elem().String(); l != "dir" && l != "btrfs" && l != "image" && l != "auto" {
-			return fmt.Errorf("unknown layout %q (dir, btrfs, image or auto): %w", l, ErrBadValue)
+		if l := f.Elem().String(); l != "dir" && l != "btrfs" && l != "image" && l != "overlay" && l != "auto" {
+			return fmt.Errorf("unknown layout %q (dir, btrfs, image, overlay or auto): %w", l, ErrBadValue)
 		}
 	case "name":
 		return ValidateName(f.Elem().String())

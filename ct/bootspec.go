@@ -12,6 +12,7 @@ import (
 	"govz/ct/ctnet"
 	"govz/ct/resource"
 	"govz/ct/rootfs"
+	"govz/ct/storage"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 )
@@ -88,6 +89,7 @@ func BootSpec(c *Container) (*Boot, error) {
 	b.Spec = &supervisor.Spec{
 		UIDMappings:  uids,
 		GIDMappings:  gids,
+		RootMapped:   storage.MapsIDs(c.Layout),
 		ID:           strconv.Itoa(c.ID),
 		Rootfs:       c.Root,
 		RunDir:       c.RunDir,

@@ -29,7 +29,7 @@ type CreateOptions struct {
 	Name        string
 	Description string
 	IPAdd       []string
-	// Layout is the storage layout: dir, btrfs, image or auto.
+	// Layout is the storage layout: dir, btrfs, image, overlay or auto.
 	Layout string
 	// DiskSpace and DiskInodes are vzctl's soft:hard limits.
 	DiskSpace  string
@@ -238,9 +238,10 @@ func (n *Node) createIDSpec(sample *conf.Config, o CreateOptions) (s idSpec, byD
 // some file systems refuse (9p, NFS, FUSE, tmpfs before Linux 6.3). The
 // built-in default then falls back to identity mapping, with a warning;
 // a range somebody asked for is refused (exit 5). An image layout is
-// always ext4, which takes idmapped mounts.
+// always ext4, which takes idmapped mounts; an overlay's layers are on
+// ext4, XFS or btrfs (its create refuses others), which all do.
 func (n *Node) checkIDMappable(id int, s idSpec, byDefault bool, private, layout string) (idSpec, error) {
-	if s.identity() || layout == "image" {
+	if s.identity() || layout == "image" || layout == "overlay" {
 		return s, nil
 	}
 	err := rootfs.ProbeIDMap(private)

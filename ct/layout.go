@@ -25,6 +25,19 @@ func (n *Node) storageCT(id int, eff *conf.Config) storage.CT {
 	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id)}
 }
 
+// storageIDMaps is the container's ID mapping as a layout that maps IDs at
+// mount time takes it (storage.MapsIDs).
+func storageIDMaps(layer *conf.Config) (uids, gids []storage.IDMap, err error) {
+	us, gs, err := idMappings(layer)
+	for _, m := range us {
+		uids = append(uids, storage.IDMap(m))
+	}
+	for _, m := range gs {
+		gids = append(gids, storage.IDMap(m))
+	}
+	return uids, gids, err
+}
+
 // confine closes the directories above container c's private area and
 // mount point, and the dump directory, to all but root
 // (storage.Confine): create, mount and start call it, so a node an old

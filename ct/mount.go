@@ -30,6 +30,10 @@ func (n *Node) mount(id int) error {
 // mountCT mounts container c, loaded by the caller.
 func (n *Node) mountCT(ct *Container) error {
 	id, c := ct.ID, ct.Storage
+	var err error
+	if c.UIDMap, c.GIDMap, err = storageIDMaps(ct.Layer); err != nil {
+		return err
+	}
 	if mp, err := inventory.IsMountPoint(c.Root); err != nil {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
 	} else if mp {

@@ -469,8 +469,10 @@ func TestStorageTemplateCache(t *testing.T) {
 	}
 
 	// A changed tarball is noticed: the next create gets the new tree and
-	// the old cached copy goes. Creates made from the old one keep it.
-	for _, layout := range []string{"btrfs", "image"} {
+	// the old cached copy goes. Creates made from the old one keep it. An
+	// overlay lower is the old containers' file system: it stays until
+	// the last of them is destroyed.
+	for _, layout := range []string{"btrfs", "image", "overlay"} {
 		n.miniTemplate("mini", "one")
 		n.ok("vzctl", "create", "201", "--ostemplate", "mini", "--layout", layout, "--diskspace", "64M")
 		n.miniTemplate("mini", "two")
@@ -482,25 +484,38 @@ func TestStorageTemplateCache(t *testing.T) {
 			}
 			n.ok("vzctl", "umount", id)
 		}
-		ents, _ := storage.CachedTemplates(n.path("private"))
-		mini := 0
-		for _, e := range ents {
-			if strings.HasPrefix(e, "mini@") {
-				mini++
+		mini := func() (c int) {
+			ents, _ := storage.CachedTemplates(n.path("private"))
+			for _, e := range ents {
+				if strings.HasPrefix(e, "mini@") {
+					c++
+				}
 			}
+			return c
 		}
-		if mini != 1 {
-			t.Fatalf("%s: cache holds %v, want one entry for mini", layout, ents)
+		want := 1
+		if layout == "overlay" {
+			want = 2
+		}
+		if c := mini(); c != want {
+			t.Fatalf("%s: cache holds %d entries for mini, want %d", layout, c, want)
 		}
 		n.ok("vzctl", "destroy", "201")
+		if c := mini(); c != 1 {
+			t.Fatalf("%s: after the old template's last container went the cache holds %d entries for mini, want 1", layout, c)
+		}
 		n.ok("vzctl", "destroy", "202")
+		if layout == "overlay" {
+			n.ok("vzctl", "create", "203", "--ostemplate", "mini", "--layout", layout)
+			n.ok("vzctl", "destroy", "203")
+		}
 	}
 }
 
 func TestStorageKilledCreate(t *testing.T) {
-	for _, layout := range []string{"btrfs", "image"} {
+	for _, layout := range []string{"btrfs", "image", "overlay"} {
 		t.Run(layout, func(t *testing.T) {
-			fstype := map[string]string{"btrfs": "btrfs", "image": "ext4"}[layout]
+			fstype := map[string]string{"btrfs": "btrfs", "image": "ext4", "overlay": "ext4"}[layout]
 			mnt := scratchFS(t, fstype, 1<<30)
 			n := newNodeOn(t, mnt)
 			entries := []tarEntry{dir("./"), dir("./sbin/"), file("./sbin/init", "#!/bin/sh\n")}
@@ -588,7 +603,7 @@ func TestStorageDebianTreesIdentical(t *testing.T) {
 	src := storageDebianTemplate(t)
 	copyFile(t, src, n.path("template/cache/"+filepath.Base(src)))
 	name := strings.TrimSuffix(filepath.Base(src), ".tar.gz")
-	layouts := []string{"dir", "btrfs", "image"}
+	layouts := []string{"dir", "btrfs", "image", "overlay"}
 	for i, l := range layouts {
 		id := strconv.Itoa(101 + i)
 		n.ok("vzctl", "create", id, "--ostemplate", name, "--layout", l, "--diskspace", "2G")
@@ -599,10 +614,16 @@ func TestStorageDebianTreesIdentical(t *testing.T) {
 		t.Fatalf("the Debian tree has only %d entries", len(ref))
 	}
 	for i, l := range layouts[1:] {
-		got := treeDigest(t, n.path(fmt.Sprintf("root/%d", 102+i)))
+		id := strconv.Itoa(102 + i)
+		got := treeDigest(t, n.path("root/"+id))
 		// ext4 keeps its own lost+found at the root of an image.
 		if l == "image" {
 			delete(got, "/lost+found")
+		}
+		// The overlay's mount shows the container's IDs already.
+		if l == "overlay" {
+			uid, gid := idBase(t, n, id)
+			unshift(got, uid, gid)
 		}
 		diffs := 0
 		for p, want := range ref {

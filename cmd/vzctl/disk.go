@@ -26,7 +26,7 @@ func createCmd(e *env) *cli.Command {
 			&cli.StringFlag{Name: "name"},
 			&cli.StringFlag{Name: "description"},
 			&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "address, repeatable"},
-			&cli.StringFlag{Name: "layout", Usage: "storage layout: dir, btrfs, image or auto (default: ve_layout)"},
+			&cli.StringFlag{Name: "layout", Usage: "storage layout: dir, btrfs, image, overlay or auto (default: ve_layout)"},
 			&cli.StringFlag{Name: "diskspace", Usage: "disk space soft[:hard] limit, KB or K/M/G/T suffix (the image size for --layout image)"},
 			&cli.StringFlag{Name: "diskinodes", Usage: "inode soft[:hard] limit"},
 			&cli.StringFlag{Name: "local_uid", Usage: "first host UID of the container's 65536: a number, auto (a free range of local_id_pool) or 0 (identity mapping); default: vz.toml's local_uid, else auto"},

@@ -81,9 +81,15 @@ func pqLimits(l Limits) projquota.Limits {
 // project too). Without project quota on the host it only warns, and only
 // when a limit was asked for.
 func (d *dirLayout) applyQuota(c CT, dir string, lim Limits, existing bool) error {
+	return applyProjQuota(d.log, d.Name(), c, dir, lim, existing)
+}
+
+// applyProjQuota is applyQuota for the layouts on project quota (dir, and
+// overlay's upper layer); layout names the layout in what it says.
+func applyProjQuota(log Logger, layout string, c CT, dir string, lim Limits, existing bool) error {
 	if why := projquota.Check(filepath.Dir(dir)); why != nil {
 		if lim.Limited() {
-			d.log.Warnf("dir layout: disk limits are not enforced: %v", why)
+			log.Warnf("%s layout: disk limits are not enforced: %v", layout, why)
 		}
 		return nil
 	}
@@ -91,7 +97,7 @@ func (d *dirLayout) applyQuota(c CT, dir string, lim Limits, existing bool) erro
 	set := projquota.SetProject
 	if existing {
 		if cur, err := projquota.ProjectOf(dir); err == nil && cur != id {
-			d.log.Infof("Moving %s into quota project %d", dir, id)
+			log.Infof("Moving %s into quota project %d", dir, id)
 			set = projquota.SetProjectTree
 		}
 	}
@@ -105,7 +111,7 @@ func (d *dirLayout) applyQuota(c CT, dir string, lim Limits, existing bool) erro
 		if err := projquota.SetGrace(dir, uint64(lim.GraceSeconds)); err != nil {
 			return fmt.Errorf("%w: %w", err, vzerror.ErrQuotaSet)
 		}
-		d.log.Infof("dir layout: the quota grace period is per file system: %ds now applies to every container on it", lim.GraceSeconds)
+		log.Infof("%s layout: the quota grace period is per file system: %ds now applies to every container on it", layout, lim.GraceSeconds)
 	}
 	return nil
 }

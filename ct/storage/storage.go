@@ -8,6 +8,8 @@
 //     limits are qgroup limits.
 //   - image: an ext4 image file, a copy of the template's image, mounted
 //     through a loop device; its size is the limit.
+//   - overlay: the upper layer of an overlayfs over the template unpacked
+//     once; limits through project quota on the upper layer.
 //
 // Every layout builds a new private area at PRIVATE.tmp and renames it into
 // place, and every leftover of an interrupted command (a .tmp or
@@ -67,6 +69,27 @@ type CT struct {
 	ID      int
 	Private string // private area
 	Root    string // mount point
+	// UIDMap and GIDMap are the container's ID mappings, for a layout
+	// that maps IDs at mount time (MapsIDs); nil: identity.
+	UIDMap, GIDMap []IDMap
+}
+
+// IDMap is one line of a uid_map or gid_map.
+type IDMap struct {
+	ContainerID, HostID, Size uint32
+}
+
+// MapsIDs reports whether layout name mounts a container's root with the
+// container's ID mapping already (from CT.UIDMap and GIDMap), so that the
+// start must not idmap it again. overlay does: overlayfs cannot be
+// idmapped itself, only its layers can.
+func MapsIDs(name string) bool {
+	l, err := Open(name, nil)
+	if err != nil {
+		return false
+	}
+	m, ok := l.(interface{ MapsIDs() bool })
+	return ok && m.MapsIDs()
 }
 
 // Template is the OS template a private area is made from.
@@ -127,9 +150,10 @@ func noteUGIDLimit(log Logger, layout string, old, lim Limits) {
 		return
 	}
 	why := map[string]string{
-		"dir":   "user and group quota on the host file system would count each uid across all containers",
-		"btrfs": "btrfs has no user or group quota",
-		"image": "quota inside the image's ext4 is not implemented",
+		"dir":     "user and group quota on the host file system would count each uid across all containers",
+		"btrfs":   "btrfs has no user or group quota",
+		"image":   "quota inside the image's ext4 is not implemented",
+		"overlay": "user and group quota on the host file system would count each uid across all containers",
 	}[layout]
 	log.Warnf("%s layout: quotaugidlimit %d is not enforced: no per-user/group quota inside the container (%s)", layout, lim.UGIDLimit, why)
 }
@@ -147,7 +171,7 @@ type Logger interface {
 }
 
 // Names are the layouts, "auto" aside.
-var Names = []string{"dir", "btrfs", "image"}
+var Names = []string{"dir", "btrfs", "image", "overlay"}
 
 // Open returns the layout called name.
 func Open(name string, log Logger) (Layout, error) {
@@ -158,6 +182,8 @@ func Open(name string, log Logger) (Layout, error) {
 		return &btrfsLayout{log: log}, nil
 	case "image":
 		return &imageLayout{log: log}, nil
+	case "overlay":
+		return &overlayLayout{log: log}, nil
 	}
 	return nil, fmt.Errorf("unknown layout %q: %w", name, vzerror.ErrInvalidValue)
 }

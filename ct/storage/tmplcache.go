@@ -72,7 +72,7 @@ func tarballStamp(path string) (string, error) {
 
 // entryRe matches every cache entry of template name, work files included.
 func entryRe(name string) *regexp.Regexp {
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `@([0-9a-f]{` + strconv.Itoa(stampLen) + `})(-i[0-9]+-j[0-9]+\.img)?(\.tmp-[0-9]+(\.d)?)?$`)
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `@([0-9a-f]{` + strconv.Itoa(stampLen) + `})(-i[0-9]+-j[0-9]+\.img|\.ovl)?(\.tmp-[0-9]+(\.d)?)?$`)
 }
 
 // use runs fn on the cache entry of template t with the given suffix,
@@ -144,6 +144,16 @@ func (c tmplCache) build(t Template, stamp, entry string, build func(string) err
 	syncDir(c.dir)
 	for _, e := range ents {
 		if m := re.FindStringSubmatch(e.Name()); m != nil && m[3] == "" && m[1] != stamp {
+			if m[2] == ovlSuffix {
+				// A lower layer of running or stopped containers: marked
+				// stale, it goes with the last of them (dropUnused).
+				old := filepath.Join(c.dir, e.Name())
+				os.WriteFile(filepath.Join(old, "stale"), nil, 0o600)
+				if n := liveRefs(old); n > 0 {
+					c.log.Infof("Keeping cached %s, the lower layer of %d containers, until they are destroyed", e.Name(), n)
+					continue
+				}
+			}
 			c.log.Infof("Removing cached %s: the template tarball changed", e.Name())
 			if err := Remove(filepath.Join(c.dir, e.Name())); err != nil {
 				c.log.Warnf("%v", err)
@@ -191,4 +201,31 @@ func CachedTemplates(parent string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// dropUnused removes overlay lower layer entry once the template has a
+// newer entry (it is marked stale) and no container's private area names
+// it, under the template's exclusive lock, so no create is adding a
+// reference meanwhile.
+func (c tmplCache) dropUnused(entry string) error {
+	name, _, ok := strings.Cut(filepath.Base(entry), "@")
+	if !ok {
+		return nil
+	}
+	lf, err := os.OpenFile(filepath.Join(c.dir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening template cache lock: %v: %w", err, vzerror.ErrSystem)
+	}
+	defer lf.Close()
+	if err := flock(lf, unix.LOCK_EX); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(filepath.Join(entry, "stale")); err != nil {
+		return nil
+	}
+	if liveRefs(entry) > 0 {
+		return nil
+	}
+	c.log.Infof("Removing cached %s: superseded, and no container uses it any more", filepath.Base(entry))
+	return Remove(entry)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +345,116 @@ func TestVMBtrfsQgroupHoldsAgainstSysResource(t *testing.T) {
 	if !errors.Is(err, unix.EDQUOT) || n > 16<<20 {
 		t.Fatalf("root with CAP_SYS_RESOURCE wrote %d bytes under a 16M qgroup limit: %v", n, err)
 	}
+}
+
+// The overlay layout's limits are project quota on the upper layer, and
+// bind whoever writes through the overlay: overlayfs allocates in the
+// upper with the mounter's credentials, which lack CAP_SYS_RESOURCE
+// (quota/overlay). df at the root shows the limit (ext4 clamps statfs of
+// the PROJINHERIT upper directory). The template's blocks are not the
+// container's.
+func TestVMOverlayProjectQuota(t *testing.T) {
+	vmOnly(t)
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "pq.img"), filepath.Join(dir, "fs")
+	os.Mkdir(mnt, 0o755)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "quota,project", "-E", "quotatype=prjquota", img, "256M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	if err := image.Mount(img, mnt, "ext4", 0, "prjquota"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	o := &overlayLayout{log: &testLog{}}
+	for _, mapped := range []bool{false, true} {
+		id := 4242
+		if mapped {
+			id = 4243
+		}
+		c := CT{ID: id, Private: filepath.Join(mnt, "private", fmt.Sprint(id)), Root: filepath.Join(mnt, "root", fmt.Sprint(id))}
+		if mapped {
+			c.UIDMap = []IDMap{{ContainerID: 0, HostID: 200000, Size: 65536}}
+			c.GIDMap = []IDMap{{ContainerID: 0, HostID: 200000, Size: 65536}}
+		}
+		os.MkdirAll(filepath.Dir(c.Private), 0o700)
+		os.MkdirAll(c.Root, 0o755)
+		lim := Limits{SpaceSoftKB: 8 << 10, SpaceHardKB: 8 << 10, InodesSoft: 300, InodesHard: 300}
+		if err := o.Create(c, smallTemplate(t, dir), lim); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Mount(c); err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Statfs_t
+		unix.Statfs(c.Root, &st)
+		if total := int64(st.Blocks) * st.Bsize; total != 8<<20 {
+			t.Fatalf("mapped %v: statfs at the root: %d bytes, want the 8M limit", mapped, total)
+		}
+		u, err := o.Usage(c, true)
+		if err != nil || u.SpaceKB == nil || *u.SpaceKB > 64 {
+			t.Fatalf("mapped %v: usage after create: %+v %v: the template is charged to the container", mapped, u, err)
+		}
+		// This process has CAP_SYS_RESOURCE; the limit holds all the same.
+		// Through the mapped mount it writes as the container's root
+		// (host root's fsuid 0 is in no container's range).
+		asRoot := func(f func()) { f() }
+		if mapped {
+			asRoot = func(f func()) { asFSUID(200000, f) }
+		}
+		// The directories above the root are host root's alone: the
+		// writer starts from a descriptor of etc, as a container does from
+		// its own root.
+		etc, err := os.Open(filepath.Join(c.Root, "etc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inEtc := func(name string) string { return fmt.Sprintf("/proc/self/fd/%d/%s", etc.Fd(), name) }
+		var n int64
+		asRoot(func() { n, err = fill(inEtc("fill"), 64<<20) })
+		if !errors.Is(err, unix.EDQUOT) || n > 8<<20 {
+			t.Fatalf("mapped %v: filling past 8M through the overlay: %d bytes, %v; want EDQUOT", mapped, n, err)
+		}
+		// A copy-up is charged too.
+		os.Remove(filepath.Join(c.Root, "etc", "fill"))
+		asRoot(func() {
+			if f, err := os.OpenFile(inEtc("f3"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+				f.Write([]byte("x"))
+				f.Close()
+			}
+		})
+		if u, _ := o.Usage(c, true); u.SpaceKB == nil || *u.SpaceKB < 4 {
+			t.Fatalf("mapped %v: usage after a copy-up: %+v", mapped, u)
+		}
+		etc.Close()
+		if err := o.SetLimits(c, lim, Limits{SpaceSoftKB: 16 << 10, SpaceHardKB: 16 << 10, InodesSoft: conf.Unlimited, InodesHard: conf.Unlimited}, true); err != nil {
+			t.Fatal(err)
+		}
+		unix.Statfs(c.Root, &st)
+		if total := int64(st.Blocks) * st.Bsize; total != 16<<20 {
+			t.Fatalf("mapped %v: statfs after the raise: %d bytes", mapped, total)
+		}
+		if err := o.Umount(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Destroy(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, l, err := projquota.Get(mnt, uint32(id)); err != nil || l.BlockHardKB != 0 {
+			t.Fatalf("limits left after destroy: %+v, %v", l, err)
+		}
+	}
+}
+
+// asFSUID runs f on a thread of its own with fsuid and fsgid id; the
+// thread ends with it (never unlocked, so it serves no other goroutine).
+func asFSUID(id int, f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		unix.Setfsgid(id)
+		unix.Setfsuid(id)
+		f()
+		close(done)
+	}()
+	<-done
 }

@@ -213,7 +213,7 @@ func (s *sup) bootSteps(b *bootState) error {
 		return fmt.Errorf("container %s: %w: %w", spec.ID, err, vzerror.ErrSystem)
 	}
 	cfg.UserNS = spec.UserNS()
-	cfg.IDMap = spec.UserNS() && !spec.Identity()
+	cfg.IDMap = spec.UserNS() && !spec.Identity() && !spec.RootMapped
 	// Every container in a user namespace runs in a locked copy of its
 	// mount namespace (ct/nsinit/lock_linux.go).
 	cfg.LockMounts = spec.UserNS()

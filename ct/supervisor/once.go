@@ -88,7 +88,7 @@ func RunOnce(spec *Spec, argv []string, stdio [3]*os.File) (int, error) {
 			Manager: managerName, ShmSize: spec.ShmSize, RunSize: spec.RunSize,
 		},
 		UserNS:     spec.UserNS(),
-		IDMap:      spec.UserNS() && !spec.Identity(),
+		IDMap:      spec.UserNS() && !spec.Identity() && !spec.RootMapped,
 		LockMounts: spec.UserNS(),
 	}
 	ctx, cancel := contextTimeout(2 * time.Minute)

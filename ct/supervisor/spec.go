@@ -52,6 +52,10 @@ type Spec struct {
 	// gives it IdentityMap (see Identity).
 	UIDMappings []IDMap `json:"uid_mappings,omitempty"`
 	GIDMappings []IDMap `json:"gid_mappings,omitempty"`
+	// RootMapped says Rootfs is mounted with the mappings already (the
+	// overlay layout: overlayfs cannot be idmapped, its layers are), so
+	// the root is cloned as it is, not idmapped again.
+	RootMapped bool `json:"root_mapped,omitempty"`
 	// UnlockedMounts runs a privileged container as before mount locking:
 	// no user namespace, its masks plain mounts that its root may remove
 	// (userns.go). No config key sets it yet: it keeps the pre-lock code
