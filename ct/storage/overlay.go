@@ -65,7 +65,7 @@ const (
 
 func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	if err := overlay.Check(); err != nil {
-		return fmt.Errorf("the overlay layout: %v (try --layout image or dir): %w", err, vzerror.ErrLayout)
+		return fmt.Errorf("the overlay layout: %w (try --layout image or dir): %w", err, vzerror.ErrLayout)
 	}
 	if err := upperFS(filepath.Dir(c.Private)); err != nil {
 		return err
@@ -76,7 +76,7 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 		return err
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", tmp, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", tmp, err, vzerror.ErrCreatePrivate)
 	}
 	r := revert.New()
 	defer r.Fail()
@@ -84,7 +84,7 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	layers := filepath.Join(tmp, ovlLayers)
 	for _, d := range []string{layers, filepath.Join(tmp, ovlStage)} {
 		if err := os.Mkdir(d, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %v: %w", d, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("creating %s: %w: %w", d, err, vzerror.ErrCreatePrivate)
 		}
 	}
 	// The project goes on the empty layers directory first, so upper and
@@ -94,7 +94,7 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 	}
 	for _, d := range []string{ovlUpper, ovlWork} {
 		if err := os.Mkdir(filepath.Join(layers, d), 0o755); err != nil {
-			return fmt.Errorf("creating %s: %v: %w", d, err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("creating %s: %w: %w", d, err, vzerror.ErrCreatePrivate)
 		}
 	}
 	cache := cacheFor(c, o.log)
@@ -105,7 +105,7 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(tmp, ovlLowerOf), []byte(filepath.Base(entry)+"\n"), 0o600); err != nil {
-			return fmt.Errorf("recording the lower layer: %v: %w", err, vzerror.ErrCreatePrivate)
+			return fmt.Errorf("recording the lower layer: %w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		return addRef(entry, c)
 	})
@@ -126,7 +126,7 @@ func (o *overlayLayout) Create(c CT, t Template, lim Limits) error {
 func upperFS(parent string) error {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(existingAncestor(parent), &sfs); err != nil {
-		return fmt.Errorf("statfs %s: %v: %w", parent, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("statfs %s: %w: %w", parent, err, vzerror.ErrCreatePrivate)
 	}
 	switch uint32(sfs.Type) {
 	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC:
@@ -139,14 +139,14 @@ func upperFS(parent string) error {
 // refs directory.
 func (o *overlayLayout) buildLower(t Template, work string) error {
 	if err := os.Mkdir(work, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", work, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", work, err, vzerror.ErrCreatePrivate)
 	}
 	root := filepath.Join(work, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %v: %w", root, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating %s: %w: %w", root, err, vzerror.ErrCreatePrivate)
 	}
 	if err := os.Mkdir(filepath.Join(work, "refs"), 0o700); err != nil {
-		return fmt.Errorf("creating refs of %s: %v: %w", work, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("creating refs of %s: %w: %w", work, err, vzerror.ErrCreatePrivate)
 	}
 	if err := untar.ExtractFile(t.Path, root, untar.Options{Progress: t.Progress, Warnf: o.log.Warnf}); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, root, err)
@@ -160,7 +160,7 @@ func (o *overlayLayout) buildLower(t Template, work string) error {
 func rootLikeLower(upper, lower string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(lower, &st); err != nil {
-		return fmt.Errorf("lower layer root %s: %v: %w", lower, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("lower layer root %s: %w: %w", lower, err, vzerror.ErrCreatePrivate)
 	}
 	err := unix.Lchown(upper, int(st.Uid), int(st.Gid))
 	if err == nil {
@@ -170,7 +170,7 @@ func rootLikeLower(upper, lower string) error {
 		err = unix.UtimesNanoAt(unix.AT_FDCWD, upper, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err != nil {
-		return fmt.Errorf("upper layer root %s: %v: %w", upper, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("upper layer root %s: %w: %w", upper, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func rootLikeLower(upper, lower string) error {
 func addRef(entry string, c CT) error {
 	p := filepath.Join(entry, "refs", fmt.Sprint(c.ID))
 	if err := os.WriteFile(p, []byte(c.Private+"\n"), 0o600); err != nil {
-		return fmt.Errorf("recording container %d as a user of %s: %v: %w", c.ID, entry, err, vzerror.ErrCreatePrivate)
+		return fmt.Errorf("recording container %d as a user of %s: %w: %w", c.ID, entry, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
 }
@@ -222,7 +222,7 @@ func names(private, entry string) bool {
 func lowerOf(private string) (entry string, err error) {
 	b, err := os.ReadFile(filepath.Join(private, ovlLowerOf))
 	if err != nil {
-		return "", fmt.Errorf("private area %s has no lower layer record: %v: %w", private, err, vzerror.ErrNoPrivate)
+		return "", fmt.Errorf("private area %s has no lower layer record: %w: %w", private, err, vzerror.ErrNoPrivate)
 	}
 	name := strings.TrimSpace(string(b))
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
@@ -238,7 +238,7 @@ func (o *overlayLayout) Mount(c CT) error {
 	}
 	lower := filepath.Join(entry, "root")
 	if _, err := os.Stat(lower); err != nil {
-		return fmt.Errorf("lower layer of container %d: %v: %w", c.ID, err, vzerror.ErrNoPrivate)
+		return fmt.Errorf("lower layer of container %d: %w: %w", c.ID, err, vzerror.ErrNoPrivate)
 	}
 	s := overlay.Spec{Lower: lower, Layers: filepath.Join(c.Private, ovlLayers), Upper: ovlUpper, Work: ovlWork,
 		Stage: filepath.Join(c.Private, ovlStage), Target: c.Root}
@@ -249,7 +249,7 @@ func (o *overlayLayout) Mount(c CT) error {
 		s.GIDs = append(s.GIDs, overlay.IDMap(m))
 	}
 	if err := overlay.Mount(s); err != nil {
-		return fmt.Errorf("%v: %w", err, vzerror.ErrMount)
+		return fmt.Errorf("%w: %w", err, vzerror.ErrMount)
 	}
 	return nil
 }

@@ -214,7 +214,7 @@ func (c tmplCache) dropUnused(entry string) error {
 	}
 	lf, err := os.OpenFile(filepath.Join(c.dir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening template cache lock: %v: %w", err, vzerror.ErrSystem)
+		return fmt.Errorf("opening template cache lock: %w: %w", err, vzerror.ErrSystem)
 	}
 	defer lf.Close()
 	if err := flock(lf, unix.LOCK_EX); err != nil {
