@@ -9,12 +9,12 @@
 package ct
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"govz/conf"
 	"govz/ct/inventory"
 	"govz/ct/lock"
+	"govz/ct/recovery"
 	"govz/ct/vzlog"
 )
 
@@ -82,18 +82,7 @@ func (n *Node) IDs() ([]int, error) { return n.inv().IDs() }
 // lock takes container id's lock for op and finishes whatever a holder
 // that died left half done.
 func (n *Node) lock(id int, op string) (*lock.Lock, error) {
-	l, err := lock.Acquire(n.LockDir(), id, op)
-	if err != nil {
-		return nil, err
-	}
-	if l.Stale != "" {
-		n.Log.Warnf("container %d: previous %q did not finish; cleaning up", id, l.Stale)
-		if err := n.recover(id, l.Stale); err != nil {
-			l.Release()
-			return nil, fmt.Errorf("recovering after interrupted %s: %w", l.Stale, err)
-		}
-	}
-	return l, nil
+	return recovery.Lock(n.inv(), id, op)
 }
 
 // lockNode takes the node-wide allocation lock for op: held from reading
