@@ -22,7 +22,7 @@ func (n *Node) layoutOf(eff *conf.Config) (storage.Layout, error) {
 
 // storageCT is container id as a layout sees it.
 func (n *Node) storageCT(id int, eff *conf.Config) storage.CT {
-	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id)}
+	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id), Progress: n.Progress}
 }
 
 // confine closes the directories above container c's private area and

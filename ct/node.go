@@ -33,6 +33,10 @@ type Node struct {
 	// SkipLock is vzctl's --skiplock: a command run by the holder of a
 	// container's lock (an action script) proceeds under that lock.
 	SkipLock bool
+	// Progress, when set, makes a progress bar titled desc for a long
+	// storage step (an image's copy, check, resize; storage.CT); the
+	// command sets it on a terminal only.
+	Progress func(desc string, bytes bool) func(done, total int64)
 }
 
 // OpenNode loads the installation at $VZ_ROOT.

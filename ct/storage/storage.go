@@ -67,6 +67,18 @@ type CT struct {
 	ID      int
 	Private string // private area
 	Root    string // mount point
+	// Progress, when set, makes a progress hook titled desc for a long
+	// step (an image's check, resize or copy), counting bytes or plain
+	// units; nil draws nothing.
+	Progress func(desc string, bytes bool) func(done, total int64)
+}
+
+// bar is c.Progress(desc, bytes), nil without one.
+func (c CT) bar(desc string, bytes bool) func(done, total int64) {
+	if c.Progress == nil {
+		return nil
+	}
+	return c.Progress(desc, bytes)
 }
 
 // Template is the OS template a private area is made from.
