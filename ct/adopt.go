@@ -1,7 +1,6 @@
 package ct
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,7 @@ import (
 
 	"govz/conf"
 	"govz/conf/atomicfile"
-	"govz/ct/inventory"
+	"govz/ct/recovery"
 	"govz/ct/revert"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
@@ -74,7 +73,7 @@ func (n *Node) Adopt(id int, o AdoptOptions) error {
 			return fmt.Errorf("private area %s already exists: %w", private, vzerror.ErrPrivateExists)
 		}
 	}
-	if err := l.Update(importRecord(private, root, o.Source)); err != nil {
+	if err := l.Update(recovery.ImportRecord(private, root, o.Source)); err != nil {
 		return err
 	}
 	r := revert.New()
@@ -93,7 +92,7 @@ func (n *Node) Adopt(id int, o AdoptOptions) error {
 		if err := o.Take(private); err != nil {
 			return err
 		}
-		r.Add(func() { n.undoTake(private, o.Source) })
+		r.Add(func() { recovery.UndoTake(n.inv(), private, o.Source) })
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("creating mount point %s: %w: %w", root, err, vzerror.ErrMountPoint)
@@ -147,59 +146,6 @@ func (n *Node) adoptIDSpec(layer *conf.Config) (idSpec, bool, error) {
 	}
 	s, err := pairIDs(nil, nil)
 	return s, true, err
-}
-
-// undoTake puts a taken private area back: renamed back to where it came
-// from, left where it is when it was used in place, removed when it was
-// made (a copy, a conversion) along with its temporary.
-func (n *Node) undoTake(private, source string) {
-	switch {
-	case source == private:
-	case source != "":
-		if _, err := os.Lstat(source); errors.Is(err, os.ErrNotExist) {
-			if err := os.Rename(private, source); err != nil {
-				n.Log.Warnf("moving %s back to %s: %v", private, source, err)
-			}
-			return
-		}
-		n.Log.Warnf("%s exists again: %s left as it is", source, private)
-	default:
-		storage.Remove(private)
-		storage.Remove(private + ".tmp")
-	}
-}
-
-// importRecord is the lock's operation record of an import: create's
-// form and the source of a moved private area.
-func importRecord(private, root, source string) string {
-	return opRecord("import", private, root) + " " + strconv.Quote(source)
-}
-
-// recoverImport undoes an import that died before its config was written
-// (see recover): the private area goes back (undoTake), the action
-// scripts, names and mount point it made go.
-func (n *Node) recoverImport(id int, rec, private, root string) error {
-	i := len(opRecord("import", private, root))
-	if i >= len(rec) {
-		return fmt.Errorf("container %d: the record of an interrupted import does not say where %s came from; it is left there: move it back or remove it by hand: %w", id, private, vzerror.ErrSystem)
-	}
-	source, err := strconv.Unquote(rec[i+1:])
-	if err != nil {
-		return fmt.Errorf("container %d: the record of an interrupted import is cut (%q); %s is left there: move it back or remove it by hand: %w", id, rec, private, vzerror.ErrSystem)
-	}
-	if busy, _ := inventory.MountedUnder(private, root); busy {
-		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
-	}
-	n.undoTake(private, source)
-	if source != private {
-		storage.Remove(private + ".tmp")
-	}
-	for _, ph := range []string{phasePremount, phaseMount, phaseStart, phaseStop, phaseUmount, phasePostumount} {
-		os.Remove(filepath.Join(n.Paths.ConfDir(), strconv.Itoa(id)+"."+ph))
-	}
-	os.Remove(root)
-	n.removeStaleNames(id)
-	return nil
 }
 
 // WithLock runs f under container id's lock (recovering what a dead

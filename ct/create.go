@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"govz/conf"
 	"govz/ct/inventory"
+	"govz/ct/recovery"
 	"govz/ct/revert"
 	"govz/ct/rootfs"
 	"govz/ct/storage"
@@ -137,7 +137,7 @@ func (n *Node) Create(id int, o CreateOptions) (err error) {
 	}
 	// From here on the disk changes: record where, so that the next holder
 	// of the lock can roll back if this process dies.
-	if err := l.Update(opRecord("create", private, root)); err != nil {
+	if err := l.Update(recovery.Record("create", private, root)); err != nil {
 		return err
 	}
 
@@ -278,63 +278,6 @@ func (n *Node) checkPrivateFree(private string) error {
 		return fmt.Errorf("private area %s: %w: %w", private, err, vzerror.ErrCreatePrivate)
 	}
 	return nil
-}
-
-// recover rolls back what a dead holder of the lock left: a create that
-// never wrote its config, or a destroy that removed the config and not yet
-// the files.
-func (n *Node) recover(id int, record string) error {
-	_, private, root := parseOpRecord(record)
-	if private == "" {
-		// The holder died before it touched the disk.
-		return nil
-	}
-	if _, err := n.LoadCT(id); err == nil {
-		// The config exists: a create committed, or a destroy had not
-		// begun removing anything. Only a stale temp area may remain.
-		return storage.Remove(private + ".tmp")
-	} else if !errors.Is(err, vzerror.ErrNoConfig) {
-		return err
-	}
-	if op, _, _ := parseOpRecord(record); op == "import" {
-		return n.recoverImport(id, record, private, root)
-	}
-	if busy, _ := inventory.MountedUnder(private, root); busy {
-		return fmt.Errorf("container %d has mounts under %s or %s: %w", id, private, root, vzerror.ErrMounted)
-	}
-	for _, p := range []string{private + ".tmp", private + ".destroyed", private} {
-		if err := storage.Remove(p); err != nil {
-			return err
-		}
-	}
-	os.Remove(root)
-	n.removeStaleNames(id)
-	return nil
-}
-
-// opRecord is what a command writes into its lock before it changes the
-// disk: the operation and the paths it works on, quoted.
-func opRecord(op, private, root string) string {
-	return op + " " + strconv.Quote(private) + " " + strconv.Quote(root)
-}
-
-func parseOpRecord(rec string) (op, private, root string) {
-	op, rest, _ := strings.Cut(rec, " ")
-	p, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return op, "", ""
-	}
-	rest = strings.TrimPrefix(rest[len(p):], " ")
-	r, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return op, "", ""
-	}
-	private, _ = strconv.Unquote(p)
-	root, _ = strconv.Unquote(r)
-	if !filepath.IsAbs(private) || !filepath.IsAbs(root) {
-		return op, "", ""
-	}
-	return op, private, root
 }
 
 // extractTemplate is storage.Template.Extract: untar.ExtractFile.

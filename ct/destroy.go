@@ -7,6 +7,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/inventory"
+	"govz/ct/recovery"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
 )
@@ -41,7 +42,7 @@ func (n *Node) Destroy(id int) error {
 	if err != nil {
 		return err
 	}
-	if err := l.Update(opRecord("destroy", private, root)); err != nil {
+	if err := l.Update(recovery.Record("destroy", private, root)); err != nil {
 		return err
 	}
 	if err := os.Remove(c.ConfFile); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/cgroup"
+	"govz/ct/recovery"
 	"govz/ct/revert"
 	"govz/ct/storage"
 	"govz/ct/vzerror"
@@ -119,7 +120,7 @@ func (n *Node) CreateFrom(id int, layer *conf.Config, fill func(lay storage.Layo
 	if err != nil {
 		return err
 	}
-	if err := l.Update(opRecord("create", c.Private, c.Root)); err != nil {
+	if err := l.Update(recovery.Record("create", c.Private, c.Root)); err != nil {
 		return err
 	}
 	r := revert.New()

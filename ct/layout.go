@@ -22,7 +22,7 @@ func (n *Node) layoutOf(eff *conf.Config) (storage.Layout, error) {
 
 // storageCT is container id as a layout sees it.
 func (n *Node) storageCT(id int, eff *conf.Config) storage.CT {
-	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id)}
+	return storage.CT{ID: id, Private: n.path(eff.VEPrivate, id), Root: n.path(eff.VERoot, id), Progress: n.Progress}
 }
 
 // storageIDMaps is the container's ID mapping as a layout that maps IDs at

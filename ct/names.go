@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"govz/conf"
+	"govz/ct/recovery"
 	"govz/ct/vzerror"
 )
 
@@ -45,20 +46,7 @@ func (n *Node) registerName(id int, name string) error {
 }
 
 // unregisterName removes names/NAME if it points at container id.
-func (n *Node) unregisterName(id int, name string) {
-	link := filepath.Join(n.Paths.NamesDir(), name)
-	if t, err := os.Readlink(link); err == nil && filepath.Base(t) == strconv.Itoa(id)+".toml" {
-		os.Remove(link)
-	}
-}
-
-// removeStaleNames removes every name link pointing at container id.
-func (n *Node) removeStaleNames(id int) {
-	ents, _ := os.ReadDir(n.Paths.NamesDir())
-	for _, e := range ents {
-		n.unregisterName(id, e.Name())
-	}
-}
+func (n *Node) unregisterName(id int, name string) { recovery.UnregisterName(n.inv(), id, name) }
 
 // dedupIPs drops repeated addresses, keeping the first spelling.
 func dedupIPs(ips []string) []string {

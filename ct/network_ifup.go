@@ -1,13 +1,12 @@
 package ct
 
 import (
-	"errors"
 	"net/netip"
 	"time"
 
 	"govz/ct/ctnet"
 	"govz/ct/lock"
-	"govz/ct/vzerror"
+	"govz/ct/recovery"
 	"govz/net/link"
 	"govz/net/linkwatch"
 	"govz/net/venet"
@@ -31,13 +30,7 @@ func (n *Node) NetReproxy(id int, dev string) error {
 	return ctnet.Reproxy(n.inv(), n.lockUntil, id, dev)
 }
 
-// command holds it, until deadline (at least once).
+// lockUntil is recovery.LockUntil on this node: ctnet's Locker.
 func (n *Node) lockUntil(id int, op string, deadline time.Time) (*lock.Lock, error) {
-	for {
-		l, err := n.lock(id, op)
-		if !errors.Is(err, vzerror.ErrLocked) || !time.Now().Before(deadline) {
-			return l, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return recovery.LockUntil(n.inv(), id, op, deadline)
 }

@@ -9,12 +9,12 @@
 package ct
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"govz/conf"
 	"govz/ct/inventory"
 	"govz/ct/lock"
+	"govz/ct/recovery"
 	"govz/ct/vzlog"
 )
 
@@ -33,6 +33,10 @@ type Node struct {
 	// SkipLock is vzctl's --skiplock: a command run by the holder of a
 	// container's lock (an action script) proceeds under that lock.
 	SkipLock bool
+	// Progress, when set, makes a progress bar titled desc for a long
+	// storage step (an image's copy, check, resize; storage.CT); the
+	// command sets it on a terminal only.
+	Progress func(desc string, bytes bool) func(done, total int64)
 }
 
 // OpenNode loads the installation at $VZ_ROOT.
@@ -82,18 +86,7 @@ func (n *Node) IDs() ([]int, error) { return n.inv().IDs() }
 // lock takes container id's lock for op and finishes whatever a holder
 // that died left half done.
 func (n *Node) lock(id int, op string) (*lock.Lock, error) {
-	l, err := lock.Acquire(n.LockDir(), id, op)
-	if err != nil {
-		return nil, err
-	}
-	if l.Stale != "" {
-		n.Log.Warnf("container %d: previous %q did not finish; cleaning up", id, l.Stale)
-		if err := n.recover(id, l.Stale); err != nil {
-			l.Release()
-			return nil, fmt.Errorf("recovering after interrupted %s: %w", l.Stale, err)
-		}
-	}
-	return l, nil
+	return recovery.Lock(n.inv(), id, op)
 }
 
 // lockNode takes the node-wide allocation lock for op: held from reading

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"govz/conf"
+	"govz/ct/authkeys"
 	"govz/ct/vzerror"
 )
 
@@ -30,12 +31,15 @@ type SetOptions struct {
 	// UserPasswd sets guest passwords at once, stored nowhere
 	// (userpasswd.go).
 	UserPasswd []UserPasswd
+	// SSHKeys are added to the guest root's authorized_keys at once,
+	// stored nowhere (sshkeys.go).
+	SSHKeys []authkeys.Key
 }
 
-// onlyPasswords reports whether the call does nothing but --userpasswd,
-// which then prints no "not saved" warning.
+// onlyPasswords reports whether the call does nothing but --userpasswd
+// and --ssh-key, which then print no "not saved" warning.
 func (o SetOptions) onlyPasswords() bool {
-	if len(o.UserPasswd) == 0 || len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Save || o.ResetUB ||
+	if len(o.UserPasswd)+len(o.SSHKeys) == 0 || len(o.IPAdd) > 0 || len(o.IPDel) > 0 || o.Save || o.ResetUB ||
 		o.ApplyConfig != "" || o.Net.edits() {
 		return false
 	}
@@ -90,6 +94,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 	}
 	cur := n.Effective(layer)
 	if err := n.setPasswords(id, cur, o.UserPasswd); err != nil {
+		return err
+	}
+	if err := n.setSSHKeys(id, cur, o.SSHKeys); err != nil {
 		return err
 	}
 	if onlyPasswords {

@@ -11,7 +11,6 @@ import (
 
 	"govz/conf"
 	"govz/ct/guestuser"
-	"govz/ct/inventory"
 	"govz/ct/vzerror"
 	"govz/internal/inroot"
 	"govz/internal/shacrypt"
@@ -57,28 +56,12 @@ func (n *Node) setPasswords(id int, eff *conf.Config, list []UserPasswd) error {
 	if len(list) == 0 {
 		return nil
 	}
-	root := n.path(eff.VERoot, id)
-	if !n.running(id, eff) {
-		mp, err := inventory.IsMountPoint(root)
-		if err != nil {
-			return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
-		}
-		if !mp {
-			if err := n.mount(id); err != nil {
-				return err
-			}
-			defer func() {
-				if err := n.umount(id); err != nil {
-					n.Log.Warnf("unmounting container %d after --userpasswd: %v", id, err)
-				}
-			}()
-		}
-	}
-	r, err := inroot.Open(root, inroot.SameMount)
-	if err != nil {
-		return fmt.Errorf("container %d root: %w: %w", id, err, vzerror.ErrSystem)
-	}
-	defer r.Close()
+	return n.withGuestRoot(id, eff, "--userpasswd", func(r *inroot.Root) error {
+		return n.setPasswordsIn(r, id, list)
+	})
+}
+
+func (n *Node) setPasswordsIn(r *inroot.Root, id int, list []UserPasswd) error {
 	if m := encryptMethod(r); m != "" && m != "SHA512" {
 		// yescrypt (Debian 12's default) and the others are newer or
 		// weaker schemes; every crypt(3) a guest has verifies "$6$".

@@ -118,3 +118,15 @@ func (e *env) progress(desc string) func(done, total int64) {
 	}
 	return progress.Bytes(e.log.Out, desc)
 }
+
+// storageProgress is ct.Node.Progress: progress's bar for bytes or plain
+// counts, under the same rules as progress.
+func (e *env) storageProgress(desc string, bytes bool) func(done, total int64) {
+	if e.log.Quiet {
+		return nil
+	}
+	if bytes {
+		return progress.Bytes(e.log.Out, desc)
+	}
+	return progress.Count(e.log.Out, desc)
+}

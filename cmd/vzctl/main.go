@@ -41,6 +41,7 @@ func (e *env) node() (*ct.Node, error) {
 		return nil, err
 	}
 	n.SkipLock = e.skipLock
+	n.Progress = e.storageProgress
 	e.log.ConsoleLevel += ct.Verbosity(n)
 	e.log.OpenFile(ct.LogFile(n), ct.LogLevel(n))
 	return n, nil

@@ -34,6 +34,7 @@ func setCmd(e *env) *cli.Command {
 		&cli.StringSliceFlag{Name: "ipadd", Aliases: []string{"ip"}, Usage: "add a routed address, repeatable"},
 		&cli.StringSliceFlag{Name: "ipdel", Usage: "remove an address, or all"},
 		&cli.GenericFlag{Name: "userpasswd", Value: &rawList{}, Usage: "USER:PASSWORD, repeatable: set a guest user's password at once (the user is created if missing); hashed on the host, stored nowhere else; note that while vzctl runs its arguments are visible in ps; USER:- reads the password from stdin instead"},
+		&cli.GenericFlag{Name: "ssh-key", Value: &rawList{}, Usage: "KEYLINE|FILE, repeatable: add public keys to the guest root's /root/.ssh/authorized_keys at once (running or stopped; a key already there is not added again); a value with a blank is one key line (TYPE BASE64 [COMMENT], no options), else a host file of them (an id_*.pub); stored nowhere else"},
 		&cli.StringFlag{Name: "stop-timeout", Usage: "seconds to wait for a clean halt"},
 		&cli.StringFlag{Name: "root", Usage: "mount point path"},
 		&cli.StringFlag{Name: "private", Usage: "private area path"},
@@ -109,6 +110,13 @@ func setCmd(e *env) *cli.Command {
 					return err
 				}
 				o.UserPasswd = append(o.UserPasswd, up)
+			}
+			for _, v := range c.Generic("ssh-key").(*rawList).vals {
+				keys, err := ct.ParseSSHKey(v)
+				if err != nil {
+					return err
+				}
+				o.SSHKeys = append(o.SSHKeys, keys...)
 			}
 			o.Net = netOptions(c)
 			if o.Net.IfName != "" {

@@ -8,9 +8,9 @@
 // eth0 down/up`) the LAN no longer reaches the containers' routed
 // addresses. The distribution's network scripts run this once DEVICE is
 // up again (scripts/ifupdown/vzifup-post); it restores the entries of
-// every running container (ct.Node.NetIfUp) and announces the addresses.
+// every running container (ctnet.IfUp) and announces the addresses.
 // With --watch it stays, and does so for every link that comes up
-// (ct.Node.NetWatch), until SIGTERM or SIGINT. Run it in the network
+// (ctnet.Watch), until SIGTERM or SIGINT. Run it in the network
 // namespace the containers were started from.
 package main
 
@@ -21,8 +21,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
-	"govz/ct"
+	"govz/ct/ctnet"
+	"govz/ct/inventory"
+	"govz/ct/lock"
+	"govz/ct/recovery"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
@@ -56,14 +60,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitcode.Of(vzerror.ErrSyntax)
 	}
 	err := func() error {
-		n, err := ct.OpenNode(log)
+		// The node's inventory and its container locks (with the crash
+		// recovery every lock holder owes) are all it needs: no runtime
+		// is linked (deps_test.go).
+		n, err := inventory.Open(log)
 		if err != nil {
 			return err
 		}
-		log.ConsoleLevel += ct.Verbosity(n)
-		log.OpenFile(ct.LogFile(n), ct.LogLevel(n))
+		log.ConsoleLevel += n.Verbosity()
+		log.OpenFile(n.LogFile(), n.LogLevel())
+		lk := func(id int, op string, deadline time.Time) (*lock.Lock, error) {
+			return recovery.LockUntil(n, id, op, deadline)
+		}
 		if args[0] != "--watch" {
-			_, err = n.NetIfUp(args[0])
+			_, err = ctnet.IfUp(n, lk, args[0])
 			return err
 		}
 		w, err := linkwatch.Open(link.AliasPrefix)
@@ -77,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			w.Close()
 		}()
 		log.Infof("Watching links")
-		return n.NetWatch(w)
+		return ctnet.Watch(n, lk, w)
 	}()
 	if err != nil {
 		m := strings.ReplaceAll(err.Error(), "\n", "; ")

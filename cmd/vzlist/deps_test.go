@@ -8,7 +8,8 @@ import (
 )
 
 // TestLinksNoRuntime pins the dependency graph: vzlist reads configs and
-// status only, so it links neither the container runtime (the root ct
+// status only, and vzifup-post locks containers and restores proxy
+// entries only, so neither links the container runtime (the root ct
 // package, the supervisor, nsinit, attach, nsenter), nor the template
 // extractor, nor any package of ours with C in it.
 func TestLinksNoRuntime(t *testing.T) {
@@ -19,29 +20,31 @@ func TestLinksNoRuntime(t *testing.T) {
 		}
 		t.Skip("go is not on PATH")
 	}
-	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}} {{len .CgoFiles}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
 	forbidden := map[string]bool{
 		"govz/ct": true, "govz/ct/supervisor": true, "govz/ct/nsinit": true,
 		"govz/ct/attach": true, "govz/ct/nsenter": true, "govz/templates/untar": true,
 	}
-	seen := 0
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, cgo, _ := strings.Cut(l, " ")
-		if !strings.HasPrefix(pkg, "govz/") {
-			continue
+	for _, cmd := range []struct{ name, dir string }{{"vzlist", "."}, {"vzifup-post", "../vzifup-post"}} {
+		out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}} {{len .CgoFiles}}", cmd.dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", cmd.dir, err, out)
 		}
-		seen++
-		if forbidden[pkg] {
-			t.Errorf("vzlist links %s", pkg)
+		seen := 0
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			pkg, cgo, _ := strings.Cut(l, " ")
+			if !strings.HasPrefix(pkg, "govz/") {
+				continue
+			}
+			seen++
+			if forbidden[pkg] {
+				t.Errorf("%s links %s", cmd.name, pkg)
+			}
+			if cgo != "0" {
+				t.Errorf("%s links %s, which has cgo files", cmd.name, pkg)
+			}
 		}
-		if cgo != "0" {
-			t.Errorf("vzlist links %s, which has cgo files", pkg)
+		if seen < 3 {
+			t.Fatalf("go list %s named %d of our packages: %s", cmd.dir, seen, out)
 		}
-	}
-	if seen < 3 {
-		t.Fatalf("go list named %d of our packages: %s", seen, out)
 	}
 }

@@ -322,7 +322,10 @@ func (c *converter) set(k, v string) error {
 	if key, ok := conf.KeyByName(k); ok && strings.HasPrefix(key.Kind, "barrier:limit") {
 		// vzctl's vSwap samples spell every beancounter out as
 		// unlimited; unset is the same in govz (no limit) and keeps the
-		// file to what the container is really limited by.
+		// file to what the container is really limited by. NUMFILE
+		// too: OpenVZ counted files per container and left the guest's
+		// RLIMIT_NOFILE alone, where govz's numfile "unlimited" would
+		// raise every process's soft limit to the kernel's ceiling.
 		if bl, err := parsePair(key.Kind, v); err == nil && bl.Barrier == conf.Unlimited && bl.Limit == conf.Unlimited {
 			return nil
 		}

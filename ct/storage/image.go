@@ -61,7 +61,7 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 	err = cacheFor(c, m.log).use(t, fmt.Sprintf("-i%d-j%d.img", ipg, journal), func(work string) error {
 		return m.buildTemplate(t, work, ipg, journal)
 	}, func(entry string) error {
-		if _, err := image.Copy(img, entry); err != nil {
+		if _, err := image.CopyWith(img, entry, c.bar("Copying the template image", true)); err != nil {
 			return fmt.Errorf("%w: %w", err, vzerror.ErrCreatePrivate)
 		}
 		return nil
@@ -69,7 +69,7 @@ func (m *imageLayout) Create(c CT, t Template, lim Limits) error {
 	if err != nil {
 		return err
 	}
-	if err := image.Resize(img, size); err != nil {
+	if err := image.ResizeWith(img, size, c.bar("Resizing the image", false)); err != nil {
 		if errors.Is(err, image.ErrTooSmall) {
 			return fmt.Errorf("diskspace %dK is too small for template %s: %w: %w", lim.SpaceHardKB, t.Name, err, vzerror.ErrNoDiskSpace)
 		}
@@ -221,10 +221,10 @@ func (m *imageLayout) SetLimits(c CT, old, lim Limits, mounted bool) error {
 		return nil
 	}
 	m.log.Infof("Resizing the image of container %d to %dK", c.ID, lim.SpaceHardKB)
-	if err := image.Check(img); err != nil {
+	if err := image.CheckWith(img, c.bar("Checking the image", false)); err != nil {
 		return fmt.Errorf("%w: %w", err, vzerror.ErrResizeImage)
 	}
-	if err := image.Resize(img, size); err != nil {
+	if err := image.ResizeWith(img, size, c.bar("Resizing the image", false)); err != nil {
 		if errors.Is(err, image.ErrTooSmall) {
 			return fmt.Errorf("diskspace %dK is less than the container uses: %w: %w", lim.SpaceHardKB, err, vzerror.ErrResizeImage)
 		}

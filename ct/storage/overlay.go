@@ -13,7 +13,6 @@ import (
 	"govz/ct/vzerror"
 	"govz/quota/overlay"
 	"govz/quota/projquota"
-	"govz/templates/untar"
 )
 
 // overlayLayout keeps each private area as the upper layer of an overlayfs
@@ -148,7 +147,7 @@ func (o *overlayLayout) buildLower(t Template, work string) error {
 	if err := os.Mkdir(filepath.Join(work, "refs"), 0o700); err != nil {
 		return fmt.Errorf("creating refs of %s: %w: %w", work, err, vzerror.ErrCreatePrivate)
 	}
-	if err := untar.ExtractFile(t.Path, root, untar.Options{Progress: t.Progress, Warnf: o.log.Warnf}); err != nil {
+	if err := t.extract(root, o.log.Warnf); err != nil {
 		return fmt.Errorf("unpacking %s into %s: %w", t.Path, root, err)
 	}
 	return nil

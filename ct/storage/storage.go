@@ -72,6 +72,18 @@ type CT struct {
 	// UIDMap and GIDMap are the container's ID mappings, for a layout
 	// that maps IDs at mount time (MapsIDs); nil: identity.
 	UIDMap, GIDMap []IDMap
+	// Progress, when set, makes a progress hook titled desc for a long
+	// step (an image's check, resize or copy), counting bytes or plain
+	// units; nil draws nothing.
+	Progress func(desc string, bytes bool) func(done, total int64)
+}
+
+// bar is c.Progress(desc, bytes), nil without one.
+func (c CT) bar(desc string, bytes bool) func(done, total int64) {
+	if c.Progress == nil {
+		return nil
+	}
+	return c.Progress(desc, bytes)
 }
 
 // IDMap is one line of a uid_map or gid_map.

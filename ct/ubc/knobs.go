@@ -26,9 +26,8 @@ func ApplyKnobs(pids []int, initPID int, knobs []ProcKnob) error {
 		var err error
 		switch k.Kind {
 		case KnobRlimit:
-			lim := unix.Rlimit{Cur: k.Soft, Max: k.Hard}
 			for _, pid := range pids {
-				if e := unix.Prlimit(pid, k.Resource, &lim, nil); e != nil && !errors.Is(e, unix.ESRCH) {
+				if e := setRlimit(pid, k); e != nil && !errors.Is(e, unix.ESRCH) {
 					err = fmt.Errorf("prlimit pid %d: %w", pid, e)
 					break
 				}
@@ -43,6 +42,33 @@ func ApplyKnobs(pids []int, initPID int, knobs []ProcKnob) error {
 		}
 	}
 	return nil
+}
+
+// setRlimit sets rlimit knob k on pid. An "unlimited" hard limit is the
+// most the kernel lets the caller grant: fs.nr_open (RLIMIT_NOFILE) or
+// RLIM_INFINITY with CAP_SYS_RESOURCE in the initial user namespace;
+// without it (a confined host root) prlimit(2) cannot raise a hard limit
+// (EPERM), and the most is the hard limit pid already has. An unlimited
+// soft limit follows the hard one; an explicit value the kernel refuses
+// stays an error.
+func setRlimit(pid int, k ProcKnob) error {
+	lim := unix.Rlimit{Cur: k.Soft, Max: k.Hard}
+	err := unix.Prlimit(pid, k.Resource, &lim, nil)
+	if !errors.Is(err, unix.EPERM) || !k.HardMax {
+		return err
+	}
+	var cur unix.Rlimit
+	if e := unix.Prlimit(pid, k.Resource, nil, &cur); e != nil || cur.Max >= lim.Max {
+		return err
+	}
+	lim.Max = cur.Max
+	if k.SoftMax {
+		lim.Cur = cur.Max
+	}
+	if lim.Cur > lim.Max {
+		return err
+	}
+	return unix.Prlimit(pid, k.Resource, &lim, nil)
 }
 
 // setShmAll writes kernel.shmall of pid's IPC namespace. IPC sysctls

@@ -55,7 +55,11 @@ type ProcKnob struct {
 	Resource int    // KnobRlimit: unix.RLIMIT_*
 	Soft     uint64 // the value (KnobShmAll pages, KnobPtyMax count)
 	Hard     uint64 // KnobRlimit only
-	Key      string
+	// SoftMax and HardMax (KnobRlimit) mark a limit that is "unlimited":
+	// the most the kernel lets the caller grant, which ApplyKnobs may
+	// lower to the process's own hard limit (knobs.go: setRlimit).
+	SoftMax, HardMax bool
+	Key              string
 }
 
 // Result is what Plan decides.
@@ -410,14 +414,18 @@ func planKnobs(s *Settings, env Env, pages func(int64) int64) []ProcKnob {
 		}
 		return u(v)
 	}
+	rlimit := func(res int, key string, bl conf.BarrierLimit, conv func(int64) uint64) ProcKnob {
+		return ProcKnob{Kind: KnobRlimit, Resource: res, Soft: conv(bl.Barrier), Hard: conv(bl.Limit),
+			SoftMax: bl.Barrier == conf.Unlimited, HardMax: bl.Limit == conf.Unlimited, Key: key}
+	}
 	if bl, ok := s.UBC["numfile"]; ok {
-		out = append(out, ProcKnob{Kind: KnobRlimit, Resource: unix.RLIMIT_NOFILE, Soft: nofile(bl.Barrier), Hard: nofile(bl.Limit), Key: "numfile"})
+		out = append(out, rlimit(unix.RLIMIT_NOFILE, "numfile", bl, nofile))
 	}
 	if bl, ok := s.UBC["lockedpages"]; ok {
-		out = append(out, ProcKnob{Kind: KnobRlimit, Resource: unix.RLIMIT_MEMLOCK, Soft: u(pages(bl.Barrier)), Hard: u(pages(bl.Limit)), Key: "lockedpages"})
+		out = append(out, rlimit(unix.RLIMIT_MEMLOCK, "lockedpages", bl, func(v int64) uint64 { return u(pages(v)) }))
 	}
 	if bl, ok := s.UBC["numsiginfo"]; ok {
-		out = append(out, ProcKnob{Kind: KnobRlimit, Resource: unix.RLIMIT_SIGPENDING, Soft: u(bl.Barrier), Hard: u(bl.Limit), Key: "numsiginfo"})
+		out = append(out, rlimit(unix.RLIMIT_SIGPENDING, "numsiginfo", bl, u))
 	}
 	if bl, ok := s.UBC["shmpages"]; ok {
 		shm := uint64(ShmAllDefault)

@@ -243,7 +243,7 @@ func TestPlanEdges(t *testing.T) {
 	}
 	// numfile is capped at fs.nr_open.
 	r, _ = Plan(settings(t, "numfile", "unlimited"), v1Env())
-	if k := r.Knobs[0]; k.Soft != 1048576 || k.Hard != 1048576 {
+	if k := r.Knobs[0]; k.Soft != 1048576 || k.Hard != 1048576 || !k.SoftMax || !k.HardMax {
 		t.Fatalf("numfile knob %+v", k)
 	}
 	// cpumask auto needs known nodes.

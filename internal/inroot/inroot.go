@@ -207,6 +207,17 @@ func (r *Root) Stat(p string) (*unix.Stat_t, error) {
 	return st, nil
 }
 
+// Lstat returns the status of p itself, a symlink not followed (symlinks
+// before its last component are followed inside the root).
+func (r *Root) Lstat(p string) (*unix.Stat_t, error) {
+	fd, st, err := r.openPath(p, unix.O_NOFOLLOW, Any)
+	if err != nil {
+		return nil, err
+	}
+	unix.Close(fd)
+	return st, nil
+}
+
 // Exists reports whether p exists (a dangling symlink does not).
 func (r *Root) Exists(p string) bool {
 	_, err := r.Stat(p)
@@ -297,12 +308,19 @@ func (r *Root) parent(p string) (int, string, error) {
 // perm applies; either way without setuid, setgid or sticky bits, and
 // whatever the umask says.
 func (r *Root) WriteFile(p string, data []byte, perm os.FileMode) error {
+	return r.WriteFileAs(p, data, perm, -1, -1)
+}
+
+// WriteFileAs is WriteFile where a new file (none at p, or a symlink)
+// gets owner uid and group gid (-1: the caller's), as a guest in a user
+// namespace sees its own files only when their host IDs map into it.
+func (r *Root) WriteFileAs(p string, data []byte, perm os.FileMode, uid, gid int) error {
 	dfd, base, err := r.parent(p)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dfd)
-	mode, uid, gid := uint32(perm.Perm()), -1, -1
+	mode := uint32(perm.Perm())
 	var st unix.Stat_t
 	switch err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); {
 	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG:
@@ -321,7 +339,7 @@ func (r *Root) WriteFile(p string, data []byte, perm os.FileMode) error {
 	}
 	f := os.NewFile(uintptr(fd), tmp)
 	_, err = f.Write(data)
-	if err == nil && uid >= 0 {
+	if err == nil && (uid >= 0 || gid >= 0) {
 		err = f.Chown(uid, gid)
 	}
 	if err == nil {
@@ -339,6 +357,47 @@ func (r *Root) WriteFile(p string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		unix.Unlinkat(dfd, tmp, 0)
 		return fmt.Errorf("writing %s: %w", r.Show(p), err)
+	}
+	return nil
+}
+
+// Mkdir makes directory p (its parent must exist) with permission bits
+// perm, whatever the umask, owned by uid and gid (-1: the caller's). A
+// directory already at p is left as it is; a symlink (even to a
+// directory), or any other file, at p is refused with a *TypeError, so
+// the caller never puts files where a guest's link points.
+func (r *Root) Mkdir(p string, perm os.FileMode, uid, gid int) error {
+	dfd, base, err := r.parent(p)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	// 0700 until the owner and mode are right: nobody else can enter it
+	// meanwhile.
+	if err := unix.Mkdirat(dfd, base, 0o700); err == unix.EEXIST {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "fstatat", Path: r.Show(p), Err: err}
+		}
+		if got := Type(st.Mode & unix.S_IFMT); got != Dir {
+			return &TypeError{Path: r.Show(p), Got: got, Want: Dir}
+		}
+		return nil
+	} else if err != nil {
+		return &os.PathError{Op: "mkdir", Path: r.Show(p), Err: err}
+	}
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: r.Show(p), Err: err}
+	}
+	defer unix.Close(fd)
+	if uid >= 0 || gid >= 0 {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return &os.PathError{Op: "chown", Path: r.Show(p), Err: err}
+		}
+	}
+	if err := unix.Fchmod(fd, uint32(perm.Perm())); err != nil {
+		return &os.PathError{Op: "chmod", Path: r.Show(p), Err: err}
 	}
 	return nil
 }

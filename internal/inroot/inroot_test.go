@@ -309,3 +309,47 @@ func TestSameMount(t *testing.T) {
 		t.Errorf("across a mount with SameMount: %v, want EXDEV", err)
 	}
 }
+
+// Mkdir makes a directory with the owner and mode asked for, leaves an
+// existing one alone and refuses a symlink (even to a directory) or a
+// file; WriteFileAs gives a new file its owner; Lstat sees the link.
+func TestMkdirAndOwnedWrite(t *testing.T) {
+	roottest.Require(t, "chown")
+	root, secret := tree(t)
+	r := open(t, root)
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	if err := r.Mkdir("/etc/d", 0o750, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, "etc/d"), &st); err != nil || st.Mode&0o7777 != 0o750 || st.Uid != 1234 || st.Gid != 5678 {
+		t.Fatalf("made %o %d:%d (%v)", st.Mode, st.Uid, st.Gid, err)
+	}
+	if err := r.Mkdir("/etc/d", 0o700, 0, 0); err != nil {
+		t.Fatalf("existing directory: %v", err)
+	}
+	if err := unix.Stat(filepath.Join(root, "etc/d"), &st); err != nil || st.Mode&0o7777 != 0o750 || st.Uid != 1234 {
+		t.Fatalf("existing directory changed: %o %d", st.Mode, st.Uid)
+	}
+	if err := os.Symlink(filepath.Dir(secret), filepath.Join(root, "etc/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/etc/link", "/etc/file"} {
+		if err := r.Mkdir(p, 0o700, 0, 0); !errors.Is(err, ErrWrongType) {
+			t.Errorf("Mkdir %s: %v, want ErrWrongType", p, err)
+		}
+	}
+	if st, err := r.Lstat("/etc/link"); err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		t.Fatalf("Lstat of a symlink: %v", err)
+	}
+	if err := r.WriteFileAs("/etc/d/f", []byte("x"), 0o640, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(filepath.Join(root, "etc/d/f"), &st); err != nil || st.Mode&0o7777 != 0o640 || st.Uid != 1234 || st.Gid != 5678 {
+		t.Fatalf("new file %o %d:%d (%v)", st.Mode, st.Uid, st.Gid, err)
+	}
+}

@@ -38,7 +38,15 @@ func draw(w io.Writer, desc string, bytes bool) func(done, total int64) {
 		return nil
 	}
 	var bar *progressbar.ProgressBar
+	var last int64
 	return func(done, total int64) {
+		// Work in passes (resize2fs) starts again from 0: a new bar
+		// replaces the finished or overtaken one.
+		if bar != nil && (bar.IsFinished() || done < last) {
+			_ = bar.Finish()
+			bar = nil
+		}
+		last = done
 		if bar == nil {
 			bar = progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(w),

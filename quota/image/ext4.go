@@ -1,9 +1,11 @@
 package image
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -159,24 +161,98 @@ func Mkfs(file string, size, ipg, journal int64, fromDir string) error {
 
 // Check runs a forced e2fsck that repairs what it safely can; offline
 // resizing demands one after the file system was last mounted.
-func Check(file string) error {
+func Check(file string) error { return CheckWith(file, nil) }
+
+// CheckWith is Check telling progress (when set) how far e2fsck is, in
+// thousandths: e2fsck -C FD writes "PASS CURRENT MAX DEVICE" lines to FD,
+// and its passes weigh what e2fsck's own bar gives them (e2fsck/unix.c,
+// e2fsck_tbl: 70, 20, 2, 3, 5 percent).
+func CheckWith(file string, progress func(done, total int64)) error {
 	cmd := exec.Command("e2fsck", "-f", "-y", file)
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	var pr *os.File
+	if progress != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("e2fsck %s: %w", file, err)
+		}
+		cmd.ExtraFiles = []*os.File{w} // fd 3
+		cmd.Args = []string{"e2fsck", "-f", "-y", "-C", "3", file}
+		defer r.Close()
+		defer w.Close()
+		pr = r
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("e2fsck %s: %w", file, err)
+	}
+	if pr != nil {
+		cmd.ExtraFiles[0].Close()
+		readFsckProgress(pr, progress)
+	}
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	// Exit 1 means errors were corrected, which is fine here.
 	if errors.As(err, &ee) && ee.ExitCode() == 1 {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("e2fsck %s: %w: %s", file, err, strings.Join(strings.Fields(string(out)), " "))
+		return fmt.Errorf("e2fsck %s: %w: %s", file, err, strings.Join(strings.Fields(out.String()), " "))
 	}
 	return nil
+}
+
+// fsckPassEnd is where e2fsck's bar stands, in thousandths, at the end
+// of pass (0..5; -1 for no such pass).
+func fsckPassEnd(pass int) int64 {
+	switch pass {
+	case 0:
+		return 0
+	case 1:
+		return 700
+	case 2:
+		return 900
+	case 3:
+		return 920
+	case 4:
+		return 950
+	case 5:
+		return 1000
+	}
+	return -1
+}
+
+// readFsckProgress turns e2fsck -C's lines from r into progress calls
+// until r ends.
+func readFsckProgress(r io.Reader, progress func(done, total int64)) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		pass, err1 := strconv.Atoi(f[0])
+		cur, err2 := strconv.ParseInt(f[1], 10, 64)
+		max, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || pass < 1 || fsckPassEnd(pass) < 0 || max <= 0 {
+			continue
+		}
+		lo, hi := fsckPassEnd(pass-1), fsckPassEnd(pass)
+		progress(lo+(hi-lo)*min(cur, max)/max, 1000)
+	}
+	progress(1000, 1000)
 }
 
 // Resize changes the size of the unmounted file system in file to size
 // bytes, growing the file first or shrinking it last. A shrink below what
 // the files use fails with ErrTooSmall and leaves the image as it was.
-func Resize(file string, size int64) error {
+func Resize(file string, size int64) error { return ResizeWith(file, size, nil) }
+
+// ResizeWith is Resize telling progress (when set) how far resize2fs is
+// in its current pass: resize2fs -p prints "Begin pass N (max = M)", a
+// label and then up to 40 X's as the pass goes (resize/main.c,
+// resize_progress_func), so the bar starts again with each pass.
+func ResizeWith(file string, size int64, progress func(done, total int64)) error {
 	st, err := os.Stat(file)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", file, err)
@@ -187,7 +263,11 @@ func Resize(file string, size int64) error {
 			return fmt.Errorf("growing image %s: %w", file, err)
 		}
 	}
-	if err := run("resize2fs", file, strconv.FormatInt(Blocks(size), 10)); err != nil {
+	args := []string{file, strconv.FormatInt(Blocks(size), 10)}
+	if progress != nil {
+		args = append([]string{"-p"}, args...)
+	}
+	if err := runProgress("resize2fs", progress, args...); err != nil {
 		if strings.Contains(err.Error(), "No space left") || strings.Contains(err.Error(), "smaller than minimum") {
 			return fmt.Errorf("%w: %w", ErrTooSmall, err)
 		}
@@ -199,6 +279,70 @@ func Resize(file string, size int64) error {
 		}
 	}
 	return nil
+}
+
+// resizeMarks is how many X's resize2fs -p prints for a whole pass.
+const resizeMarks = 40
+
+// runProgress is run, feeding what the command prints through a reader
+// of resize2fs -p's pass bars when progress is set.
+func runProgress(name string, progress func(done, total int64), args ...string) error {
+	if progress == nil {
+		return run(name, args...)
+	}
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer r.Close()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		if errors.Is(err, exec.ErrNotFound) {
+			return fmt.Errorf("%s not found (install e2fsprogs): %w", name, err)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	w.Close()
+	readResizeProgress(io.TeeReader(r, &out), progress)
+	if err := cmd.Wait(); err != nil {
+		msg := strings.Join(strings.Fields(strings.ReplaceAll(out.String(), "X", "")), " ")
+		if len(msg) > 400 {
+			msg = msg[len(msg)-400:]
+		}
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
+	}
+	return nil
+}
+
+// readResizeProgress counts the X's of each "Begin pass" until r ends.
+func readResizeProgress(r io.Reader, progress func(done, total int64)) {
+	br := bufio.NewReader(r)
+	var line []byte
+	marks, inPass := int64(0), false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		switch {
+		case c == '\n':
+			if bytes.HasPrefix(line, []byte("Begin pass ")) {
+				marks, inPass = 0, true
+				progress(0, resizeMarks)
+			}
+			line = line[:0]
+		case c == 'X' && inPass:
+			marks++
+			progress(min(marks, resizeMarks), resizeMarks)
+		default:
+			if len(line) < 64 {
+				line = append(line, c)
+			}
+		}
+	}
 }
 
 // ErrNoSysResource is GrowOnline's answer when this process lacks
