@@ -51,6 +51,32 @@ const (
 	ExitLocked       = 20
 )
 
+// Code is one of vzmigrate's exit codes with what it means, the source
+// of vzmigrate(8)'s EXIT STATUS section.
+type Code struct {
+	Code int
+	Text string
+}
+
+// Codes lists the exit codes vzmigrate uses.
+func Codes() []Code {
+	return []Code{
+		{0, "The container was migrated."},
+		{ExitUsage, "Bad command line or option value."},
+		{ExitConnect, "The destination cannot be reached over ssh, or its vzctl failed before the copy."},
+		{ExitCopy, "Copying the config and private area failed (ssh cut, damaged stream), or cleaning up the source after the switch failed."},
+		{ExitDestStart, "The container was copied but does not start on the destination."},
+		{ExitSourceStop, "The container could not be stopped on the source."},
+		{ExitExistsOnDst, "The destination already has a container with this CTID."},
+		{ExitNoSource, "The container does not exist on the source."},
+		{ExitIPInUse, "An address of the container is already in use on the destination."},
+		{ExitNoDiskSpace, "The destination ran out of disk space or quota."},
+		{ExitNoCheckpoint, "Live migration (--online) is not possible: this node cannot checkpoint."},
+		{ExitName, "The container's name is taken on the destination."},
+		{ExitLocked, "The container is locked by another command."},
+	}
+}
+
 // Error is a migration failure with vzmigrate's exit code.
 type Error struct {
 	Code int
