@@ -21,10 +21,10 @@ func docApp() *cli.App {
 		ArgsUsage: "DEST CTID",
 		Description: `vzmigrate moves container CTID (a number or a name) to the node DEST ([user@]host, reached with ssh -o BatchMode=yes as root with key authentication) with its config and private area; it keeps its CTID, name, addresses and limits there. DEST runs the same vzctl.
 
-Offline (the only mode so far): the container is stopped, its config and private area stream through ssh into vzctl receive on DEST, which commits them only once the stream's checksum matched; the container is started there if it ran here, and only then removed here. Until that switch any failure leaves the container here as it was (started again if it ran) and nothing on DEST, unless --keep-dst.`,
+Offline (the only mode so far): the container is stopped, its config and private area stream through ssh into vzctl receive on DEST, which commits them only once the stream's checksum matched; the container is started there if it ran here, and only then removed here. Until that switch any failure leaves the container here as it was (started again if it ran) and nothing registered on DEST. With -r no the private area stays here, the config renamed CTID.toml.migrated and the name released.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "online", Usage: "migrate a running container live (refused with exit 14: this node cannot checkpoint yet)"},
-			&cli.BoolFlag{Name: "keep-dst", Usage: "on a failure after the copy, keep the copied private area on DEST, unregistered, instead of removing it"},
+			&cli.BoolFlag{Name: "keep-dst", Usage: "when the container does not start on DEST, set its copy aside there (CTID.toml.kept, PRIVATE.kept), unregistered, instead of destroying it; a cut copy is never kept (a stream does not resume)"},
 			&cli.StringFlag{Name: "remove-area", Aliases: []string{"r"}, Usage: "remove the container's private area here after the migration, `yes|no` (default yes); with no it stays and its config is renamed CTID.toml.migrated"},
 			&cli.StringFlag{Name: "ssh", Usage: "extra ssh options, one string split at spaces (`OPTS`)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line on stdout: progress events, then one done or error event with the exit code"},

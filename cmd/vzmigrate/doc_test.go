@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"govz/ct/migrate"
@@ -45,5 +47,23 @@ func TestDocsCoverTables(t *testing.T) {
 	}
 	if code := run([]string{"--bogus", "host", "101"}, io.Discard, io.Discard); code != migrate.ExitUsage {
 		t.Errorf("vzmigrate --bogus: status %d, want %d", code, migrate.ExitUsage)
+	}
+}
+
+// The JSON OUTPUT section names every field of migrate.Result, and run's
+// events as they are printed.
+func TestDocsJSONFields(t *testing.T) {
+	man := docTool().Man("test")
+	rt := reflect.TypeOf(migrate.Result{})
+	for i := 0; i < rt.NumField(); i++ {
+		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if tag == "" || !strings.Contains(man, `"`+clidoc.Escape(tag)+`"`) {
+			t.Errorf("vzmigrate(8) JSON OUTPUT lacks result field %q (%s)", tag, rt.Field(i).Name)
+		}
+	}
+	for _, ev := range []string{`"event":"progress"`, `"event":"done"`, `"event":"error"`, `"code"`, `"message"`, `"stage"`} {
+		if !strings.Contains(man, clidoc.Escape(ev)) {
+			t.Errorf("vzmigrate(8) JSON OUTPUT lacks %s", ev)
+		}
 	}
 }

@@ -22,12 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"net/netip"
 	"os/exec"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"govz/conf"
 	"govz/ct"
 	"govz/ct/backup"
 	"govz/ct/vzerror"
@@ -77,6 +79,13 @@ func Codes() []Code {
 	}
 }
 
+// Suffixes of a retired container's files: the source's with -r no, the
+// destination's set aside with --keep-dst.
+const (
+	MigratedSuffix = ".migrated"
+	KeptSuffix     = ".kept"
+)
+
 // Error is a migration failure with vzmigrate's exit code.
 type Error struct {
 	Code int
@@ -98,10 +107,17 @@ type Options struct {
 	Dest    string   // [user@]host
 	SSH     []string // extra ssh options (--ssh)
 	Online  bool
-	KeepDst bool // keep what the destination got when a later step fails
-	// KeepSrc is -r no: the source's private area stays (its config is
-	// renamed CTID.toml.migrated so the container is not registered
-	// twice).
+	// KeepDst (--keep-dst) keeps the destination's copy when the start
+	// there fails: instead of destroying it, the destination sets it aside
+	// (CTID.toml.kept, PRIVATE.kept), unregistered, so that the container
+	// is only here and a retry finds the CTID free. OpenVZ keeps the
+	// synced area for rsync to resume from; a stream copy does not resume,
+	// so what is kept is for the admin to inspect or recover. A cut or
+	// damaged stream is never kept: receive rolls it back either way.
+	KeepDst bool
+	// KeepSrc is -r no: the source's private area stays, its config is
+	// renamed CTID.toml.migrated and its name released (ct.Node.Retire),
+	// so the container is not registered twice.
 	KeepSrc bool
 	// RemoteVzctl is the command run on the destination ("vzctl").
 	RemoteVzctl string
@@ -178,7 +194,8 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		o.RemoteVzctl = "vzctl"
 	}
 	m := &migration{n: n, id: id, o: o}
-	if _, err := n.LoadCT(id); err != nil {
+	layer, err := n.LoadCT(id)
+	if err != nil {
 		if errors.Is(err, vzerror.ErrNoConfig) {
 			return nil, &Error{Code: ExitNoSource, Err: err}
 		}
@@ -195,6 +212,11 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		return nil, fail(ExitConnect, "%s on %s: status exit %d: %s", o.RemoteVzctl, o.Dest, code, strings.TrimSpace(out))
 	case strings.Contains(out, " exist "):
 		return nil, fail(ExitExistsOnDst, "container %d already exists on %s", id, o.Dest)
+	}
+	// Before the stop, so that a conflict costs no downtime; receive
+	// checks again under the destination's lock.
+	if err := m.checkConflicts(conf.Str(layer.Name), layer.IPAddress); err != nil {
+		return nil, err
 	}
 	st, err := n.Status(id)
 	if err != nil {
@@ -233,12 +255,14 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		code, out, err := m.remote("start", strconv.Itoa(id))
 		if err != nil || code != 0 {
 			err = fail(ExitDestStart, "starting container %d on %s: exit %d: %s", id, o.Dest, code, strings.TrimSpace(out))
-			if !o.KeepDst {
-				m.stage("cleanup")
-				m.remote("stop", "--fast", strconv.Itoa(id))
-				if c, out, derr := m.remote("destroy", strconv.Itoa(id)); derr != nil || c != 0 {
-					err = errors.Join(err, fmt.Errorf("removing container %d from %s: exit %d: %s", id, o.Dest, c, strings.TrimSpace(out)))
-				}
+			m.stage("cleanup")
+			m.remote("stop", "--fast", strconv.Itoa(id))
+			undoDst, what := []string{"destroy", strconv.Itoa(id)}, "removing"
+			if o.KeepDst {
+				undoDst, what = []string{"receive", "--set-aside", strconv.Itoa(id)}, "setting aside"
+			}
+			if c, out, derr := m.remote(undoDst...); derr != nil || c != 0 {
+				err = errors.Join(err, fmt.Errorf("%s container %d on %s: exit %d: %s", what, id, o.Dest, c, strings.TrimSpace(out)))
 			}
 			return nil, undo(err)
 		}
@@ -247,15 +271,67 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	// The switch is done: the container is there.
 	m.stage("cleanup")
 	if o.KeepSrc {
-		cfg := n.Paths.CTConfig(id)
-		if err := os.Rename(cfg, cfg+".migrated"); err != nil {
-			return nil, fail(ExitCopy, "container %d runs on %s, but its config here could not be retired: %v", id, o.Dest, err)
+		if err := n.Retire(id, MigratedSuffix, false); err != nil {
+			return nil, fail(ExitCopy, "container %d is on %s, but retiring it here failed: %w", id, o.Dest, err)
 		}
 	} else if err := n.Destroy(id); err != nil {
 		return nil, fail(ExitCopy, "container %d is on %s, but removing it here failed: %v", id, o.Dest, err)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// checkConflicts refuses a name (15) or an address (12) that a container
+// on the destination already has, as vzctl receive would after the stop.
+func (m *migration) checkConflicts(name string, ips []string) error {
+	if name == "" && len(ips) == 0 {
+		return nil
+	}
+	// vzlist next to the destination's vzctl.
+	vzlist := "vzlist"
+	if d, _ := path.Split(m.o.RemoteVzctl); d != "" {
+		vzlist = d + "vzlist"
+	}
+	c := m.ssh(vzlist, "-a", "-j", "-o", "ctid,name,ip")
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		return fail(ExitConnect, "listing the containers of %s: %v: %s", m.o.Dest, err, lastLine(errb.String()))
+	}
+	return conflicts(out.Bytes(), m.o.Dest, name, ips)
+}
+
+// conflicts checks vzlist -j -o ctid,name,ip output for name and ips.
+func conflicts(list []byte, dest, name string, ips []string) error {
+	// vzlist prints nothing, JSON or not, when the node has no container.
+	if len(bytes.TrimSpace(list)) == 0 {
+		return nil
+	}
+	var cts []struct {
+		CTID int      `json:"ctid"`
+		Name any      `json:"name"`
+		IP   []string `json:"ip"`
+	}
+	if err := json.Unmarshal(list, &cts); err != nil {
+		return fail(ExitConnect, "listing the containers of %s: %v", dest, err)
+	}
+	want := map[netip.Addr]string{}
+	for _, ip := range ips {
+		if a, err := conf.IPAddr(ip); err == nil {
+			want[a] = ip
+		}
+	}
+	for _, c := range cts {
+		if nm, _ := c.Name.(string); name != "" && nm == name {
+			return fail(ExitName, "name %s is already used by container %d on %s", name, c.CTID, dest)
+		}
+		for _, ip := range c.IP {
+			if a, err := conf.IPAddr(ip); err == nil && want[a] != "" {
+				return fail(ExitIPInUse, "address %s is already used by container %d on %s", want[a], c.CTID, dest)
+			}
+		}
+	}
+	return nil
 }
 
 // copy streams the backup of the (stopped) container into vzctl receive
