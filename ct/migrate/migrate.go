@@ -104,9 +104,9 @@ func fail(code int, format string, a ...any) error {
 
 // Options are vzmigrate's.
 type Options struct {
-	Dest    string   // [user@]host
-	SSH     []string // extra ssh options (--ssh)
-	Online  bool
+	Dest   string   // [user@]host
+	SSH    []string // extra ssh options (--ssh)
+	Online bool
 	// KeepDst (--keep-dst) keeps the destination's copy when the start
 	// there fails: instead of destroying it, the destination sets it aside
 	// (CTID.toml.kept, PRIVATE.kept), unregistered, so that the container
