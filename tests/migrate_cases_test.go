@@ -126,7 +126,7 @@ func TestMigrateConflictsKeepDst(t *testing.T) {
 			t.Errorf("--keep-dst: the destination has no %s", p)
 		}
 	}
-	for _, p := range []string{"conf/101.toml", "private/101", "names/migweb"} {
+	for _, p := range []string{"conf/101.toml", "private/101", "conf/names/migweb"} {
 		if exists(dst, p) {
 			t.Errorf("--keep-dst: the destination still registers %s", p)
 		}
@@ -155,7 +155,7 @@ func TestMigrateConflictsKeepDst(t *testing.T) {
 			t.Errorf("-r no: the source has no %s", p)
 		}
 	}
-	for _, p := range []string{"conf/101.toml", "names/migweb"} {
+	for _, p := range []string{"conf/101.toml", "conf/names/migweb"} {
 		if exists(src, p) {
 			t.Errorf("-r no: the source still has %s", p)
 		}
