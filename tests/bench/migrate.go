@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -160,6 +161,56 @@ func (w *migWorld) on(i int, bin string, args ...string) (time.Duration, string,
 	return c.runTimed()
 }
 
+// stageTime is how long one of vzmigrate's --json stages took, from its
+// first progress event to the next stage's (or the final event).
+type stageTime struct {
+	name string
+	d    time.Duration
+}
+
+// migrate runs vzmigrate --json on the source, timing its stages as its
+// events arrive; it returns the total, the stages and the last line.
+func (w *migWorld) migrate(id string) (time.Duration, []stageTime, string, error) {
+	c := exec.CommandContext(w.b.ctx, "nsenter", "--net="+netnsPath(w.ns[0]), "--", w.vzmigBin,
+		"--ssh="+w.sshOpts, "--json", "root@10.79.0.3", id)
+	c.Env = append(os.Environ(), "VZ_ROOT="+w.root[0])
+	var errb strings.Builder
+	c.Stderr = &errb
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		return 0, nil, "", err
+	}
+	t0 := time.Now()
+	if err := c.Start(); err != nil {
+		return 0, nil, "", err
+	}
+	var stages []stageTime
+	var last string
+	at := t0
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		last = sc.Text()
+		var ev struct{ Event, Stage string }
+		json.Unmarshal(sc.Bytes(), &ev)
+		if ev.Event == "progress" && (len(stages) == 0 || stages[len(stages)-1].name != ev.Stage) || ev.Event != "progress" {
+			now := time.Now()
+			if len(stages) > 0 {
+				stages[len(stages)-1].d = now.Sub(at)
+			}
+			at = now
+			if ev.Event == "progress" {
+				stages = append(stages, stageTime{name: ev.Stage})
+			}
+		}
+	}
+	err = c.Wait()
+	total := time.Since(t0)
+	if err != nil {
+		return total, stages, last, fmt.Errorf("vzmigrate: %v: %s %s", err, last, tail(errb.String()))
+	}
+	return total, stages, last, nil
+}
+
 // sectionMigrate times offline vzmigrate of a running busybox and a running
 // Debian guest between two nodes, with the downtime the LAN peer sees, and
 // snapshot, backup and restore-backup of the Debian tree against
@@ -202,9 +253,10 @@ func (b *bench) sectionMigrate() (*table, error) {
 		id, addr := g.id, g.addr
 		var out string
 		var total time.Duration
+		var stages []stageTime
 		gap, replies, err := p.longestGap(netip.MustParseAddr(addr), func() error {
 			var err error
-			total, out, err = w.on(0, w.vzmigBin, "--ssh="+w.sshOpts, "--json", "root@10.79.0.3", id)
+			total, stages, out, err = w.migrate(id)
 			return err
 		}, 120*time.Second)
 		if err != nil {
@@ -223,6 +275,9 @@ func (b *bench) sectionMigrate() (*table, error) {
 		t.add(row{what: g.name + ": downtime, LAN peer's longest ping gap (ms)", ours: one(ms(gap))})
 		t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
 		t.add(row{what: g.name + ": bytes streamed (MiB)", ours: one(float64(res.Result.Bytes) / (1 << 20))})
+		for _, s := range stages {
+			t.add(row{what: g.name + ":   stage " + s.name + " (ms)", ours: one(ms(s.d))})
+		}
 		b.logf("migrate %s: %s total, longest gap %s (%d replies)", g.name, total.Round(time.Millisecond), gap.Round(time.Millisecond), replies)
 	}
 	if err := b.migrateBackupRows(t, w); err != nil {
