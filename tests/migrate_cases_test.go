@@ -70,8 +70,8 @@ func exists(n *node, rel string) bool {
 	return err == nil
 }
 
-// TestMigrateConflictsKeepDst: a name (15) or an address (12) taken on the
-// destination is refused before the stop; a container that does not start
+// TestMigrateConflictsKeepDst: a name (15), an address (12) or the host ID
+// range (6) taken on the destination is refused before the stop; a container that does not start
 // there (its premount script fails: 7) is destroyed there, or with
 // --keep-dst set aside as 101.toml.kept and private/101.kept, unregistered,
 // so a retry goes through. That retry with -r no keeps the private area
@@ -81,7 +81,7 @@ func TestMigrateConflictsKeepDst(t *testing.T) {
 	w := newMigWorld(t)
 	src, dst := w.src, w.dst
 	const addr = "10.78.0.50"
-	src.ok("vzctl", "create", "101", "--ostemplate", "busybox-"+arch(), "--ipadd", addr, "--name", "migweb")
+	src.ok("vzctl", "create", "101", "--ostemplate", "busybox-"+arch(), "--ipadd", addr, "--name", "migweb", "--local_uid", "auto")
 	src.ok("vzctl", "start", "101")
 	src.ok("vzctl", "exec2", "101", "echo before > /root/f")
 	boot := func() string { s, _ := src.runState("101"); return s }
@@ -101,6 +101,15 @@ func TestMigrateConflictsKeepDst(t *testing.T) {
 		t.Errorf("address taken on the destination: want exit 12 naming it, got:\n%s", r)
 	}
 	dst.ok("vzctl", "destroy", "201")
+
+	// Its host ID range is taken there: receive keeps a backup's range.
+	uid := strings.TrimSpace(src.ok("vzlist", "-H", "-o", "local_uid", "101").out)
+	dst.ok("vzctl", "create", "202", "--ostemplate", "busybox-"+arch(), "--local_uid", uid, "--local_gid", uid)
+	r = src.result(w.vzmigrate("root@10.78.0.3", "101"))
+	if r.code != 6 || !strings.Contains(r.err, "host IDs") {
+		t.Errorf("ID range taken on the destination: want exit 6 naming it, got:\n%s", r)
+	}
+	dst.ok("vzctl", "destroy", "202")
 	nothingOn(t, dst, "101")
 	if b := boot(); b != boot0 {
 		t.Errorf("a refused migration stopped the container (boot %q -> %q)", boot0, b)

@@ -32,6 +32,7 @@ import (
 	"govz/conf"
 	"govz/ct"
 	"govz/ct/backup"
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 )
 
@@ -66,7 +67,7 @@ func Codes() []Code {
 		{0, "The container was migrated."},
 		{ExitUsage, "Bad command line or option value."},
 		{ExitConnect, "The destination cannot be reached over ssh, or its vzctl failed before the copy."},
-		{ExitCopy, "Copying the config and private area failed (ssh cut, damaged stream), or cleaning up the source after the switch failed."},
+		{ExitCopy, "Copying the config and private area failed (ssh cut, damaged stream), the container's host ID range is taken on the destination (refused before the stop), or cleaning up the source after the switch failed."},
 		{ExitDestStart, "The container was copied but does not start on the destination."},
 		{ExitSourceStop, "The container could not be stopped on the source."},
 		{ExitExistsOnDst, "The destination already has a container with this CTID."},
@@ -215,7 +216,7 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	}
 	// Before the stop, so that a conflict costs no downtime; receive
 	// checks again under the destination's lock.
-	if err := m.checkConflicts(conf.Str(layer.Name), layer.IPAddress); err != nil {
+	if err := m.checkConflicts(want{name: conf.Str(layer.Name), ips: layer.IPAddress, uid: idBase(layer.LocalUID), gid: idBase(layer.LocalGID)}); err != nil {
 		return nil, err
 	}
 	st, err := n.Status(id)
@@ -281,54 +282,77 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	return res, nil
 }
 
-// checkConflicts refuses a name (15) or an address (12) that a container
-// on the destination already has, as vzctl receive would after the stop.
-func (m *migration) checkConflicts(name string, ips []string) error {
-	if name == "" && len(ips) == 0 {
-		return nil
+// want is what of the container must be free on the destination.
+type want struct {
+	name     string
+	ips      []string
+	uid, gid int64 // host ID ranges' bases; 0: none (identity)
+}
+
+func idBase(b *conf.IDBase) int64 {
+	if b == nil || b.IsAuto() {
+		return 0
 	}
+	return int64(*b)
+}
+
+// checkConflicts refuses a name (15), an address (12) or a host ID range
+// (6) that a container on the destination already has, as vzctl receive
+// would, but only after the stop and the whole copy.
+func (m *migration) checkConflicts(w want) error {
 	// vzlist next to the destination's vzctl.
 	vzlist := "vzlist"
 	if d, _ := path.Split(m.o.RemoteVzctl); d != "" {
 		vzlist = d + "vzlist"
 	}
-	c := m.ssh(vzlist, "-a", "-j", "-o", "ctid,name,ip")
+	c := m.ssh(vzlist, "-a", "-j", "-o", "ctid,name,ip,local_uid,local_gid")
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {
 		return fail(ExitConnect, "listing the containers of %s: %v: %s", m.o.Dest, err, lastLine(errb.String()))
 	}
-	return conflicts(out.Bytes(), m.o.Dest, name, ips)
+	return conflicts(out.Bytes(), m.o.Dest, w)
 }
 
-// conflicts checks vzlist -j -o ctid,name,ip output for name and ips.
-func conflicts(list []byte, dest, name string, ips []string) error {
+// conflicts checks vzlist -j -o ctid,name,ip,local_uid,local_gid output
+// for w.
+func conflicts(list []byte, dest string, w want) error {
 	// vzlist prints nothing, JSON or not, when the node has no container.
 	if len(bytes.TrimSpace(list)) == 0 {
 		return nil
 	}
 	var cts []struct {
-		CTID int      `json:"ctid"`
-		Name any      `json:"name"`
-		IP   []string `json:"ip"`
+		CTID     int      `json:"ctid"`
+		Name     any      `json:"name"`
+		IP       []string `json:"ip"`
+		LocalUID int64    `json:"local_uid"`
+		LocalGID int64    `json:"local_gid"`
 	}
 	if err := json.Unmarshal(list, &cts); err != nil {
 		return fail(ExitConnect, "listing the containers of %s: %v", dest, err)
 	}
-	want := map[netip.Addr]string{}
-	for _, ip := range ips {
+	addrs := map[netip.Addr]string{}
+	for _, ip := range w.ips {
 		if a, err := conf.IPAddr(ip); err == nil {
-			want[a] = ip
+			addrs[a] = ip
 		}
 	}
+	// The files carry the source's host IDs, so receive keeps the range
+	// (it does not remap); another container there may not share it.
+	overlap := func(a, b int64) bool {
+		return a > 0 && b > 0 && idmap.Of(uint64(a)).Overlaps(idmap.Of(uint64(b)))
+	}
 	for _, c := range cts {
-		if nm, _ := c.Name.(string); name != "" && nm == name {
-			return fail(ExitName, "name %s is already used by container %d on %s", name, c.CTID, dest)
+		if nm, _ := c.Name.(string); w.name != "" && nm == w.name {
+			return fail(ExitName, "name %s is already used by container %d on %s", w.name, c.CTID, dest)
 		}
 		for _, ip := range c.IP {
-			if a, err := conf.IPAddr(ip); err == nil && want[a] != "" {
-				return fail(ExitIPInUse, "address %s is already used by container %d on %s", want[a], c.CTID, dest)
+			if a, err := conf.IPAddr(ip); err == nil && addrs[a] != "" {
+				return fail(ExitIPInUse, "address %s is already used by container %d on %s", addrs[a], c.CTID, dest)
 			}
+		}
+		if overlap(w.uid, c.LocalUID) || overlap(w.gid, c.LocalGID) {
+			return fail(ExitCopy, "host IDs %s (local_uid %d) are already used by container %d on %s: the private area's files carry them; give one of the two another range first", idmap.Of(uint64(w.uid)), w.uid, c.CTID, dest)
 		}
 	}
 	return nil
