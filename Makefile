@@ -11,7 +11,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # exec and every boot run a sealed memfd copy of vzctl (internal/exeseal,
 # the CVE-2019-5736 answer), so its size is paid on each: 12 MB -> 8.6 MB.
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-CMDS     := vzctl vzlist vztmpl vzifup-post
+CMDS     := vzctl vzlist vztmpl vzmigrate vzifup-post
 DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 openssh-server \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
             lxcfs zsh man-db \
@@ -35,7 +35,7 @@ man: build
 	@mkdir -p $(BIN)/man
 	$(BIN)/vzctl __doc man >$(BIN)/man/vzctl.8
 	$(BIN)/vzctl __doc conf-man >$(BIN)/man/vz.toml.5
-	for c in vzlist vztmpl vzifup-post; do $(BIN)/$$c __doc man >$(BIN)/man/$$c.8 || exit 1; done
+	for c in vzlist vztmpl vzmigrate vzifup-post; do $(BIN)/$$c __doc man >$(BIN)/man/$$c.8 || exit 1; done
 
 completion: build
 	@mkdir -p $(BIN)/completion/bash $(BIN)/completion/zsh

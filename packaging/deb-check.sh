@@ -25,7 +25,7 @@ step "install $deb"
 apt-get install -y "$deb"
 
 step "man pages"
-for p in vzctl vzlist vztmpl vzifup-post; do
+for p in vzctl vzlist vztmpl vzmigrate vzifup-post; do
 	MANPAGER=cat MANWIDTH=80 man "$p" | grep -q "^NAME" || { echo "man $p does not render"; exit 1; }
 done
 MANPAGER=cat man 5 vz.toml | grep -q "CONTAINER KEYS"

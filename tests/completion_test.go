@@ -108,3 +108,33 @@ source "$script"`
 		}
 	}
 }
+
+// vzmigrate's generated bash completion offers its options and, for the
+// positional words, the node's containers.
+func TestVzmigrateCompletion(t *testing.T) {
+	n := newNode(t)
+	n.ok("vzctl", "create", "101", "--ostemplate", "busybox-"+arch(), "--name", "web")
+	script := filepath.Join(t.TempDir(), "vzmigrate.bash")
+	if err := os.WriteFile(script, []byte(n.ok("vzmigrate", "__doc", "bash").out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"--ke"}, "--keep-dst"},
+		{[]string{"-r", "no", "--j"}, "--json"},
+		{[]string{"root@node2", ""}, "101 web"},
+	} {
+		prog := `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _vzmigrate; printf '%s\n' "${COMPREPLY[@]}"`
+		c := exec.Command("bash", append([]string{"--norc", "--noprofile", "-c", prog, "bash", script, filepath.Join(binDir, "vzmigrate")}, tc.words...)...)
+		c.Env = append(os.Environ(), "VZ_ROOT="+n.root)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("completing %q: %v\n%s", tc.words, err, out)
+		}
+		if got := strings.Join(strings.Fields(string(out)), " "); got != tc.want {
+			t.Errorf("vzmigrate %s<Tab>: got %q, want %q", strings.Join(tc.words, " "), got, tc.want)
+		}
+	}
+}

@@ -51,10 +51,11 @@ func TestDebPackage(t *testing.T) {
 
 	files := dpkgDeb("-c")
 	for _, f := range []string{
-		"./usr/sbin/vzctl", "./usr/sbin/vzlist", "./usr/sbin/vztmpl", "./usr/sbin/vzifup-post",
+		"./usr/sbin/vzctl", "./usr/sbin/vzlist", "./usr/sbin/vztmpl", "./usr/sbin/vzifup-post", "./usr/sbin/vzmigrate",
 		"./usr/share/man/man8/vzctl.8.gz", "./usr/share/man/man8/vzlist.8.gz", "./usr/share/man/man8/vztmpl.8.gz",
-		"./usr/share/man/man8/vzifup-post.8.gz", "./usr/share/man/man5/vz.toml.5.gz",
+		"./usr/share/man/man8/vzifup-post.8.gz", "./usr/share/man/man8/vzmigrate.8.gz", "./usr/share/man/man5/vz.toml.5.gz",
 		"./usr/share/bash-completion/completions/vzctl", "./usr/share/zsh/vendor-completions/_vzctl",
+		"./usr/share/bash-completion/completions/vzmigrate", "./usr/share/zsh/vendor-completions/_vzmigrate",
 		"./lib/systemd/system/vz.service", "./lib/systemd/system/vzifup-post.service",
 		"./etc/logrotate.d/govz", "./etc/network/if-up.d/vzifup-post", "./usr/share/doc/govz/copyright",
 	} {

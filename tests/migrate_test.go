@@ -18,7 +18,9 @@ import (
 
 // migWorld is two nodes for vzmigrate: two relocated installations, each
 // with its own network namespace on one LAN segment (a bridge in a third
-// namespace, which also holds the LAN peer 10.78.0.1). The source is
+// namespace, which also holds the LAN peer 10.78.0.1); each node also
+// has a bridge br0 without an address on the same segment (a second veth
+// pair), for bridged containers (--netif_add eth0,,,,br0). The source is
 // 10.78.0.2, the destination 10.78.0.3, where an OpenSSH server of the
 // test's own (host key, authorized key and sshd_config in a temp dir, no
 // PAM, only that key) listens on port 2222 and is killed by PID at the
@@ -73,6 +75,14 @@ func newMigWorld(t *testing.T) *migWorld {
 		sh("ip", "-n", n.netns, "link", "set", "lo", "up")
 		sh("ip", "-n", n.netns, "addr", "add", "10.78.0."+strconv.Itoa(2+i)+"/24", "dev", "up0")
 		sh("ip", "-n", n.netns, "link", "set", "up0", "up")
+		bport := "b" + strconv.Itoa(i)
+		sh("ip", "-n", w.lanNS, "link", "add", bport, "index", strconv.Itoa(42+i), "type", "veth", "peer", "name", "lan1", "netns", n.netns)
+		sh("ip", "-n", w.lanNS, "link", "set", bport, "master", "lanbr")
+		sh("ip", "-n", w.lanNS, "link", "set", bport, "up")
+		sh("ip", "-n", n.netns, "link", "add", "br0", "type", "bridge")
+		sh("ip", "-n", n.netns, "link", "set", "lan1", "master", "br0")
+		sh("ip", "-n", n.netns, "link", "set", "lan1", "up")
+		sh("ip", "-n", n.netns, "link", "set", "br0", "up")
 		old, err := os.ReadFile(n.path("conf/vz.toml"))
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"govz/ct"
 	"govz/ct/backup"
+	"govz/ct/migrate"
 	"govz/ct/vzerror"
 	"govz/internal/exitcode"
 	"govz/internal/progress"
@@ -163,11 +164,17 @@ func receiveCmd(e *env, stdout io.Writer) *cli.Command {
 		Usage:        "(used by vzmigrate) make container CTID from a backup streamed on stdin",
 		ArgsUsage:    "CTID",
 		OnUsageError: usageErr,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "set-aside", Usage: "(vzmigrate --keep-dst) instead: take the stopped container CTID that failed to start off this node, keeping its files as CTID.toml.kept and PRIVATE.kept"},
+		},
 		Action: func(c *cli.Context) error {
 			j := newJSONOut(stdout)
 			e.log.Out = e.log.Err
 			var res *backup.RestoreResult
 			err := e.withCT(c, func(n *ct.Node, id int) (err error) {
+				if c.Bool("set-aside") {
+					return n.Retire(id, migrate.KeptSuffix, true)
+				}
 				res, err = backup.Receive(n, os.Stdin, id, nil)
 				return err
 			})

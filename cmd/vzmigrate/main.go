@@ -23,6 +23,7 @@ import (
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
 	"govz/ct/vzlog"
+	"govz/internal/clidoc"
 	"govz/internal/exitcode"
 )
 
@@ -105,6 +106,8 @@ func main() {
 			nsinit.Main()
 		case lxcfs.Verb:
 			os.Exit(lxcfs.Main(os.Args[2:]))
+		case clidoc.Verb, clidoc.ValuesVerb:
+			os.Exit(docMain(os.Args[1:]))
 		}
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -22,14 +22,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"net/netip"
 	"os/exec"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"govz/conf"
 	"govz/ct"
 	"govz/ct/backup"
+	"govz/ct/idmap"
 	"govz/ct/vzerror"
 )
 
@@ -51,6 +54,39 @@ const (
 	ExitLocked       = 20
 )
 
+// Code is one of vzmigrate's exit codes with what it means, the source
+// of vzmigrate(8)'s EXIT STATUS section.
+type Code struct {
+	Code int
+	Text string
+}
+
+// Codes lists the exit codes vzmigrate uses.
+func Codes() []Code {
+	return []Code{
+		{0, "The container was migrated."},
+		{ExitUsage, "Bad command line or option value."},
+		{ExitConnect, "The destination cannot be reached over ssh, or its vzctl failed before the copy."},
+		{ExitCopy, "Copying the config and private area failed (ssh cut, damaged stream), the container's host ID range is taken on the destination (refused before the stop), or cleaning up the source after the switch failed."},
+		{ExitDestStart, "The container was copied but does not start on the destination."},
+		{ExitSourceStop, "The container could not be stopped on the source."},
+		{ExitExistsOnDst, "The destination already has a container with this CTID."},
+		{ExitNoSource, "The container does not exist on the source."},
+		{ExitIPInUse, "An address of the container is already in use on the destination."},
+		{ExitNoDiskSpace, "The destination ran out of disk space or quota."},
+		{ExitNoCheckpoint, "Live migration (--online) is not possible: this node cannot checkpoint."},
+		{ExitName, "The container's name is taken on the destination."},
+		{ExitLocked, "The container is locked by another command."},
+	}
+}
+
+// Suffixes of a retired container's files: the source's with -r no, the
+// destination's set aside with --keep-dst.
+const (
+	MigratedSuffix = ".migrated"
+	KeptSuffix     = ".kept"
+)
+
 // Error is a migration failure with vzmigrate's exit code.
 type Error struct {
 	Code int
@@ -69,13 +105,20 @@ func fail(code int, format string, a ...any) error {
 
 // Options are vzmigrate's.
 type Options struct {
-	Dest    string   // [user@]host
-	SSH     []string // extra ssh options (--ssh)
-	Online  bool
-	KeepDst bool // keep what the destination got when a later step fails
-	// KeepSrc is -r no: the source's private area stays (its config is
-	// renamed CTID.toml.migrated so the container is not registered
-	// twice).
+	Dest   string   // [user@]host
+	SSH    []string // extra ssh options (--ssh)
+	Online bool
+	// KeepDst (--keep-dst) keeps the destination's copy when the start
+	// there fails: instead of destroying it, the destination sets it aside
+	// (CTID.toml.kept, PRIVATE.kept), unregistered, so that the container
+	// is only here and a retry finds the CTID free. OpenVZ keeps the
+	// synced area for rsync to resume from; a stream copy does not resume,
+	// so what is kept is for the admin to inspect or recover. A cut or
+	// damaged stream is never kept: receive rolls it back either way.
+	KeepDst bool
+	// KeepSrc is -r no: the source's private area stays, its config is
+	// renamed CTID.toml.migrated and its name released (ct.Node.Retire),
+	// so the container is not registered twice.
 	KeepSrc bool
 	// RemoteVzctl is the command run on the destination ("vzctl").
 	RemoteVzctl string
@@ -152,7 +195,8 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		o.RemoteVzctl = "vzctl"
 	}
 	m := &migration{n: n, id: id, o: o}
-	if _, err := n.LoadCT(id); err != nil {
+	layer, err := n.LoadCT(id)
+	if err != nil {
 		if errors.Is(err, vzerror.ErrNoConfig) {
 			return nil, &Error{Code: ExitNoSource, Err: err}
 		}
@@ -169,6 +213,11 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		return nil, fail(ExitConnect, "%s on %s: status exit %d: %s", o.RemoteVzctl, o.Dest, code, strings.TrimSpace(out))
 	case strings.Contains(out, " exist "):
 		return nil, fail(ExitExistsOnDst, "container %d already exists on %s", id, o.Dest)
+	}
+	// Before the stop, so that a conflict costs no downtime; receive
+	// checks again under the destination's lock.
+	if err := m.checkConflicts(want{name: conf.Str(layer.Name), ips: layer.IPAddress, uid: idBase(layer.LocalUID), gid: idBase(layer.LocalGID)}); err != nil {
+		return nil, err
 	}
 	st, err := n.Status(id)
 	if err != nil {
@@ -207,12 +256,14 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		code, out, err := m.remote("start", strconv.Itoa(id))
 		if err != nil || code != 0 {
 			err = fail(ExitDestStart, "starting container %d on %s: exit %d: %s", id, o.Dest, code, strings.TrimSpace(out))
-			if !o.KeepDst {
-				m.stage("cleanup")
-				m.remote("stop", "--fast", strconv.Itoa(id))
-				if c, out, derr := m.remote("destroy", strconv.Itoa(id)); derr != nil || c != 0 {
-					err = errors.Join(err, fmt.Errorf("removing container %d from %s: exit %d: %s", id, o.Dest, c, strings.TrimSpace(out)))
-				}
+			m.stage("cleanup")
+			m.remote("stop", "--fast", strconv.Itoa(id))
+			undoDst, what := []string{"destroy", strconv.Itoa(id)}, "removing"
+			if o.KeepDst {
+				undoDst, what = []string{"receive", "--set-aside", strconv.Itoa(id)}, "setting aside"
+			}
+			if c, out, derr := m.remote(undoDst...); derr != nil || c != 0 {
+				err = errors.Join(err, fmt.Errorf("%s container %d on %s: exit %d: %s", what, id, o.Dest, c, strings.TrimSpace(out)))
 			}
 			return nil, undo(err)
 		}
@@ -221,15 +272,90 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	// The switch is done: the container is there.
 	m.stage("cleanup")
 	if o.KeepSrc {
-		cfg := n.Paths.CTConfig(id)
-		if err := os.Rename(cfg, cfg+".migrated"); err != nil {
-			return nil, fail(ExitCopy, "container %d runs on %s, but its config here could not be retired: %v", id, o.Dest, err)
+		if err := n.Retire(id, MigratedSuffix, false); err != nil {
+			return nil, fail(ExitCopy, "container %d is on %s, but retiring it here failed: %w", id, o.Dest, err)
 		}
 	} else if err := n.Destroy(id); err != nil {
 		return nil, fail(ExitCopy, "container %d is on %s, but removing it here failed: %v", id, o.Dest, err)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// want is what of the container must be free on the destination.
+type want struct {
+	name     string
+	ips      []string
+	uid, gid int64 // host ID ranges' bases; 0: none (identity)
+}
+
+func idBase(b *conf.IDBase) int64 {
+	if b == nil || b.IsAuto() {
+		return 0
+	}
+	return int64(*b)
+}
+
+// checkConflicts refuses a name (15), an address (12) or a host ID range
+// (6) that a container on the destination already has, as vzctl receive
+// would, but only after the stop and the whole copy.
+func (m *migration) checkConflicts(w want) error {
+	// vzlist next to the destination's vzctl.
+	vzlist := "vzlist"
+	if d, _ := path.Split(m.o.RemoteVzctl); d != "" {
+		vzlist = d + "vzlist"
+	}
+	c := m.ssh(vzlist, "-a", "-j", "-o", "ctid,name,ip,local_uid,local_gid")
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		return fail(ExitConnect, "listing the containers of %s: %v: %s", m.o.Dest, err, lastLine(errb.String()))
+	}
+	return conflicts(out.Bytes(), m.o.Dest, w)
+}
+
+// conflicts checks vzlist -j -o ctid,name,ip,local_uid,local_gid output
+// for w.
+func conflicts(list []byte, dest string, w want) error {
+	// vzlist prints nothing, JSON or not, when the node has no container.
+	if len(bytes.TrimSpace(list)) == 0 {
+		return nil
+	}
+	var cts []struct {
+		CTID     int      `json:"ctid"`
+		Name     any      `json:"name"`
+		IP       []string `json:"ip"`
+		LocalUID int64    `json:"local_uid"`
+		LocalGID int64    `json:"local_gid"`
+	}
+	if err := json.Unmarshal(list, &cts); err != nil {
+		return fail(ExitConnect, "listing the containers of %s: %v", dest, err)
+	}
+	addrs := map[netip.Addr]string{}
+	for _, ip := range w.ips {
+		if a, err := conf.IPAddr(ip); err == nil {
+			addrs[a] = ip
+		}
+	}
+	// The files carry the source's host IDs, so receive keeps the range
+	// (it does not remap); another container there may not share it.
+	overlap := func(a, b int64) bool {
+		return a > 0 && b > 0 && idmap.Of(uint64(a)).Overlaps(idmap.Of(uint64(b)))
+	}
+	for _, c := range cts {
+		if nm, _ := c.Name.(string); w.name != "" && nm == w.name {
+			return fail(ExitName, "name %s is already used by container %d on %s", w.name, c.CTID, dest)
+		}
+		for _, ip := range c.IP {
+			if a, err := conf.IPAddr(ip); err == nil && addrs[a] != "" {
+				return fail(ExitIPInUse, "address %s is already used by container %d on %s", addrs[a], c.CTID, dest)
+			}
+		}
+		if overlap(w.uid, c.LocalUID) || overlap(w.gid, c.LocalGID) {
+			return fail(ExitCopy, "host IDs %s (local_uid %d) are already used by container %d on %s: the private area's files carry them; give one of the two another range first", idmap.Of(uint64(w.uid)), w.uid, c.CTID, dest)
+		}
+	}
+	return nil
 }
 
 // copy streams the backup of the (stopped) container into vzctl receive

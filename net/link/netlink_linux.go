@@ -165,7 +165,11 @@ func (o *nlOps) LockPort(name string, mac net.HardwareAddr) error {
 	}
 	fdb := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_MASTER,
 		State: netlink.NUD_NOARP, HardwareAddr: mac}
-	if err := o.h.NeighAdd(fdb); err != nil {
+	// Replace, not add: the bridge may have learned the MAC on another
+	// port (the uplink, while the container ran on another node before a
+	// migration), and an add of a MAC it knows fails with EEXIST; the
+	// replace moves the entry to this port.
+	if err := o.h.NeighSet(fdb); err != nil {
 		return wrap(err, "adding fdb entry %s on %s", mac, name)
 	}
 	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)

@@ -12,6 +12,8 @@
 //	res resource limits: live --ram change, isolation from a noisy neighbour
 //	storage storage layouts: create from the Debian template on dir/btrfs/image
 //	    (first use, cached, N in a row and at once), disk space of N containers
+//	migrate offline vzmigrate between two nodes (total, downtime seen by the
+//	    LAN peer), snapshot and backup/restore-backup against tar | zstd
 //
 // Run it as root through `make bench` (which builds bin/vzctl first). It
 // installs missing peers with apt-get, works under /var/lib/govz-bench (never
@@ -49,7 +51,7 @@ type config struct {
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
 }
 
-var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage", "provision"}
+var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage", "provision", "migrate"}
 
 func parseFlags() config {
 	var c config
@@ -129,6 +131,7 @@ func run(ctx context.Context, cfg config) (code int) {
 		{"res", b.sectionRes},
 		{"storage", b.sectionStorage},
 		{"provision", b.sectionProvision},
+		{"migrate", b.sectionMigrate},
 	}
 	var tables []*table
 	failed := false

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"govz/ct/migrate"
+	"govz/internal/clidoc"
+)
+
+// docApp is vzmigrate's option table, the source of vzmigrate(8) and its
+// completion. parse reads the options itself (five words, OpenVZ's
+// spellings); TestDocsCoverTables holds parse to this table.
+func docApp() *cli.App {
+	return &cli.App{
+		Name:      "vzmigrate",
+		Usage:     "move a container to another node over ssh",
+		UsageText: usage[len("usage: "):],
+		ArgsUsage: "DEST CTID",
+		Description: `vzmigrate moves container CTID (a number or a name) to the node DEST ([user@]host, reached with ssh -o BatchMode=yes as root with key authentication) with its config and private area; it keeps its CTID, name, addresses and limits there. DEST runs the same vzctl.
+
+Offline (the only mode so far): the container is stopped, its config and private area stream through ssh into vzctl receive on DEST, which commits them only once the stream's checksum matched; the container is started there if it ran here, and only then removed here. Until that switch any failure leaves the container here as it was (started again if it ran) and nothing registered on DEST. With -r no the private area stays here, the config renamed CTID.toml.migrated and the name released.`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "online", Usage: "migrate a running container live (refused with exit 14: this node cannot checkpoint yet)"},
+			&cli.BoolFlag{Name: "keep-dst", Usage: "when the container does not start on DEST, set its copy aside there (CTID.toml.kept, PRIVATE.kept), unregistered, instead of destroying it; a cut copy is never kept (a stream does not resume)"},
+			&cli.StringFlag{Name: "remove-area", Aliases: []string{"r"}, Usage: "remove the container's private area here after the migration, `yes|no` (default yes); with no it stays and its config is renamed CTID.toml.migrated"},
+			&cli.StringFlag{Name: "ssh", Usage: "extra ssh options, one string split at spaces (`OPTS`)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line on stdout: progress events, then one done or error event with the exit code"},
+		},
+	}
+}
+
+func docTool() clidoc.Tool {
+	var codes []clidoc.Item
+	for _, c := range migrate.Codes() {
+		codes = append(codes, clidoc.Item{Tag: clidoc.Bold(strconv.Itoa(c.Code)), Text: c.Text})
+	}
+	return clidoc.Tool{App: docApp(), Section: "8", Extra: []clidoc.Section{
+		{Title: "JSON output", Text: `With --json every line of stdout is one JSON object with an "event" field: {"event":"progress","stage":S} for the stages check, stop, copy, start, cleanup (copy repeats with "done", bytes sent so far, and "total", -1: unknown); then exactly one {"event":"done","code":0,"result":{"ctid","dest","was_running","bytes","seconds","downtime_seconds"}} or {"event":"error","code":N,"message":M} with the exit status N. Messages go to stderr.`},
+		{Title: "Exit status", Text: "OpenVZ vzmigrate's codes:", Items: codes},
+		{Title: "Environment", Items: []clidoc.Item{{Tag: clidoc.Bold("VZ_ROOT"), Text: "Root of the installation (default /vz); the destination's is its own."}}},
+		{Title: "See also", Text: "vzctl(8), ssh(1)"},
+	}}
+}
+
+func docMain(args []string) int { return clidoc.Run(docTool(), args, os.Stdout, os.Stderr) }
