@@ -81,34 +81,9 @@ FEATURES="tun:on nfs:on"
 CAPABILITY="SYS_TIME:on"
 NETFILTER="stateless"
 `
-	// ve-basic: the full beancounter set of pre-vSwap kernels.
-	ovzConf102 = `ONBOOT="no"
-KMEMSIZE="14372700:14790164"
-LOCKEDPAGES="2048:2048"
-PRIVVMPAGES="65536:69632"
-SHMPAGES="21504:21504"
-NUMPROC="240:240"
-PHYSPAGES="0:unlimited"
-VMGUARPAGES="33792:unlimited"
-OOMGUARPAGES="26112:unlimited"
-NUMTCPSOCK="360:360"
-NUMFLOCK="188:206"
-NUMPTY="16:16"
-NUMSIGINFO="256:256"
-TCPSNDBUF="1720320:2703360"
-TCPRCVBUF="1720320:2703360"
-OTHERSOCKBUF="1126080:2097152"
-DGRAMRCVBUF="262144:262144"
-NUMOTHERSOCK="360:360"
-DCACHESIZE="3409920:3624960"
-NUMFILE="9312:9312"
-AVNUMPROC="180:180"
-NUMIPTENT="128:128"
-DISKSPACE="1048576:1153024"
-DISKINODES="200000:220000"
-QUOTATIME="0"
-CPUUNITS="1000"
-VE_PRIVATE="/vz/private/$VEID"
+	// ovzConf102Tail follows ve-basic (ovzConf102): the full beancounter set
+	// of pre-vSwap kernels.
+	ovzConf102Tail = `VE_PRIVATE="/vz/private/$VEID"
 OSTEMPLATE="%TEMPLATE%"
 ORIGIN_SAMPLE="basic"
 HOSTNAME=ct102
@@ -317,7 +292,7 @@ func TestOpenVZImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.write("etc/vz/conf/101.mount", "#!/bin/sh\ntouch \"$VZ_ROOT/mounted-$VEID\"\n", 0o755)
-	o.config("102", ovzConf102, busyboxTmpl)
+	o.config("102", ovzConf102(t), busyboxTmpl)
 	o.simfs("102", busyboxTmpl)
 	// A name only a link gives (vzctl 3.x kept no NAME in the file).
 	if err := os.Symlink("/etc/vz/conf/102.conf", o.path("etc/vz/names/basic")); err != nil {
@@ -499,7 +474,7 @@ func TestOpenVZImportRefusals(t *testing.T) {
 func TestOpenVZImportKilled(t *testing.T) {
 	n := newNetWorld(t, false).node
 	o := newOVZNode(t)
-	o.config("106", strings.Replace(ovzConf102, "10.199.1.3", "10.199.1.6", 1), busyboxTmpl)
+	o.config("106", strings.Replace(ovzConf102(t), "10.199.1.3", "10.199.1.6", 1), busyboxTmpl)
 	o.simfs("106", busyboxTmpl)
 	// Enough data that the copy takes a while.
 	o.run("dd", "if=/dev/urandom", "of="+o.path("vz/private/106/big"), "bs=1M", "count=400", "status=none")
@@ -644,4 +619,15 @@ func TestOpenVZImportKilledAfterMove(t *testing.T) {
 	if _, err := os.Stat(n.path("private/107/etc/openvz-marker")); err != nil {
 		t.Errorf("second import: %v", err)
 	}
+}
+
+// ovzConf102 is ve-basic (the sample conf/ovzconf's unit tests read too),
+// not started at boot, with a container's own lines after it.
+func ovzConf102(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../conf/ovzconf/testdata/ve-basic.conf-sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), `ONBOOT="yes"`, `ONBOOT="no"`, 1) + ovzConf102Tail
 }

@@ -2,41 +2,27 @@ package ovzconf
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"govz/ct/vzerror"
 )
 
-// The vzctl 4.x samples' resource lines (etc/conf/ve-*.conf-sample).
+// veBasic is the vzctl 4.x ve-basic sample's resource lines
+// (etc/conf/ve-basic.conf-sample), shared with the e2e import test.
+var veBasic = mustRead("testdata/ve-basic.conf-sample")
+
+func mustRead(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// The other vzctl 4.x samples' resource lines (etc/conf/ve-*.conf-sample).
 const (
-	veBasic = `ONBOOT="yes"
-KMEMSIZE="14372700:14790164"
-LOCKEDPAGES="2048:2048"
-PRIVVMPAGES="65536:69632"
-SHMPAGES="21504:21504"
-NUMPROC="240:240"
-PHYSPAGES="0:unlimited"
-VMGUARPAGES="33792:unlimited"
-OOMGUARPAGES="26112:unlimited"
-NUMTCPSOCK="360:360"
-NUMFLOCK="188:206"
-NUMPTY="16:16"
-NUMSIGINFO="256:256"
-TCPSNDBUF="1720320:2703360"
-TCPRCVBUF="1720320:2703360"
-OTHERSOCKBUF="1126080:2097152"
-DGRAMRCVBUF="262144:262144"
-NUMOTHERSOCK="360:360"
-DCACHESIZE="3409920:3624960"
-NUMFILE="9312:9312"
-AVNUMPROC="180:180"
-NUMIPTENT="128:128"
-DISKSPACE="1048576:1153024"
-DISKINODES="200000:220000"
-QUOTATIME="0"
-CPUUNITS="1000"
-`
 	veVswap256 = `ONBOOT="yes"
 PHYSPAGES="0:256M"
 SWAPPAGES="0:512M"

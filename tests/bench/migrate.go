@@ -363,47 +363,17 @@ func (b *bench) migrateBackupRows(t *table, w *migWorld) error {
 // reply after act returned, and returns the longest time between two
 // replies (the first reply must come before act starts).
 func (p *icmpPinger) longestGap(dst netip.Addr, act func() error, timeout time.Duration) (time.Duration, int, error) {
-	p.ids++
-	id := p.ids
 	var mu sync.Mutex
 	var replies []time.Time
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	wg := p.ping(dst, stop, func(at time.Time) bool {
+		mu.Lock()
+		replies = append(replies, at)
+		mu.Unlock()
+		return true
+	})
 	defer wg.Wait()
 	defer close(stop)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		to := &unix.SockaddrInet4{Addr: dst.As4()}
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			unix.Sendto(p.fd, echoRequest(id, seq), 0, to)
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 2048)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n, _, err := unix.Recvfrom(p.fd, buf, 0)
-			now := time.Now()
-			if err == nil && isEchoReply(buf[:n], dst, id) {
-				mu.Lock()
-				replies = append(replies, now)
-				mu.Unlock()
-			}
-		}
-	}()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(replies) }
 	for t0 := time.Now(); count() == 0; time.Sleep(time.Millisecond) {
 		if time.Since(t0) > 5*time.Second {

@@ -595,14 +595,31 @@ func (p *icmpPinger) close() { unix.Close(p.fd) }
 // millisecond, runs act (the command under test) and returns the time
 // from the clock's start to the first echo reply from dst.
 func (p *icmpPinger) firstReply(dst netip.Addr, act func() error, timeout time.Duration) (time.Duration, error) {
-	p.ids++
-	id := p.ids
 	got := make(chan time.Time, 1)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg := p.ping(dst, stop, func(at time.Time) bool { got <- at; return false })
 	defer wg.Wait()
 	defer close(stop)
-	t0 := time.Now()
+	if err := act(); err != nil {
+		return 0, err
+	}
+	select {
+	case at := <-got:
+		return at.Sub(t0), nil
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("no echo reply from %s within %s", dst, timeout)
+	}
+}
+
+// ping sends an echo request to dst every millisecond and passes the
+// arrival time of each reply from dst to onReply, until onReply returns
+// false or stop is closed; the caller closes stop, then waits on the
+// returned group.
+func (p *icmpPinger) ping(dst netip.Addr, stop <-chan struct{}, onReply func(time.Time) bool) *sync.WaitGroup {
+	p.ids++
+	id := p.ids
+	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -630,21 +647,12 @@ func (p *icmpPinger) firstReply(dst netip.Addr, act func() error, timeout time.D
 			}
 			n, _, err := unix.Recvfrom(p.fd, buf, 0)
 			now := time.Now()
-			if err == nil && isEchoReply(buf[:n], dst, id) {
-				got <- now
+			if err == nil && isEchoReply(buf[:n], dst, id) && !onReply(now) {
 				return
 			}
 		}
 	}()
-	if err := act(); err != nil {
-		return 0, err
-	}
-	select {
-	case at := <-got:
-		return at.Sub(t0), nil
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("no echo reply from %s within %s", dst, timeout)
-	}
+	return &wg
 }
 
 // echoRequest is an ICMP echo request (RFC 792) with 8 bytes of payload.
