@@ -176,7 +176,7 @@ IDENTITY_GROUPS := TestBusyboxStartExecStop TestRebootAndPoweroffInside TestStar
 empty :=
 space := $(empty) $(empty)
 test: vet debian-template guest-templates
-	GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) GOVZ_GUEST_TEMPLATES=$(DEV_CACHE)/template/cache $(GO) test -count=1 -timeout 25m ./...
+	GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) GOVZ_GUEST_TEMPLATES=$(DEV_CACHE)/template/cache $(GO) test -count=1 -timeout 50m ./...
 	GOVZ_E2E_IDMODE=identity GOVZ_DEBIAN_TEMPLATE=$(DEBIAN_TMPL) \
 	  $(GO) test -count=1 -timeout 10m -run '^($(subst $(space),|,$(strip $(IDENTITY_GROUPS))))$$' ./tests/
 
