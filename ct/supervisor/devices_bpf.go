@@ -86,6 +86,10 @@ func attachDeviceProgram(dir string, rules []rootfs.Rule) error {
 	return nil
 }
 
+// bpfLoadTries bounds the retries of a program load the verifier
+// abandoned for a pending signal.
+const bpfLoadTries = 5
+
 // loadDeviceProgram loads code (n instructions) as a cgroup device
 // program; with logBuf the verifier writes its log there.
 func loadDeviceProgram(code []byte, n int, logBuf []byte) (uintptr, error) {
@@ -101,7 +105,18 @@ func loadDeviceProgram(code []byte, n int, logBuf []byte) (uintptr, error) {
 		load.LogBuf = uint64(uintptr(unsafe.Pointer(&logBuf[0])))
 	}
 	copy(load.ProgName[:], "govz_devices")
-	prog, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&load)), unsafe.Sizeof(load))
+	var prog uintptr
+	var errno unix.Errno
+	// The verifier gives up with EAGAIN when a signal is pending
+	// (kernel/bpf/verifier.c: signal_pending() in do_check), and the Go
+	// runtime signals its threads for preemption (SIGURG): try again, a
+	// bounded number of times, as libbpf and cilium/ebpf do.
+	for range bpfLoadTries {
+		prog, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&load)), unsafe.Sizeof(load))
+		if errno != unix.EAGAIN {
+			break
+		}
+	}
 	runtime.KeepAlive(code)
 	runtime.KeepAlive(license)
 	runtime.KeepAlive(logBuf)
