@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -58,7 +59,7 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 				Err: fmt.Errorf("%s: %w", pe.Message, ErrBadFile)}
 		}
 		// Type mismatches come as plain errors with the position in text.
-		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+		if m := decodeErrRe().FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &FileError{File: name, Line: line, Key: m[2],
 				Err: fmt.Errorf("%s: %w", m[3], ErrBadFile)}
@@ -105,7 +106,11 @@ func Parse(name string, data []byte, scope Scope) (*Config, error) {
 	return &c, nil
 }
 
-var decodeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+// Compiled on first use, not at package init: every process of the
+// binary (vzctl, the supervisor, nsinit) would pay for it at start.
+var decodeErrRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+})
 
 // lineOf finds the line where key is assigned. The TOML decoder reports
 // positions for syntax errors only, so unknown keys and bad values are
@@ -122,15 +127,29 @@ func lineOf(data []byte, key string) int {
 
 // field returns the struct field of c that carries TOML key name.
 func (c *Config) field(name string) reflect.Value {
-	v := reflect.ValueOf(c).Elem()
-	t := v.Type()
+	i, ok := fieldIndex()[name]
+	if !ok {
+		panic("conf: no field for key " + name)
+	}
+	return reflect.ValueOf(c).Elem().Field(i)
+}
+
+// fieldIndex maps each TOML key to its Config field, built once: Validate
+// and Merge look up every key, and a scan of the struct's tags per lookup
+// made loading a config quadratic in the number of keys (most of vzlist's
+// time on a node with many containers).
+var fieldIndex = sync.OnceValue(func() map[string]int {
+	t := reflect.TypeFor[Config]()
+	m := make(map[string]int, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("toml") == name {
-			return v.Field(i)
+		if name := t.Field(i).Tag.Get("toml"); name != "" {
+			if _, dup := m[name]; !dup {
+				m[name] = i
+			}
 		}
 	}
-	panic("conf: no field for key " + name)
-}
+	return m
+})
 
 // IsSet reports whether the layer sets key name.
 func (c *Config) IsSet(name string) bool {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"govz/ct/idmap"
 	"govz/ct/ippool"
@@ -115,7 +116,8 @@ func validateKey(k Key, f reflect.Value) error {
 	return nil
 }
 
-var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+// The patterns compile on first use, not at package init (see decodeErrRe).
+var hostnameLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`) })
 
 // ValidateHostname accepts an RFC 1123 host name (dot-separated labels).
 func ValidateHostname(h string) error {
@@ -123,7 +125,7 @@ func ValidateHostname(h string) error {
 		return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if !hostnameLabel.MatchString(l) {
+		if !hostnameLabel().MatchString(l) {
 			return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 		}
 	}
@@ -194,23 +196,23 @@ func ValidateSearchDomain(s string) error {
 	return nil
 }
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+var nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`) })
 
 // ValidateName accepts a container name: letters, digits, '_', '.', '-',
 // not starting with '.' or '-', not all digits (that would be a CTID).
 func ValidateName(s string) error {
-	if !nameRe.MatchString(s) || strings.Trim(s, "0123456789") == "" {
+	if !nameRe().MatchString(s) || strings.Trim(s, "0123456789") == "" {
 		return fmt.Errorf("invalid container name %q: %w", s, ErrBadName)
 	}
 	return nil
 }
 
-var fileNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
+var fileNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`) })
 
 // ValidateFileName accepts a template or sample name, which becomes part of
 // a path: no '/', no leading '.'.
 func ValidateFileName(s string) error {
-	if !fileNameRe.MatchString(s) || len(s) > 255 {
+	if !fileNameRe().MatchString(s) || len(s) > 255 {
 		return fmt.Errorf("invalid name %q: %w", s, ErrBadValue)
 	}
 	return nil

@@ -71,17 +71,50 @@ func open(k kernel, parent, id string) (*Group, error) {
 	if !validComponent(id) {
 		return nil, fmt.Errorf("cgroup name %q: must be one path component other than . and ..: %w", id, ErrBadPath)
 	}
+	h, err := readHost(k)
+	if err != nil {
+		return nil, err
+	}
+	return h.Open(parent, id)
+}
+
+// Host is this mount namespace's cgroup hierarchies, read once, for a
+// command that opens the groups of many containers (vzlist): Open parses
+// the mount table (and on v1 lists /sys/fs/cgroup) at each call. Groups
+// opened from a Host share its tables and never modify them.
+type Host struct {
+	k        kernel
+	layout   Layout
+	hier     []hierarchy
+	symlinks []Mount
+}
+
+// ReadHost reads the hierarchies mounted here.
+func ReadHost() (*Host, error) { return readHost(hostKernel{}) }
+
+func readHost(k kernel) (*Host, error) {
 	hs, l, err := readHierarchies(k)
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{k: k, parent: parent, id: id, layout: l, hier: hs}
+	h := &Host{k: k, layout: l, hier: hs}
 	if l == V1 {
-		if g.symlinks, err = hostSymlinks(k, hs); err != nil {
+		if h.symlinks, err = hostSymlinks(k, hs); err != nil {
 			return nil, err
 		}
 	}
-	return g, nil
+	return h, nil
+}
+
+// Open is the package's Open on the hierarchies h read.
+func (h *Host) Open(parent, id string) (*Group, error) {
+	if err := validParent(parent); err != nil {
+		return nil, err
+	}
+	if !validComponent(id) {
+		return nil, fmt.Errorf("cgroup name %q: must be one path component other than . and ..: %w", id, ErrBadPath)
+	}
+	return &Group{k: h.k, parent: parent, id: id, layout: h.layout, hier: h.hier, symlinks: h.symlinks}, nil
 }
 
 func validComponent(s string) bool {

@@ -46,14 +46,24 @@ func (s Status) String() string {
 // holds it. A container exists when both its config and its private area
 // do, so a create that died half way never looks whole.
 func (n *Node) StatusOf(id int, layer, eff *conf.Config) Status {
+	return n.StatusIn(nil, id, layer, eff)
+}
+
+// StatusIn is StatusOf against v, the node's tables read once for many
+// containers (nil: read them for this one).
+func (n *Node) StatusIn(v *View, id int, layer, eff *conf.Config) Status {
 	st := Status{ID: id}
 	if layer != nil {
 		if fi, err := os.Stat(n.Path(eff.VEPrivate, id)); err == nil && fi.IsDir() {
 			st.Exists = true
 		}
 	}
-	st.Mounted, _ = IsMountPoint(n.Path(eff.VERoot, id))
-	st.Running = n.Running(id, eff)
+	if v != nil && v.mounts != nil {
+		st.Mounted = v.mounts[realPath(n.Path(eff.VERoot, id))]
+	} else {
+		st.Mounted, _ = IsMountPoint(n.Path(eff.VERoot, id))
+	}
+	st.Running = n.running(v, id, eff)
 	st.Suspended = !st.Running && n.Suspended(id)
 	return st
 }
@@ -73,19 +83,49 @@ func (n *Node) Suspended(id int) bool {
 	return err == nil && fi.IsDir()
 }
 
+// View is the node's mount table and cgroup hierarchies read once, for
+// reporting on many containers in one pass: vzlist on a node of a
+// thousand containers parsed /proc/self/mountinfo twice per container.
+// It is a snapshot: a command that changes mounts or groups must not
+// keep one.
+type View struct {
+	mounts map[string]bool // nil: unreadable, read per container
+	cg     *cgroup.Host    // nil: unreadable, opened per container
+}
+
+// View reads the node's tables. What cannot be read is read again per
+// container, which reports it as StatusOf does.
+func (n *Node) View() *View {
+	v := &View{}
+	if mps, err := mountPoints(); err == nil {
+		v.mounts = make(map[string]bool, len(mps))
+		for _, m := range mps {
+			v.mounts[m] = true
+		}
+	}
+	if h, err := cgroup.ReadHost(); err == nil {
+		v.cg = h
+	}
+	return v
+}
+
 // Running reports whether container id runs, as the kernel sees it: its
 // recorded init is alive, or its cgroup holds processes. The run record
 // alone is not the truth: it can be lost (removed by hand, a full disk)
 // while the guest lives on, and a container whose supervisor died keeps
 // its processes; either is still running, and its files are in use.
 func (n *Node) Running(id int, eff *conf.Config) bool {
+	return n.running(nil, id, eff)
+}
+
+func (n *Node) running(v *View, id int, eff *conf.Config) bool {
 	rd := n.RunDir(id)
 	if s, err := runstate.Read(rd); err == nil && s.Alive() {
 		return true
 	}
 	// A boot under way has processes before its record: not running yet
 	// (exec could not join it), but busy.
-	return len(n.Procs(id, eff)) > 0 && !runstate.Booting(rd)
+	return len(n.procs(v, id, eff)) > 0 && !runstate.Booting(rd)
 }
 
 // Busy reports whether container id runs or its supervisor is alive
@@ -98,7 +138,15 @@ func (n *Node) Busy(id int, eff *conf.Config) bool {
 // Procs lists the processes in container id's cgroup; none when it has no
 // group or the group cannot be read.
 func (n *Node) Procs(id int, eff *conf.Config) []int {
-	g, err := cgroup.Open(n.CgroupParent(id, eff), strconv.Itoa(id))
+	return n.procs(nil, id, eff)
+}
+
+func (n *Node) procs(v *View, id int, eff *conf.Config) []int {
+	open := cgroup.Open
+	if v != nil && v.cg != nil {
+		open = v.cg.Open
+	}
+	g, err := open(n.CgroupParent(id, eff), strconv.Itoa(id))
 	if err != nil {
 		return nil
 	}

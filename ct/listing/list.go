@@ -45,6 +45,7 @@ func List(n *inventory.Node, f Filter) ([]Info, error) {
 	}
 	var out []Info
 	traffic := ctnet.Traffic(n)
+	view := n.View()
 	for _, id := range ids {
 		layer, err := n.LoadCT(id)
 		if err != nil {
@@ -52,7 +53,7 @@ func List(n *inventory.Node, f Filter) ([]Info, error) {
 			continue
 		}
 		eff := n.Effective(layer)
-		st := n.StatusOf(id, layer, eff)
+		st := n.StatusIn(view, id, layer, eff)
 		if !st.Exists {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -75,12 +76,12 @@ func Check(app *cli.App, man, bash, zsh string) []string {
 }
 
 var (
-	optTag = regexp.MustCompile(`\\fB((?:\\-){1,2}[^\\ ]+(?:\\-[^\\ ]+)*)\\fR`)
+	optTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\\fB((?:\\-){1,2}[^\\ ]+(?:\\-[^\\ ]+)*)\\fR`) })
 	// A quoted word list: bash's compgen -W '...' and opts='...', zsh's
 	// cmds=('name:desc' ...) and opts=(...).
-	bashList = regexp.MustCompile(`(?:compgen -W|opts=) ?'([^']*)'`)
-	zshCmds  = regexp.MustCompile(`[( ]'([^':]+):`)
-	zshOpts  = regexp.MustCompile(`opts=\(([^)]*)\)`)
+	bashList = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:compgen -W|opts=) ?'([^']*)'`) })
+	zshCmds  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[( ]'([^':]+):`) })
+	zshOpts  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`opts=\(([^)]*)\)`) })
 )
 
 func manEntries(man string) (cmds, opts map[string]bool) {
@@ -97,7 +98,7 @@ func manEntries(man string) (cmds, opts map[string]bool) {
 				cmds[c] = true
 			}
 		case l == ".TP" && i+1 < len(lines) && strings.Contains(sec, "OPTIONS") || l == ".TP" && sec == "COMMANDS":
-			for _, m := range optTag.FindAllStringSubmatch(lines[i+1], -1) {
+			for _, m := range optTag().FindAllStringSubmatch(lines[i+1], -1) {
 				opts[unroff(m[1])] = true
 			}
 		}
@@ -114,18 +115,18 @@ func completionEntries(script string) (words, opts map[string]bool) {
 			words[w] = true
 		}
 	}
-	for _, m := range bashList.FindAllStringSubmatch(script, -1) {
+	for _, m := range bashList().FindAllStringSubmatch(script, -1) {
 		for _, w := range strings.Fields(m[1]) {
 			add(w)
 		}
 	}
 	for _, l := range strings.Split(script, "\n") {
 		if strings.Contains(l, "cmds=(") {
-			for _, m := range zshCmds.FindAllStringSubmatch(l, -1) {
+			for _, m := range zshCmds().FindAllStringSubmatch(l, -1) {
 				add(m[1])
 			}
 		}
-		for _, m := range zshOpts.FindAllStringSubmatch(l, -1) {
+		for _, m := range zshOpts().FindAllStringSubmatch(l, -1) {
 			for _, w := range strings.Fields(m[1]) {
 				add(w)
 			}
@@ -147,7 +148,7 @@ func sorted(m map[string]bool) []string {
 	return out
 }
 
-var boldTag = regexp.MustCompile(`^\\fB([^\\]+(?:\\-[^\\]+)*)\\fR`)
+var boldTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\\fB([^\\]+(?:\\-[^\\]+)*)\\fR`) })
 
 // tagged returns the bold tags of the .TP items in sections whose title
 // contains part.
@@ -160,7 +161,7 @@ func tagged(man, part string) map[string]bool {
 			sec = l
 		}
 		if l == ".TP" && strings.Contains(sec, part) && i+1 < len(lines) {
-			if m := boldTag.FindStringSubmatch(lines[i+1]); m != nil {
+			if m := boldTag().FindStringSubmatch(lines[i+1]); m != nil {
 				out[unroff(m[1])] = true
 			}
 		}
