@@ -25,6 +25,7 @@ import (
 	"govz/ct/vzlog"
 	"govz/internal/clidoc"
 	"govz/internal/exitcode"
+	"govz/internal/progress"
 )
 
 const usage = "usage: vzmigrate [--online] [--keep-dst] [-r yes|no] [--ssh=OPTS] [--json] DEST CTID"
@@ -137,7 +138,25 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			enc.Encode(ev)
 		}
 	} else {
+		// On a terminal the copy's bytes go to a bar (total unknown: a
+		// stream), finished and cleared when the next stage starts.
+		var copyBar func(done, total int64)
+		var copied int64
+		if progress.IsTerminal(stdout) {
+			copyBar = progress.Bytes(stdout, "Copying")
+		}
 		a.o.Progress = func(stage string, done, total int64) {
+			if stage == "copy" && done > 0 {
+				if copyBar != nil {
+					copyBar(done, total)
+					copied = done
+				}
+				return
+			}
+			if copied > 0 {
+				copyBar(copied, copied)
+				copied = 0
+			}
 			if done == 0 {
 				log.Infof("%s", map[string]string{"check": "Checking the destination", "stop": "Stopping the container",
 					"copy": "Copying config and private area", "start": "Starting the container on the destination",
