@@ -95,12 +95,9 @@ func (n *Node) Restore(id int, dumpFile string) error {
 		return err
 	}
 	defer l.Release()
-	c, err := n.Load(id)
+	c, err := n.loadStopped(id)
 	if err != nil {
 		return err
-	}
-	if n.busy(id, c.Config) {
-		return fmt.Errorf("container %d is already running: %w", id, vzerror.ErrRunning)
 	}
 	dir := n.DumpPath(id, dumpFile)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {

@@ -1,6 +1,7 @@
 package ct
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"govz/ct/resource"
 	"govz/ct/rootfs"
 	"govz/ct/storage"
+	"govz/ct/vzerror"
 	"govz/net/guest"
 )
 
@@ -54,6 +56,21 @@ func (n *Node) Load(id int) (*Container, error) {
 		return nil, err
 	}
 	return n.container(id, layer), nil
+}
+
+// loadStopped is Load for a command that holds container id's lock and
+// changes what a running container uses (its mount, its files, its
+// processes from a dump): it refuses while the container runs or its
+// supervisor is alive.
+func (n *Node) loadStopped(id int) (*Container, error) {
+	c, err := n.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	if n.busy(id, c.Config) {
+		return nil, fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
+	}
+	return c, nil
 }
 
 // loadOrGlobal is Load for commands that must answer without a config

@@ -75,12 +75,9 @@ func (n *Node) Umount(id int) error {
 		return err
 	}
 	defer l.Release()
-	c, err := n.Load(id)
+	c, err := n.loadStopped(id)
 	if err != nil {
 		return err
-	}
-	if n.busy(id, c.Config) {
-		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
 	return n.umountCT(c)
 }

@@ -22,12 +22,9 @@ func (n *Node) Retire(id int, suffix string, setAside bool) error {
 		return err
 	}
 	defer l.Release()
-	c, err := n.Load(id)
+	c, err := n.loadStopped(id)
 	if err != nil {
 		return err
-	}
-	if n.busy(id, c.Config) {
-		return fmt.Errorf("container %d is running, stop it first: %w", id, vzerror.ErrRunning)
 	}
 	if busy, err := inventory.MountedUnder(c.Private, c.Root); err != nil {
 		return fmt.Errorf("reading mount table: %w: %w", err, vzerror.ErrSystem)
