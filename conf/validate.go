@@ -116,8 +116,22 @@ func validateKey(k Key, f reflect.Value) error {
 	return nil
 }
 
-// The patterns compile on first use, not at package init (see decodeErrRe).
-var hostnameLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`) })
+// hostnameLabel reports whether l is one RFC 1123 label: 1 to 63 letters,
+// digits and hyphens, neither first nor last a hyphen. A loop, not a
+// regexp: every config load checks the hostname, and compiling the
+// pattern was ~2% of the CPU of a `vzctl exec`.
+func hostnameLabel(l string) bool {
+	if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateHostname accepts an RFC 1123 host name (dot-separated labels).
 func ValidateHostname(h string) error {
@@ -125,7 +139,7 @@ func ValidateHostname(h string) error {
 		return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if !hostnameLabel().MatchString(l) {
+		if !hostnameLabel(l) {
 			return fmt.Errorf("invalid hostname %q: %w", h, ErrBadHostname)
 		}
 	}

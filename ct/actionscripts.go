@@ -118,7 +118,7 @@ func (e scriptEnv) run(log *vzlog.Logger, phase string) error {
 func (n *Node) runInsideScript(id int, phase string) error {
 	for _, p := range n.actionScripts(id, phase) {
 		n.Log.Debugf(1, "Running action script %s inside the container", p)
-		st, err := attach.Runscript(n.RunDir(id), p, nil, attach.Options{Env: []string{"VEID=" + strconv.Itoa(id)}})
+		st, err := attach.Runscript(n.RunDir(id), p, nil, attach.Options{Env: []string{"VEID=" + strconv.Itoa(id)}, Debug: n.debugf})
 		if err == nil && st != 0 {
 			err = fmt.Errorf("exit status %d", st)
 		}

@@ -29,7 +29,7 @@ func (n *Node) Exec(id int, argv []string, mode ExecMode) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("no command given: %w", vzerror.ErrNotEnoughParams)
 	}
-	o := attach.Options{}
+	o := attach.Options{Debug: n.debugf}
 	if mode == ExecDirect {
 		o.Mode = attach.Direct
 	}
@@ -50,7 +50,7 @@ func (n *Node) Enter(id int, execArgs []string) error {
 		return err
 	}
 	n.Log.Infof("entered into CT %d", id)
-	err = attach.Enter(c.RunDir, execArgs, attach.Options{})
+	err = attach.Enter(c.RunDir, execArgs, attach.Options{Debug: n.debugf})
 	if err == nil {
 		n.Log.Infof("exited from CT %d", id)
 	}
@@ -72,3 +72,7 @@ func (n *Node) Console(id int, tty int) error {
 		func() bool { return n.running(id, c.Config) },
 		func() { n.Log.Infof("Container %d is not running; waiting for it to start (Esc . detaches)", id) })
 }
+
+// debugf is vzctl's debug output at level 1, for packages that take a
+// plain printf-style function.
+func (n *Node) debugf(format string, a ...any) { n.Log.Debugf(1, format, a...) }

@@ -7,6 +7,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/resource"
+	"govz/ct/runstate"
 	"govz/ct/ubc"
 	"govz/ct/vzerror"
 )
@@ -65,7 +66,8 @@ func setKeysOf(layer *conf.Config) []string {
 // it will be), says how this host enforces the ones being set, and applies
 // them at once when the container runs. It returns whether --setmode
 // restart owes a restart: a key changed that only a start applies.
-func (n *Node) setResources(id int, next *conf.Config, o SetOptions, running bool) (restart bool, err error) {
+// st is the container's run record when it runs (nil otherwise).
+func (n *Node) setResources(id int, next *conf.Config, o SetOptions, st *runstate.State, running bool) (restart bool, err error) {
 	eff := n.Effective(next)
 	if _, err := ubc.FromConfig(eff); err != nil {
 		return false, err
@@ -77,13 +79,14 @@ func (n *Node) setResources(id int, next *conf.Config, o SetOptions, running boo
 			res = append(res, k)
 		}
 	}
+	var live *resource.Live
 	if len(res) > 0 {
-		env, err := resource.Env(n.inv(), id, eff)
-		if err != nil {
+		// One probe for the description and the live change.
+		if live, err = resource.Probe(n.inv(), id, eff, st); err != nil {
 			return false, err
 		}
 		for _, k := range res {
-			switch d := ubc.Describe(k, env); d.Status {
+			switch d := ubc.Describe(k, live.Env()); d.Status {
 			case ubc.NotEnforced:
 				n.Log.Warnf("%s is %s; the value is stored", k, d.How)
 			case ubc.Accounted:
@@ -95,7 +98,7 @@ func (n *Node) setResources(id int, next *conf.Config, o SetOptions, running boo
 		return false, nil
 	}
 	if len(res) > 0 {
-		if err := resource.ApplyLive(n.inv(), id, eff, res); err != nil {
+		if err := live.Apply(eff, res); err != nil {
 			return false, err
 		}
 	}

@@ -88,7 +88,7 @@ func (n *Node) Runscript(id int, script string, args []string) error {
 }
 
 func (n *Node) runscriptRunning(id int, script string, args []string) error {
-	st, err := attach.Runscript(n.RunDir(id), script, args, attach.Options{})
+	st, err := attach.Runscript(n.RunDir(id), script, args, attach.Options{Debug: n.debugf})
 	if err != nil {
 		return err
 	}

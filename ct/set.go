@@ -109,6 +109,9 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
+	// Once: the lock keeps a start or stop out until this set is done,
+	// and the record is what the live changes below act on.
+	st, running := n.inv().RunningState(id, cur)
 	var assigned []string
 	if len(autos) > 0 {
 		// The choice binds from here to the save: the node lock is held
@@ -126,7 +129,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err != nil {
 		return err
 	}
-	if len(o.IPAdd) > 0 && n.running(id, n.Effective(layer)) {
+	if len(o.IPAdd) > 0 && running {
 		// A running container takes the addresses live before the save:
 		// the lock covers both, so a racer cannot take one in between
 		// (and a refusal at the save cannot leave one live).
@@ -163,7 +166,7 @@ func (n *Node) Set(id int, o SetOptions) error {
 	if err := n.setNetwork(id, next, o); err != nil {
 		return err
 	}
-	restart, err := n.setResources(id, next, o, n.running(id, n.Effective(layer)))
+	restart, err := n.setResources(id, next, o, st, running)
 	if err != nil {
 		return err
 	}
@@ -173,7 +176,6 @@ func (n *Node) Set(id int, o SetOptions) error {
 			return err
 		}
 	}
-	running := n.running(id, n.Effective(layer))
 	if !o.Save {
 		// vzctl 4.x's words (run_action in src/vzctl-actions.c).
 		if running {

@@ -54,7 +54,7 @@ func setCmd(e *env) *cli.Command {
 	return &cli.Command{
 		Name: "set", Usage: "change container parameters", ArgsUsage: "CTID",
 		OnUsageError: usageErr,
-		Flags:        flags,
+		Flags:        quickNames(flags),
 		Action: func(c *cli.Context) error {
 			o := ct.SetOptions{Layer: &conf.Config{}, Save: c.Bool("save"), SetMode: c.String("setmode"), Force: c.Bool("force"),
 				IPAdd: splitIPs(c, "ipadd", e.log.Warnf), IPDel: splitIPs(c, "ipdel", e.log.Warnf)}

@@ -48,6 +48,9 @@ type Options struct {
 	// defaults: PATH, HOME=/root, container=govz and TERM when a terminal
 	// is involved.
 	Env []string
+	// Debug, if set, receives details for vzctl's debug output (how
+	// the executable the constructor runs was sealed).
+	Debug func(format string, a ...any)
 
 	// noPidfd makes the constructor join through /proc/PID/ns/* as it
 	// does on kernels older than 5.8 (tests).
@@ -63,7 +66,7 @@ func Exec(runDir string, argv []string, opt Options) (int, error) {
 	if len(argv) == 0 {
 		return 0, fmt.Errorf("exec: no command: %w", vzerror.ErrNotEnoughParams)
 	}
-	t, err := openTarget(runDir, !opt.noPidfd)
+	t, err := openTarget(runDir, opt)
 	if err != nil {
 		return 0, err
 	}

@@ -37,7 +37,7 @@ func Enter(runDir string, execArgs []string, opt Options) error {
 	if out == nil {
 		out = os.Stdout
 	}
-	t, err := openTarget(runDir, !opt.noPidfd)
+	t, err := openTarget(runDir, opt)
 	if err != nil {
 		return err
 	}

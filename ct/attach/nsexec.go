@@ -36,20 +36,31 @@ type process struct {
 }
 
 // start re-executes this binary as the constructor (see nsexec.c for the
-// contract) with t's handles. It executes a sealed copy (internal/exeseal),
-// never the file on disk: its child runs it inside the container's pid
-// namespace until the command's execve, and a guest that made that command
-// a "#!/proc/self/exe" script gets this very executable as its own.
+// contract) with t's handles. It never executes the file on disk: its
+// child runs it inside the container's pid namespace until the command's
+// execve, and a guest that made that command a "#!/proc/self/exe" script
+// gets this very executable as its own. It executes the file through a
+// private read-only overlayfs mount instead (no copy, internal/exeseal),
+// or a sealed memfd copy where that mount cannot be made. The run
+// directory is the overlay's spare layer: it exists while the container
+// runs, and lies on the host, away from the executable's directory.
 func (t *target) start(l launch) (*process, error) {
 	if !nsenter.Available {
 		return nil, fmt.Errorf("this binary was built without cgo and cannot join a container: %w", vzerror.ErrSystem)
 	}
-	exe, err := exeseal.Self()
+	exe, how, why, err := exeseal.SelfNoCopy(t.runDir)
 	if err != nil {
 		return nil, fmt.Errorf("joining container: %w: %w", err, vzerror.ErrSystem)
 	}
-	// The constructor has exec'd the copy once Start returns; the last
-	// process executing it frees it.
+	if t.debug != nil {
+		if why != "" {
+			t.debug("container %s: joining with this executable sealed by %s (no overlayfs: %s)", t.state.ID, how, why)
+		} else {
+			t.debug("container %s: joining with this executable sealed by %s", t.state.ID, how)
+		}
+	}
+	// The constructor has exec'd the file once Start returns; the last
+	// process executing it frees the copy or the mount.
 	defer exe.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {

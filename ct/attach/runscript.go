@@ -24,7 +24,7 @@ func Runscript(runDir, script string, args []string, opt Options) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading script: %w: %w", err, vzerror.ErrSystem)
 	}
-	t, err := openTarget(runDir, !opt.noPidfd)
+	t, err := openTarget(runDir, opt)
 	if err != nil {
 		return 0, err
 	}

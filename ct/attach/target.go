@@ -21,6 +21,8 @@ import (
 // constructor needs, taken while the init was verified to be the one the
 // run record names.
 type target struct {
+	runDir  string
+	debug   func(format string, a ...any)
 	state   *runstate.State
 	pidfd   *os.File // nil without pidfd_open (Linux < 5.3) or in fallback tests
 	root    *os.File // O_PATH /proc/PID/root: the init's root directory
@@ -29,7 +31,7 @@ type target struct {
 	cgroups []*os.File // cgroup.procs of every hierarchy, write-only
 }
 
-func openTarget(runDir string, usePidfd bool) (_ *target, err error) {
+func openTarget(runDir string, opt Options) (_ *target, err error) {
 	st, err := runstate.Read(runDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		// vzctl's line starts "Container is not running"; scripts grep it.
@@ -45,12 +47,12 @@ func openTarget(runDir string, usePidfd bool) (_ *target, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("run record in %s: %w", runDir, err)
 	}
-	t := &target{state: st, capKeep: capKeep}
+	t := &target{runDir: runDir, debug: opt.Debug, state: st, capKeep: capKeep}
 	r := revert.New()
 	defer r.Fail()
 	r.Add(t.Close)
 
-	if usePidfd {
+	if !opt.noPidfd {
 		fd, err := unix.PidfdOpen(st.InitPID, 0)
 		switch {
 		case errors.Is(err, unix.ESRCH):

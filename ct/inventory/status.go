@@ -119,13 +119,26 @@ func (n *Node) Running(id int, eff *conf.Config) bool {
 }
 
 func (n *Node) running(v *View, id int, eff *conf.Config) bool {
+	_, running := n.runningState(v, id, eff)
+	return running
+}
+
+// RunningState is Running, with the run record it read when that names a
+// live init (nil otherwise: a stopped container, or one whose processes
+// run without a live record), for a command that acts on the running
+// container next and must not read the record again.
+func (n *Node) RunningState(id int, eff *conf.Config) (*runstate.State, bool) {
+	return n.runningState(nil, id, eff)
+}
+
+func (n *Node) runningState(v *View, id int, eff *conf.Config) (*runstate.State, bool) {
 	rd := n.RunDir(id)
 	if s, err := runstate.Read(rd); err == nil && s.Alive() {
-		return true
+		return s, true
 	}
 	// A boot under way has processes before its record: not running yet
 	// (exec could not join it), but busy.
-	return len(n.procs(v, id, eff)) > 0 && !runstate.Booting(rd)
+	return nil, len(n.procs(v, id, eff)) > 0 && !runstate.Booting(rd)
 }
 
 // Busy reports whether container id runs or its supervisor is alive

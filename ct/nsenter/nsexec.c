@@ -11,8 +11,11 @@
  *
  * Contract (Go side: ct/attach/nsexec.go; names in contract.go):
  *
- *   exe   every verb runs from a sealed memfd copy of this binary
- *         (internal/exeseal), exec'd as /proc/self/fd/N, N one of the fds
+ *   exe   every verb runs from a sealed form of this binary
+ *         (internal/exeseal): the exec verb from an O_PATH fd of it opened
+ *         through a private read-only overlayfs mount (a sealed memfd copy
+ *         where that mount cannot be made), the others from a sealed memfd
+ *         copy; exec'd as /proc/self/fd/N, N one of the fds
  *         it inherits (not named in the environment; it closes with the
  *         others at the next execve), or for init with execveat(2) on an
  *         O_PATH descriptor of the copy. The file on disk must never run

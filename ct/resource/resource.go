@@ -105,15 +105,61 @@ func ApplyLive(n *inventory.Node, id int, eff *conf.Config, keys []string) error
 	if err != nil || !st.Alive() {
 		return fmt.Errorf("container %d: %w", id, vzerror.ErrNotRunning)
 	}
+	l, err := Probe(n, id, eff, st)
+	if err != nil {
+		return err
+	}
+	return l.Apply(eff, keys)
+}
+
+// Live is a container's cgroup and how this host enforces its keys there,
+// probed once for a command that both describes and applies them (vzctl
+// set: the probe reads a dozen cgroup and sysfs files).
+type Live struct {
+	id      int
+	g       *cgroup.Group
+	env     ubc.Env
+	initPID int // 0: not running
+}
+
+// Probe opens container id's cgroup and probes its environment. st is its
+// run record when it runs (its cgroup parent is the record's, and Apply
+// needs it), nil for a stopped container, whose group does not exist: the
+// environment is then an approximation.
+func Probe(n *inventory.Node, id int, eff *conf.Config, st *runstate.State) (*Live, error) {
+	parent := ""
+	if st != nil {
+		parent = st.CgroupParent
+	}
+	if parent == "" {
+		parent = n.CgroupParent(id, eff)
+	}
+	g, err := cgroup.Open(parent, strconv.Itoa(id))
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{id: id, g: g, env: ubc.ProbeEnv(g, ubc.HostFS{}, n.Path(eff.VEPrivate, id))}
+	if st != nil {
+		l.initPID = st.InitPID
+	}
+	return l, nil
+}
+
+// Env is how this host enforces the keys (ubc.Describe).
+func (l *Live) Env() ubc.Env { return l.env }
+
+// Apply applies keys (nil: every resource key) of eff to the running
+// container, as ApplyLive.
+func (l *Live) Apply(eff *conf.Config, keys []string) error {
+	if l.initPID <= 0 {
+		return fmt.Errorf("container %d: %w", l.id, vzerror.ErrNotRunning)
+	}
+	g := l.g
 	s, err := ubc.FromConfig(eff)
 	if err != nil {
 		return err
 	}
-	g, err := cgroup.Open(n.CgroupParent(id, eff), strconv.Itoa(id))
-	if err != nil {
-		return err
-	}
-	r, err := ubc.Plan(s, ubc.ProbeEnv(g, ubc.HostFS{}, n.Path(eff.VEPrivate, id)))
+	r, err := ubc.Plan(s, l.env)
 	if err != nil {
 		return err
 	}
@@ -134,17 +180,17 @@ func ApplyLive(n *inventory.Node, id int, eff *conf.Config, keys []string) error
 	if err != nil {
 		return fmt.Errorf("%w (%w)", err, vzerror.ErrSetUBC)
 	}
-	return ubc.ApplyKnobs(pids, st.InitPID, r.Knobs)
+	return ubc.ApplyKnobs(pids, l.initPID, r.Knobs)
 }
 
 // Env describes how this host enforces container id's keys. For
 // a stopped container it is an approximation: the group does not exist.
 func Env(n *inventory.Node, id int, eff *conf.Config) (ubc.Env, error) {
-	g, err := cgroup.Open(n.CgroupParent(id, eff), strconv.Itoa(id))
+	l, err := Probe(n, id, eff, nil)
 	if err != nil {
 		return ubc.Env{}, err
 	}
-	return ubc.ProbeEnv(g, ubc.HostFS{}, n.Path(eff.VEPrivate, id)), nil
+	return l.Env(), nil
 }
 
 // Row is one line of the beancounter table: the kernel's counters (nil

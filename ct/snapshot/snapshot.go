@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"govz/ct"
@@ -69,12 +70,15 @@ type Options struct {
 	SkipConfig       bool
 }
 
-var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// Compiled on first use: package init runs in every vzctl process.
+var uuidRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+})
 
 // ParseUUID checks a --id value; vzctl accepts it with or without braces.
 func ParseUUID(s string) (string, error) {
 	u := strings.ToLower(strings.Trim(s, "{}"))
-	if !uuidRe.MatchString(u) {
+	if !uuidRe().MatchString(u) {
 		return "", fmt.Errorf("bad snapshot id %q: not a UUID: %w", s, vzerror.ErrInvalidValue)
 	}
 	return u, nil

@@ -23,6 +23,11 @@
 // gone, and costs its size in shmem meanwhile: callers make one per spawn
 // and close it once the spawned process has exec'd past it.
 //
+// SelfNoCopy avoids the copy where the kernel allows it (runc >= 1.2 does
+// the same): it opens the executable through a private read-only overlayfs
+// mount that is attached nowhere, which no one can make writable, and
+// falls back to the copy otherwise.
+//
 // Callers hand the copy to the new process as one of its inherited
 // descriptors and exec "/proc/self/fd/N" (Path): os/exec has no
 // execveat(2), and a descriptor that is not among the ones the child

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // OS is what a guest says it is (os-release(5)), or what its OSTEMPLATE
@@ -50,7 +51,8 @@ func parseOSRelease(s string) OS {
 // templateOS is the fallback for a guest without os-release: vzctl's
 // template names are distro-version-arch[-flavour] (centos-7-x86_64,
 // almalinux-9-x86_64, alpine-3.19-x86_64).
-var templateName = regexp.MustCompile(`^([a-z]+)-([0-9][0-9.]*)`)
+// Compiled on first use: package init runs in every vzctl process.
+var templateName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([a-z]+)-([0-9][0-9.]*)`) })
 
 // templateFamilies maps template distro names to the families os-release
 // would name in ID_LIKE.
@@ -63,7 +65,7 @@ var templateFamilies = map[string][]string{
 }
 
 func templateOS(name string) OS {
-	m := templateName.FindStringSubmatch(name)
+	m := templateName().FindStringSubmatch(name)
 	if m == nil {
 		return OS{}
 	}
