@@ -29,15 +29,21 @@ const maxUnitFile = 1 << 20
 // (or a link, such as one to /dev/null) is the admin's and stays.
 func checkpointDropIns(r *inroot.Root) error {
 	units, err := readServiceUnits(r)
-	if err != nil || len(units) == 0 {
-		return err
-	}
-	etc := unitDirs[0]
-	st, err := r.Stat(etc)
 	if err != nil {
 		return err
 	}
-	for _, d := range checkpoint.SystemdDropIns(units) {
+	dropins := checkpoint.SystemdDropIns(units)
+	if len(dropins) == 0 {
+		return nil
+	}
+	st, err := r.Stat(unitDirs[0])
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no systemd configuration to extend: chkpnt names the unit
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range dropins {
 		if lst, err := r.Lstat(d.Path); err == nil {
 			if lst.Mode&unix.S_IFMT != unix.S_IFREG {
 				continue
