@@ -65,6 +65,11 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 		return err
 	}
 	t.Freezer = st.CgroupPaths["freezer"]
+	if t.Freezer == "" {
+		// cgroup v2: the freezer is the cgroup's own cgroup.freeze, which
+		// CRIU uses when the path has one.
+		t.Freezer = st.CgroupPaths[cgroup.UnifiedName]
+	}
 	t.CgroupRoot = n.cgroupRoot(id, eff)
 	if ns, err := ctnet.ReadState(rd); err != nil || !ns.Empty() {
 		t.Network = true
