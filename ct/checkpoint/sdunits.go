@@ -73,8 +73,7 @@ type DropIn struct {
 	Content []byte
 }
 
-// DropInName is the file name of govz's drop-ins; an admin's file of the
-// same name in /etc, or a link of it to /dev/null, overrides ours.
+// DropInName is the file name of govz's drop-ins.
 const DropInName = "govz-checkpoint.conf"
 
 // dropInHeader starts every drop-in govz writes; a file at the path
@@ -106,10 +105,9 @@ func SystemdDropIns(units []Unit) []DropIn {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "%sCRIU cannot save a process\n", dropInHeader)
 		fmt.Fprintf(&b, "# in a UTS, IPC, user or PID namespace of its own, which %s\n", u.Name)
-		fmt.Fprintf(&b, "# makes with %s. Inside a container these\n", strings.Join(names, ", "))
-		b.WriteString("# namespaces are the container's own already. Remove this file (or link\n")
-		b.WriteString("# /etc/systemd/system/" + u.Name + ".d/" + DropInName + " to /dev/null) if the\n")
-		b.WriteString("# container is never checkpointed or migrated.\n[Service]\n")
+		fmt.Fprintf(&b, "# makes with %s.\n", strings.Join(names, ", "))
+		b.WriteString("# Inside a container these namespaces are the container's own already.\n")
+		b.WriteString("# Remove this file if the container is never checkpointed or migrated.\n[Service]\n")
 		for _, r := range resets {
 			b.WriteString(r + "\n")
 		}
