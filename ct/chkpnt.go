@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
+	"govz/ct/cgroup"
 	"govz/ct/checkpoint"
 	"govz/ct/ctnet"
 	"govz/ct/inventory"
@@ -64,6 +65,12 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 		return err
 	}
 	t.Freezer = st.CgroupPaths["freezer"]
+	if t.Freezer == "" {
+		// cgroup v2: the freezer is the cgroup's own cgroup.freeze, which
+		// CRIU uses when the path has one.
+		t.Freezer = st.CgroupPaths[cgroup.UnifiedName]
+	}
+	t.CgroupRoot = n.cgroupRoot(id, eff)
 	if ns, err := ctnet.ReadState(rd); err != nil || !ns.Empty() {
 		t.Network = true
 	}
@@ -84,6 +91,23 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 	n.markRunning(id, false)
 	n.Log.Infof("Checkpointing completed successfully")
 	return nil
+}
+
+// cgroupRoot is container id's own cgroup as CRIU names it, when it is
+// the same in every hierarchy (govz makes it so: PARENT/CTID/ct), else "".
+func (n *Node) cgroupRoot(id int, eff *conf.Config) string {
+	g, err := cgroup.Open(n.inv().CgroupParent(id, eff), strconv.Itoa(id))
+	if err != nil {
+		return ""
+	}
+	root := ""
+	for _, p := range g.InnerCgroupPaths() {
+		if root != "" && p != root {
+			return ""
+		}
+		root = p
+	}
+	return root
 }
 
 // Restore brings container id back from dumpFile (DumpPath) under a new

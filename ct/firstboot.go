@@ -35,6 +35,8 @@ import (
 //     removed with a warning naming the guest command that makes them.
 //   - Random seeds (systemd's and sysvinit's): fresh bytes, so two
 //     containers' kernels' pools are not credited the same seed.
+//   - systemd drop-ins turning off the few sandboxing settings that would
+//     make the container uncheckpointable (checkpointDropIns).
 func (n *Node) freshIdentity(lay storage.Layout, c storage.CT) error {
 	if err := lay.Mount(c); err != nil {
 		return err
@@ -54,6 +56,9 @@ func (n *Node) freshIdentity(lay storage.Layout, c storage.CT) error {
 	}
 	if err := n.freshSSHKeys(r, c.ID); err != nil {
 		return fmt.Errorf("container %d ssh host keys: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
+	}
+	if err := checkpointDropIns(r); err != nil {
+		return fmt.Errorf("container %d systemd drop-ins: %w: %w", c.ID, err, vzerror.ErrCreatePrivate)
 	}
 	for _, p := range []string{"/var/lib/systemd/random-seed", "/var/lib/urandom/random-seed"} {
 		if _, ok := readOwn(r, p); !ok {

@@ -38,6 +38,7 @@ var cgroupV2Tests = []string{
 	"TestResLiveSetAndSave",       // live --ram, --save, --reset_ub, --applyconfig
 	"TestResMemoryHog",            // OOM inside, physpages failcnt, oom kills
 	"TestResForkBomb",             // pids.max, numproc failcnt
+	"TestChkpntRestoreBusybox",    // CRIU dump/restore with the v2 tree, same PIDs, counter, stop
 }
 
 // v2Controllers are what a v2 host's systemd enables at the root.
@@ -57,7 +58,16 @@ func TestCgroupV2InVM(t *testing.T) {
 	}
 	run := "^(" + strings.Join(append([]string{t.Name()}, cgroupV2Tests...), "|") + ")$"
 	out := testvm.Run(t, testvm.Options{
+		// CRIU probes /dev/net/tun, which devtmpfs has once the module is
+		// loaded, and TCP repair over the host's loopback, which no init
+		// brought up here; it makes its restore's mount roots in /tmp
+		// ("/tmp/.criu.mntns.XXXXXX"), read-only here: an overlay over it
+		// keeps the host's files there (this binary, binDir) in view.
 		Script: fmt.Sprintf(`mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 1
+modprobe -a tun nf_tables || exit 1
+ip link set lo up || exit 1
+mkdir -p /mnt/.tmp-up /mnt/.tmp-work || exit 1
+mount -t overlay overlay -o lowerdir=/tmp,upperdir=/mnt/.tmp-up,workdir=/mnt/.tmp-work /tmp || exit 1
 for c in %s; do echo +$c >/sys/fs/cgroup/cgroup.subtree_control || exit 1; done
 %s=1 %s=%s %s=%s %s -test.run '%s' -test.v -test.count=1 -test.timeout 12m`,
 			strings.Join(v2Controllers, " "), cgroupV2Env, prebuiltEnv, binDir, idModeEnv, idMode(), self, run),

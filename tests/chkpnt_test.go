@@ -279,31 +279,3 @@ func TestChkpntNetworkRefused(t *testing.T) {
 		t.Fatal("the container stopped answering after a refused chkpnt")
 	}
 }
-
-// TestChkpntDebianRefused: Debian 12's systemd runs services in UTS
-// namespaces of their own (systemd-logind's ProtectHostname=yes), which
-// CRIU cannot save: refused up front naming the process, exit 16, the
-// guest keeps running, no dump left.
-func TestChkpntDebianRefused(t *testing.T) {
-	needCRIU(t)
-	n := newNode(t)
-	src := debianTemplate(t)
-	if err := os.Link(src, n.path("template/cache/"+filepath.Base(src))); err != nil {
-		t.Fatal(err)
-	}
-	n.ok("vzctl", "create", "101", "--ostemplate", strings.TrimSuffix(filepath.Base(src), ".tar.gz"))
-	n.ok("vzctl", "start", "101", "--wait")
-	r := n.fails(16, "vzctl", "chkpnt", "101")
-	if !strings.Contains(r.err, "nested UTS namespace") {
-		t.Fatalf("want the reason named, got %q", r.err)
-	}
-	if s := n.status("101"); s != "CTID 101 exist mounted running" {
-		t.Fatalf("status after the refusal: %q", s)
-	}
-	n.ok("vzctl", "exec2", "101", "systemctl", "is-system-running")
-	for _, p := range []string{"dump/Dump.101", "dump/Dump.101.fail"} {
-		if _, err := os.Stat(n.path(p)); !os.IsNotExist(err) {
-			t.Fatalf("%s after a refused chkpnt: %v", p, err)
-		}
-	}
-}

@@ -336,6 +336,17 @@ func (g *Group) InnerPaths() map[string]string {
 	return m
 }
 
+// InnerCgroupPaths maps each hierarchy's name to INNER's cgroup path as
+// /proc/PID/cgroup shows it in the host's cgroup namespace: the mount's
+// root joined with INNER's path below it. CRIU names cgroups this way.
+func (g *Group) InnerCgroupPaths() map[string]string {
+	m := make(map[string]string, len(g.hier))
+	for i := range g.hier {
+		m[g.hier[i].name] = path.Join("/", g.hier[i].root, g.inner())
+	}
+	return m
+}
+
 // OuterPath returns OUTER's host path in the hierarchy that carries
 // controller ("memory", "pids", ...) or that has that name (UnifiedName,
 // "name=systemd"). On cgroup2 the controller must be available to OUTER,

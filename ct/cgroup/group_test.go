@@ -278,6 +278,13 @@ func TestAddProcAndPaths(t *testing.T) {
 		}
 	}
 
+	// As /proc/PID/cgroup names them: the same path in every hierarchy.
+	for k, v := range g.InnerCgroupPaths() {
+		if v != "/govz/101/ct" {
+			t.Errorf("InnerCgroupPaths[%q] = %q; want /govz/101/ct", k, v)
+		}
+	}
+
 	for c, want := range map[string]string{
 		"cpu":          "/sys/fs/cgroup/cpu,cpuacct/govz/101",
 		"cpuacct":      "/sys/fs/cgroup/cpu,cpuacct/govz/101",
@@ -323,6 +330,7 @@ func TestOuterPathV2(t *testing.T) {
 		}
 	}
 	diff(t, "InnerPaths", strings.Join(slices.Collect(maps.Values(g.InnerPaths())), " "), "/sys/fs/cgroup/govz/101/ct")
+	diff(t, "InnerCgroupPaths", strings.Join(slices.Collect(maps.Values(g.InnerCgroupPaths())), " "), "/govz/101/ct")
 }
 
 // A guest's systemd nests groups below INNER and moves processes into

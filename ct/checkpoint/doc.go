@@ -22,6 +22,18 @@
 // caller: the container's supervisor, which must be init's parent to reap
 // it, stays its parent after a restore.
 //
+// # systemd guests and cgroup v2
+//
+// CRIU saves every cgroup below the container's own (CriuOpts cg_root),
+// empty ones included, since a systemd guest's PID 1 watches its empty
+// slices' cgroup.events; the services' sandboxing that CRIU cannot save
+// is turned off per unit at create (sdunits.go, docs/GUESTS.md). On a
+// cgroup v2 host the tree is frozen with the container's cgroup.freeze.
+// CRIU itself needs, on any host, /dev/net/tun (the tun module), an up
+// loopback in the host's network namespace (its TCP repair probe) and a
+// writable /tmp (its restore's mount roots): a real host has them; the
+// cgroup v2 test VM (tests/cgroupv2_vm_test.go) sets them up.
+//
 // # Dump directory
 //
 // DUMPDIR/Dump.CTID (vzctl's name; --dumpfile chooses another) is a

@@ -55,7 +55,44 @@ func readProc(pid int) (Proc, error) {
 		}
 		*ns.ino = st.Ino
 	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
+		p.Cgroup = systemdCgroup(string(b))
+	}
 	return p, nil
+}
+
+// systemdCgroup returns the path of the systemd hierarchy (cgroup v2's, or
+// v1's name=systemd) in a /proc/PID/cgroup.
+func systemdCgroup(cgroup string) string {
+	for _, l := range strings.Split(cgroup, "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[1] == "name=systemd" {
+			return f[2]
+		}
+	}
+	for _, l := range strings.Split(cgroup, "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[0] == "0" && f[1] == "" {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// unitOf returns the systemd unit holding the process in cgroup below the
+// container's root cgroup: the outermost service or scope there, as
+// systemd names its cgroups after its units (systemd.special(7)); a
+// delegated service's sub-cgroups (user@0.service/init.scope) belong to
+// it. "" for a guest without systemd.
+func unitOf(cgroup, root string) string {
+	rel, ok := strings.CutPrefix(cgroup, root)
+	if root == "" || !ok || (rel != "" && rel[0] != '/') {
+		return ""
+	}
+	for _, part := range strings.Split(rel, "/") {
+		if strings.HasSuffix(part, ".service") || strings.HasSuffix(part, ".scope") {
+			return part
+		}
+	}
+	return ""
 }
 
 // metaName is govz's own record in a dump directory: what a restore

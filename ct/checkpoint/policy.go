@@ -27,6 +27,13 @@ type Target struct {
 	// stops every task at once, where ptrace-seizing them one by one
 	// races with forks.
 	Freezer string
+	// CgroupRoot is the container's own cgroup (its cgroup namespace's
+	// root) as /proc/PID/cgroup shows it on the host, the same in every
+	// hierarchy. CRIU saves the cgroups below it, empty ones included:
+	// by default it saves only those holding tasks, and systemd watches
+	// the cgroup.events of its empty slices too (inotify), whose restore
+	// then fails for want of the directory.
+	CgroupRoot string
 	// Procs are the container's processes (its cgroup's).
 	Procs []Proc
 	// Veths are the container's veth interfaces whose peer is on the
@@ -58,6 +65,10 @@ type Proc struct {
 	UserNS uint64 // inode of /proc/PID/ns/user
 	UTSNS  uint64 // inode of /proc/PID/ns/uts
 	IPCNS  uint64 // inode of /proc/PID/ns/ipc
+	// Cgroup is its path in the systemd hierarchy (v2's, or v1's
+	// name=systemd) as the host sees it: below CgroupRoot, systemd names
+	// the cgroups after its units.
+	Cgroup string
 }
 
 // Veth is one veth pair: Inside in the container, Outside on the host.
@@ -104,21 +115,28 @@ func Preflight(t *Target) error {
 		// CRIU restores one PID namespace (the container's) and one user
 		// namespace below the host's; a process in a namespace of its own
 		// below those (a nested container, a sandboxed service) has no
-		// image format.
-		if p.PidNS != initProc.PidNS {
-			return fmt.Errorf("container %s: process %d (%s) runs in a nested PID namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
-		}
-		if p.UserNS != initProc.UserNS {
-			return fmt.Errorf("container %s: process %d (%s) runs in a nested user namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
-		}
-		// Nested mount and network namespaces CRIU saves; nested UTS and
-		// IPC namespaces it refuses ("Can't dump nested uts namespace"):
-		// systemd's ProtectHostname= and PrivateIPC= services make them.
-		if p.UTSNS != initProc.UTSNS {
-			return fmt.Errorf("container %s: process %d (%s) runs in a nested UTS namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
-		}
-		if p.IPCNS != initProc.IPCNS {
-			return fmt.Errorf("container %s: process %d (%s) runs in a nested IPC namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		// image format. Nested mount and network namespaces CRIU saves;
+		// nested UTS and IPC namespaces it refuses ("Can't dump nested uts
+		// namespace"). systemd's sandboxing settings make them
+		// (sdunits.go); the reason names the unit and the setting.
+		for _, ns := range []struct {
+			name      string
+			own, init uint64
+			setting   string
+		}{
+			{"PID", p.PidNS, initProc.PidNS, "PrivatePIDs=no"},
+			{"user", p.UserNS, initProc.UserNS, "PrivateUsers=no"},
+			{"UTS", p.UTSNS, initProc.UTSNS, "ProtectHostname=no"},
+			{"IPC", p.IPCNS, initProc.IPCNS, "PrivateIPC=no"},
+		} {
+			if ns.own == ns.init {
+				continue
+			}
+			if unit := unitOf(p.Cgroup, t.CgroupRoot); unit != "" {
+				return fmt.Errorf("container %s: process %d (%s) of %s runs in a nested %s namespace, which CRIU cannot checkpoint (a drop-in with %s for %s lifts it, see docs/GUESTS.md): %w",
+					t.ID, p.PID, p.Comm, unit, ns.name, ns.setting, unit, vzerror.ErrChkpnt)
+			}
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested %s namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, ns.name, vzerror.ErrChkpnt)
 		}
 	}
 	if t.Network {
@@ -145,8 +163,19 @@ func common(t *Target) *rpc.CriuOpts {
 		// readiness fifo, bindmounts, LXCFS): saved as references to the
 		// host's mounts, bound again on restore.
 		AutoExtMnt: proto.Bool(true),
-		ExtSharing: proto.Bool(true),
 		ExtMasters: proto.Bool(true),
+		// No external sharing: CRIU would then take every shared mount
+		// whose file system the host has mounted too for a bind from the
+		// host (criu/mount.c resolve_external_mounts), the binds of the
+		// container's own root that systemd makes in a service's mount
+		// namespace (PrivateTmp=, ProtectSystem=) included, and restore
+		// them from the host's path of the private area: not searchable
+		// from the container's user namespace, and without the idmapping
+		// of its root mount. Left internal, they are restored as binds of
+		// the restored root. The host binds of the container's own mount
+		// namespace (devices, bindmount, LXCFS) are private mounts as govz
+		// makes them, which this does not concern.
+		ExtSharing: proto.Bool(false),
 		// The container's cgroups are the supervisor's to create and
 		// remove; CRIU puts the tasks back and restores the properties
 		// of the groups it finds empty.
@@ -169,6 +198,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	o.LeaveRunning = proto.Bool(false)
 	if t.Freezer != "" {
 		o.FreezeCgroup = proto.String(t.Freezer)
+	}
+	if t.CgroupRoot != "" {
+		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}
 	o.External = append(o.External, ttyKey(t.Console), "mnt[/dev]:"+devKey, "mnt[/dev/console]:"+consoleKey)
 	// The notify socket and readiness fifo are bound onto files in the

@@ -51,6 +51,14 @@ func TestPreflightRefuses(t *testing.T) {
 		{"nested ipc namespace", func(t *Target) {
 			t.Procs = append(t.Procs, Proc{PID: 4050, Comm: "svc", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 14})
 		}, vzerror.ErrChkpnt, "process 4050 (svc) runs in a nested IPC namespace"},
+		{"nested uts namespace of a systemd unit", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4060, Comm: "systemd-logind", PidNS: 7, UserNS: 9, UTSNS: 13, IPCNS: 12, Cgroup: "/govz/101/ct/system.slice/systemd-logind.service"})
+			t.CgroupRoot = "/govz/101/ct"
+		}, vzerror.ErrChkpnt, "process 4060 (systemd-logind) of systemd-logind.service runs in a nested UTS namespace, which CRIU cannot checkpoint (a drop-in with ProtectHostname=no for systemd-logind.service"},
+		{"nested ipc namespace of a systemd unit", func(t *Target) {
+			t.Procs = append(t.Procs, Proc{PID: 4070, Comm: "svc", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 14, Cgroup: "/govz/101/ct/system.slice/svc.service/sub"})
+			t.CgroupRoot = "/govz/101/ct"
+		}, vzerror.ErrChkpnt, "PrivateIPC=no for svc.service"},
 		{"no console", func(t *Target) { t.Console = Device{} }, vzerror.ErrChkpnt, "console"},
 		{"network", func(t *Target) { t.Network = true }, vzerror.ErrChkpnt, "network interfaces"},
 	} {
@@ -71,6 +79,7 @@ func TestPreflightRefuses(t *testing.T) {
 func TestDumpOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
+	tg.CgroupRoot = "/govz/101/ct"
 	o := DumpOptions(tg, 7)
 	if o.GetPid() != 4000 || o.GetImagesDirFd() != 7 || o.GetRoot() != "/vz/root/101" {
 		t.Fatalf("pid/images/root = %d/%d/%q", o.GetPid(), o.GetImagesDirFd(), o.GetRoot())
@@ -86,6 +95,15 @@ func TestDumpOptions(t *testing.T) {
 	}
 	if o.GetFreezeCgroup() != tg.Freezer {
 		t.Fatalf("freeze cgroup %q", o.GetFreezeCgroup())
+	}
+	// The whole cgroup tree, empty cgroups included (systemd watches
+	// them), and no host binds guessed from shared mounts (systemd's
+	// binds of the root in a service's mount namespace).
+	if len(o.GetCgRoot()) != 1 || o.GetCgRoot()[0].GetPath() != "/govz/101/ct" || o.GetCgRoot()[0].Ctrl != nil {
+		t.Fatalf("cgroup root %v", o.GetCgRoot())
+	}
+	if o.GetExtSharing() || !o.GetAutoExtMnt() {
+		t.Fatalf("ext sharing %v, auto ext mounts %v", o.GetExtSharing(), o.GetAutoExtMnt())
 	}
 	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console"} {
 		if !slices.Contains(o.GetExternal(), want) {
