@@ -12,6 +12,11 @@
 #    configuration is not touched), build deps installed for the build and
 #    purged after it (only those this script installed). The binary is kept
 #    in $CACHE so CI and re-runs build once.
+#  - Our patches (scripts/criu-*.patch) are applied to that build: CRIU 4.1
+#    cannot save a TCP or UDP socket on Linux >= 6.16 (the kernel refuses
+#    SO_PASSCRED/SO_PASSSEC on them; checkpoint-restore/criu#2718), so a
+#    container with a network connection could not be checkpointed. The
+#    cache is keyed by the source and the patches: a changed patch rebuilds.
 set -eu
 CACHE=${CRIU_CACHE:-/var/cache/govz-dev/criu}
 DEST=${CRIU_DEST:-/usr/local/sbin/criu}
@@ -19,12 +24,17 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=trixie
 # The shared libraries criu links against (ldd): Debian 12 names.
 RUNTIME_LIBS="libbsd0 libgnutls30 libnftables1 libprotobuf-c1 libnl-3-200 libnet1"
-BUILD_DEPS="libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler pkgconf uuid-dev gcc make"
+BUILD_DEPS="patch libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler pkgconf uuid-dev gcc make"
 export DEBIAN_FRONTEND=noninteractive
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+PATCHES=$(ls "$HERE"/criu-*.patch 2>/dev/null || true)
 major() { "$1" --version 2>/dev/null | sed -n 's/^Version: \([0-9]*\).*/\1/p'; }
 
-if [ -x "$DEST" ] && [ "$(major "$DEST")" -ge 4 ] 2>/dev/null; then
+# A CRIU >= 4 the admin put there is kept; one this script installed
+# from an older cache (same bytes as the cached build) is rebuilt below
+# when the patches changed.
+if [ -x "$DEST" ] && [ "$(major "$DEST")" -ge 4 ] 2>/dev/null && ! cmp -s "$DEST" "$CACHE/criu"; then
 	echo "criu: $("$DEST" --version | head -1) at $DEST"; exit 0
 fi
 
@@ -36,7 +46,8 @@ if [ "${VERSION_ID%%.*}" -ge 13 ] 2>/dev/null; then
 fi
 
 apt-get install -y --no-install-recommends $RUNTIME_LIBS >/dev/null
-if [ ! -x "$CACHE/criu" ]; then
+stamp=$(cat /dev/null $PATCHES | sha256sum | cut -c1-16)
+if [ ! -x "$CACHE/criu" ] || [ "$(cat "$CACHE/PATCHES" 2>/dev/null)" != "$stamp" ]; then
 	t0=$(date +%s)
 	work=$(mktemp -d /tmp/criu-build.XXXXXX)
 	trap 'rm -rf "$work"' EXIT
@@ -58,6 +69,7 @@ if [ ! -x "$CACHE/criu" ]; then
 	done
 	[ -z "$new" ] || apt-get install -y --no-install-recommends $new >/dev/null
 	mkdir "$work/src" && tar -xf "$orig" -C "$work/src" --strip-components=1
+	for p in $PATCHES; do patch -s -d "$work/src" -p1 <"$p"; done
 	if ! make -C "$work/src" -j"$(nproc)" criu >"$work/build.log" 2>&1; then
 		tail -20 "$work/build.log" >&2
 		[ -z "$new" ] || apt-get purge -y $new >/dev/null
@@ -68,6 +80,7 @@ if [ ! -x "$CACHE/criu" ]; then
 	mkdir -p "$CACHE"
 	install -m 0755 "$work/src/criu/criu" "$CACHE/criu"
 	basename "$orig" >"$CACHE/SOURCE"
+	echo "$stamp" >"$CACHE/PATCHES"
 	echo "criu: built from $(basename "$orig") in $(( $(date +%s) - t0 )) s"
 fi
 mkdir -p "$(dirname "$DEST")"
