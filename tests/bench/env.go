@@ -72,7 +72,7 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 		ctx: ctx, cfg: cfg, started: time.Now(),
 		vzctlBin: filepath.Join(bin, "vzctl"), vztmpl: filepath.Join(bin, "vztmpl"),
 		vzlistBin: filepath.Join(bin, "vzlist"),
-		cgParent:  "govz-bench", peerErr: map[string]string{}, nextCT: 1001,
+		cgParent:  cfg.cgParent, peerErr: map[string]string{}, nextCT: 1001,
 	}
 	if cfg.beforeDir != "" {
 		dir, err := filepath.Abs(cfg.beforeDir)

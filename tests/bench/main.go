@@ -48,6 +48,7 @@ type config struct {
 	binDir     string // where vzctl and vztmpl are
 	beforeDir  string // an earlier build's bin dir, timed beside ours (start, exec)
 	base       string // work area (scratch dirs, peer trees, results)
+	cgParent   string // cgroup parent of the installation under test
 	out        string // results file
 	keepWork   bool   // keep the scratch directory (debugging)
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
@@ -67,6 +68,7 @@ func parseFlags() config {
 	flag.StringVar(&c.binDir, "bin", "bin", "directory holding vzctl and vztmpl (make build)")
 	flag.StringVar(&c.beforeDir, "before", os.Getenv("BENCH_BEFORE"), "an earlier build's bin directory: its vzctl is timed beside ours in the start and exec sections (what a change cost)")
 	flag.StringVar(&c.base, "dir", "/var/lib/govz-bench", "work area (outside the repository)")
+	flag.StringVar(&c.cgParent, "cgroup-parent", "govz-bench", "cgroup parent of the installation under test (another for a bench run beside this one)")
 	flag.StringVar(&c.out, "o", os.Getenv("BENCH_OUT"), "results file (default $BENCH_OUT or DIR/results.txt)")
 	flag.BoolVar(&c.keepWork, "keep", false, "keep the scratch directory after the run")
 	flag.StringVar(&c.unpackFS, "unpack-fs", "loop", "unpack into: loop (a new ext4 on a loop device per run) or host (the work area's fs)")
