@@ -114,7 +114,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			// the running containers, every one with -a or -S, the named
 			// ones. -S, -h, -N and -d filter while printing, so they may
 			// leave a header alone (or an empty JSON list).
-			infos, err := listing.List(n, listing.Filter{All: c.Bool("all") || c.Bool("stopped"), IDs: ids})
+			infos, err := listing.List(n, listing.Filter{All: c.Bool("all") || c.Bool("stopped"), IDs: ids, Fields: o.FieldNames()})
 			if err != nil {
 				return err
 			}

@@ -10,8 +10,21 @@ import (
 	"path/filepath"
 )
 
-// WriteFile replaces path with data, created with perm.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+// WriteFile replaces path with data, created with perm, durably.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, true)
+}
+
+// Replace replaces path with data, created with perm, atomically for
+// readers but without the two fsyncs: for records of what runs now (a
+// container's run directory), which a power cut makes stale anyway and
+// whose readers take an unreadable one as "not running". The fsyncs are a
+// journal commit each on the start path.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+func write(path string, data []byte, perm os.FileMode, durable bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -33,14 +46,19 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+	if durable {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", tmp, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp, err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
+	}
+	if !durable {
+		return nil
 	}
 	return SyncDir(dir)
 }

@@ -109,6 +109,15 @@ func (n *Node) View() *View {
 	return v
 }
 
+// Cgroup opens a container's group through the view's cgroup hierarchies;
+// a nil view, or one that could not read them, reads them now.
+func (v *View) Cgroup(parent, id string) (*cgroup.Group, error) {
+	if v != nil && v.cg != nil {
+		return v.cg.Open(parent, id)
+	}
+	return cgroup.Open(parent, id)
+}
+
 // Running reports whether container id runs, as the kernel sees it: its
 // recorded init is alive, or its cgroup holds processes. The run record
 // alone is not the truth: it can be lost (removed by hand, a full disk)
@@ -155,11 +164,7 @@ func (n *Node) Procs(id int, eff *conf.Config) []int {
 }
 
 func (n *Node) procs(v *View, id int, eff *conf.Config) []int {
-	open := cgroup.Open
-	if v != nil && v.cg != nil {
-		open = v.cg.Open
-	}
-	g, err := open(n.CgroupParent(id, eff), strconv.Itoa(id))
+	g, err := v.Cgroup(n.CgroupParent(id, eff), strconv.Itoa(id))
 	if err != nil {
 		return nil
 	}

@@ -111,6 +111,27 @@ type Options struct {
 	Desc     string
 }
 
+// FieldNames are the fields o shows and sorts by, for Filter.Fields; nil
+// when it shows every field (JSON without -o). Names are not checked
+// here: Format refuses unknown ones.
+func (o Options) FieldNames() []string {
+	if o.Fields == "" && o.JSON {
+		return nil
+	}
+	spec := o.Fields
+	if spec == "" {
+		spec = DefaultFields
+	}
+	var names []string
+	for _, name := range strings.Split(spec, ",") {
+		names = append(names, strings.TrimSpace(name))
+	}
+	if o.Sort != "" {
+		names = append(names, strings.TrimPrefix(o.Sort, "-"))
+	}
+	return names
+}
+
 func lookup(fs []Field, name string) (Field, bool) {
 	for _, f := range fs {
 		if f.Name == name {

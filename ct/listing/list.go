@@ -1,15 +1,15 @@
 package listing
 
 import (
+	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"govz/conf"
-	"govz/ct/cgroup"
 	"govz/ct/ctnet"
 	"govz/ct/inventory"
-	"govz/ct/resource"
 	"govz/ct/runstate"
 	"govz/ct/storage"
 	"govz/ct/ubc"
@@ -20,6 +20,67 @@ type Filter struct {
 	All     bool  // stopped ones too
 	Stopped bool  // only those not running
 	IDs     []int // restrict to these
+	// Fields are the names of the fields shown or sorted by
+	// (Options.FieldNames); nil gathers every one. A listing that shows
+	// none of a container's per-process counters or disk usage does not
+	// read them: on a node with a thousand running containers those walks
+	// (every process's descriptors, quotactl) are most of vzlist's time.
+	Fields []string
+}
+
+// needs are the costly parts of Info a listing reads.
+type needs struct {
+	pids         bool // numproc (the pids controller)
+	memory       bool // the memory beancounters and vswap (the memory controller)
+	procCounters bool // numfile, numtcpsock, numothersock, numpty, numflock (ubc.ReadProcCounters)
+	disk         bool // diskspace and diskinodes usage
+}
+
+var needAll = needs{pids: true, memory: true, procCounters: true, disk: true}
+
+// procCounterKeys are the beancounters counted from the container's
+// processes rather than read from its cgroups (ubc.ReadProcCounters).
+var procCounterKeys = map[string]bool{"numfile": true, "numtcpsock": true, "numothersock": true, "numpty": true, "numflock": true}
+
+func needsOf(fields []string) needs {
+	if fields == nil {
+		return needAll
+	}
+	ubcs := map[string]bool{}
+	for _, u := range UBCNames {
+		ubcs[u.Name] = true
+	}
+	var nd needs
+	for _, f := range fields {
+		base, _, _ := strings.Cut(f, ".")
+		switch {
+		case base == "numproc":
+			nd.pids = true
+		case procCounterKeys[base]:
+			nd.procCounters = true
+		case ubcs[base] || base == "vswap":
+			nd.memory = true
+		case base == "diskspace" || base == "diskinodes":
+			nd.disk = true
+		}
+	}
+	return nd
+}
+
+// controllers is a container's group with only the controllers a listing
+// reads: ubc.ReadCounters skips a controller whose path it cannot get.
+type controllers struct {
+	ubc.Group
+	want map[string]bool
+}
+
+var errNotListed = errors.New("controller not listed")
+
+func (c controllers) OuterPath(ctrl string) (string, error) {
+	if !c.want[ctrl] {
+		return "", errNotListed
+	}
+	return c.Group.OuterPath(ctrl)
 }
 
 // List gathers what vzlist shows about the selected containers, in CTID
@@ -46,6 +107,7 @@ func List(n *inventory.Node, f Filter) ([]Info, error) {
 	var out []Info
 	traffic := ctnet.Traffic(n)
 	view := n.View()
+	nd := needsOf(f.Fields)
 	for _, id := range ids {
 		layer, err := n.LoadCT(id)
 		if err != nil {
@@ -57,7 +119,7 @@ func List(n *inventory.Node, f Filter) ([]Info, error) {
 		if !st.Exists {
 			continue
 		}
-		info := Of(n, id, layer, eff, st)
+		info := of(n, view, id, layer, eff, st, nd)
 		running := st.Running
 		if f.Stopped && running {
 			continue
@@ -79,6 +141,12 @@ func List(n *inventory.Node, f Filter) ([]Info, error) {
 // Of is what vzlist shows of container id, whose layer and effective
 // config eff the caller loaded, in state st.
 func Of(n *inventory.Node, id int, layer, eff *conf.Config, st inventory.Status) Info {
+	return of(n, nil, id, layer, eff, st, needAll)
+}
+
+// of is Of with the listing's view of the node (nil: read it here) and
+// only the costly parts nd asks for.
+func of(n *inventory.Node, view *inventory.View, id int, layer, eff *conf.Config, st inventory.Status, nd needs) Info {
 	i := Info{
 		ID:           id,
 		Name:         conf.Str(layer.Name),
@@ -107,10 +175,12 @@ func Of(n *inventory.Node, id int, layer, eff *conf.Config, st inventory.Status)
 		i.Status = "running"
 		// vzlist shows a running container's beancounters as the kernel
 		// has them, a set without --save included.
-		ubcCounters(n, id, eff, i.UBC)
-		if rs, err := runstate.Read(n.RunDir(id)); err == nil && !rs.Started.IsZero() {
-			up := time.Since(rs.Started).Seconds()
-			i.Uptime = &up
+		if rs, err := runstate.Read(n.RunDir(id)); err == nil {
+			ubcCounters(n, view, id, eff, rs, nd, i.UBC)
+			if !rs.Started.IsZero() {
+				up := time.Since(rs.Started).Seconds()
+				i.Uptime = &up
+			}
 		}
 	case st.Suspended:
 		i.Status = "suspended"
@@ -154,7 +224,10 @@ func Of(n *inventory.Node, id int, layer, eff *conf.Config, st inventory.Status)
 			n.Log.Warnf("container %d: %v", id, err)
 		}
 	}
-	du := diskUsage(n, id, eff, st.Mounted)
+	var du storage.Usage
+	if nd.disk {
+		du = diskUsage(n, id, eff, st.Mounted)
+	}
 	for _, q := range []struct {
 		name  string
 		usage *int64
@@ -177,17 +250,30 @@ func int64p(p *int) *int64 {
 // ubcCounters fills vzlist's beancounter columns (held, maxheld, failcnt)
 // of running container id from the kernel's counters, and the limit the
 // kernel enforces where it keeps one. into holds the configured barrier
-// and limit; a key it lacks starts unlimited.
-func ubcCounters(n *inventory.Node, id int, eff *conf.Config, into map[string]UBC) {
-	st, err := runstate.Read(n.RunDir(id))
+// and limit; a key it lacks starts unlimited. Only the counters nd asks
+// for are read.
+func ubcCounters(n *inventory.Node, view *inventory.View, id int, eff *conf.Config, rs *runstate.State, nd needs, into map[string]UBC) {
+	if !nd.pids && !nd.memory && !nd.procCounters {
+		return
+	}
+	// The run record's parent, as n.CgroupParent would read it again.
+	parent := rs.CgroupParent
+	if parent == "" {
+		parent = n.CgroupParent(id, eff)
+	}
+	g, err := view.Cgroup(parent, strconv.Itoa(id))
 	if err != nil {
 		return
 	}
-	g, err := cgroup.Open(n.CgroupParent(id, eff), strconv.Itoa(id))
-	if err != nil {
-		return
+	c := ubc.ReadCounters(controllers{Group: g, want: map[string]bool{"pids": nd.pids, "memory": nd.memory}},
+		ubc.HostFS{}, int64(os.Getpagesize()))
+	if nd.procCounters {
+		if pids, err := g.Procs(); err == nil {
+			for k, v := range ubc.ReadProcCounters("/proc", pids, rs.InitPID) {
+				c.UBC[k] = v
+			}
+		}
 	}
-	c := resource.ReadCounters(g, ubc.Env{PageSize: int64(os.Getpagesize())}, st.InitPID)
 	for name, cnt := range c.UBC {
 		u, ok := into[name]
 		if !ok {

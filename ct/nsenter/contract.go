@@ -12,12 +12,6 @@ const Verb = reexec.NSExec
 // EnvSyncFD, EnvUsernsFD, EnvMntnsFD, EnvOwner): see nsexec.c.
 const VerbLock = reexec.NSLock
 
-// VerbInit is the container init's last step (EXE VerbInit PATH
-// ARGV0 [ARG...]; EnvSyncFD, EnvMntnsFD, EnvCapKeep, EnvEnvFD, optional
-// EnvSeccompFD): it joins the locked mount namespace and execs the guest's
-// init. See nsexec.c.
-const VerbInit = reexec.NSInitExec
-
 // LockReady is what the lock helper writes on EnvSyncFD once the locked
 // namespace exists.
 const LockReady = "ok\n"
@@ -36,9 +30,9 @@ const (
 	EnvPtyFD     = EnvPrefix + "PTYFD"     // optional unix socket: enter mode
 	EnvEnvFD     = EnvPrefix + "ENVFD"     // memfd of NUL-terminated KEY=VALUE entries
 	EnvSeccompFD = EnvPrefix + "SECCOMPFD" // optional memfd: struct sock_filter array to install
-	EnvSyncFD    = EnvPrefix + "SYNCFD"    // lock, init: the socket to the caller
+	EnvSyncFD    = EnvPrefix + "SYNCFD"    // lock: the socket to the caller
 	EnvUsernsFD  = EnvPrefix + "USERNSFD"  // lock: the container's user namespace
-	EnvMntnsFD   = EnvPrefix + "MNTNSFD"   // lock: its built mount namespace; init: the locked one
+	EnvMntnsFD   = EnvPrefix + "MNTNSFD"   // lock: its built mount namespace
 	EnvOwner     = EnvPrefix + "OWNER"     // lock: uid inside the container that owns the locking user namespace
 )
 

@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"govz/internal/roottest"
 )
 
 // TestConstructorIntercepts runs this test binary with the verb: the
@@ -28,11 +26,6 @@ func TestConstructorIntercepts(t *testing.T) {
 		{"no pid", []string{Verb, "/bin/true", "true"}, []string{EnvErrFD + "=2"}, "setup " + EnvPID + " not set\n"},
 		{"lock: no owner", []string{VerbLock}, []string{EnvSyncFD + "=2", EnvUsernsFD + "=0", EnvMntnsFD + "=0"}, "setup " + EnvOwner + " not set\n"},
 		{"lock: owner 0", []string{VerbLock}, []string{EnvSyncFD + "=2", EnvUsernsFD + "=0", EnvMntnsFD + "=0", EnvOwner + "=0"}, "setup " + EnvOwner + "=0: not a usable owner\n"},
-		// The init stage answers nsinit's parent in its JSON protocol.
-		{"init: no mntns", []string{VerbInit, "/sbin/init", "init"}, []string{EnvSyncFD + "=2"},
-			`{"type":"error","error":{"msg":"setup ` + EnvMntnsFD + ` not set"}}`},
-		{"init: short argv", []string{VerbInit, "/sbin/init"}, []string{EnvSyncFD + "=2"},
-			`{"type":"error","error":{"msg":"setup usage: ` + VerbInit + ` PATH ARGV0 [ARG...]"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command("/proc/self/exe", tc.args...)
@@ -64,7 +57,7 @@ func TestContractNames(t *testing.T) {
 	if !strings.Contains(c, `#define VERB "`+Verb+`"`) {
 		t.Errorf("nsexec.c does not define VERB %q", Verb)
 	}
-	for _, v := range []string{`#define VERB_LOCK "` + VerbLock + `"`, `#define VERB_INIT "` + VerbInit + `"`} {
+	for _, v := range []string{`#define VERB_LOCK "` + VerbLock + `"`} {
 		if !strings.Contains(c, v) {
 			t.Errorf("nsexec.c lacks %s", v)
 		}
@@ -82,36 +75,5 @@ func TestContractNames(t *testing.T) {
 		if !strings.Contains(c, `die("`+stage+`"`) && !strings.Contains(c, `"`+stage+`" :`) {
 			t.Errorf("nsexec.c never reports stage %q", stage)
 		}
-	}
-}
-
-// TestInitStageExecFails: a failed execve of the guest's init reaches
-// nsinit's parent as its JSON error with the missing-init code (47), the
-// message escaped. The stage joins the mount namespace it is in already.
-func TestInitStageExecFails(t *testing.T) {
-	roottest.Require(t, "setns(CLONE_NEWNS)")
-	mnt, err := os.Open("/proc/self/ns/mnt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mnt.Close()
-	env, err := os.CreateTemp(t.TempDir(), "env")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
-	cmd := exec.Command("/proc/self/exe", VerbInit, `/no"such\init`, "init")
-	cmd.Env = []string{EnvSyncFD + "=2", EnvMntnsFD + "=3", EnvEnvFD + "=4", EnvCapKeep + "=ffffffffff"}
-	cmd.ExtraFiles = []*os.File{mnt, env}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != FailStatus {
-		t.Fatalf("run: %v, want exit status %d", err, FailStatus)
-	}
-	want := `{"type":"error","error":{"msg":"exec /no\"such\\init: No such file or directory","chain":["vzerror: broken container or template"]}}`
-	if stderr.String() != want {
-		t.Errorf("stderr = %s, want %s", stderr.String(), want)
 	}
 }

@@ -17,8 +17,7 @@
  *         where that mount cannot be made), the others from a sealed memfd
  *         copy; exec'd as /proc/self/fd/N, N one of the fds
  *         it inherits (not named in the environment; it closes with the
- *         others at the next execve), or for init with execveat(2) on an
- *         O_PATH descriptor of the copy. The file on disk must never run
+ *         others at the next execve). The file on disk must never run
  *         where a guest can see the process: its /proc/PID/exe, or the
  *         guest's own /proc/self/exe when the command is a
  *         "#!/proc/self/exe" script, would hand the guest the host's
@@ -78,15 +77,17 @@
  *                                                          execvpe
  *   wait <------------------ exit(status)
  *
- * Two more verbs lock a container's mounts (see ct/nsinit/protocol.go). A
+ * One more verb locks a container's mounts (see ct/nsinit/protocol.go). A
  * container's masks over /proc and /sys are ordinary mounts that its root
  * could remove (CAP_SYS_ADMIN over its mount namespace) to reach host-global
  * files. copy_mnt_ns() into a mount namespace owned by another user
  * namespace than the source's marks every copied mount MNT_LOCKED (no
  * umount: EINVAL) and read-only ones MNT_LOCK_READONLY (fs/namespace.c
  * lock_mnt_tree), and mount_too_revealing() then refuses a fresh procfs or
- * sysfs. Both steps need a single-threaded process: unshare(CLONE_NEWUSER)
- * and setns(CLONE_NEWNS) refuse a shared fs_struct.
+ * sysfs. The lock needs a single-threaded process: unshare(CLONE_NEWUSER)
+ * refuses a caller that shares its fs_struct, and so does setns(CLONE_NEWNS).
+ * (The init joins the locked namespace from Go, on a thread that unshared
+ * its fs_struct first: ct/nsinit/lock_linux.go execLocked.)
  *
  *   lock  argv  EXE __govz_nslock
  *         env   _GOVZ_NSEXEC_SYNCFD=N    unix socket: "ok\n" once the locked
@@ -104,23 +105,6 @@
  *         namespace has every capability in it (cap_capable), so a uid-0
  *         process of the guest without CAP_SYS_ADMIN would otherwise still
  *         mount in M2.
- *
- *   init  argv  EXE __govz_nsinit_exec PATH ARGV0 [ARG...]
- *         env   _GOVZ_NSEXEC_SYNCFD=N    nsinit's socket (SOCK_SEQPACKET):
- *                                        an error is one JSON message
- *                                        {"type":"error","error":{"msg":M,
- *                                        "chain":[CLASS]}} (CLASS, ct/nsinit's
- *                                        wire name of vzerror.ErrBadTemplate,
- *                                        only when execve fails), exit 255;
- *                                        close-on-exec
- *               _GOVZ_NSEXEC_MNTNSFD=N   the locked mount namespace (M2)
- *               _GOVZ_NSEXEC_CAPKEEP=HEX bounding set to keep
- *               _GOVZ_NSEXEC_ENVFD=N     memfd: init's environment
- *               _GOVZ_NSEXEC_SECCOMPFD=N optional memfd: seccomp filter
- *         The container's init (PID 1, no fork) setns(M2), which also sets
- *         its root and cwd to M2's root, the container's root; then drops
- *         the bounding set (setns needs CAP_SYS_ADMIN and CAP_SYS_CHROOT),
- *         installs the filter last and execs PATH (absolute).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -163,40 +147,10 @@
 /* The names are internal/reexec's (TestContractNames checks them). */
 #define VERB "__govz_nsexec"
 #define VERB_LOCK "__govz_nslock"
-#define VERB_INIT "__govz_nsinit_exec"
 #define ENV(name) "_GOVZ_NSEXEC_" name
 
 static int errfd = -1;
-static int json_errors; /* init verb: errors go to nsinit's parent as JSON */
 static volatile sig_atomic_t child = -1;
-
-/* json_error writes buf ("<stage> <message>") as nsinit's error message
- * (nsinit.RemoteError): a failed execve is the template's fault, anything
- * else carries no class (a system error). */
-static void json_error(const char *buf, size_t n)
-{
-	char out[1200];
-	size_t i, o;
-	const char *chain = strncmp(buf, "exec ", 5) == 0 ?
-		",\"chain\":[\"vzerror: broken container or template\"]" : "";
-	size_t tail = strlen(chain) + 3;
-
-	o = (size_t)snprintf(out, sizeof(out), "{\"type\":\"error\",\"error\":{\"msg\":\"");
-	for (i = 0; i < n && buf[i] != '\n' && o < sizeof(out) - 8 - tail; i++) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (c == '"' || c == '\\')
-			out[o++] = '\\';
-		out[o++] = c < 0x20 ? ' ' : (char)c;
-	}
-	out[o++] = '"';
-	memcpy(out + o, chain, tail - 3);
-	o += tail - 3;
-	memcpy(out + o, "}}", 2);
-	o += 2;
-	if (write(errfd, out, o) < 0)
-		(void)!write(2, buf, n);
-}
 
 static void __attribute__((noreturn, format(printf, 2, 3)))
 die(const char *stage, const char *fmt, ...)
@@ -214,10 +168,6 @@ die(const char *stage, const char *fmt, ...)
 	if (n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (json_errors && errfd >= 0) {
-		json_error(buf, n);
-		_exit(255);
-	}
 	if (write(errfd >= 0 ? errfd : 2, buf, n) < 0 && errfd >= 0)
 		(void)!write(2, buf, n);
 	_exit(255);
@@ -614,39 +564,6 @@ static void __attribute__((noreturn)) lock_main(void)
 	_exit(0);
 }
 
-/* init_main is the init verb (see the contract above). */
-static void __attribute__((noreturn)) init_main(int argc, char **argv)
-{
-	long long mntfd;
-	unsigned long long keep;
-	struct sock_fprog filter;
-	char **env;
-
-	errfd = (int)envnum(ENV("SYNCFD"), 10, 1);
-	json_errors = 1;
-	if (argc < 4)
-		die("setup", "usage: %s PATH ARGV0 [ARG...]", VERB_INIT);
-	mntfd = envnum(ENV("MNTNSFD"), 10, 1);
-	env = read_env((int)envnum(ENV("ENVFD"), 10, 1));
-	filter = read_filter((int)envnum(ENV("SECCOMPFD"), 10, 0));
-	keep = envmask(ENV("CAPKEEP"));
-	if (setns((int)mntfd, CLONE_NEWNS) < 0)
-		die("setup", "joining the locked mount namespace: %s", strerror(errno));
-	close((int)mntfd);
-	if (chdir("/") < 0)
-		die("setup", "chdir /: %s", strerror(errno));
-	new_session_keyring();
-	drop_caps(keep);
-	/* errfd too: its closing tells the parent that execve worked. */
-	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		die("setup", "close_range: %s", strerror(errno));
-	environ = env;
-	if (filter.len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter, 0, 0) < 0)
-		die("setup", "installing seccomp filter: %s", strerror(errno));
-	execve(argv[2], argv + 3, env);
-	die("exec", "%s: %s", argv[2], strerror(errno));
-}
-
 __attribute__((constructor)) static void nsexec(int argc, char **argv)
 {
 	long long pid, pidfd, rootfd, flags, ptyfd;
@@ -656,8 +573,6 @@ __attribute__((constructor)) static void nsexec(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], VERB_LOCK) == 0)
 		lock_main();
-	if (argc >= 2 && strcmp(argv[1], VERB_INIT) == 0)
-		init_main(argc, argv);
 	if (argc < 2 || strcmp(argv[1], VERB) != 0)
 		return;
 	errfd = (int)envnum(ENV("ERRFD"), 10, 1);

@@ -73,12 +73,6 @@ func child(sock *os.File) error {
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
-	var host *hostHandles
-	if c.LockMounts {
-		if host, err = openHostHandles(); err != nil {
-			return err
-		}
-	}
 	unix.Umask(0)
 	resolved, err := build(c, mounts)
 	if err != nil {
@@ -118,7 +112,7 @@ func child(sock *os.File) error {
 		if err := send(sock, &message{Type: msgExec}); err != nil {
 			return err
 		}
-		return execLocked(c, runFDs[0], host)
+		return execLocked(c, runFDs[0])
 	}
 	// Nothing of ours may reach the guest: the supervisor passed only fds
 	// 0-3, but the Go runtime has its own (epoll), and 3 must close on

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/caps"
 	"govz/ct/nsenter"
 	"govz/ct/vzerror"
 	"govz/internal/exeseal"
@@ -31,8 +31,8 @@ import (
 // and since /proc and /sys are then not fully visible, no new procfs or
 // sysfs can be mounted (mount_too_revealing: EPERM). Root in U1 still has
 // CAP_SYS_ADMIN over M2 (U2 is its descendant): the guest mounts what it
-// likes on top. The init joins M2 right before its execve (nsexec.c,
-// VerbInit), single-threaded as setns(CLONE_NEWNS) requires.
+// likes on top. The init joins M2 right before its execve (execLocked), on
+// a thread with its own fs_struct, as setns(CLONE_NEWNS) requires.
 
 // lockOwner is the uid inside the container that owns U2: the last one its
 // uid mapping covers. Not 0: the owner of a user namespace has every
@@ -113,106 +113,63 @@ func lockMounts(exe *os.File, pid int, owner uint32, deadline time.Time) (int, e
 	return fd, nil
 }
 
-// hostHandles are what the child needs to exec this executable again
-// once its root is the container's: the executable itself, and the host's
-// root, from which the kernel loads its ELF interpreter (ld.so: the path
-// in PT_INTERP resolves against the caller's root; the guest may have none,
-// and a guest's ld.so and libc must never run before the filter is on).
-type hostHandles struct{ exe, root int }
-
-// openHostHandles opens them before the pivot. The executable is the
-// sealed copy the parent started the child from (exeseal), not the file on
-// disk. The old root stays usable
-// through its descriptor after pivotHere detaches it, with its submounts:
-// copied into a mount namespace of the container's user namespace they
-// are locked, and umount_tree leaves locked mounts connected.
-func openHostHandles() (*hostHandles, error) {
-	exe, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening own executable: %w", err)
+// execLocked is the child's end: it joins mntns (M2), drops the bounding
+// set, installs the seccomp filter and execs the guest's init, all on this
+// thread, the main one, locked to the main goroutine since init.
+//
+// setns(CLONE_NEWNS) refuses a caller that shares its fs_struct (root and
+// cwd; mntns_install in fs/namespace.c: fs->users != 1), and every thread
+// of a Go process shares it: unshare(CLONE_FS) gives this thread its own
+// first. The runtime's other threads stay in M1 with the old fs_struct
+// until the execve ends them (de_thread); none of them runs guest code,
+// and the credentials, bounding set, keyring and filter the execve passes
+// on are this thread's. The filter goes after the keyring (it refuses
+// keyctl) and before the capabilities are dropped: without no_new_privs
+// PR_SET_SECCOMP needs CAP_SYS_ADMIN (a guest configured without it), as
+// the setns does (and CAP_SYS_CHROOT). The kernel loads the guest's ELF
+// interpreter only at the final execve, with the filter on.
+func execLocked(c *Config, mntns int) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare(CLONE_FS): %w: %w", err, vzerror.ErrSystem)
 	}
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(exe)
-		return nil, fmt.Errorf("opening the host root: %w", err)
+	if err := unix.Setns(mntns, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("joining the locked mount namespace: %w: %w", err, vzerror.ErrSystem)
 	}
-	return &hostHandles{exe: exe, root: root}, nil
-}
-
-// execLocked is the child's end: it hands init's setup to nsexec.c's
-// VerbInit stage (this executable again, as PID 1, no fork), which joins
-// mntns (M2), drops the bounding set, installs the seccomp filter and execs
-// the guest's init. The sync socket (fd 3) stays open across this execve
-// so that the stage's own failures still reach the parent; it closes on
-// the final one. For the execve itself the child's root is the host's
-// again (hostHandles); the stage's setns puts it in the container's root.
-// No guest process exists yet, and the host root is reachable only by
-// this process, which holds a descriptor of it anyway.
-func execLocked(c *Config, mntns int, host *hostHandles) error {
-	if host == nil {
-		return fmt.Errorf("locked mounts without host handles: %w", vzerror.ErrSystem)
+	// setns put root and cwd at M2's root, the container's root.
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w: %w", err, vzerror.ErrSystem)
 	}
-	envFile, err := nsenter.EnvFile(c.Env)
-	if err != nil {
+	if err := newSessionKeyring(); err != nil {
 		return err
 	}
-	// The files must stay open (not finalized) until the execve.
-	files := []*os.File{envFile}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	keep := []int{syncFD, mntns, int(envFile.Fd())}
-	env := []string{
-		nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD),
-		nsenter.EnvMntnsFD + "=" + strconv.Itoa(mntns),
-		nsenter.EnvEnvFD + "=" + strconv.Itoa(int(envFile.Fd())),
-		nsenter.EnvCapKeep + "=" + strconv.FormatUint(uint64(c.Caps), 16),
-	}
-	if c.Seccomp {
-		f, err := nsenter.SeccompFile()
-		if err != nil {
-			return err
-		}
-		if f != nil {
-			files = append(files, f)
-			keep = append(keep, int(f.Fd()))
-			env = append(env, nsenter.EnvSeccompFD+"="+strconv.Itoa(int(f.Fd())))
-		}
-	}
-	// Nothing else of ours may reach the guest (the Go runtime's epoll).
+	// Nothing of ours may reach the guest (the Go runtime's epoll), and
+	// the sync socket's closing tells the parent that the execve worked.
 	if err := unix.CloseRange(syncFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
-	for _, fd := range keep {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			return fmt.Errorf("passing fd %d on: %w", fd, err)
+	if c.Seccomp {
+		if _, err := caps.InstallFilter(); err != nil {
+			return err
 		}
 	}
-	argv := append([]string{"govz-init", nsenter.VerbInit, c.Init[0]}, c.Init...)
-	if err := unix.Fchdir(host.root); err != nil {
-		return fmt.Errorf("fchdir to the host root: %w", err)
+	if err := caps.Apply(c.Caps, c.CapLast); err != nil {
+		return err
 	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot to the host root: %w", err)
-	}
-	err = execveat(host.exe, argv, env)
-	return fmt.Errorf("exec %s: %w: %w", nsenter.VerbInit, err, vzerror.ErrSystem)
+	err := unix.Exec(c.Init[0], c.Init, c.Env)
+	return fmt.Errorf("exec %s: %w: %w", c.Init[0], err, vzerror.ErrBadTemplate)
 }
 
-// execveat(fd, "", argv, env, AT_EMPTY_PATH) (man 2 execveat).
-func execveat(fd int, argv, env []string) error {
-	argvp, err := syscall.SlicePtrFromStrings(argv)
-	if err != nil {
-		return err
+// newSessionKeyring gives the init a fresh anonymous session keyring
+// (KEYCTL_JOIN_SESSION_KEYRING with a NULL name). Otherwise it keeps the
+// one of whoever ran vzctl (a login's, host root's), and possession
+// overrides the key's owner and permission checks: the guest could read,
+// link or revoke the caller's keys with no uid check at all. runc joins a
+// new session keyring for every process for the same reason. ENOSYS: a
+// kernel without keys has nothing to leak.
+func newSessionKeyring() error {
+	_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	if errno != 0 && errno != unix.ENOSYS {
+		return fmt.Errorf("joining a new session keyring: %w: %w", errno, vzerror.ErrSystem)
 	}
-	envp, err := syscall.SlicePtrFromStrings(env)
-	if err != nil {
-		return err
-	}
-	empty, _ := unix.BytePtrFromString("")
-	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
-		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
-	return errno
+	return nil
 }

@@ -85,11 +85,10 @@ func Start(ctx context.Context, c *Config, o Options) (*Process, error) {
 		stdio = []*os.File{devNull, devNull, devNull}
 	}
 	// The child runs this executable inside the container's namespaces
-	// until it execs the guest's init, the lock helper inside its user and
-	// mount namespaces, and the child's last stage execs it again: a guest
-	// whose init is a "#!/proc/self/exe" script would get the file itself.
-	// So all of them run a sealed copy, made once per boot; the last
-	// process executing it frees it.
+	// until it execs the guest's init, and the lock helper inside its user
+	// and mount namespaces: a guest process that reached /proc/PID/exe of
+	// either would get the file itself. So both run a sealed copy, made
+	// once per boot; the last process executing it frees it.
 	exe, err := exeseal.Self()
 	if err != nil {
 		childEnd.Close()

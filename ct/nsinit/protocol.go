@@ -65,9 +65,6 @@ const Verb = reexec.NSInit
 //	    host /dev nodes]
 //	   config {Config} + fds -------------------->
 //	                                               unshare(CLONE_NEWCGROUP)
-//	                                               [LockMounts: O_PATH fds of
-//	                                               /proc/self/exe (the copy)
-//	                                               and host /]
 //	                                               rslave /, then either
 //	                                               bind the root by path, or
 //	                                               [NEWUSER: fsmount proc and
@@ -92,20 +89,17 @@ const Verb = reexec.NSInit
 //	                                               without LockMounts: seccomp
 //	                                               filter, capabilities,
 //	                                               execve(init); or
-//	                                               [LockMounts: chroot host /,
-//	                                               execveat(exe) nsexec.c
-//	                                               __govz_nsinit_exec (fd 3 kept):
+//	                                               [LockMounts, on the main
+//	                                               thread: unshare(CLONE_FS),
 //	                                               setns(M2) (root and cwd =
-//	                                               the container's root), drop
-//	                                               bounding set, seccomp from
-//	                                               a memfd, execve(init)]
+//	                                               the container's root), new
+//	                                               session keyring, seccomp,
+//	                                               capabilities, execve(init)]
 //	          <------------------------------------ EOF (fd 3 closed on exec)
 //	   init is running (PID 1 all along)
 //
 //	Any step in the child may fail instead:
 //	          <------------------------------------ error {Code, Msg}; exit 1
-//	   (the __govz_nsinit_exec stage writes the same JSON; code 47 when execve of
-//	   init fails, else 3; exit 255)
 //	   Start returns it (errors.Is matches the vzerror sentinel of Code);
 //	   a failure in the parent (Place, Prestart, the lock helper, a timeout)
 //	   kills the child.

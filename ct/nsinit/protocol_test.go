@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"testing"
 
 	"govz/conf"
@@ -89,23 +87,5 @@ func TestGuestKind(t *testing.T) {
 		if got := guestKind(p); got != want {
 			t.Errorf("guestKind(%s) = %s, want %s", p, got, want)
 		}
-	}
-}
-
-// The C init stage (ct/nsenter/nsexec.c) names the class of a failed
-// execve in its own error message: the name must be this package's.
-func TestCWireName(t *testing.T) {
-	src, err := os.ReadFile("../nsenter/nsexec.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := ""
-	for _, w := range wireSentinels() {
-		if any(w.err) == any(vzerror.ErrBadTemplate) {
-			name = w.name
-		}
-	}
-	if name == "" || !strings.Contains(string(src), `[\"`+name+`\"]`) {
-		t.Errorf("nsexec.c does not send the wire name %q of vzerror.ErrBadTemplate", name)
 	}
 }

@@ -54,13 +54,14 @@ func Read(runDir string) (*State, error) {
 	return &s, nil
 }
 
-// Write stores s in runDir atomically.
+// Write stores s in runDir atomically. Not durably: a record that a power
+// cut could lose describes processes the power cut ended (atomicfile.Replace).
 func Write(runDir string, s *State) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(Path(runDir), append(b, '\n'), 0o600)
+	return atomicfile.Replace(Path(runDir), append(b, '\n'), 0o600)
 }
 
 // Remove deletes the record; a missing record is not an error.

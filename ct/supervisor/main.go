@@ -44,9 +44,11 @@ func MainWith(args []string, loaderFor func(id string) SpecLoader, ex Executors)
 	// caller leaked to it (a shell's, a CI harness's), which would
 	// otherwise be held for the container's whole life.
 	closeInherited(reportFD)
-	// A small heap target; the supervisor allocates little and lives long
-	// (its memory counts once per container).
-	debug.SetGCPercent(20)
+	// No collection while the container boots: what the boot allocates is
+	// gone with the re-exec into the idle loop right after it (reexec),
+	// and a collection on the way would only delay the guest's init. A
+	// supervisor that stays in Go sets its small heap target then (run).
+	debug.SetGCPercent(-1)
 	unix.CloseOnExec(reportFD)
 	rep := os.NewFile(reportFD, "report")
 
@@ -194,6 +196,10 @@ func (s *sup) run() (err error) {
 	}
 	s.bootReported(b)
 	s.reexec(b)
+	// Still in Go (no re-exec): a small heap target from here on; the
+	// supervisor allocates little and lives long (its memory counts once
+	// per container).
+	debug.SetGCPercent(20)
 	return s.loop(b)
 }
 

@@ -103,7 +103,8 @@ func (s *Spec) bind(ex Executors) error {
 func (s *Spec) BindHooks(ex Executors) error { return s.bind(ex) }
 
 // WriteSpec records s as runDir's current boot: atomically, 0600, in a
-// directory only its owner (root) can enter or change.
+// directory only its owner (root) can enter or change. Not durably: only
+// the living supervisor reads it (atomicfile.Replace).
 func WriteSpec(runDir string, s *Spec) error {
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return fmt.Errorf("creating run directory %s: %w: %w", runDir, err, vzerror.ErrSystem)
@@ -115,7 +116,7 @@ func WriteSpec(runDir string, s *Spec) error {
 	if err != nil {
 		return fmt.Errorf("encoding the spec of %s: %w: %w", s.ID, err, vzerror.ErrSystem)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(runDir, SpecName), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(runDir, SpecName), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing the spec of %s: %w: %w", s.ID, err, vzerror.ErrSystem)
 	}
 	return nil

@@ -39,9 +39,6 @@ const (
 	NSExec = Prefix + "nsexec"
 	// NSLock: builds a container's locked mount namespace (nsexec.c).
 	NSLock = Prefix + "nslock"
-	// NSInitExec: the init's last step into the locked namespace
-	// (nsexec.c).
-	NSInitExec = Prefix + "nsinit_exec"
 )
 
 // Kind is who dispatches a verb.
@@ -75,7 +72,6 @@ func Verbs() []Verb {
 		{LXCFS, Go, "govz/ct/lxcfs"},
 		{NSExec, Constructor, "govz/ct/nsenter"},
 		{NSLock, Constructor, "govz/ct/nsenter"},
-		{NSInitExec, Constructor, "govz/ct/nsenter"},
 	}
 }
 

@@ -28,6 +28,7 @@ type bench struct {
 	// vzctlBefore is an earlier build's vzctl (-before), "" without one.
 	vzctlBefore string
 	vztmpl      string
+	vzlistBin   string
 	cgParent    string // cgroup_parent of the installation under test
 
 	tmplBusybox string // template tarballs in VZ_ROOT's cache
@@ -70,7 +71,8 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 	b := &bench{
 		ctx: ctx, cfg: cfg, started: time.Now(),
 		vzctlBin: filepath.Join(bin, "vzctl"), vztmpl: filepath.Join(bin, "vztmpl"),
-		cgParent: "govz-bench", peerErr: map[string]string{}, nextCT: 1001,
+		vzlistBin: filepath.Join(bin, "vzlist"),
+		cgParent:  cfg.cgParent, peerErr: map[string]string{}, nextCT: 1001,
 	}
 	if cfg.beforeDir != "" {
 		dir, err := filepath.Abs(cfg.beforeDir)
@@ -82,7 +84,7 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 			return nil, fmt.Errorf("-before: %w", err)
 		}
 	}
-	for _, p := range []string{b.vzctlBin, b.vztmpl} {
+	for _, p := range []string{b.vzctlBin, b.vztmpl, b.vzlistBin} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s missing (run make build first): %w", p, err)
 		}

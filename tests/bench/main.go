@@ -7,7 +7,8 @@
 //	2b  Debian/systemd guest start (is-system-running = running)
 //	2c  clean stop (busybox and Debian)
 //	2d  exec of /bin/true into a running container
-//	2e  density: N busybox containers (host-side memory, start/stop all)
+//	2e  density: N busybox containers (host-side memory, start/stop all),
+//	    vzlist with M running
 //	net networking: routed/bridged TCP throughput, --ipadd to first reply
 //	res resource limits: live --ram change, isolation from a noisy neighbour
 //	storage storage layouts: create from the Debian template on dir/btrfs/image
@@ -41,11 +42,13 @@ type config struct {
 	unpackRuns int    // timed runs per Debian unpack contender
 	warmup     int    // untimed runs before each latency series
 	density    int    // containers in the density section
+	listN      int    // containers running while vzlist is timed (density)
 	quick      bool   // smoke run: everything small
 	sections   string // comma-separated subset of allSections
 	binDir     string // where vzctl and vztmpl are
 	beforeDir  string // an earlier build's bin dir, timed beside ours (start, exec)
 	base       string // work area (scratch dirs, peer trees, results)
+	cgParent   string // cgroup parent of the installation under test
 	out        string // results file
 	keepWork   bool   // keep the scratch directory (debugging)
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
@@ -59,17 +62,19 @@ func parseFlags() config {
 	flag.IntVar(&c.unpackRuns, "n-unpack", 5, "timed runs per Debian template unpack contender")
 	flag.IntVar(&c.warmup, "warmup", 1, "untimed warm-up runs before each series")
 	flag.IntVar(&c.density, "density", 50, "containers started in the density section")
-	flag.BoolVar(&c.quick, "quick", false, "smoke run: n=2, n-unpack=1, density=5")
+	flag.IntVar(&c.listN, "density-list", 200, "containers running while vzlist is timed in the density section (0 = no vzlist rows)")
+	flag.BoolVar(&c.quick, "quick", false, "smoke run: n=2, n-unpack=1, density=5, density-list=10")
 	flag.StringVar(&c.sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
 	flag.StringVar(&c.binDir, "bin", "bin", "directory holding vzctl and vztmpl (make build)")
 	flag.StringVar(&c.beforeDir, "before", os.Getenv("BENCH_BEFORE"), "an earlier build's bin directory: its vzctl is timed beside ours in the start and exec sections (what a change cost)")
 	flag.StringVar(&c.base, "dir", "/var/lib/govz-bench", "work area (outside the repository)")
+	flag.StringVar(&c.cgParent, "cgroup-parent", "govz-bench", "cgroup parent of the installation under test (another for a bench run beside this one)")
 	flag.StringVar(&c.out, "o", os.Getenv("BENCH_OUT"), "results file (default $BENCH_OUT or DIR/results.txt)")
 	flag.BoolVar(&c.keepWork, "keep", false, "keep the scratch directory after the run")
 	flag.StringVar(&c.unpackFS, "unpack-fs", "loop", "unpack into: loop (a new ext4 on a loop device per run) or host (the work area's fs)")
 	flag.Parse()
 	if c.quick {
-		c.runs, c.unpackRuns, c.density, c.warmup = 2, 1, 5, 1
+		c.runs, c.unpackRuns, c.density, c.warmup, c.listN = 2, 1, 5, 1, 10
 	}
 	if c.unpackFS != "loop" && c.unpackFS != "host" {
 		fmt.Fprintln(os.Stderr, "bench: -unpack-fs must be loop or host")
@@ -202,8 +207,8 @@ func (b *bench) writeResults(tables []*table) error {
 
 func (b *bench) writeHeader(w io.Writer) {
 	fmt.Fprintf(w, "govz bench, %s\n", b.started.Format(time.RFC3339))
-	fmt.Fprintf(w, "runs: n=%d (exec 2n), debian unpack n=%d, warm-up %d, density N=%d\n",
-		b.cfg.runs, b.cfg.unpackRuns, b.cfg.warmup, b.cfg.density)
+	fmt.Fprintf(w, "runs: n=%d (exec 2n), debian unpack n=%d, warm-up %d, density N=%d, vzlist with M=%d running\n",
+		b.cfg.runs, b.cfg.unpackRuns, b.cfg.warmup, b.cfg.density, b.cfg.listN)
 	for _, v := range b.versions {
 		fmt.Fprintf(w, "  %s\n", v)
 	}
