@@ -40,7 +40,10 @@ func (n *Node) dropStaleDump(id int) {
 
 // Chkpnt saves running container id to dumpFile (DumpPath) and stops it.
 // Whatever fails before the tasks are saved leaves it running.
-func (n *Node) Chkpnt(id int, dumpFile string) error {
+func (n *Node) Chkpnt(id int, dumpFile string) error { return n.chkpnt(id, dumpFile, "") }
+
+// chkpnt is Chkpnt onto the pre-dump in parent (checkpoint.DumpOnto).
+func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	l, err := n.lockOrSkip(id, "chkpnt")
 	if err != nil {
 		return err
@@ -69,7 +72,7 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 	}
 	n.Log.Infof("Setting up checkpoint...")
 	t0 := time.Now()
-	if err := checkpoint.Dump(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile)); err != nil {
+	if err := checkpoint.DumpOnto(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile), parent); err != nil {
 		return err
 	}
 	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
@@ -134,6 +137,9 @@ type restoreStep struct {
 	ID       int    `json:"id"`
 	Root     string `json:"root"`
 	CRIUPath string `json:"criu_path,omitempty"`
+	// CgroupRoot is where this node puts the container's processes
+	// (checkpoint.Target.CgroupRoot).
+	CgroupRoot string `json:"cgroup_root,omitempty"`
 }
 
 // restore is the supervisor's Hooks.Restore for the container.
@@ -142,7 +148,7 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
 	}
-	t := &checkpoint.Target{ID: strconv.Itoa(d.ID), Rootfs: d.Root}
+	t := &checkpoint.Target{ID: strconv.Itoa(d.ID), Rootfs: d.Root, CgroupRoot: d.CgroupRoot}
 	for _, m := range uids {
 		t.UIDMap = append(t.UIDMap, checkpoint.IDMap(m))
 	}

@@ -39,6 +39,11 @@ type Target struct {
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
+	// CgroupRoot, on restore, is the cgroup (path below each hierarchy's
+	// root) the restored tasks go to: their cgroup namespace's root. A
+	// dump records the dumping node's path, which another node (vzmigrate
+	// --online) or another cgroup_parent does not have.
+	CgroupRoot string
 	// UIDMap and GIDMap, when set, are the mapping the container's root
 	// mount is idmapped with (LOCAL_UID containers); restore needs them.
 	UIDMap, GIDMap []IDMap
@@ -199,6 +204,9 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	o.RstSibling = proto.Bool(true)
 	o.InheritFd = append(o.InheritFd, &rpc.InheritFd{Key: proto.String(ttyKey(console)), Fd: proto.Int32(int32(consoleFD))})
 	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
+	if t.CgroupRoot != "" {
+		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
+	}
 	for _, v := range t.Veths {
 		o.Veths = append(o.Veths, &rpc.CriuVethPair{IfIn: proto.String(v.Inside), IfOut: proto.String(v.Outside)})
 	}

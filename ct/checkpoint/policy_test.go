@@ -97,11 +97,15 @@ func TestDumpOptions(t *testing.T) {
 func TestRestoreOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
+	tg.CgroupRoot = "/govz/101/ct"
 	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12")
 	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
+	}
+	if r := o.GetCgRoot(); len(r) != 1 || r[0].GetCtrl() != "" || r[0].GetPath() != "/govz/101/ct" {
+		t.Fatalf("cgroup root %v: want every controller's at /govz/101/ct", r)
 	}
 	if !o.GetRstSibling() {
 		t.Fatal("the restored init must be the caller's (the supervisor's) child: rst_sibling")

@@ -1,0 +1,141 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// onlineLeftovers asserts that neither node keeps a live migration's
+// images: the source's dump tree, the destination's PRIVATE.dump.
+func onlineLeftovers(t *testing.T, w *migWorld, id string) {
+	t.Helper()
+	for _, p := range []string{"dump/Dump." + id + ".live", "dump/Dump." + id} {
+		if exists(w.src, p) {
+			t.Errorf("the source keeps %s", p)
+		}
+	}
+	if exists(w.dst, "private/"+id+".dump") {
+		t.Errorf("the destination keeps private/%s.dump", id)
+	}
+}
+
+// TestMigrateOnline moves a running busybox container (no network) live:
+// three interrupted tries first, each leaving it running on the source
+// with the same processes and nothing on the destination:
+//   - ssh killed during the first copy: exit 6, never stopped;
+//   - the destination refuses the restore (its premount script fails): exit
+//     7 after the freeze, the container restored on the source from its
+//     dump, its counter going on;
+//   - a container with an address: refused up front (14) with the reason,
+//     before anything happens.
+//
+// Then the migration: on the destination with the same PIDs, its counter
+// (written five times a second) past where it was before the freeze,
+// nothing left on the source, no images left on either node.
+func TestMigrateOnline(t *testing.T) {
+	needCRIU(t)
+	w := newMigWorld(t)
+	src, dst := w.src, w.dst
+	src.ok("vzctl", "create", "101", "--ostemplate", "busybox-"+arch(), "--name", "live")
+	startCounter(src, "101")
+	before := guestProcs(src, "101")
+	boot := func() string { s, _ := src.runState("101"); return s }
+	boot0 := boot()
+	src.ok("vzctl", "exec2", "101", "echo before > /root/f")
+
+	// 1. ssh killed during the first copy.
+	src.ok("vzctl", "exec2", "101", "dd if=/dev/urandom of=/root/big bs=1M count=120 2>/dev/null")
+	c := w.vzmigrate("--online", "--json", "root@10.78.0.3", "101")
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for i := 0; i < 3000 && !killed; i++ {
+		if _, err := os.Stat(dst.path("private/101.tmp")); err == nil {
+			for _, pid := range childrenNamed(c.Process.Pid, "ssh") {
+				syscall.Kill(pid, syscall.SIGKILL)
+				killed = true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.Wait()
+	if !killed {
+		t.Fatalf("the copy was never caught in progress:\n%s\n%s", out.String(), errb.String())
+	}
+	checkMigrateJSON(t, out.String(), 6)
+	nothingOn(t, dst, "101")
+	onlineLeftovers(t, w, "101")
+	if b := boot(); b != boot0 || guestProcs(src, "101") != before {
+		t.Fatalf("ssh killed: the container was stopped or changed (boot %q -> %q)", boot0, b)
+	}
+	src.ok("vzctl", "exec2", "101", "rm /root/big")
+
+	// 2. The destination refuses the restore.
+	dst.writeFile("conf/vps.premount", "#!/bin/sh\necho no mounts today >&2\nexit 1\n")
+	os.Chmod(dst.path("conf/vps.premount"), 0o755)
+	r := src.result(w.vzmigrate("--online", "--json", "root@10.78.0.3", "101"))
+	checkMigrateJSON(t, r.out, 7)
+	os.Remove(dst.path("conf/vps.premount"))
+	nothingOn(t, dst, "101")
+	onlineLeftovers(t, w, "101")
+	if st := src.status("101"); st != "CTID 101 exist mounted running" {
+		t.Fatalf("after a refused restore, on the source: %q\n%s", st, r)
+	}
+	if got := guestProcs(src, "101"); pids(got) != pids(before) {
+		t.Fatalf("restored on the source with other processes:\nbefore %q\nafter  %q", before, got)
+	}
+	v := src.counter("101")
+	src.waitCounter("101", v+3, 10*time.Second)
+	noRestoreMounts(t)
+
+	// 3. A container with network: refused up front.
+	src.ok("vzctl", "create", "102", "--ostemplate", "busybox-"+arch(), "--ipadd", "10.78.0.52")
+	src.ok("vzctl", "start", "102")
+	boot2, _ := src.runState("102")
+	r = src.result(w.vzmigrate("--online", "root@10.78.0.3", "102"))
+	if r.code != 14 || !strings.Contains(r.err, "network") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("--online with network: want exit 14 and a one-line reason naming it, got:\n%s", r)
+	}
+	if b, _ := src.runState("102"); b != boot2 {
+		t.Errorf("the refused container was stopped (boot %q -> %q)", boot2, b)
+	}
+	nothingOn(t, dst, "102")
+	src.ok("vzctl", "stop", "--fast", "102")
+	src.ok("vzctl", "destroy", "102")
+
+	// The migration.
+	src.ok("vzctl", "exec2", "101", "echo after > /root/f")
+	frozen := src.counter("101")
+	r = src.result(w.vzmigrate("--online", "--json", "root@10.78.0.3", "101"))
+	if r.code != 0 {
+		t.Fatalf("vzmigrate --online:\n%s", r)
+	}
+	res := checkMigrateJSON(t, r.out, 0)
+	if res["online"] != true {
+		t.Errorf("--json result: not online: %v", res)
+	}
+	t.Logf("online migration of an idle busybox: %.3f s, downtime %.3f s, %v bytes, %v pre-dumps",
+		res["seconds"], res["downtime_seconds"], res["bytes"], res["predumps"])
+	nothingOn(t, src, "101")
+	onlineLeftovers(t, w, "101")
+	if st := dst.status("101"); st != "CTID 101 exist mounted running" {
+		t.Fatalf("on the destination: %q", st)
+	}
+	if got := guestProcs(dst, "101"); pids(got) != pids(before) {
+		t.Fatalf("other processes on the destination:\nbefore %q\nafter  %q", before, got)
+	}
+	dst.waitCounter("101", frozen+3, 10*time.Second)
+	if got := strings.TrimSpace(dst.ok("vzctl", "exec2", "live", "cat /root/f").out); got != "after" {
+		t.Errorf("/root/f on the destination: %q", got)
+	}
+	if init, sup, ppid := supervisedInit(dst, "101"); ppid != sup {
+		t.Errorf("restored init %d has parent %d, not its supervisor %d", init, ppid, sup)
+	}
+	noRestoreMounts(t)
+}
