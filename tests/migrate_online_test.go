@@ -122,6 +122,11 @@ func TestMigrateOnline(t *testing.T) {
 	}
 	t.Logf("online migration of an idle busybox: %.3f s, downtime %.3f s, %v bytes, %v pre-dumps",
 		res["seconds"], res["downtime_seconds"], res["bytes"], res["predumps"])
+	for _, l := range strings.Split(r.err, "\n") {
+		if strings.Contains(l, "Downtime") {
+			t.Log(l)
+		}
+	}
 	nothingOn(t, src, "101")
 	onlineLeftovers(t, w, "101")
 	if st := dst.status("101"); st != "CTID 101 exist mounted running" {

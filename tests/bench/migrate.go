@@ -170,9 +170,12 @@ type stageTime struct {
 
 // migrate runs vzmigrate --json on the source, timing its stages as its
 // events arrive; it returns the total, the stages and the last line.
-func (w *migWorld) migrate(id string) (time.Duration, []stageTime, string, error) {
-	c := exec.CommandContext(w.b.ctx, "nsenter", "--net="+netnsPath(w.ns[0]), "--", w.vzmigBin,
-		"--ssh="+w.sshOpts, "--json", "root@10.79.0.3", id)
+func (w *migWorld) migrate(id string, online bool) (time.Duration, []stageTime, string, error) {
+	args := []string{"--net=" + netnsPath(w.ns[0]), "--", w.vzmigBin, "--ssh=" + w.sshOpts, "--json"}
+	if online {
+		args = append(args, "--online")
+	}
+	c := exec.CommandContext(w.b.ctx, "nsenter", append(args, "root@10.79.0.3", id)...)
 	c.Env = append(os.Environ(), "VZ_ROOT="+w.root[0])
 	var errb strings.Builder
 	c.Stderr = &errb
@@ -212,11 +215,13 @@ func (w *migWorld) migrate(id string) (time.Duration, []stageTime, string, error
 }
 
 // sectionMigrate times offline vzmigrate of a running busybox and a running
-// Debian guest between two nodes, with the downtime the LAN peer sees, and
+// Debian guest between two nodes, with the downtime the LAN peer sees, live
+// vzmigrate --online of an idle busybox without network (checkpointing
+// does not save network interfaces yet: no LAN peer to ping it), and
 // snapshot, backup and restore-backup of the Debian tree against
 // tar | zstd of the same tree.
 func (b *bench) sectionMigrate() (*table, error) {
-	t := &table{title: "migrate: offline vzmigrate between two nodes; snapshot, backup, restore-backup", peers: []string{peerTar}}
+	t := &table{title: "migrate: offline and online vzmigrate between two nodes; snapshot, backup, restore-backup", peers: []string{peerTar}}
 	w, err := b.newMigWorld()
 	if err != nil {
 		return t, err
@@ -227,9 +232,13 @@ func (b *bench) sectionMigrate() (*table, error) {
 	}
 	defer p.close()
 	var errs []string
-	guests := []struct{ name, tmpl, wait, id, addr string }{
+	guests := []struct {
+		name, tmpl, wait, id, addr string
+		online, noNet              bool
+	}{
 		{name: "busybox", tmpl: b.tmplBusybox},
 		{name: "Debian", tmpl: b.tmplDebian, wait: "--wait"},
+		{name: "busybox online, no network", tmpl: b.tmplBusybox, online: true, noNet: true},
 	}
 	// All created before the first moves: a container created after
 	// another left would get its freed ID range, which the destination
@@ -238,10 +247,14 @@ func (b *bench) sectionMigrate() (*table, error) {
 		g := &guests[i]
 		g.id, g.addr = b.newCT(), "10.79.0."+strconv.Itoa(50+i)
 		name := strings.TrimSuffix(filepath.Base(g.tmpl), ".tar.gz")
-		if _, _, err := w.vzctl(0, "--quiet", "create", g.id, "--ostemplate", name, "--ipadd", g.addr); err != nil {
+		args := []string{"--quiet", "create", g.id, "--ostemplate", name}
+		if !g.noNet {
+			args = append(args, "--ipadd", g.addr)
+		}
+		if _, _, err := w.vzctl(0, args...); err != nil {
 			return t, err
 		}
-		args := []string{"--quiet", "start", g.id}
+		args = []string{"--quiet", "start", g.id}
 		if g.wait != "" {
 			args = append(args, g.wait)
 		}
@@ -254,11 +267,18 @@ func (b *bench) sectionMigrate() (*table, error) {
 		var out string
 		var total time.Duration
 		var stages []stageTime
-		gap, replies, err := p.longestGap(netip.MustParseAddr(addr), func() error {
+		move := func() error {
 			var err error
-			total, stages, out, err = w.migrate(id)
+			total, stages, out, err = w.migrate(id, g.online)
 			return err
-		}, 120*time.Second)
+		}
+		var gap time.Duration
+		var replies int
+		if g.noNet {
+			err = move()
+		} else {
+			gap, replies, err = p.longestGap(netip.MustParseAddr(addr), move, 120*time.Second)
+		}
 		if err != nil {
 			errs = append(errs, g.name+": "+err.Error())
 			t.add(row{what: g.name + ": vzmigrate total (ms)", ours: naSeries(errFirstLine(err))})
@@ -272,8 +292,14 @@ func (b *bench) sectionMigrate() (*table, error) {
 		}
 		json.Unmarshal([]byte(lastLine(out)), &res)
 		t.add(row{what: g.name + ": vzmigrate total (ms)", ours: one(ms(total))})
-		t.add(row{what: g.name + ": downtime, LAN peer's longest ping gap (ms)", ours: one(ms(gap))})
-		t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
+		if !g.noNet {
+			t.add(row{what: g.name + ": downtime, LAN peer's longest ping gap (ms)", ours: one(ms(gap))})
+		}
+		if g.online {
+			t.add(row{what: g.name + ": downtime, freeze to running on the destination (ms)", ours: one(res.Result.Downtime * 1000)})
+		} else {
+			t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
+		}
 		t.add(row{what: g.name + ": bytes streamed (MiB)", ours: one(float64(res.Result.Bytes) / (1 << 20))})
 		for _, s := range stages {
 			t.add(row{what: g.name + ":   stage " + s.name + " (ms)", ours: one(ms(s.d))})
@@ -285,6 +311,7 @@ func (b *bench) sectionMigrate() (*table, error) {
 	}
 	t.note("two nodes: network namespaces on one LAN bridge, VZ_ROOTs on the work area's fs (dir layout), ssh to an sshd of the bench's own")
 	t.note("offline: stop, stream (backup format, zstd) through ssh into vzctl receive, start there; one run each (a migration moves the container)")
+	t.note("online: the same stream while it runs, memory pre-dumps (none where the kernel has no soft-dirty bits), rsync, then the freeze: CRIU dump, unmount, rsync, images through ssh, vzctl restore there; downtime as vzmigrate counts it, freeze to restored")
 	t.note("gap: the LAN peer sends an ICMP echo every 1 ms from before vzmigrate until the first reply from the destination; the longest time between replies")
 	t.note("backup rows: the Debian tree stopped, without a user namespace (the restored copy beside it keeps its ID range); GNU tar = tar --numeric-owner --xattrs -c | zstd -3 (and zstd -d | tar -x) of the same private area")
 	if len(errs) > 0 {
