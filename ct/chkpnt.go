@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
+	criu "github.com/checkpoint-restore/go-criu/v7"
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
@@ -16,6 +18,7 @@ import (
 	"govz/ct/runstate"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
+	"govz/net/bridge"
 )
 
 // Checkpoint and restore (vzctl chkpnt/restore, suspend/resume): the glue
@@ -64,8 +67,23 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 		return err
 	}
 	t.Freezer = st.CgroupPaths["freezer"]
-	if ns, err := ctnet.ReadState(rd); err != nil || !ns.Empty() {
-		t.Network = true
+	ns, err := ctnet.ReadState(rd)
+	if err != nil {
+		return fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	vs, err := ns.Veths()
+	if err != nil {
+		return fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	for _, v := range vs {
+		t.Veths = append(t.Veths, checkpoint.Veth{Inside: v[0], Outside: v[1]})
+	}
+	for _, s := range ns.NetIfs {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+		}
+		t.Bridged = append(t.Bridged, ni.Name)
 	}
 	n.Log.Infof("Setting up checkpoint...")
 	t0 := time.Now()
@@ -103,6 +121,14 @@ func (n *Node) Restore(id int, dumpFile string) error {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
 	}
+	// As for a start: the addresses free, the node's sysctls in place.
+	nc, err := ctnet.HostPlan(id, c.Config, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
+		return err
+	}
 	root := c.Root
 	mounted, err := inventory.IsMountPoint(root)
 	if err != nil {
@@ -134,6 +160,9 @@ type restoreStep struct {
 	ID       int    `json:"id"`
 	Root     string `json:"root"`
 	CRIUPath string `json:"criu_path,omitempty"`
+	// Network is the boot's network step: its host side is rebuilt
+	// around the pairs CRIU recreates (ctnet.Attach).
+	Network *ctnet.Step `json:"network,omitempty"`
 }
 
 // restore is the supervisor's Hooks.Restore for the container.
@@ -149,5 +178,63 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	return checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nil)
+	nfy := &attachNetwork{step: d.Network}
+	if d.Network != nil {
+		if err := sameVeths(d.ID, dir, d.Network); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nfy)
+	if err != nil && nfy.undo != nil {
+		// CRIU failed after the host side was made (it killed the
+		// tree): nothing of it may stay, as after a stop.
+		nfy.undo()
+	}
+	return pid, err
+}
+
+// attachNetwork gives the restored container's empty network namespace
+// what a boot's network step gives a new one (ctnet.Up: the pairs, the
+// guest's addresses and routes, the host's routes, proxy entries and
+// rules), from CRIU's setup-namespaces notification: before CRIU
+// restores the sockets, which need their addresses, and locks the
+// namespace's network until the tasks run.
+type attachNetwork struct {
+	criu.NoNotify
+	step *ctnet.Step
+	undo func()
+}
+
+func (a *attachNetwork) SetupNamespaces(pid int32) error {
+	if a.step == nil {
+		return nil
+	}
+	if err := ctnet.Up(a.step, int(pid)); err != nil {
+		return err
+	}
+	a.undo = func() { ctnet.Down(a.step.ID, a.step.RunDir, a.step.LockDir) }
+	return nil
+}
+
+// sameVeths refuses a dump whose interfaces are not the configuration's
+// (an interface added or removed since the checkpoint): CRIU recreates
+// the dump's, the host side would be built for the configuration's.
+func sameVeths(id int, dir string, ns *ctnet.Step) error {
+	m, err := checkpoint.ReadMeta(dir)
+	if err != nil {
+		return fmt.Errorf("container %d: no usable dump in %s: %w: %w", id, dir, err, vzerror.ErrRestore)
+	}
+	want, err := ns.Veths()
+	if err != nil {
+		return fmt.Errorf("container %d: %w: %w", id, err, vzerror.ErrRestore)
+	}
+	var have [][2]string
+	for _, v := range m.Veths {
+		have = append(have, [2]string{v.Inside, v.Outside})
+	}
+	if !slices.Equal(have, want) {
+		return fmt.Errorf("container %d: the dump's network interfaces %v are not the configured %v (changed since the checkpoint): %w",
+			id, have, want, vzerror.ErrRestore)
+	}
+	return nil
 }
