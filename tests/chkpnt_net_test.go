@@ -83,6 +83,20 @@ var (
 	netnsIdx = regexp.MustCompile(`link-netnsid \d+`)
 )
 
+// settled is the node's network state once no address is tentative any
+// more (duplicate address detection on a new host end).
+func (w *netWorld) settled() string {
+	w.t.Helper()
+	for i := 0; i < 50; i++ {
+		if s := w.state(); !strings.Contains(s, "tentative") {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.t.Fatal("an address of the node stayed tentative")
+	return ""
+}
+
 // sameNetState fails when the node's network state differs from want
 // other than by interface and namespace numbers, which a pair recreated
 // by CRIU does not keep.
@@ -91,7 +105,12 @@ func (w *netWorld) sameNetState(want, what string) {
 	norm := func(s string) string {
 		return netnsIdx.ReplaceAllString(peerIdx.ReplaceAllString(ifIndex.ReplaceAllString(s, "N: "), "@ifN"), "link-netnsid N")
 	}
+	// The kernel's duplicate address detection on a new host end (its
+	// link-local address) takes a moment: the state settles.
 	got := w.state()
+	for end := time.Now().Add(5 * time.Second); norm(got) != norm(want) && time.Now().Before(end); got = w.state() {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if norm(got) == norm(want) {
 		return
 	}
@@ -131,7 +150,7 @@ func chkpntRestoreNet(t *testing.T, tcp bool) {
 	pristine := w.state()
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
 	startCounter(w.node, "101")
-	started := w.state()
+	started := w.settled()
 	var peer *lanPeer
 	procs := func() string { return guestProcs(w.node, "101") }
 	if tcp {
@@ -191,7 +210,7 @@ func TestChkpntNetworkDumpFailureKeepsRunning(t *testing.T) {
 	w := newNetWorld(t, false)
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
 	startCounter(w.node, "101")
-	started := w.state()
+	started := w.settled()
 	dumpDir := w.path("dump")
 	if err := os.MkdirAll(dumpDir, 0o700); err != nil {
 		t.Fatal(err)

@@ -260,7 +260,7 @@ func TestChkpntOldCRIU(t *testing.T) {
 }
 
 // TestChkpntForeignIfaceRefused: an interface govz did not make (here a
-// dummy the guest added) has no host side a restore could rebuild:
+// bridge the guest added) has no host side a restore could rebuild:
 // refused up front naming it, exit 16, and the container keeps running
 // and answering on the LAN.
 func TestChkpntForeignIfaceRefused(t *testing.T) {
@@ -268,9 +268,9 @@ func TestChkpntForeignIfaceRefused(t *testing.T) {
 	w := newNetWorld(t, false)
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
 	w.ok("vzctl", "start", "101")
-	w.ok("vzctl", "exec", "101", "ip link add dummy7 type dummy")
+	w.ok("vzctl", "exec", "101", "ip link add br7 type bridge")
 	r := w.fails(16, "vzctl", "chkpnt", "101")
-	if !strings.Contains(r.err, "network interface dummy7 is not one govz made") {
+	if !strings.Contains(r.err, "network interface br7 is not one govz made") {
 		t.Fatalf("want the reason named, got %q", r.err)
 	}
 	if s := w.status("101"); s != "CTID 101 exist mounted running" {

@@ -54,8 +54,14 @@ func Dump(e Engine, t *Target, dir string) error {
 	}
 	defer d.Close()
 	if err := e.Dump(DumpOptions(t, int(d.Fd()))); err != nil {
+		reason := logReason(filepath.Join(dir, "dump.log"), err)
+		if strings.Contains(reason, "Can't get 1:16 opt") {
+			// Linux 6.16 refuses SO_PASSCRED on inet sockets; CRIU
+			// up to 4.1.1 asks for it on every socket (criu#2718).
+			reason += " (CRIU up to 4.1.1 cannot save TCP/UDP sockets on Linux 6.16 and later: checkpoint-restore/criu#2718)"
+		}
 		return fail(fmt.Errorf("container %s: checkpoint failed: %s (log: %s): %w",
-			t.ID, logReason(filepath.Join(dir, "dump.log"), err), filepath.Join(dir+FailSuffix, "dump.log"), vzerror.ErrChkpnt))
+			t.ID, reason, filepath.Join(dir+FailSuffix, "dump.log"), vzerror.ErrChkpnt))
 	}
 	return nil
 }
