@@ -185,35 +185,50 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 		}
 	}
 	pid, err := checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nfy)
-	if err != nil && nfy.undo != nil {
-		// CRIU failed after the host side was made (it killed the
-		// tree): nothing of it may stay, as after a stop.
+	if err != nil {
+		// CRIU killed the tree: nothing of its networking may stay, as
+		// after a stop.
 		nfy.undo()
 	}
 	return pid, err
 }
 
-// attachNetwork gives the restored container's empty network namespace
-// what a boot's network step gives a new one (ctnet.Up: the pairs, the
-// guest's addresses and routes, the host's routes, proxy entries and
-// rules), from CRIU's setup-namespaces notification: before CRIU
-// restores the sockets, which need their addresses, and locks the
-// namespace's network until the tasks run.
+// attachNetwork gives the restored container's network namespace, which
+// CRIU restores empty, what a boot's network step gives a new one
+// (ctnet.Restore): the pair and the container's addresses once the
+// namespace exists (setup-namespaces), the host's routes, proxy entries
+// and rules once the tasks are back and CRIU still holds their network
+// locked (post-restore; CRIU unlocks it after the notification returned).
 type attachNetwork struct {
 	criu.NoNotify
 	step *ctnet.Step
-	undo func()
+	rst  *ctnet.Restore
 }
 
 func (a *attachNetwork) SetupNamespaces(pid int32) error {
 	if a.step == nil {
 		return nil
 	}
-	if err := ctnet.Up(a.step, int(pid)); err != nil {
+	rst, err := ctnet.NewRestore(a.step, int(pid))
+	if err != nil {
 		return err
 	}
-	a.undo = func() { ctnet.Down(a.step.ID, a.step.RunDir, a.step.LockDir) }
-	return nil
+	a.rst = rst
+	return rst.Pair()
+}
+
+func (a *attachNetwork) PostRestore(int32) error {
+	if a.rst == nil {
+		return nil
+	}
+	return a.rst.Route()
+}
+
+// undo removes what the notifications made, after a failed restore.
+func (a *attachNetwork) undo() {
+	if a.rst != nil {
+		a.rst.Undo()
+	}
 }
 
 // sameVeths refuses a dump whose interfaces are not the configuration's

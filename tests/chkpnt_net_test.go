@@ -255,6 +255,7 @@ func TestRestoreNetworkFailureKeepsDump(t *testing.T) {
 	if !strings.Contains(r.err, "restore failed") || !strings.Contains(r.err, "10.77.0.10") {
 		t.Fatalf("want the host side's failure named, got %q", r.err)
 	}
+	t.Logf("failed restore: %s", strings.TrimSpace(r.err))
 	if s := w.status("101"); !strings.HasSuffix(s, " down suspended") {
 		t.Fatalf("status after a failed restore: %q", s)
 	}
