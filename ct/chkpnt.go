@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
+	criu "github.com/checkpoint-restore/go-criu/v7"
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
@@ -16,6 +18,7 @@ import (
 	"govz/ct/runstate"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
+	"govz/net/bridge"
 )
 
 // Checkpoint and restore (vzctl chkpnt/restore, suspend/resume): the glue
@@ -54,21 +57,9 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 		return err
 	}
 	eff, rd := c.Config, c.RunDir
-	st, err := runstate.Read(rd)
-	if err != nil || !st.Alive() {
-		return fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
-	}
-	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
-	if err != nil {
-		return fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
-	}
-	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, c.Root, n.inv().Procs(id, eff))
+	t, path, err := n.chkpntTarget(c)
 	if err != nil {
 		return err
-	}
-	t.Freezer = st.CgroupPaths["freezer"]
-	if ns, err := ctnet.ReadState(rd); err != nil || !ns.Empty() {
-		t.Network = true
 	}
 	n.Log.Infof("Setting up checkpoint...")
 	t0 := time.Now()
@@ -89,6 +80,44 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	return nil
 }
 
+// chkpntTarget is running container c as checkpoint's policy sees it, and
+// the CRIU to run.
+func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, string, error) {
+	id, eff, rd := c.ID, c.Config, c.RunDir
+	st, err := runstate.Read(rd)
+	if err != nil || !st.Alive() {
+		return nil, "", fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
+	}
+	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
+	}
+	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, c.Root, n.inv().Procs(id, eff))
+	if err != nil {
+		return nil, "", err
+	}
+	t.Freezer = st.CgroupPaths["freezer"]
+	ns, err := ctnet.ReadState(rd)
+	if err != nil {
+		return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	vs, err := ns.Veths()
+	if err != nil {
+		return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	for _, v := range vs {
+		t.Veths = append(t.Veths, checkpoint.Veth{Inside: v[0], Outside: v[1]})
+	}
+	for _, s := range ns.NetIfs {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+		}
+		t.Bridged = append(t.Bridged, ni.Name)
+	}
+	return t, path, nil
+}
+
 // Restore brings container id back from dumpFile (DumpPath) under a new
 // supervisor; on success the dump is removed. A failed restore leaves the
 // dump where it was and the container stopped.
@@ -105,6 +134,14 @@ func (n *Node) Restore(id int, dumpFile string) error {
 	dir := n.DumpPath(id, dumpFile)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
+	}
+	// As for a start: the addresses free, the node's sysctls in place.
+	nc, err := ctnet.HostPlan(id, c.Config, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
+		return err
 	}
 	root := c.Root
 	mounted, err := inventory.IsMountPoint(root)
@@ -137,6 +174,9 @@ type restoreStep struct {
 	ID       int    `json:"id"`
 	Root     string `json:"root"`
 	CRIUPath string `json:"criu_path,omitempty"`
+	// Network is the boot's network step: its host side is rebuilt
+	// around the pairs CRIU recreates (ctnet.Attach).
+	Network *ctnet.Step `json:"network,omitempty"`
 	// CgroupRoot is where this node puts the container's processes
 	// (checkpoint.Target.CgroupRoot).
 	CgroupRoot string `json:"cgroup_root,omitempty"`
@@ -155,5 +195,78 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	return checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nil)
+	nfy := &attachNetwork{step: d.Network}
+	if d.Network != nil {
+		if err := sameVeths(d.ID, dir, d.Network); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nfy)
+	if err != nil {
+		// CRIU killed the tree: nothing of its networking may stay, as
+		// after a stop.
+		nfy.undo()
+	}
+	return pid, err
+}
+
+// attachNetwork gives the restored container's network namespace, which
+// CRIU restores empty, what a boot's network step gives a new one
+// (ctnet.Restore): the pair and the container's addresses once the
+// namespace exists (setup-namespaces), the host's routes, proxy entries
+// and rules once the tasks are back and CRIU still holds their network
+// locked (post-restore; CRIU unlocks it after the notification returned).
+type attachNetwork struct {
+	criu.NoNotify
+	step *ctnet.Step
+	rst  *ctnet.Restore
+}
+
+func (a *attachNetwork) SetupNamespaces(pid int32) error {
+	if a.step == nil {
+		return nil
+	}
+	rst, err := ctnet.NewRestore(a.step, int(pid))
+	if err != nil {
+		return err
+	}
+	a.rst = rst
+	return rst.Pair()
+}
+
+func (a *attachNetwork) PostRestore(int32) error {
+	if a.rst == nil {
+		return nil
+	}
+	return a.rst.Route()
+}
+
+// undo removes what the notifications made, after a failed restore.
+func (a *attachNetwork) undo() {
+	if a.rst != nil {
+		a.rst.Undo()
+	}
+}
+
+// sameVeths refuses a dump whose interfaces are not the configuration's
+// (an interface added or removed since the checkpoint): CRIU recreates
+// the dump's, the host side would be built for the configuration's.
+func sameVeths(id int, dir string, ns *ctnet.Step) error {
+	m, err := checkpoint.ReadMeta(dir)
+	if err != nil {
+		return fmt.Errorf("container %d: no usable dump in %s: %w: %w", id, dir, err, vzerror.ErrRestore)
+	}
+	want, err := ns.Veths()
+	if err != nil {
+		return fmt.Errorf("container %d: %w: %w", id, err, vzerror.ErrRestore)
+	}
+	var have [][2]string
+	for _, v := range m.Veths {
+		have = append(have, [2]string{v.Inside, v.Outside})
+	}
+	if !slices.Equal(have, want) {
+		return fmt.Errorf("container %d: the dump's network interfaces %v are not the configured %v (changed since the checkpoint): %w",
+			id, have, want, vzerror.ErrRestore)
+	}
+	return nil
 }

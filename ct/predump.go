@@ -1,13 +1,8 @@
 package ct
 
 import (
-	"fmt"
-	"strconv"
-
 	"govz/conf"
 	"govz/ct/checkpoint"
-	"govz/ct/ctnet"
-	"govz/ct/runstate"
 	"govz/ct/vzerror"
 )
 
@@ -21,21 +16,9 @@ func (n *Node) liveTarget(id int) (*checkpoint.Target, checkpoint.Engine, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := runstate.Read(c.RunDir)
-	if err != nil || !st.Alive() {
-		return nil, nil, fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
-	}
-	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
-	}
-	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, c.Root, n.inv().Procs(id, c.Config))
+	t, path, err := n.chkpntTarget(c)
 	if err != nil {
 		return nil, nil, err
-	}
-	t.Freezer = st.CgroupPaths["freezer"]
-	if ns, err := ctnet.ReadState(c.RunDir); err != nil || !ns.Empty() {
-		t.Network = true
 	}
 	return t, checkpoint.NewEngine(path), nil
 }

@@ -35,7 +35,29 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 		return nil, fmt.Errorf("container %s: /dev: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.DevOwner = [2]int{int(st.Uid), int(st.Gid)}
+	ifs, err := readIfaces(fmt.Sprintf("/proc/%d/net/dev", initPID))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: network interfaces: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.Ifaces = ifs
 	return t, nil
+}
+
+// readIfaces lists the interfaces of a /proc/PID/net/dev: the network
+// namespace of PID, whatever the reader's is.
+func readIfaces(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	// Two header lines, then "  name: counters...".
+	for i, l := range strings.Split(string(b), "\n") {
+		if name, _, ok := strings.Cut(l, ":"); ok && i >= 2 {
+			out = append(out, strings.TrimSpace(name))
+		}
+	}
+	return out, nil
 }
 
 func readProc(pid int) (Proc, error) {

@@ -2,9 +2,11 @@ package checkpoint
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"govz/ct/vzerror"
@@ -33,9 +35,12 @@ type Target struct {
 	// host: the peer is not the container's, so CRIU saves the inside
 	// end only and recreates the pair with the host end's name.
 	Veths []Veth
-	// Network is true when the container has interfaces of its own
-	// (venet, veth): not restorable yet, so refused up front.
-	Network bool
+	// Ifaces are the network interfaces in the container's namespace
+	// (Inspect reads them): besides lo, each must be the inside end of one
+	// of Veths, the only devices whose host side a restore rebuilds.
+	Ifaces []string
+	// Bridged are the inside names of the container's NETIF veths.
+	Bridged []string
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
@@ -126,8 +131,21 @@ func Preflight(t *Target) error {
 			return fmt.Errorf("container %s: process %d (%s) runs in a nested IPC namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
 		}
 	}
-	if t.Network {
-		return fmt.Errorf("container %s has network interfaces (venet or veth): checkpointing them is not supported yet: %w", t.ID, vzerror.ErrChkpnt)
+	for _, name := range t.Ifaces {
+		if name == "lo" || slices.ContainsFunc(t.Veths, func(v Veth) bool { return v.Inside == name }) {
+			continue
+		}
+		// A device moved in by hand, a tunnel or bridge the guest made:
+		// CRIU saves some of these, but nothing here would rebuild their
+		// host side, and a restore without it cuts the guest off.
+		return fmt.Errorf("container %s: network interface %s is not one govz made (venet or a NETIF veth), so a restore could not rebuild its host side: %w", t.ID, name, vzerror.ErrChkpnt)
+	}
+	if len(t.Bridged) > 0 {
+		// The restore leaves the network namespace to govz (see
+		// RestoreOptions): govz sets up venet entirely, but a bridged
+		// veth's addresses and routes are the guest's own, which no one
+		// would put back.
+		return fmt.Errorf("container %s: bridged interface %s (NETIF): its guest-side addresses would not be restored, checkpointing it is not supported yet: %w", t.ID, t.Bridged[0], vzerror.ErrChkpnt)
 	}
 	if t.Console == (Device{}) {
 		return fmt.Errorf("container %s: its console is unknown: %w", t.ID, vzerror.ErrChkpnt)
@@ -207,8 +225,14 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}
-	for _, v := range t.Veths {
-		o.Veths = append(o.Veths, &rpc.CriuVethPair{IfIn: proto.String(v.Inside), IfOut: proto.String(v.Outside)})
+	if len(t.Veths) > 0 {
+		// CRIU would recreate the pairs from inside the container's user
+		// namespace, with their host end in the host's network namespace,
+		// which needs CAP_NET_ADMIN there: the kernel refuses (EPERM).
+		// So the namespace is restored empty and the setup-namespaces
+		// notification gives it what a start does (ctnet.Up, from the
+		// host, as on a boot), before CRIU restores the sockets into it.
+		o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	}
 	return o
 }

@@ -293,6 +293,135 @@ func Up(d *Step, initPID int) error {
 	return nil
 }
 
+// Restore is a restored container's networking, in the two halves
+// CRIU's restore needs (ct/chkpnt.go): Pair once its network namespace
+// exists, empty, and before CRIU restores its sockets (which need their
+// addresses); Route after the sockets, while CRIU still holds the
+// container's network locked (it unlocks once the restore's notification
+// returned), so the host routes nothing to the container before its
+// connections are back. Together they make what Up makes for a boot. A
+// restored container has routed addresses only: bridged veths are
+// refused before the dump.
+type Restore struct {
+	d   *Step
+	nc  Plan
+	pid int
+}
+
+// NewRestore plans d's networking for the restored init initPID.
+func NewRestore(d *Step, initPID int) (*Restore, error) {
+	nc, err := d.plan()
+	if err != nil {
+		return nil, err
+	}
+	if len(nc.NetIfs) > 0 {
+		return nil, fmt.Errorf("container %d: restoring bridged interfaces is not supported: %w", d.ID, vzerror.ErrRestore)
+	}
+	return &Restore{d: d, nc: nc, pid: initPID}, nil
+}
+
+// Pair makes the venet pair with the container's addresses and routes.
+func (r *Restore) Pair() error {
+	d := r.d
+	warnf := Warnf(d.ID)
+	// A boot whose teardown never ran (its supervisor was killed).
+	if err := Teardown(d.ID, d.RunDir, d.LockDir, warnf); err != nil {
+		warnf("cleaning up the previous boot's networking: %v", err)
+	}
+	if len(r.nc.Addrs) == 0 {
+		return nil
+	}
+	e, closeEnv, err := OpenEnv(d.ID, r.nc, r.pid, false, warnf)
+	if err != nil {
+		return fmt.Errorf("container %d networking: %w: %w", d.ID, err, vzerror.ErrSystem)
+	}
+	defer closeEnv()
+	if err := venet.Pair(e, r.nc.Addrs); err != nil {
+		return RoutedErr(err)
+	}
+	return nil
+}
+
+// Route routes the container's addresses to the pair and records it all
+// for the poststop step.
+func (r *Restore) Route() error {
+	d := r.d
+	if len(r.nc.Addrs) == 0 {
+		return nil
+	}
+	warnf := Warnf(d.ID)
+	e, closeEnv, err := OpenEnv(d.ID, r.nc, 0, true, warnf)
+	if err != nil {
+		return fmt.Errorf("container %d networking: %w: %w", d.ID, err, vzerror.ErrSystem)
+	}
+	defer closeEnv()
+	vs, err := venet.Route(e, r.nc.Addrs, r.nc.Neighbours)
+	if err != nil {
+		return RoutedErr(err)
+	}
+	if err := WriteState(d.RunDir, &State{Venet: vs}); err != nil {
+		venet.Down(e, vs)
+		return fmt.Errorf("recording container %d networking: %w: %w", d.ID, err, vzerror.ErrSystem)
+	}
+	return nil
+}
+
+// Undo removes what Pair and Route made, after a restore that failed.
+func (r *Restore) Undo() {
+	d := r.d
+	warnf := Warnf(d.ID)
+	if err := Teardown(d.ID, d.RunDir, d.LockDir, warnf); err != nil {
+		warnf("removing the failed restore's networking: %v", err)
+	}
+	if len(r.nc.Addrs) == 0 {
+		return
+	}
+	// Route's record is Teardown's; a pair without one is removed here
+	// (the kernel removes it with the namespace too, once CRIU killed the
+	// tree, but not before).
+	if host, err := link.Open(); err == nil {
+		defer host.Close()
+		if err := link.IgnoreNotExist(host.DelLink(venet.HostIf(d.ID))); err != nil {
+			warnf("removing the failed restore's pair: %v", err)
+		}
+	}
+}
+
+// Veths are the pairs d plans, as (inside, outside) names: what CRIU is
+// to recreate on a restore.
+func (d *Step) Veths() ([][2]string, error) {
+	nc, err := d.plan()
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	if len(nc.Addrs) > 0 {
+		out = append(out, [2]string{venet.CTIf, venet.HostIf(d.ID)})
+	}
+	for _, ni := range nc.NetIfs {
+		ni = bridge.Complete(d.ID, ni)
+		out = append(out, [2]string{ni.Name, ni.HostName})
+	}
+	return out, nil
+}
+
+// Veths are the pairs a running boot's record st names, as (inside,
+// outside): what a checkpoint saves the inside end of.
+func (st *State) Veths() ([][2]string, error) {
+	var out [][2]string
+	if st.Venet != nil {
+		out = append(out, [2]string{venet.CTIf, st.Venet.HostIf})
+	}
+	for _, s := range st.NetIfs {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2]string{ni.Name, ni.HostName})
+	}
+	return out, nil
+}
+
 // portFilter is what applies the bridge port filters (the nft binary in
 // vzctl's namespace), one lock for the node's vzctl processes.
 func PortFilter(lockDir string) bridge.Netfilter {
