@@ -83,7 +83,14 @@ func (m *migration) online(res *Result) error {
 	if err := mkdirShared(live, gid); err != nil {
 		return m.undoDst(fmt.Errorf("creating %s: %w: %w", live, err, vzerror.ErrSystem))
 	}
-	defer os.RemoveAll(live)
+	// The dump tree goes whatever happens, but for what the admin needs:
+	// a failed dump's log (FailSuffix), a dump the restore here failed on.
+	keepLive := false
+	defer func() {
+		if !keepLive {
+			os.RemoveAll(live)
+		}
+	}()
 	undoDst := func(err error) error {
 		if _, _, rerr := m.remoteSh("rm -rf " + shq(rdump)); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -135,6 +142,7 @@ func (m *migration) online(res *Result) error {
 		if errors.Is(err, vzerror.ErrLocked) {
 			return undoDst(&Error{Code: ExitLocked, Err: err})
 		}
+		keepLive = true
 		return undoDst(&Error{Code: ExitSourceStop, Err: fmt.Errorf("checkpointing container %d: %w", id, err)})
 	}
 	dumped := time.Now()
@@ -142,7 +150,8 @@ func (m *migration) online(res *Result) error {
 	undo := func(err error) error {
 		err = undoDst(err)
 		if rerr := n.Restore(id, final); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("restoring container %d here from %s: %w", id, final, rerr))
+			keepLive = true
+			err = errors.Join(err, fmt.Errorf("restoring container %d here from %s (kept: vzctl restore %d --dumpfile %s): %w", id, final, id, final, rerr))
 		}
 		return err
 	}
