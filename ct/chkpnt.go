@@ -92,9 +92,15 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 	}
 	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
 	// The tasks are gone; the supervisor tears the rest down as after a
-	// halt (cgroups, networking, the root's mount).
-	for deadline := time.Now().Add(30 * time.Second); supervisor.Alive(rd) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	// halt (cgroups, networking, the root's mount) and exits. Its process
+	// is waited for, not its lock: while it re-execs (from its idle loop
+	// into the Go teardown) the lock's holder can look like no
+	// supervisor, and a restore right after found it still at work
+	// ("container is running").
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := runstate.StartTime(st.SupervisorPID); err != nil && !supervisor.Alive(rd) {
+			break
+		}
 	}
 	if err := n.killOrphans(id, eff); err != nil {
 		return err
