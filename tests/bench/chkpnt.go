@@ -151,8 +151,11 @@ func (b *bench) ckLXC(name, mark string, dump, restore, size *series) error {
 			return fmt.Errorf("restore: %s", criuError(filepath.Join(dir, "restore.log"), err))
 		}
 		_, st, err := b.lxc("lxc-info", "-n", name, "-sH")
-		if err != nil || strings.TrimSpace(st) != "RUNNING" {
-			return fmt.Errorf("LXC container %s after lxc-checkpoint -r: %q %v", name, strings.TrimSpace(st), err)
+		if err != nil {
+			return err
+		}
+		if st = strings.TrimSpace(st); st != "RUNNING" {
+			return fmt.Errorf("LXC container %s is %s after lxc-checkpoint -r", name, st)
 		}
 		os.RemoveAll(dir)
 		if i >= b.cfg.warmup {
