@@ -57,7 +57,7 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 		return err
 	}
 	eff, rd := c.Config, c.RunDir
-	t, path, err := n.chkpntTarget(c)
+	t, st, path, err := n.chkpntTarget(c)
 	if err != nil {
 		return err
 	}
@@ -68,9 +68,15 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	}
 	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
 	// The tasks are gone; the supervisor tears the rest down as after a
-	// halt (cgroups, networking, the root's mount).
-	for deadline := time.Now().Add(30 * time.Second); supervisor.Alive(rd) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	// halt (cgroups, networking, the root's mount) and exits. Its process
+	// is waited for, not its lock: while it re-execs (from its idle loop
+	// into the Go teardown) the lock's holder can look like no
+	// supervisor, and a restore right after found it still at work
+	// ("container is running").
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := runstate.StartTime(st.SupervisorPID); err != nil && !supervisor.Alive(rd) {
+			break
+		}
 	}
 	if err := n.killOrphans(id, eff); err != nil {
 		return err
@@ -80,30 +86,30 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	return nil
 }
 
-// chkpntTarget is running container c as checkpoint's policy sees it, and
-// the CRIU to run.
-func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, string, error) {
+// chkpntTarget is running container c as checkpoint's policy sees it, its
+// run record and the CRIU to run.
+func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, *runstate.State, string, error) {
 	id, eff, rd := c.ID, c.Config, c.RunDir
 	st, err := runstate.Read(rd)
 	if err != nil || !st.Alive() {
-		return nil, "", fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
+		return nil, nil, "", fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
 	}
 	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
+		return nil, nil, "", fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
 	}
 	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, c.Root, n.inv().Procs(id, eff))
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	t.Freezer = st.CgroupPaths["freezer"]
 	ns, err := ctnet.ReadState(rd)
 	if err != nil {
-		return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+		return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	vs, err := ns.Veths()
 	if err != nil {
-		return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+		return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	for _, v := range vs {
 		t.Veths = append(t.Veths, checkpoint.Veth{Inside: v[0], Outside: v[1]})
@@ -111,11 +117,11 @@ func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, string, error) {
 	for _, s := range ns.NetIfs {
 		ni, err := bridge.Parse(s)
 		if err != nil {
-			return nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
+			return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
 		}
 		t.Bridged = append(t.Bridged, ni.Name)
 	}
-	return t, path, nil
+	return t, st, path, nil
 }
 
 // Restore brings container id back from dumpFile (DumpPath) under a new

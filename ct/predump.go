@@ -16,7 +16,7 @@ func (n *Node) liveTarget(id int) (*checkpoint.Target, checkpoint.Engine, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, path, err := n.chkpntTarget(c)
+	t, _, path, err := n.chkpntTarget(c)
 	if err != nil {
 		return nil, nil, err
 	}

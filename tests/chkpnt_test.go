@@ -147,6 +147,17 @@ func TestChkpntRestoreBusybox(t *testing.T) {
 	}
 	noRestoreMounts(t)
 	t.Logf("busybox (%s mode): chkpnt %d ms, restore %d ms (vzctl wall time)", idMode(), dumpMS, restoreMS)
+	// The masked directories are still empty and read-only (the restore
+	// binds one read-only tmpfs on them instead of restoring each).
+	r := n.ok("vzctl", "exec", "101", "grep ' /sys/firmware ' /proc/self/mountinfo; ls -A /sys/firmware | wc -l")
+	if !strings.Contains(r.out, " ro,") || !strings.HasSuffix(strings.TrimSpace(r.out), "\n0") {
+		t.Fatalf("/sys/firmware after restore: %q", r.out)
+	}
+	// Not even after remounting its bind read-write: the tmpfs itself is
+	// read-only, and only the host may change that.
+	if r := n.run("vzctl", "exec", "101", "mount -o remount,bind,rw /sys/firmware 2>/dev/null; touch /sys/firmware/x"); r.code == 0 {
+		t.Fatal("the restored container could write into masked /sys/firmware")
+	}
 
 	// The restored init is supervised like a booted one: stop halts it.
 	n.ok("vzctl", "stop", "101")

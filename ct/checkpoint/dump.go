@@ -45,7 +45,7 @@ func Dump(e Engine, t *Target, dir string) error {
 		}
 		return err
 	}
-	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, DevOwner: t.DevOwner}); err != nil {
+	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, DevOwner: t.DevOwner}); err != nil {
 		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	d, err := os.Open(dir)
@@ -105,6 +105,18 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	}
 	// The container's /dev is a bind of it: the host's mount can go.
 	defer undoDev()
+	maskDir := ""
+	if len(m.Masks) > 0 {
+		maskDir, err = os.MkdirTemp(work, "govz-restore-mask-")
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		undoMask, err := prepareMask(maskDir)
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		defer undoMask()
+	}
 	if len(t.UIDMap) > 0 {
 		root, undoRoot, err := idmappedRoot(t.Rootfs, work, t.UIDMap, t.GIDMap)
 		if err != nil {
@@ -127,7 +139,7 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	if rn.Notify == nil {
 		rn.Notify = criu.NoNotify{}
 	}
-	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath)
+	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir)
 	if err := e.Restore(opts, rn); err != nil {
 		if rn.err != nil {
 			// The caller's own step failed (the host side of the

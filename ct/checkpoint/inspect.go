@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/rootfs"
 	"govz/ct/vzerror"
 )
 
@@ -40,7 +42,34 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 		return nil, fmt.Errorf("container %s: network interfaces: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.Ifaces = ifs
+	masks, err := readMasks(fmt.Sprintf("/proc/%d/mountinfo", initPID))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: mounts: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.Masks = masks
 	return t, nil
+}
+
+// readMasks lists the masked directories (rootfs.Masked) that are tmpfs
+// mounts in a /proc/PID/mountinfo, as PID's root sees them.
+func readMasks(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+		pre, post, ok := strings.Cut(l, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 1 || g[0] != "tmpfs" {
+			continue
+		}
+		if mp := f[4]; slices.Contains(rootfs.Masked, mp) && !slices.Contains(out, mp) {
+			out = append(out, mp)
+		}
+	}
+	return out, nil
 }
 
 // readIfaces lists the interfaces of a /proc/PID/net/dev: the network
@@ -89,6 +118,8 @@ type Meta struct {
 	ID      string `json:"id"`
 	Console Device `json:"console"` // the pty the dump left out
 	Veths   []Veth `json:"veths,omitempty"`
+	// Masks are the masked directories the dump left out (maskKey).
+	Masks []string `json:"masks,omitempty"`
 	// DevOwner owns the restored /dev tmpfs (prepareDev).
 	DevOwner [2]int `json:"dev_owner"`
 }

@@ -41,6 +41,9 @@ type Target struct {
 	Ifaces []string
 	// Bridged are the inside names of the container's NETIF veths.
 	Bridged []string
+	// Masks are the container's masked directories (empty read-only
+	// tmpfs mounts, rootfs.Masked), as its root sees them.
+	Masks []string
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
@@ -87,6 +90,12 @@ type Veth struct{ Inside, Outside string }
 const (
 	devKey     = "govz-dev"
 	consoleKey = "govz-console"
+	// maskKey is every masked /proc and /sys directory (rootfs.Masked): an
+	// empty read-only tmpfs, which CRIU would save as a tar each, one
+	// fork and exec of tar and gzip per mask, the better part of a busybox
+	// guest's dump. The restore binds one empty read-only tmpfs on them
+	// all (prepareMask).
+	maskKey = "govz-mask"
 )
 
 // ttyKey is CRIU's name for an external tty: rdev and dev in hex
@@ -194,6 +203,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 		o.FreezeCgroup = proto.String(t.Freezer)
 	}
 	o.External = append(o.External, ttyKey(t.Console), "mnt[/dev]:"+devKey, "mnt[/dev/console]:"+consoleKey)
+	for _, m := range t.Masks {
+		o.External = append(o.External, "mnt["+m+"]:"+maskKey)
+	}
 	// The notify socket and readiness fifo are bound onto files in the
 	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
 	// (the locked mounts allow no clean copy, see devKey): tar skips the
@@ -212,8 +224,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 // of the new console pty slave (it must not be close-on-exec: CRIU's
 // worker inherits it); console is the old one, as the dump recorded it.
 // dev is the host path of the /dev tmpfs to bind, consolePath one of the
-// new console pty slave.
-func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath string) *rpc.CriuOpts {
+// new console pty slave, mask one of the empty read-only tmpfs for the
+// masked directories ("" when the dump has none).
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask string) *rpc.CriuOpts {
 	o := common(t)
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("restore.log")
@@ -222,6 +235,9 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	o.RstSibling = proto.Bool(true)
 	o.InheritFd = append(o.InheritFd, &rpc.InheritFd{Key: proto.String(ttyKey(console)), Fd: proto.Int32(int32(consoleFD))})
 	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
+	if mask != "" {
+		o.External = append(o.External, "mnt["+maskKey+"]:"+mask)
+	}
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +93,7 @@ func TestPreflightRefuses(t *testing.T) {
 func TestDumpOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
+	tg.Masks = []string{"/proc/acpi", "/sys/firmware"}
 	o := DumpOptions(tg, 7)
 	if o.GetPid() != 4000 || o.GetImagesDirFd() != 7 || o.GetRoot() != "/vz/root/101" {
 		t.Fatalf("pid/images/root = %d/%d/%q", o.GetPid(), o.GetImagesDirFd(), o.GetRoot())
@@ -107,7 +110,7 @@ func TestDumpOptions(t *testing.T) {
 	if o.GetFreezeCgroup() != tg.Freezer {
 		t.Fatalf("freeze cgroup %q", o.GetFreezeCgroup())
 	}
-	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console"} {
+	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console", "mnt[/sys/firmware]:govz-mask"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
@@ -118,8 +121,8 @@ func TestRestoreOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
 	tg.CgroupRoot = "/govz/101/ct"
-	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12")
-	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12"} {
+	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", "/run/mask")
+	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12", "mnt[govz-mask]:/run/mask"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
@@ -138,7 +141,7 @@ func TestRestoreOptions(t *testing.T) {
 	if len(o.GetVeths()) != 0 || o.GetEmptyNs() != unix.CLONE_NEWNET {
 		t.Fatalf("veths %v, empty namespaces %#x: want none and the network's", o.GetVeths(), o.GetEmptyNs())
 	}
-	if o := RestoreOptions(target(), 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12"); o.GetEmptyNs() != 0 {
+	if o := RestoreOptions(target(), 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", ""); o.GetEmptyNs() != 0 {
 		t.Fatalf("a container without interfaces gets its namespace restored by CRIU, got empty %#x", o.GetEmptyNs())
 	}
 	if o.GetLogFile() != "restore.log" || !o.GetTcpEstablished() {
@@ -164,5 +167,25 @@ func TestCheckVersion(t *testing.T) {
 	}
 	if err := CheckVersion(&fakeEngine{version: 40101}, vzerror.ErrRestore); err != nil {
 		t.Fatalf("4.1.1: %v", err)
+	}
+}
+
+func TestReadMasks(t *testing.T) {
+	mi := `21 20 0:19 / / rw,relatime - overlay overlay rw
+30 21 0:30 / /proc/acpi ro,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=555
+31 21 0:31 / /sys/firmware ro,nosuid,nodev,noexec shared:5 - tmpfs tmpfs ro,mode=555
+32 21 0:32 / /run rw,nosuid,nodev - tmpfs tmpfs rw,mode=755
+33 21 0:33 / /proc/kcore rw - devtmpfs udev rw
+`
+	p := filepath.Join(t.TempDir(), "mountinfo")
+	if err := os.WriteFile(p, []byte(mi), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readMasks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/proc/acpi", "/sys/firmware"}; !slices.Equal(got, want) {
+		t.Fatalf("masks %v, want %v", got, want)
 	}
 }
