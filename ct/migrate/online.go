@@ -36,7 +36,9 @@ import (
 // The images go to PRIVATE.dump beside the destination's private area:
 // on its file system, root's, and found from what its vzlist says. One ssh
 // master connection (ControlMaster, a socket in a directory of ours)
-// carries every step, so that the freeze pays no ssh handshake.
+// carries every step, so that the freeze pays no ssh handshake, and the
+// session that takes the final images and restores is open before the
+// freeze (switch.go).
 
 // Pre-dump rounds: at most maxPreDumps, stopping early once a round writes
 // less than smallPreDump (what is left costs the freeze little).
@@ -133,11 +135,18 @@ func (m *migration) online(res *Result) error {
 		return undoDst(err)
 	}
 
+	// The switch's session, ready before the freeze.
+	sw, err := m.startSwitch(rdump)
+	if err != nil {
+		return undoDst(err)
+	}
+
 	// 3. The freeze.
 	m.stage("freeze")
 	down := time.Now()
 	final := filepath.Join(live, "final")
 	if err := n.ChkpntOnto(id, final, parent); err != nil {
+		sw.abort()
 		// The dump failed: CRIU let the tasks run on.
 		if errors.Is(err, vzerror.ErrLocked) {
 			return undoDst(&Error{Code: ExitLocked, Err: err})
@@ -165,18 +174,18 @@ func (m *migration) online(res *Result) error {
 		synced = time.Now()
 		syncErr <- err
 	}()
-	k, err = m.send(live, "final", rdump)
+	k, err = sw.images(live, "final")
 	sent = time.Now()
 	if serr := <-syncErr; serr != nil || err != nil {
+		sw.abort()
 		return undo(errors.Join(serr, err))
 	}
 	res.Bytes += k
 
 	// 4. The restore there.
 	m.stage("restore")
-	code, out, err := m.remote("restore", strconv.Itoa(id), "--dumpfile", filepath.Join(rdump, "final"))
-	if err != nil || code != 0 {
-		err = fail(ExitDestStart, "restoring container %d on %s: exit %d: %s", id, m.o.Dest, code, strings.TrimSpace(out))
+	if code, out := sw.commit(); code != 0 {
+		err := m.switchFailure(code, out)
 		m.stage("cleanup")
 		m.remote("stop", "--fast", strconv.Itoa(id))
 		return undo(err)
