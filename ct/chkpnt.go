@@ -18,7 +18,6 @@ import (
 	"govz/ct/runstate"
 	"govz/ct/supervisor"
 	"govz/ct/vzerror"
-	"govz/net/bridge"
 )
 
 // Checkpoint and restore (vzctl chkpnt/restore, suspend/resume): the glue
@@ -114,13 +113,6 @@ func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, *runstate.State, 
 	for _, v := range vs {
 		t.Veths = append(t.Veths, checkpoint.Veth{Inside: v[0], Outside: v[1]})
 	}
-	for _, s := range ns.NetIfs {
-		ni, err := bridge.Parse(s)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
-		}
-		t.Bridged = append(t.Bridged, ni.Name)
-	}
 	return t, st, path, nil
 }
 
@@ -201,7 +193,7 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	nfy := &attachNetwork{step: d.Network}
+	nfy := &attachNetwork{step: d.Network, dir: dir}
 	if d.Network != nil {
 		if err := sameVeths(d.ID, dir, d.Network); err != nil {
 			return 0, err
@@ -225,6 +217,7 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 type attachNetwork struct {
 	criu.NoNotify
 	step *ctnet.Step
+	dir  string // the dump
 	rst  *ctnet.Restore
 }
 
@@ -232,7 +225,7 @@ func (a *attachNetwork) SetupNamespaces(pid int32) error {
 	if a.step == nil {
 		return nil
 	}
-	rst, err := ctnet.NewRestore(a.step, int(pid))
+	rst, err := ctnet.NewRestore(a.step, int(pid), a.dir)
 	if err != nil {
 		return err
 	}

@@ -201,6 +201,48 @@ func chkpntRestoreNet(t *testing.T, tcp bool) {
 	w.sameNetState(pristine, "after stopping the restored container")
 }
 
+// TestChkpntRestoreBridged: a container with a bridged veth (NETIF) and a
+// routed address on the same node bridge: the guest's own addresses and
+// routes on its bridged interface come back from the dump, the host end
+// is again a locked, filtered port of the bridge, and the LAN reaches
+// both addresses.
+func TestChkpntRestoreBridged(t *testing.T) {
+	needCRIU(t)
+	w := newNetWorld(t, true)
+	pristine := w.state()
+	w.ok("vzctl", "create", "103", "--ipadd", "10.77.0.40")
+	w.ok("vzctl", "set", "103", "--netif_add", "eth0,,,,br0", "--save")
+	startCounter(w.node, "103")
+	w.ok("vzctl", "exec", "103", "ip link set eth0 up && ip addr add 10.77.0.30/24 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0")
+	if !w.lanPings("10.77.0.30") || !w.lanPings("10.77.0.40") {
+		t.Fatal("the container does not answer on the LAN before the checkpoint")
+	}
+	started := w.settled()
+	routes := w.ok("vzctl", "exec", "103", "ip route").out
+	before := guestProcs(w.node, "103")
+
+	w.ok("vzctl", "chkpnt", "103")
+	w.sameNetState(pristine, "after chkpnt (want no host side left)")
+	frozen := w.counter("103")
+	w.ok("vzctl", "restore", "103")
+	if after := guestProcs(w.node, "103"); pids(after) != pids(before) {
+		t.Fatalf("processes changed across checkpoint/restore:\nbefore %q\nafter  %q", before, after)
+	}
+	w.waitCounter("103", frozen+3, 10*time.Second)
+	if got := w.ok("vzctl", "exec", "103", "ip route").out; got != routes {
+		t.Fatalf("the guest's routes changed:\nbefore %s\nafter  %s", routes, got)
+	}
+	w.sameNetState(started, "after restore (want a started container's host side)")
+	if !w.lanPings("10.77.0.30") || !w.lanPings("10.77.0.40") {
+		t.Fatal("the restored container does not answer on the LAN")
+	}
+	if !w.ctPings("103", "10.77.0.1", "10.77.0.30") {
+		t.Fatal("the restored container does not reach the LAN from its bridged address")
+	}
+	w.ok("vzctl", "stop", "103")
+	w.sameNetState(pristine, "after stopping the restored container")
+}
+
 // TestChkpntNetworkDumpFailureKeepsRunning: a dump that fails late (its
 // directory fills up while CRIU writes the memory, after it locked the
 // network and froze the tasks) leaves the container running with its
@@ -239,13 +281,17 @@ func TestChkpntNetworkDumpFailureKeepsRunning(t *testing.T) {
 }
 
 // TestRestoreNetworkFailureKeepsDump: a restore that fails while the host
-// side is being rebuilt (the node routes the container's address
+// side is being rebuilt (after the pairs, the bridged port and its filter
+// were made) (the node routes the container's address
 // elsewhere meanwhile) leaves no host side and the dump; once the route
 // is gone, the dump restores.
 func TestRestoreNetworkFailureKeepsDump(t *testing.T) {
 	needCRIU(t)
-	w := newNetWorld(t, false)
+	w := newNetWorld(t, true)
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
+	// A bridged veth too: its port and filter, made before the failure,
+	// must go as well.
+	w.ok("vzctl", "set", "101", "--netif_add", "eth0,,,,br0", "--save")
 	startCounter(w.node, "101")
 	w.ok("vzctl", "chkpnt", "101")
 	w.sh("ip", "-n", w.nodeNS, "route", "add", "10.77.0.10/32", "dev", w.uplink)

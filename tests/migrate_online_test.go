@@ -54,8 +54,8 @@ func noRestoreMountsLeft(t *testing.T) {
 //   - the destination refuses the restore (its premount script fails): exit
 //     7 after the freeze, the container restored on the source from its
 //     dump, its counter going on;
-//   - a bridged container (NETIF veth): refused up front (14) with
-//     checkpointing's reason, before anything happens.
+//   - a container with a process in a nested PID namespace: refused up
+//     front (14) with checkpointing's reason, before anything happens.
 //
 // Then the migration: on the destination with the same PIDs, its counter
 // (written five times a second) past where it was before the freeze, the
@@ -125,14 +125,15 @@ func TestMigrateOnline(t *testing.T) {
 	w.runningWith(t, src, "101", "before", addr)
 	noRestoreMountsLeft(t)
 
-	// 3. A bridged container: refused up front.
+	// 3. What checkpointing refuses: refused up front.
 	src.ok("vzctl", "create", "102", "--ostemplate", "busybox-"+arch())
-	src.ok("vzctl", "set", "102", "--netif_add", "eth0,,,,br0", "--save")
 	src.ok("vzctl", "start", "102")
+	src.ok("vzctl", "exec", "102", "setsid unshare -p -f sleep 1000 </dev/null >/dev/null 2>&1 &")
+	time.Sleep(300 * time.Millisecond)
 	boot2, _ := src.runState("102")
 	r = src.result(w.vzmigrate("--online", "root@10.78.0.3", "102"))
-	if r.code != 14 || !strings.Contains(r.err, "bridged interface eth0") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Errorf("--online, bridged: want exit 14 and a one-line reason naming it, got:\n%s", r)
+	if r.code != 14 || !strings.Contains(r.err, "nested PID namespace") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("--online, a nested PID namespace: want exit 14 and a one-line reason naming it, got:\n%s", r)
 	}
 	if b, _ := src.runState("102"); b != boot2 {
 		t.Errorf("the refused container was stopped (boot %q -> %q)", boot2, b)

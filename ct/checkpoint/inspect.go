@@ -99,7 +99,7 @@ func readProc(pid int) (Proc, error) {
 	for _, ns := range []struct {
 		name string
 		ino  *uint64
-	}{{"pid", &p.PidNS}, {"user", &p.UserNS}, {"uts", &p.UTSNS}, {"ipc", &p.IPCNS}} {
+	}{{"pid", &p.PidNS}, {"user", &p.UserNS}, {"uts", &p.UTSNS}, {"ipc", &p.IPCNS}, {"net", &p.NetNS}} {
 		var st unix.Stat_t
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name), &st); err != nil {
 			return p, err

@@ -39,8 +39,6 @@ type Target struct {
 	// (Inspect reads them): besides lo, each must be the inside end of one
 	// of Veths, the only devices whose host side a restore rebuilds.
 	Ifaces []string
-	// Bridged are the inside names of the container's NETIF veths.
-	Bridged []string
 	// Masks are the container's masked directories (empty read-only
 	// tmpfs mounts, rootfs.Masked), as its root sees them.
 	Masks []string
@@ -71,6 +69,7 @@ type Proc struct {
 	UserNS uint64 // inode of /proc/PID/ns/user
 	UTSNS  uint64 // inode of /proc/PID/ns/uts
 	IPCNS  uint64 // inode of /proc/PID/ns/ipc
+	NetNS  uint64 // inode of /proc/PID/ns/net
 }
 
 // Veth is one veth pair: Inside in the container, Outside on the host.
@@ -139,6 +138,13 @@ func Preflight(t *Target) error {
 		if p.IPCNS != initProc.IPCNS {
 			return fmt.Errorf("container %s: process %d (%s) runs in a nested IPC namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
 		}
+		// With interfaces the restore rebuilds the container's network
+		// namespace itself (RestoreOptions); a nested one CRIU would
+		// restore, and its pairs to the container's with it, from inside
+		// the user namespace, which the kernel refuses.
+		if p.NetNS != initProc.NetNS && len(t.Veths) > 0 {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested network namespace, which cannot be restored beside the container's interfaces: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
 	}
 	for _, name := range t.Ifaces {
 		if name == "lo" || slices.ContainsFunc(t.Veths, func(v Veth) bool { return v.Inside == name }) {
@@ -148,13 +154,6 @@ func Preflight(t *Target) error {
 		// CRIU saves some of these, but nothing here would rebuild their
 		// host side, and a restore without it cuts the guest off.
 		return fmt.Errorf("container %s: network interface %s is not one govz made (venet or a NETIF veth), so a restore could not rebuild its host side: %w", t.ID, name, vzerror.ErrChkpnt)
-	}
-	if len(t.Bridged) > 0 {
-		// The restore leaves the network namespace to govz (see
-		// RestoreOptions): govz sets up venet entirely, but a bridged
-		// veth's addresses and routes are the guest's own, which no one
-		// would put back.
-		return fmt.Errorf("container %s: bridged interface %s (NETIF): its guest-side addresses would not be restored, checkpointing it is not supported yet: %w", t.ID, t.Bridged[0], vzerror.ErrChkpnt)
 	}
 	if t.Console == (Device{}) {
 		return fmt.Errorf("container %s: its console is unknown: %w", t.ID, vzerror.ErrChkpnt)

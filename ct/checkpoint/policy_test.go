@@ -70,11 +70,11 @@ func TestPreflightRefuses(t *testing.T) {
 			t.Ifaces = []string{"lo", "venet0", "eth0", "tun0"}
 			t.Veths = []Veth{{"venet0", "venet101"}, {"eth0", "veth101.0"}}
 		}, vzerror.ErrChkpnt, "network interface tun0 is not one govz made"},
-		{"bridged veth", func(t *Target) {
-			t.Ifaces = []string{"lo", "eth0"}
-			t.Veths = []Veth{{"eth0", "veth101.0"}}
-			t.Bridged = []string{"eth0"}
-		}, vzerror.ErrChkpnt, "bridged interface eth0 (NETIF)"},
+		{"nested net namespace with interfaces", func(t *Target) {
+			t.Ifaces = []string{"lo", "venet0"}
+			t.Veths = []Veth{{"venet0", "venet101"}}
+			t.Procs = append(t.Procs, Proc{PID: 4060, Comm: "ip", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12, NetNS: 15})
+		}, vzerror.ErrChkpnt, "process 4060 (ip) runs in a nested network namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := target()
