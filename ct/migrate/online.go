@@ -129,8 +129,13 @@ func (m *migration) online(res *Result) error {
 			}
 		}
 	}
-	// A sync while it runs: the one in the freeze then finds little.
+	// A sync while it runs: the one in the freeze then finds little, or
+	// nothing to do at all when nothing changed since this mark.
 	m.stage("sync")
+	mark, err := newMark(live, id)
+	if err != nil {
+		return undoDst(err)
+	}
 	if err := m.rsync(private, rpriv); err != nil {
 		return undoDst(err)
 	}
@@ -170,7 +175,7 @@ func (m *migration) online(res *Result) error {
 	var synced, sent time.Time
 	syncErr := make(chan error, 1)
 	go func() {
-		err := m.lastSync(private, rpriv)
+		err := m.lastSync(private, rpriv, mark)
 		synced = time.Now()
 		syncErr <- err
 	}()
@@ -259,7 +264,7 @@ func (m *migration) master() (func(), error) {
 }
 
 // lastSync syncs the private area of the dumped container.
-func (m *migration) lastSync(private, rpriv string) error {
+func (m *migration) lastSync(private, rpriv string, mark *mark) error {
 	// An image's file system is only consistent once unmounted. The
 	// supervisor unmounts the root it mounted; a root mounted for a
 	// restore stays mounted after the dump.
@@ -267,6 +272,13 @@ func (m *migration) lastSync(private, rpriv string) error {
 		if err := m.n.Umount(m.id); err != nil {
 			return fail(ExitSourceStop, "unmounting container %d here: %v", m.id, err)
 		}
+	}
+	changed, err := mark.changed(private)
+	if err != nil {
+		return fail(ExitCopy, "container %d: %v", m.id, err)
+	}
+	if !changed {
+		return nil
 	}
 	return m.rsync(private, rpriv)
 }
