@@ -24,9 +24,10 @@ func onlineLeftovers(t *testing.T, w *migWorld, id string) {
 }
 
 // noRestoreMountsLeft is noRestoreMounts for a machine where other tests
-// restore containers meanwhile: their restores' mounts come and go in
-// the same (host) mount namespace; one that stays 20 s is a leftover.
-func noRestoreMountsLeft(t *testing.T) {
+// restore containers meanwhile, in the same (host) mount namespace: it
+// counts only the restores' idmapped roots of these nodes' private areas
+// (a /dev tmpfs names no container), and only once they stayed 20 s.
+func noRestoreMountsLeft(t *testing.T, nodes ...*node) {
 	t.Helper()
 	var last string
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
@@ -36,8 +37,10 @@ func noRestoreMountsLeft(t *testing.T) {
 		}
 		last = ""
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "govz-restore-") {
-				last = l
+			for _, n := range nodes {
+				if strings.Contains(l, "govz-restore-") && strings.Contains(l, n.root) {
+					last = l
+				}
 			}
 		}
 		if last == "" {
@@ -123,7 +126,7 @@ func TestMigrateOnline(t *testing.T) {
 	v := src.counter("101")
 	src.waitCounter("101", v+3, 10*time.Second)
 	w.runningWith(t, src, "101", "before", addr)
-	noRestoreMountsLeft(t)
+	noRestoreMountsLeft(t, src, dst)
 
 	// 3. What checkpointing refuses: refused up front.
 	src.ok("vzctl", "create", "102", "--ostemplate", "busybox-"+arch())
@@ -176,5 +179,5 @@ func TestMigrateOnline(t *testing.T) {
 	if init, sup, ppid := supervisedInit(dst, "101"); ppid != sup {
 		t.Errorf("restored init %d has parent %d, not its supervisor %d", init, ppid, sup)
 	}
-	noRestoreMountsLeft(t)
+	noRestoreMountsLeft(t, src, dst)
 }
