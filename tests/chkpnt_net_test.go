@@ -150,6 +150,9 @@ func chkpntRestoreNet(t *testing.T, tcp bool) {
 	pristine := w.state()
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
 	startCounter(w.node, "101")
+	// A route of the guest's own: the restore puts it back from the dump.
+	w.ok("vzctl", "exec", "101", "ip route add 10.98.0.0/24 via 169.254.0.1 dev venet0 onlink")
+	routes := w.ok("vzctl", "exec", "101", "ip route; ip -6 route").out
 	started := w.settled()
 	var peer *lanPeer
 	procs := func() string { return guestProcs(w.node, "101") }
@@ -185,6 +188,9 @@ func chkpntRestoreNet(t *testing.T, tcp bool) {
 		t.Fatalf("processes changed across checkpoint/restore:\nbefore %q\nafter  %q", before, after)
 	}
 	w.waitCounter("101", frozen+3, 10*time.Second)
+	if got := w.ok("vzctl", "exec", "101", "ip route; ip -6 route").out; got != routes {
+		t.Fatalf("the guest's routes changed:\nbefore %s\nafter  %s", routes, got)
+	}
 	if tcp {
 		peer.echo("after restore")
 	}

@@ -32,8 +32,9 @@ type Target struct {
 	// Procs are the container's processes (its cgroup's).
 	Procs []Proc
 	// Veths are the container's veth interfaces whose peer is on the
-	// host: the peer is not the container's, so CRIU saves the inside
-	// end only and recreates the pair with the host end's name.
+	// host (venet, NETIF): the peer is not the container's, so the dump
+	// names it external, and the restore leaves the pairs to the caller
+	// (see RestoreOptions).
 	Veths []Veth
 	// Ifaces are the network interfaces in the container's namespace
 	// (Inspect reads them): besides lo, each must be the inside end of one
@@ -245,8 +246,8 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 		// namespace, with their host end in the host's network namespace,
 		// which needs CAP_NET_ADMIN there: the kernel refuses (EPERM).
 		// So the namespace is restored empty and the setup-namespaces
-		// notification gives it what a start does (ctnet.Up, from the
-		// host, as on a boot), before CRIU restores the sockets into it.
+		// notification gives it what a start does (ctnet.Restore, from
+		// the host, as on a boot), before CRIU restores the sockets into it.
 		o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	}
 	return o

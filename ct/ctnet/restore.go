@@ -22,8 +22,9 @@ import (
 //   - Pair, once the namespace exists and before CRIU restores the
 //     sockets (which need their addresses): the pairs, as a boot makes
 //     them, and the container's addresses and routes: venet's from the
-//     plan, a bridged interface's, which are the guest's own, from the
-//     dump (CRIU's `ip addr save` / `ip route save` images).
+//     plan, then all of them, the guest's own too (a bridged interface's,
+//     a route it added), from the dump (CRIU's `ip addr save` / `ip route
+//     save` images).
 //   - Route, after the sockets, while CRIU still holds the container's
 //     network locked (it unlocks once the notification returned): the
 //     host's routes, proxy entries and rules for the routed addresses,
@@ -68,9 +69,6 @@ func (r *Restore) Pair() error {
 		if err := venet.Pair(e, r.nc.Addrs); err != nil {
 			return RoutedErr(err)
 		}
-	}
-	if len(r.nc.NetIfs) == 0 {
-		return nil
 	}
 	be := &bridge.Env{CT: d.ID, Host: e.Host, Filter: PortFilter(d.LockDir), GuestNS: e.GuestNS}
 	for _, ni := range r.nc.NetIfs {
