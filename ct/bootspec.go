@@ -9,6 +9,7 @@ import (
 
 	"govz/conf"
 	"govz/ct/caps"
+	"govz/ct/cgroup"
 	"govz/ct/ctnet"
 	"govz/ct/resource"
 	"govz/ct/rootfs"
@@ -82,7 +83,8 @@ func BootSpec(c *Container) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	rst, err := steps(step{stepCheckpoint, restoreStep{ID: c.ID, Root: c.Root, CRIUPath: c.CRIUPath}})
+	rst, err := steps(step{stepCheckpoint, restoreStep{ID: c.ID, Root: c.Root, CRIUPath: c.CRIUPath, Network: ns,
+		CgroupRoot: "/" + cgroup.InnerPath(conf.Str(eff.CgroupParent), strconv.Itoa(c.ID))}})
 	if err != nil {
 		return nil, err
 	}

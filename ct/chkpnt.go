@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
+	criu "github.com/checkpoint-restore/go-criu/v7"
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
@@ -41,7 +43,10 @@ func (n *Node) dropStaleDump(id int) {
 
 // Chkpnt saves running container id to dumpFile (DumpPath) and stops it.
 // Whatever fails before the tasks are saved leaves it running.
-func (n *Node) Chkpnt(id int, dumpFile string) error {
+func (n *Node) Chkpnt(id int, dumpFile string) error { return n.chkpnt(id, dumpFile, "") }
+
+// chkpnt is Chkpnt onto the pre-dump in parent (checkpoint.DumpOnto).
+func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	l, err := n.lockOrSkip(id, "chkpnt")
 	if err != nil {
 		return err
@@ -52,17 +57,50 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 		return err
 	}
 	eff, rd := c.Config, c.RunDir
+	t, st, path, err := n.chkpntTarget(c)
+	if err != nil {
+		return err
+	}
+	n.Log.Infof("Setting up checkpoint...")
+	t0 := time.Now()
+	if err := checkpoint.DumpOnto(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile), parent); err != nil {
+		return err
+	}
+	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
+	// The tasks are gone; the supervisor tears the rest down as after a
+	// halt (cgroups, networking, the root's mount) and exits. Its process
+	// is waited for, not its lock: while it re-execs (from its idle loop
+	// into the Go teardown) the lock's holder can look like no
+	// supervisor, and a restore right after found it still at work
+	// ("container is running").
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := runstate.StartTime(st.SupervisorPID); err != nil && !supervisor.Alive(rd) {
+			break
+		}
+	}
+	if err := n.killOrphans(id, eff); err != nil {
+		return err
+	}
+	n.markRunning(id, false)
+	n.Log.Infof("Checkpointing completed successfully")
+	return nil
+}
+
+// chkpntTarget is running container c as checkpoint's policy sees it, its
+// run record and the CRIU to run.
+func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, *runstate.State, string, error) {
+	id, eff, rd := c.ID, c.Config, c.RunDir
 	st, err := runstate.Read(rd)
 	if err != nil || !st.Alive() {
-		return fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
+		return nil, nil, "", fmt.Errorf("unable to checkpoint: %w", vzerror.ErrNotRunning)
 	}
 	path, err := checkpoint.Locate(conf.Str(n.Global.CRIUPath))
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
+		return nil, nil, "", fmt.Errorf("%w: %w", err, vzerror.ErrChkpnt)
 	}
 	t, err := checkpoint.Inspect(strconv.Itoa(id), st.InitPID, c.Root, n.inv().Procs(id, eff))
 	if err != nil {
-		return err
+		return nil, nil, "", err
 	}
 	t.Freezer = st.CgroupPaths["freezer"]
 	if t.Freezer == "" {
@@ -71,26 +109,18 @@ func (n *Node) Chkpnt(id int, dumpFile string) error {
 		t.Freezer = st.CgroupPaths[cgroup.UnifiedName]
 	}
 	t.CgroupRoot = n.cgroupRoot(id, eff)
-	if ns, err := ctnet.ReadState(rd); err != nil || !ns.Empty() {
-		t.Network = true
+	ns, err := ctnet.ReadState(rd)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
-	n.Log.Infof("Setting up checkpoint...")
-	t0 := time.Now()
-	if err := checkpoint.Dump(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile)); err != nil {
-		return err
+	vs, err := ns.Veths()
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("container %d: its networking record: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
-	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
-	// The tasks are gone; the supervisor tears the rest down as after a
-	// halt (cgroups, networking, the root's mount).
-	for deadline := time.Now().Add(30 * time.Second); supervisor.Alive(rd) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	for _, v := range vs {
+		t.Veths = append(t.Veths, checkpoint.Veth{Inside: v[0], Outside: v[1]})
 	}
-	if err := n.killOrphans(id, eff); err != nil {
-		return err
-	}
-	n.markRunning(id, false)
-	n.Log.Infof("Checkpointing completed successfully")
-	return nil
+	return t, st, path, nil
 }
 
 // cgroupRoot is container id's own cgroup as CRIU names it, when it is
@@ -127,6 +157,14 @@ func (n *Node) Restore(id int, dumpFile string) error {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
 	}
+	// As for a start: the addresses free, the node's sysctls in place.
+	nc, err := ctnet.HostPlan(id, c.Config, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
+		return err
+	}
 	root := c.Root
 	mounted, err := inventory.IsMountPoint(root)
 	if err != nil {
@@ -158,6 +196,12 @@ type restoreStep struct {
 	ID       int    `json:"id"`
 	Root     string `json:"root"`
 	CRIUPath string `json:"criu_path,omitempty"`
+	// Network is the boot's network step: its host side is rebuilt
+	// around the pairs CRIU recreates (ctnet.Attach).
+	Network *ctnet.Step `json:"network,omitempty"`
+	// CgroupRoot is where this node puts the container's processes
+	// (checkpoint.Target.CgroupRoot).
+	CgroupRoot string `json:"cgroup_root,omitempty"`
 }
 
 // restore is the supervisor's Hooks.Restore for the container.
@@ -166,12 +210,86 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
 	}
-	t := &checkpoint.Target{ID: strconv.Itoa(d.ID), Rootfs: d.Root}
+	t := &checkpoint.Target{ID: strconv.Itoa(d.ID), Rootfs: d.Root, CgroupRoot: d.CgroupRoot}
 	for _, m := range uids {
 		t.UIDMap = append(t.UIDMap, checkpoint.IDMap(m))
 	}
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	return checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nil)
+	nfy := &attachNetwork{step: d.Network, dir: dir}
+	if d.Network != nil {
+		if err := sameVeths(d.ID, dir, d.Network); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := checkpoint.Restore(checkpoint.NewEngine(path), t, dir, os.TempDir(), console, nfy)
+	if err != nil {
+		// CRIU killed the tree: nothing of its networking may stay, as
+		// after a stop.
+		nfy.undo()
+	}
+	return pid, err
+}
+
+// attachNetwork gives the restored container's network namespace, which
+// CRIU restores empty, what a boot's network step gives a new one
+// (ctnet.Restore): the pair and the container's addresses once the
+// namespace exists (setup-namespaces), the host's routes, proxy entries
+// and rules once the tasks are back and CRIU still holds their network
+// locked (post-restore; CRIU unlocks it after the notification returned).
+type attachNetwork struct {
+	criu.NoNotify
+	step *ctnet.Step
+	dir  string // the dump
+	rst  *ctnet.Restore
+}
+
+func (a *attachNetwork) SetupNamespaces(pid int32) error {
+	if a.step == nil {
+		return nil
+	}
+	rst, err := ctnet.NewRestore(a.step, int(pid), a.dir)
+	if err != nil {
+		return err
+	}
+	a.rst = rst
+	return rst.Pair()
+}
+
+func (a *attachNetwork) PostRestore(int32) error {
+	if a.rst == nil {
+		return nil
+	}
+	return a.rst.Route()
+}
+
+// undo removes what the notifications made, after a failed restore.
+func (a *attachNetwork) undo() {
+	if a.rst != nil {
+		a.rst.Undo()
+	}
+}
+
+// sameVeths refuses a dump whose interfaces are not the configuration's
+// (an interface added or removed since the checkpoint): CRIU recreates
+// the dump's, the host side would be built for the configuration's.
+func sameVeths(id int, dir string, ns *ctnet.Step) error {
+	m, err := checkpoint.ReadMeta(dir)
+	if err != nil {
+		return fmt.Errorf("container %d: no usable dump in %s: %w: %w", id, dir, err, vzerror.ErrRestore)
+	}
+	want, err := ns.Veths()
+	if err != nil {
+		return fmt.Errorf("container %d: %w: %w", id, err, vzerror.ErrRestore)
+	}
+	var have [][2]string
+	for _, v := range m.Veths {
+		have = append(have, [2]string{v.Inside, v.Outside})
+	}
+	if !slices.Equal(have, want) {
+		return fmt.Errorf("container %d: the dump's network interfaces %v are not the configured %v (changed since the checkpoint): %w",
+			id, have, want, vzerror.ErrRestore)
+	}
+	return nil
 }

@@ -147,6 +147,17 @@ func TestChkpntRestoreBusybox(t *testing.T) {
 	}
 	noRestoreMounts(t)
 	t.Logf("busybox (%s mode): chkpnt %d ms, restore %d ms (vzctl wall time)", idMode(), dumpMS, restoreMS)
+	// The masked directories are still empty and read-only (the restore
+	// binds one read-only tmpfs on them instead of restoring each).
+	r := n.ok("vzctl", "exec", "101", "grep ' /sys/firmware ' /proc/self/mountinfo; ls -A /sys/firmware | wc -l")
+	if !strings.Contains(r.out, " ro,") || !strings.HasSuffix(strings.TrimSpace(r.out), "\n0") {
+		t.Fatalf("/sys/firmware after restore: %q", r.out)
+	}
+	// Not even after remounting its bind read-write: the tmpfs itself is
+	// read-only, and only the host may change that.
+	if r := n.run("vzctl", "exec", "101", "mount -o remount,bind,rw /sys/firmware 2>/dev/null; touch /sys/firmware/x"); r.code == 0 {
+		t.Fatal("the restored container could write into masked /sys/firmware")
+	}
 
 	// The restored init is supervised like a booted one: stop halts it.
 	n.ok("vzctl", "stop", "101")
@@ -259,17 +270,18 @@ func TestChkpntOldCRIU(t *testing.T) {
 	}
 }
 
-// TestChkpntNetworkRefused: a container with routed addresses cannot be
-// checkpointed yet (the host end of its venet pair and its routes would
-// have to be rebuilt around CRIU's restored pair): refused up front, exit
-// 16, and it keeps running and answering on the LAN.
-func TestChkpntNetworkRefused(t *testing.T) {
+// TestChkpntForeignIfaceRefused: an interface govz did not make (here a
+// bridge the guest added) has no host side a restore could rebuild:
+// refused up front naming it, exit 16, and the container keeps running
+// and answering on the LAN.
+func TestChkpntForeignIfaceRefused(t *testing.T) {
 	needCRIU(t)
 	w := newNetWorld(t, false)
 	w.ok("vzctl", "create", "101", "--ipadd", "10.77.0.10")
 	w.ok("vzctl", "start", "101")
+	w.ok("vzctl", "exec", "101", "ip link add br7 type bridge")
 	r := w.fails(16, "vzctl", "chkpnt", "101")
-	if !strings.Contains(r.err, "network interfaces") {
+	if !strings.Contains(r.err, "network interface br7 is not one govz made") {
 		t.Fatalf("want the reason named, got %q", r.err)
 	}
 	if s := w.status("101"); s != "CTID 101 exist mounted running" {

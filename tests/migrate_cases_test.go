@@ -17,7 +17,8 @@ import (
 func checkMigrateJSON(t *testing.T, out string, wantCode int) map[string]any {
 	t.Helper()
 	evs := jsonEvents(t, out)
-	stages := map[string]bool{"check": true, "stop": true, "copy": true, "start": true, "cleanup": true}
+	stages := map[string]bool{"check": true, "stop": true, "copy": true, "start": true, "cleanup": true,
+		"predump": true, "sync": true, "freeze": true, "restore": true}
 	for i, ev := range evs {
 		switch ev["event"] {
 		case "progress":

@@ -160,7 +160,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			if done == 0 {
 				log.Infof("%s", map[string]string{"check": "Checking the destination", "stop": "Stopping the container",
 					"copy": "Copying config and private area", "start": "Starting the container on the destination",
-					"cleanup": "Cleaning up"}[stage])
+					"cleanup": "Cleaning up", "predump": "Pre-dumping memory", "sync": "Syncing the private area",
+					"freeze": "Freezing: final dump, last sync", "restore": "Restoring the container on the destination"}[stage])
 			}
 		}
 	}
@@ -178,7 +179,11 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if !a.json {
-		log.Infof("Container %d migrated to %s in %.1f s (downtime %.1f s, %d bytes)", res.CTID, res.Dest, res.Seconds, res.Downtime, res.Bytes)
+		how := "offline"
+		if res.Online {
+			how = fmt.Sprintf("online, %d memory pre-dumps", res.PreDumps)
+		}
+		log.Infof("Container %d migrated to %s in %.1f s (%s, downtime %.3f s, %d bytes)", res.CTID, res.Dest, res.Seconds, how, res.Downtime, res.Bytes)
 	}
 	return 0
 }

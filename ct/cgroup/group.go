@@ -136,7 +136,11 @@ func validParent(parent string) error {
 func (g *Group) Layout() Layout { return g.layout }
 
 func (g *Group) outer() string { return path.Join(g.parent, g.id) }
-func (g *Group) inner() string { return path.Join(g.parent, g.id, innerName) }
+func (g *Group) inner() string { return InnerPath(g.parent, g.id) }
+
+// InnerPath is the group of container id's processes below parent,
+// relative to a hierarchy's root: their cgroup namespace's root.
+func InnerPath(parent, id string) string { return path.Join(parent, id, innerName) }
 
 func (g *Group) unified() *hierarchy {
 	for i := range g.hier {

@@ -71,3 +71,23 @@ func prepareDev(dir string, uid, gid int) (func(), error) {
 	}
 	return undo, nil
 }
+
+// prepareMask mounts at dir an empty tmpfs as the boot's masks are
+// (ct/rootfs, OpMask): read-only, nosuid, nodev, noexec, mode 555. CRIU
+// binds it on every masked directory (see maskKey); a bind keeps those
+// flags, and made from inside the container's user namespace it cannot
+// drop them. The returned func unmounts the host's side.
+func prepareMask(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", flags, "mode=555,size=4k"); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("mounting %s: %w", dir, err)
+	}
+	return func() {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		os.Remove(dir)
+	}, nil
+}

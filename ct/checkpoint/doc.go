@@ -34,6 +34,16 @@
 // writable /tmp (its restore's mount roots): a real host has them; the
 // cgroup v2 test VM (tests/cgroupv2_vm_test.go) sets them up.
 //
+// # Network
+//
+// A container's venet and bridged veths are pairs whose host end is in
+// the host's network namespace; CRIU, restoring from inside the
+// container's user namespace, may not create such a pair (EPERM). So the
+// restore brings the container's network namespace back empty, and the
+// caller's notifications rebuild it (ct/ctnet Restore): the pairs and the
+// addresses before CRIU restores the sockets, the host's routes and rules
+// after, while CRIU still holds the network locked.
+//
 // # Dump directory
 //
 // DUMPDIR/Dump.CTID (vzctl's name; --dumpfile chooses another) is a

@@ -45,7 +45,7 @@ func Dump(e Engine, t *Target, dir string) error {
 		}
 		return err
 	}
-	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, DevOwner: t.DevOwner}); err != nil {
+	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, DevOwner: t.DevOwner}); err != nil {
 		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	d, err := os.Open(dir)
@@ -54,8 +54,14 @@ func Dump(e Engine, t *Target, dir string) error {
 	}
 	defer d.Close()
 	if err := e.Dump(DumpOptions(t, int(d.Fd()))); err != nil {
+		reason := logReason(filepath.Join(dir, "dump.log"), err)
+		if strings.Contains(reason, "Can't get 1:16 opt") {
+			// Linux 6.16 refuses SO_PASSCRED on inet sockets; CRIU
+			// up to 4.1.1 asks for it on every socket (criu#2718).
+			reason += " (CRIU up to 4.1.1 cannot save TCP/UDP sockets on Linux 6.16 and later: checkpoint-restore/criu#2718)"
+		}
 		return fail(fmt.Errorf("container %s: checkpoint failed: %s (log: %s): %w",
-			t.ID, logReason(filepath.Join(dir, "dump.log"), err), filepath.Join(dir+FailSuffix, "dump.log"), vzerror.ErrChkpnt))
+			t.ID, reason, filepath.Join(dir+FailSuffix, "dump.log"), vzerror.ErrChkpnt))
 	}
 	return nil
 }
@@ -99,6 +105,18 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	}
 	// The container's /dev is a bind of it: the host's mount can go.
 	defer undoDev()
+	maskDir := ""
+	if len(m.Masks) > 0 {
+		maskDir, err = os.MkdirTemp(work, "govz-restore-mask-")
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		undoMask, err := prepareMask(maskDir)
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		defer undoMask()
+	}
 	if len(t.UIDMap) > 0 {
 		root, undoRoot, err := idmappedRoot(t.Rootfs, work, t.UIDMap, t.GIDMap)
 		if err != nil {
@@ -121,8 +139,15 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	if rn.Notify == nil {
 		rn.Notify = criu.NoNotify{}
 	}
-	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath)
+	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir)
 	if err := e.Restore(opts, rn); err != nil {
+		if rn.err != nil {
+			// The caller's own step failed (the host side of the
+			// network): its reason, not CRIU's consequence of it. A
+			// failed restore is vzctl's 17 whatever the cause, so the
+			// cause's class does not travel.
+			return 0, fmt.Errorf("container %s: restore failed: %s: %w", t.ID, rn.err.Error(), vzerror.ErrRestore)
+		}
 		return 0, fmt.Errorf("container %s: restore failed: %s (log: %s): %w",
 			t.ID, logReason(filepath.Join(dir, "restore.log"), err), filepath.Join(dir, "restore.log"), vzerror.ErrRestore)
 	}
@@ -133,15 +158,28 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 }
 
 // restoreNotify learns the restored root's PID from CRIU's post-restore
-// notification (its host PID: CRIU runs in the host's PID namespace).
+// notification (its host PID: CRIU runs in the host's PID namespace),
+// and what failed in the caller's.
 type restoreNotify struct {
 	criu.Notify
 	pid int
+	err error
 }
 
+// PostRestore comes once every task and namespace exists, before CRIU
+// unlocks the network and resumes the tasks (criu/cr-restore.c,
+// restore_root_task); an error makes CRIU kill the tree.
 func (r *restoreNotify) PostRestore(pid int32) error {
 	r.pid = int(pid)
-	return r.Notify.PostRestore(pid)
+	r.err = r.Notify.PostRestore(pid)
+	return r.err
+}
+
+// SetupNamespaces comes once the restored root's namespaces exist (pid is
+// its host PID), before anything is restored into them.
+func (r *restoreNotify) SetupNamespaces(pid int32) error {
+	r.err = r.Notify.SetupNamespaces(pid)
+	return r.err
 }
 
 func shareTree(dir string, gid int) error {

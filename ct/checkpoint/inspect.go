@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"govz/ct/rootfs"
 	"govz/ct/vzerror"
 )
 
@@ -35,7 +37,56 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 		return nil, fmt.Errorf("container %s: /dev: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.DevOwner = [2]int{int(st.Uid), int(st.Gid)}
+	ifs, err := readIfaces(fmt.Sprintf("/proc/%d/net/dev", initPID))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: network interfaces: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.Ifaces = ifs
+	masks, err := readMasks(fmt.Sprintf("/proc/%d/mountinfo", initPID))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: mounts: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.Masks = masks
 	return t, nil
+}
+
+// readMasks lists the masked directories (rootfs.Masked) that are tmpfs
+// mounts in a /proc/PID/mountinfo, as PID's root sees them.
+func readMasks(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+		pre, post, ok := strings.Cut(l, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 1 || g[0] != "tmpfs" {
+			continue
+		}
+		if mp := f[4]; slices.Contains(rootfs.Masked, mp) && !slices.Contains(out, mp) {
+			out = append(out, mp)
+		}
+	}
+	return out, nil
+}
+
+// readIfaces lists the interfaces of a /proc/PID/net/dev: the network
+// namespace of PID, whatever the reader's is.
+func readIfaces(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	// Two header lines, then "  name: counters...".
+	for i, l := range strings.Split(string(b), "\n") {
+		if name, _, ok := strings.Cut(l, ":"); ok && i >= 2 {
+			out = append(out, strings.TrimSpace(name))
+		}
+	}
+	return out, nil
 }
 
 func readProc(pid int) (Proc, error) {
@@ -48,7 +99,7 @@ func readProc(pid int) (Proc, error) {
 	for _, ns := range []struct {
 		name string
 		ino  *uint64
-	}{{"pid", &p.PidNS}, {"user", &p.UserNS}, {"uts", &p.UTSNS}, {"ipc", &p.IPCNS}} {
+	}{{"pid", &p.PidNS}, {"user", &p.UserNS}, {"uts", &p.UTSNS}, {"ipc", &p.IPCNS}, {"net", &p.NetNS}} {
 		var st unix.Stat_t
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name), &st); err != nil {
 			return p, err
@@ -104,6 +155,8 @@ type Meta struct {
 	ID      string `json:"id"`
 	Console Device `json:"console"` // the pty the dump left out
 	Veths   []Veth `json:"veths,omitempty"`
+	// Masks are the masked directories the dump left out (maskKey).
+	Masks []string `json:"masks,omitempty"`
 	// DevOwner owns the restored /dev tmpfs (prepareDev).
 	DevOwner [2]int `json:"dev_owner"`
 }

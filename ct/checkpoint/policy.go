@@ -2,9 +2,11 @@ package checkpoint
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"govz/ct/vzerror"
@@ -32,17 +34,25 @@ type Target struct {
 	// hierarchy. CRIU saves the cgroups below it, empty ones included:
 	// by default it saves only those holding tasks, and systemd watches
 	// the cgroup.events of its empty slices too (inotify), whose restore
-	// then fails for want of the directory.
+	// then fails for want of the directory. On restore it is the cgroup
+	// the restored tasks go to (their cgroup namespace's root): a dump
+	// records the dumping node's path, which another node (vzmigrate
+	// --online) or another cgroup_parent does not have.
 	CgroupRoot string
 	// Procs are the container's processes (its cgroup's).
 	Procs []Proc
 	// Veths are the container's veth interfaces whose peer is on the
-	// host: the peer is not the container's, so CRIU saves the inside
-	// end only and recreates the pair with the host end's name.
+	// host (venet, NETIF): the peer is not the container's, so the dump
+	// names it external, and the restore leaves the pairs to the caller
+	// (see RestoreOptions).
 	Veths []Veth
-	// Network is true when the container has interfaces of its own
-	// (venet, veth): not restorable yet, so refused up front.
-	Network bool
+	// Ifaces are the network interfaces in the container's namespace
+	// (Inspect reads them): besides lo, each must be the inside end of one
+	// of Veths, the only devices whose host side a restore rebuilds.
+	Ifaces []string
+	// Masks are the container's masked directories (empty read-only
+	// tmpfs mounts, rootfs.Masked), as its root sees them.
+	Masks []string
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
@@ -69,6 +79,7 @@ type Proc struct {
 	// name=systemd) as the host sees it: below CgroupRoot, systemd names
 	// the cgroups after its units.
 	Cgroup string
+	NetNS  uint64 // inode of /proc/PID/ns/net
 }
 
 // Veth is one veth pair: Inside in the container, Outside on the host.
@@ -88,6 +99,12 @@ type Veth struct{ Inside, Outside string }
 const (
 	devKey     = "govz-dev"
 	consoleKey = "govz-console"
+	// maskKey is every masked /proc and /sys directory (rootfs.Masked): an
+	// empty read-only tmpfs, which CRIU would save as a tar each, one
+	// fork and exec of tar and gzip per mask, the better part of a busybox
+	// guest's dump. The restore binds one empty read-only tmpfs on them
+	// all (prepareMask).
+	maskKey = "govz-mask"
 )
 
 // ttyKey is CRIU's name for an external tty: rdev and dev in hex
@@ -138,9 +155,22 @@ func Preflight(t *Target) error {
 			}
 			return fmt.Errorf("container %s: process %d (%s) runs in a nested %s namespace, which CRIU cannot checkpoint: %w", t.ID, p.PID, p.Comm, ns.name, vzerror.ErrChkpnt)
 		}
+		// With interfaces the restore rebuilds the container's network
+		// namespace itself (RestoreOptions); a nested one CRIU would
+		// restore, and its pairs to the container's with it, from inside
+		// the user namespace, which the kernel refuses.
+		if p.NetNS != initProc.NetNS && len(t.Veths) > 0 {
+			return fmt.Errorf("container %s: process %d (%s) runs in a nested network namespace, which cannot be restored beside the container's interfaces: %w", t.ID, p.PID, p.Comm, vzerror.ErrChkpnt)
+		}
 	}
-	if t.Network {
-		return fmt.Errorf("container %s has network interfaces (venet or veth): checkpointing them is not supported yet: %w", t.ID, vzerror.ErrChkpnt)
+	for _, name := range t.Ifaces {
+		if name == "lo" || slices.ContainsFunc(t.Veths, func(v Veth) bool { return v.Inside == name }) {
+			continue
+		}
+		// A device moved in by hand, a tunnel or bridge the guest made:
+		// CRIU saves some of these, but nothing here would rebuild their
+		// host side, and a restore without it cuts the guest off.
+		return fmt.Errorf("container %s: network interface %s is not one govz made (venet or a NETIF veth), so a restore could not rebuild its host side: %w", t.ID, name, vzerror.ErrChkpnt)
 	}
 	if t.Console == (Device{}) {
 		return fmt.Errorf("container %s: its console is unknown: %w", t.ID, vzerror.ErrChkpnt)
@@ -203,6 +233,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}
 	o.External = append(o.External, ttyKey(t.Console), "mnt[/dev]:"+devKey, "mnt[/dev/console]:"+consoleKey)
+	for _, m := range t.Masks {
+		o.External = append(o.External, "mnt["+m+"]:"+maskKey)
+	}
 	// The notify socket and readiness fifo are bound onto files in the
 	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
 	// (the locked mounts allow no clean copy, see devKey): tar skips the
@@ -221,8 +254,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 // of the new console pty slave (it must not be close-on-exec: CRIU's
 // worker inherits it); console is the old one, as the dump recorded it.
 // dev is the host path of the /dev tmpfs to bind, consolePath one of the
-// new console pty slave.
-func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath string) *rpc.CriuOpts {
+// new console pty slave, mask one of the empty read-only tmpfs for the
+// masked directories ("" when the dump has none).
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask string) *rpc.CriuOpts {
 	o := common(t)
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("restore.log")
@@ -231,8 +265,20 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	o.RstSibling = proto.Bool(true)
 	o.InheritFd = append(o.InheritFd, &rpc.InheritFd{Key: proto.String(ttyKey(console)), Fd: proto.Int32(int32(consoleFD))})
 	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
-	for _, v := range t.Veths {
-		o.Veths = append(o.Veths, &rpc.CriuVethPair{IfIn: proto.String(v.Inside), IfOut: proto.String(v.Outside)})
+	if mask != "" {
+		o.External = append(o.External, "mnt["+maskKey+"]:"+mask)
+	}
+	if t.CgroupRoot != "" {
+		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
+	}
+	if len(t.Veths) > 0 {
+		// CRIU would recreate the pairs from inside the container's user
+		// namespace, with their host end in the host's network namespace,
+		// which needs CAP_NET_ADMIN there: the kernel refuses (EPERM).
+		// So the namespace is restored empty and the setup-namespaces
+		// notification gives it what a start does (ctnet.Restore, from
+		// the host, as on a boot), before CRIU restores the sockets into it.
+		o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	}
 	return o
 }

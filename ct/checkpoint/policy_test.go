@@ -2,12 +2,15 @@ package checkpoint
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	criu "github.com/checkpoint-restore/go-criu/v7"
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"golang.org/x/sys/unix"
 
 	"govz/ct/vzerror"
 )
@@ -26,6 +29,17 @@ func target() *Target {
 
 func TestPreflightAcceptsPlainContainer(t *testing.T) {
 	if err := Preflight(target()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A container with venet and a bridged veth is saved: their host side is
+// rebuilt on restore.
+func TestPreflightAcceptsGovzInterfaces(t *testing.T) {
+	tg := target()
+	tg.Ifaces = []string{"lo", "venet0", "eth0"}
+	tg.Veths = []Veth{{"venet0", "venet101"}, {"eth0", "veth101.0"}}
+	if err := Preflight(tg); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -60,7 +74,15 @@ func TestPreflightRefuses(t *testing.T) {
 			t.CgroupRoot = "/govz/101/ct"
 		}, vzerror.ErrChkpnt, "PrivateIPC=no for svc.service"},
 		{"no console", func(t *Target) { t.Console = Device{} }, vzerror.ErrChkpnt, "console"},
-		{"network", func(t *Target) { t.Network = true }, vzerror.ErrChkpnt, "network interfaces"},
+		{"foreign interface", func(t *Target) {
+			t.Ifaces = []string{"lo", "venet0", "eth0", "tun0"}
+			t.Veths = []Veth{{"venet0", "venet101"}, {"eth0", "veth101.0"}}
+		}, vzerror.ErrChkpnt, "network interface tun0 is not one govz made"},
+		{"nested net namespace with interfaces", func(t *Target) {
+			t.Ifaces = []string{"lo", "venet0"}
+			t.Veths = []Veth{{"venet0", "venet101"}}
+			t.Procs = append(t.Procs, Proc{PID: 4060, Comm: "ip", PidNS: 7, UserNS: 9, UTSNS: 11, IPCNS: 12, NetNS: 15})
+		}, vzerror.ErrChkpnt, "process 4060 (ip) runs in a nested network namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := target()
@@ -80,6 +102,7 @@ func TestDumpOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
 	tg.CgroupRoot = "/govz/101/ct"
+	tg.Masks = []string{"/proc/acpi", "/sys/firmware"}
 	o := DumpOptions(tg, 7)
 	if o.GetPid() != 4000 || o.GetImagesDirFd() != 7 || o.GetRoot() != "/vz/root/101" {
 		t.Fatalf("pid/images/root = %d/%d/%q", o.GetPid(), o.GetImagesDirFd(), o.GetRoot())
@@ -105,7 +128,7 @@ func TestDumpOptions(t *testing.T) {
 	if o.GetExtSharing() || !o.GetAutoExtMnt() {
 		t.Fatalf("ext sharing %v, auto ext mounts %v", o.GetExtSharing(), o.GetAutoExtMnt())
 	}
-	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console"} {
+	for _, want := range []string{"tty[8800:19]", "veth[venet0]:venet0.101", "mnt[/dev]:govz-dev", "mnt[/dev/console]:govz-console", "mnt[/sys/firmware]:govz-mask"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
@@ -115,11 +138,15 @@ func TestDumpOptions(t *testing.T) {
 func TestRestoreOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
-	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12")
-	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12"} {
+	tg.CgroupRoot = "/govz/101/ct"
+	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", "/run/mask")
+	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12", "mnt[govz-mask]:/run/mask"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
+	}
+	if r := o.GetCgRoot(); len(r) != 1 || r[0].GetCtrl() != "" || r[0].GetPath() != "/govz/101/ct" {
+		t.Fatalf("cgroup root %v: want every controller's at /govz/101/ct", r)
 	}
 	if !o.GetRstSibling() {
 		t.Fatal("the restored init must be the caller's (the supervisor's) child: rst_sibling")
@@ -127,8 +154,13 @@ func TestRestoreOptions(t *testing.T) {
 	if len(o.GetInheritFd()) != 1 || o.GetInheritFd()[0].GetKey() != "tty[8801:19]" || o.GetInheritFd()[0].GetFd() != 12 {
 		t.Fatalf("inherit fd %v", o.GetInheritFd())
 	}
-	if len(o.GetVeths()) != 1 || o.GetVeths()[0].GetIfOut() != "venet0.101" {
-		t.Fatalf("veths %v", o.GetVeths())
+	// CRIU cannot make the pairs from inside the user namespace: the
+	// namespace comes back empty for govz to fill.
+	if len(o.GetVeths()) != 0 || o.GetEmptyNs() != unix.CLONE_NEWNET {
+		t.Fatalf("veths %v, empty namespaces %#x: want none and the network's", o.GetVeths(), o.GetEmptyNs())
+	}
+	if o := RestoreOptions(target(), 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", ""); o.GetEmptyNs() != 0 {
+		t.Fatalf("a container without interfaces gets its namespace restored by CRIU, got empty %#x", o.GetEmptyNs())
 	}
 	if o.GetLogFile() != "restore.log" || !o.GetTcpEstablished() {
 		t.Fatal("restore must log to restore.log and restore established TCP")
@@ -153,5 +185,25 @@ func TestCheckVersion(t *testing.T) {
 	}
 	if err := CheckVersion(&fakeEngine{version: 40101}, vzerror.ErrRestore); err != nil {
 		t.Fatalf("4.1.1: %v", err)
+	}
+}
+
+func TestReadMasks(t *testing.T) {
+	mi := `21 20 0:19 / / rw,relatime - overlay overlay rw
+30 21 0:30 / /proc/acpi ro,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=555
+31 21 0:31 / /sys/firmware ro,nosuid,nodev,noexec shared:5 - tmpfs tmpfs ro,mode=555
+32 21 0:32 / /run rw,nosuid,nodev - tmpfs tmpfs rw,mode=755
+33 21 0:33 / /proc/kcore rw - devtmpfs udev rw
+`
+	p := filepath.Join(t.TempDir(), "mountinfo")
+	if err := os.WriteFile(p, []byte(mi), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readMasks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/proc/acpi", "/sys/firmware"}; !slices.Equal(got, want) {
+		t.Fatalf("masks %v, want %v", got, want)
 	}
 }

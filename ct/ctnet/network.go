@@ -293,6 +293,41 @@ func Up(d *Step, initPID int) error {
 	return nil
 }
 
+// Veths are the pairs d plans, as (inside, outside) names: what CRIU is
+// to recreate on a restore.
+func (d *Step) Veths() ([][2]string, error) {
+	nc, err := d.plan()
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	if len(nc.Addrs) > 0 {
+		out = append(out, [2]string{venet.CTIf, venet.HostIf(d.ID)})
+	}
+	for _, ni := range nc.NetIfs {
+		ni = bridge.Complete(d.ID, ni)
+		out = append(out, [2]string{ni.Name, ni.HostName})
+	}
+	return out, nil
+}
+
+// Veths are the pairs a running boot's record st names, as (inside,
+// outside): what a checkpoint saves the inside end of.
+func (st *State) Veths() ([][2]string, error) {
+	var out [][2]string
+	if st.Venet != nil {
+		out = append(out, [2]string{venet.CTIf, st.Venet.HostIf})
+	}
+	for _, s := range st.NetIfs {
+		ni, err := bridge.Parse(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2]string{ni.Name, ni.HostName})
+	}
+	return out, nil
+}
+
 // portFilter is what applies the bridge port filters (the nft binary in
 // vzctl's namespace), one lock for the node's vzctl processes.
 func PortFilter(lockDir string) bridge.Netfilter {

@@ -12,8 +12,11 @@
 // destination: receive rolls back its own failures (a cut stream is a
 // damaged one), and a failed start there is undone with destroy.
 //
-// Live migration (--online) needs checkpoint/restore, which is not here
-// yet: it is refused up front.
+// Live migration (--online, online.go) moves a running container with its
+// processes: a copy while it runs, memory pre-dumps, a short freeze for
+// the final dump and the last changes, a restore there. What checkpoint
+// cannot save is refused up front, the container untouched; a stopped
+// container migrates offline.
 package migrate
 
 import (
@@ -74,7 +77,7 @@ func Codes() []Code {
 		{ExitNoSource, "The container does not exist on the source."},
 		{ExitIPInUse, "An address of the container is already in use on the destination."},
 		{ExitNoDiskSpace, "The destination ran out of disk space or quota."},
-		{ExitNoCheckpoint, "Live migration (--online) is not possible: this node cannot checkpoint."},
+		{ExitNoCheckpoint, "Live migration (--online) is refused before anything happens: CRIU is missing or too old here, rsync is missing, or the container has what checkpointing cannot save (the message says what); or a memory pre-dump failed (the container runs on here)."},
 		{ExitName, "The container's name is taken on the destination."},
 		{ExitLocked, "The container is locked by another command."},
 	}
@@ -122,7 +125,9 @@ type Options struct {
 	KeepSrc bool
 	// RemoteVzctl is the command run on the destination ("vzctl").
 	RemoteVzctl string
-	// Progress gets stages: check, stop, copy (bytes), start, cleanup.
+	// Progress gets stages: check, stop, copy (bytes), start, cleanup;
+	// online: check, copy, predump (each round), sync, freeze, restore,
+	// cleanup.
 	Progress func(stage string, done, total int64)
 }
 
@@ -134,14 +139,19 @@ type Result struct {
 	Bytes      int64   `json:"bytes"`
 	Seconds    float64 `json:"seconds"`
 	// Downtime is from the stop here to the start there (0 when it did
-	// not run).
+	// not run); online from the freeze to the restore there.
 	Downtime float64 `json:"downtime_seconds"`
+	Online   bool    `json:"online"`
+	// PreDumps counts the memory pre-dumps sent before the freeze.
+	PreDumps int `json:"predumps"`
 }
 
 type migration struct {
 	n  *ct.Node
 	id int
 	o  Options
+	// ctl is the ssh master connection's socket, when there is one.
+	ctl string
 }
 
 func (m *migration) stage(s string) {
@@ -155,6 +165,9 @@ func (m *migration) stage(s string) {
 func (m *migration) ssh(remote ...string) *exec.Cmd {
 	args := []string{"-o", "BatchMode=yes"}
 	args = append(args, m.o.SSH...)
+	if m.ctl != "" {
+		args = append(args, "-o", "ControlPath="+m.ctl)
+	}
 	args = append(args, m.o.Dest, "--")
 	args = append(args, remote...)
 	return exec.Command("ssh", args...)
@@ -188,9 +201,6 @@ func lastLine(s string) string {
 // Migrate moves container id to o.Dest.
 func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	start := time.Now()
-	if o.Online {
-		return nil, fail(ExitNoCheckpoint, "live migration (--online) needs checkpoint/restore, which this node does not have yet: migrate offline (without --online)")
-	}
 	if o.RemoteVzctl == "" {
 		o.RemoteVzctl = "vzctl"
 	}
@@ -201,6 +211,20 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 			return nil, &Error{Code: ExitNoSource, Err: err}
 		}
 		return nil, err
+	}
+	st, err := n.Status(id)
+	if err != nil {
+		return nil, err
+	}
+	// Before anything happens: what a checkpoint would refuse.
+	online := o.Online && st.Running
+	if online {
+		if err := n.CheckChkpnt(id); err != nil {
+			if errors.Is(err, vzerror.ErrLocked) {
+				return nil, &Error{Code: ExitLocked, Err: err}
+			}
+			return nil, fail(ExitNoCheckpoint, "live migration of container %d refused: %w", id, err)
+		}
 	}
 	m.stage("check")
 	code, out, err := m.remote("status", strconv.Itoa(id))
@@ -219,11 +243,13 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 	if err := m.checkConflicts(want{name: conf.Str(layer.Name), ips: layer.IPAddress, uid: idBase(layer.LocalUID), gid: idBase(layer.LocalGID)}); err != nil {
 		return nil, err
 	}
-	st, err := n.Status(id)
-	if err != nil {
-		return nil, err
+	res := &Result{CTID: id, Dest: o.Dest, WasRunning: st.Running, Online: online}
+	if online {
+		if err := m.online(res); err != nil {
+			return nil, err
+		}
+		return m.finish(res, start)
 	}
-	res := &Result{CTID: id, Dest: o.Dest, WasRunning: st.Running}
 	var down time.Time
 	if st.Running {
 		m.stage("stop")
@@ -269,7 +295,12 @@ func Migrate(n *ct.Node, id int, o Options) (*Result, error) {
 		}
 		res.Downtime = time.Since(down).Seconds()
 	}
-	// The switch is done: the container is there.
+	return m.finish(res, start)
+}
+
+// finish removes (or retires, -r no) the container here once it is there.
+func (m *migration) finish(res *Result, start time.Time) (*Result, error) {
+	n, id, o := m.n, m.id, m.o
 	m.stage("cleanup")
 	if o.KeepSrc {
 		if err := n.Retire(id, MigratedSuffix, false); err != nil {
@@ -300,18 +331,21 @@ func idBase(b *conf.IDBase) int64 {
 // (6) that a container on the destination already has, as vzctl receive
 // would, but only after the stop and the whole copy.
 func (m *migration) checkConflicts(w want) error {
-	// vzlist next to the destination's vzctl.
-	vzlist := "vzlist"
-	if d, _ := path.Split(m.o.RemoteVzctl); d != "" {
-		vzlist = d + "vzlist"
-	}
-	c := m.ssh(vzlist, "-a", "-j", "-o", "ctid,name,ip,local_uid,local_gid")
+	c := m.ssh(m.vzlist(), "-a", "-j", "-o", "ctid,name,ip,local_uid,local_gid")
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {
 		return fail(ExitConnect, "listing the containers of %s: %v: %s", m.o.Dest, err, lastLine(errb.String()))
 	}
 	return conflicts(out.Bytes(), m.o.Dest, w)
+}
+
+// vzlist is the destination's vzlist: next to its vzctl.
+func (m *migration) vzlist() string {
+	if d, _ := path.Split(m.o.RemoteVzctl); d != "" {
+		return d + "vzlist"
+	}
+	return "vzlist"
 }
 
 // conflicts checks vzlist -j -o ctid,name,ip,local_uid,local_gid output

@@ -222,6 +222,9 @@ func (s *sup) bootSteps(b *bootState) error {
 	var proc *nsinit.Process
 	if s.restore != "" {
 		proc, err = s.restoreInit(spec)
+		// The restorer did what the prestart steps do (the network's
+		// host side); their poststop steps are owed as after a boot.
+		b.prestarted = err == nil
 	} else {
 		proc, err = nsinit.Start(ctx, cfg, nsinit.Options{
 			Console:     s.console.slave,

@@ -159,8 +159,28 @@ func hostSysctls(hostIf string, ipv6 bool) [][2]string {
 // Up creates the container's venet pair and routes addrs to it. The
 // container must be running (e.Guest set). On error nothing stays.
 func Up(e *Env, addrs []netip.Prefix, nb Neighbours) (*State, error) {
+	if err := Pair(e, nil); err != nil {
+		return nil, err
+	}
+	st, err := Route(e, addrs, nb)
+	if err != nil {
+		e.Host.DelLink(HostIf(e.CT))
+		return nil, err
+	}
+	return st, nil
+}
+
+// Pair is the first half of Up: the pair, its host end up with the
+// gateways, the container's end up with its default routes and addrs
+// (Route adds them when nil), but nothing on the host routes to it yet.
+// A restore makes the pair before CRIU restores the container's sockets,
+// which need their addresses, and routes to it (Route) only once CRIU
+// has locked the container's network: a packet from the LAN in between
+// would meet no socket and reset the connection. The container must be
+// running (e.Guest set). On error nothing stays.
+func Pair(e *Env, addrs []netip.Prefix) error {
 	if e.Guest == nil {
-		return nil, errors.New("setting up venet: the container is not running")
+		return errors.New("setting up venet: the container is not running")
 	}
 	hostIf := HostIf(e.CT)
 	r := revert.New()
@@ -168,35 +188,55 @@ func Up(e *Env, addrs []netip.Prefix, nb Neighbours) (*State, error) {
 	err := e.Host.AddVeth(link.Veth{Name: hostIf, PeerName: CTIf, PeerNS: e.GuestNS, Alias: Alias(e.CT),
 		MAC: link.StableMAC(strconv.Itoa(e.CT), CTIf, "host"), PeerMAC: link.StableMAC(strconv.Itoa(e.CT), CTIf)})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Add(func() { e.Host.DelLink(hostIf) })
 	for _, s := range hostSysctls(hostIf, e.IPv6) {
 		if err := e.Sysctl.Set(s[0], s[1]); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := e.Host.AddAddr(hostIf, link.Addr{Prefix: netip.PrefixFrom(GatewayV4, 32)}); err != nil {
-		return nil, err
+		return err
 	}
 	if e.IPv6 {
 		if err := e.Host.AddAddr(hostIf, link.Addr{Prefix: netip.PrefixFrom(GatewayV6, 64), NoDAD: true}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := e.Host.SetUp(hostIf); err != nil {
-		return nil, err
+		return err
 	}
 	for _, l := range []string{"lo", CTIf} {
 		if err := e.Guest.SetUp(l); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, rt := range defaultRoutes(e.IPv6) {
 		if err := e.Guest.ReplaceRoute(rt); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	for _, p := range addrs {
+		if p.Addr().Is6() && !e.IPv6 {
+			return fmt.Errorf("address %s: IPv6 is disabled (ipv6 = false)", p)
+		}
+		if err := e.Guest.AddAddr(CTIf, guestAddr(p)); err != nil {
+			return err
+		}
+	}
+	r.Success()
+	return nil
+}
+
+// Route is the second half of Up, on the pair Pair made: the
+// anti-spoofing rules, and each address's host route and proxy entries
+// (and its container address, when e.Guest is set), then the
+// announcements. On error what Route did is undone; the pair stays.
+func Route(e *Env, addrs []netip.Prefix, nb Neighbours) (*State, error) {
+	hostIf := HostIf(e.CT)
+	r := revert.New()
+	defer r.Fail()
 	var plain []netip.Addr
 	for _, p := range addrs {
 		plain = append(plain, p.Addr())

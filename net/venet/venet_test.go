@@ -381,3 +381,52 @@ func TestSysctlNeeds(t *testing.T) {
 		t.Errorf("still missing after Apply: %v", m)
 	}
 }
+
+// TestPairThenRoute: a restore's two halves make what Up makes, and the
+// first leaves the host routing nothing to the container (CRIU has not
+// locked its network yet).
+func TestPairThenRoute(t *testing.T) {
+	addrs := prefixes("192.0.2.10", "2001:db8::10")
+	up := newWorld()
+	if _, err := Up(up.env, addrs, Neighbours{Mode: "detect"}); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld()
+	if err := Pair(w.env, addrs); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.host.State(); strings.Contains(s, "192.0.2.10") || strings.Contains(s, "2001:db8::10") || strings.Contains(s, "proxy") {
+		t.Fatalf("the node routes to the container before Route:\n%s", s)
+	}
+	if len(w.announced) > 0 {
+		t.Fatalf("announced before Route: %v", w.announced)
+	}
+	env := *w.env
+	env.Guest = nil // as the restore's second half runs it
+	if _, err := Route(&env, addrs, Neighbours{Mode: "detect"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.state(), up.state(); got != want {
+		t.Fatalf("Pair + Route made\n%s\nUp makes\n%s", got, want)
+	}
+}
+
+// TestRouteFailureKeepsPair: a failed Route undoes its rules and routes
+// and leaves the pair to its caller.
+func TestRouteFailureKeepsPair(t *testing.T) {
+	addrs := prefixes("192.0.2.10", "192.0.2.11")
+	w := newWorld()
+	if err := Pair(w.env, addrs); err != nil {
+		t.Fatal(err)
+	}
+	paired := w.state()
+	w.host.FailOn = "192.0.2.11"
+	env := *w.env
+	env.Guest = nil
+	if _, err := Route(&env, addrs, Neighbours{Mode: "detect"}); err == nil {
+		t.Fatal("Route succeeded despite the failure")
+	}
+	if got := w.state(); got != paired {
+		t.Fatalf("after a failed Route\n%s\nwant the pair alone\n%s", got, paired)
+	}
+}

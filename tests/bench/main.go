@@ -15,6 +15,8 @@
 //	    (first use, cached, N in a row and at once), disk space of N containers
 //	migrate offline vzmigrate between two nodes (total, downtime seen by the
 //	    LAN peer), snapshot and backup/restore-backup against tar | zstd
+//	chkpnt checkpoint and restore of the busybox guest (CRIU), dump size,
+//	    against lxc-checkpoint with the same CRIU
 //
 // Run it as root through `make bench` (which builds bin/vzctl first). It
 // installs missing peers with apt-get, works under /var/lib/govz-bench (never
@@ -54,7 +56,7 @@ type config struct {
 	unpackFS   string // "loop" (a new ext4 per unpack) or "host"
 }
 
-var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage", "provision", "migrate"}
+var allSections = []string{"unpack", "busybox", "debian", "stop", "exec", "density", "net", "res", "storage", "provision", "migrate", "chkpnt"}
 
 func parseFlags() config {
 	var c config
@@ -137,6 +139,7 @@ func run(ctx context.Context, cfg config) (code int) {
 		{"storage", b.sectionStorage},
 		{"provision", b.sectionProvision},
 		{"migrate", b.sectionMigrate},
+		{"chkpnt", b.sectionChkpnt},
 	}
 	var tables []*table
 	failed := false

@@ -170,9 +170,12 @@ type stageTime struct {
 
 // migrate runs vzmigrate --json on the source, timing its stages as its
 // events arrive; it returns the total, the stages and the last line.
-func (w *migWorld) migrate(id string) (time.Duration, []stageTime, string, error) {
-	c := exec.CommandContext(w.b.ctx, "nsenter", "--net="+netnsPath(w.ns[0]), "--", w.vzmigBin,
-		"--ssh="+w.sshOpts, "--json", "root@10.79.0.3", id)
+func (w *migWorld) migrate(id string, online bool) (time.Duration, []stageTime, string, error) {
+	args := []string{"--net=" + netnsPath(w.ns[0]), "--", w.vzmigBin, "--ssh=" + w.sshOpts, "--json"}
+	if online {
+		args = append(args, "--online")
+	}
+	c := exec.CommandContext(w.b.ctx, "nsenter", append(args, "root@10.79.0.3", id)...)
 	c.Env = append(os.Environ(), "VZ_ROOT="+w.root[0])
 	var errb strings.Builder
 	c.Stderr = &errb
@@ -212,11 +215,13 @@ func (w *migWorld) migrate(id string) (time.Duration, []stageTime, string, error
 }
 
 // sectionMigrate times offline vzmigrate of a running busybox and a running
-// Debian guest between two nodes, with the downtime the LAN peer sees, and
+// Debian guest between two nodes, with the downtime the LAN peer sees, live
+// vzmigrate --online of an idle routed busybox (the same gap, and the
+// freeze as vzmigrate counts it), and
 // snapshot, backup and restore-backup of the Debian tree against
 // tar | zstd of the same tree.
 func (b *bench) sectionMigrate() (*table, error) {
-	t := &table{title: "migrate: offline vzmigrate between two nodes; snapshot, backup, restore-backup", peers: []string{peerTar}}
+	t := &table{title: "migrate: offline and online vzmigrate between two nodes; snapshot, backup, restore-backup", peers: []string{peerTar}}
 	w, err := b.newMigWorld()
 	if err != nil {
 		return t, err
@@ -227,9 +232,13 @@ func (b *bench) sectionMigrate() (*table, error) {
 	}
 	defer p.close()
 	var errs []string
-	guests := []struct{ name, tmpl, wait, id, addr string }{
+	guests := []struct {
+		name, tmpl, wait, id, addr string
+		online                     bool
+	}{
 		{name: "busybox", tmpl: b.tmplBusybox},
 		{name: "Debian", tmpl: b.tmplDebian, wait: "--wait"},
+		{name: "busybox online", tmpl: b.tmplBusybox, online: true},
 	}
 	// All created before the first moves: a container created after
 	// another left would get its freed ID range, which the destination
@@ -256,7 +265,7 @@ func (b *bench) sectionMigrate() (*table, error) {
 		var stages []stageTime
 		gap, replies, err := p.longestGap(netip.MustParseAddr(addr), func() error {
 			var err error
-			total, stages, out, err = w.migrate(id)
+			total, stages, out, err = w.migrate(id, g.online)
 			return err
 		}, 120*time.Second)
 		if err != nil {
@@ -273,7 +282,11 @@ func (b *bench) sectionMigrate() (*table, error) {
 		json.Unmarshal([]byte(lastLine(out)), &res)
 		t.add(row{what: g.name + ": vzmigrate total (ms)", ours: one(ms(total))})
 		t.add(row{what: g.name + ": downtime, LAN peer's longest ping gap (ms)", ours: one(ms(gap))})
-		t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
+		if g.online {
+			t.add(row{what: g.name + ": downtime, freeze to running on the destination (ms)", ours: one(res.Result.Downtime * 1000)})
+		} else {
+			t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
+		}
 		t.add(row{what: g.name + ": bytes streamed (MiB)", ours: one(float64(res.Result.Bytes) / (1 << 20))})
 		for _, s := range stages {
 			t.add(row{what: g.name + ":   stage " + s.name + " (ms)", ours: one(ms(s.d))})
@@ -285,6 +298,7 @@ func (b *bench) sectionMigrate() (*table, error) {
 	}
 	t.note("two nodes: network namespaces on one LAN bridge, VZ_ROOTs on the work area's fs (dir layout), ssh to an sshd of the bench's own")
 	t.note("offline: stop, stream (backup format, zstd) through ssh into vzctl receive, start there; one run each (a migration moves the container)")
+	t.note("online: the same stream while it runs, memory pre-dumps (none where the kernel has no soft-dirty bits), rsync, then the freeze: CRIU dump, unmount, rsync, images through ssh, vzctl restore there; downtime as vzmigrate counts it, freeze to restored")
 	t.note("gap: the LAN peer sends an ICMP echo every 1 ms from before vzmigrate until the first reply from the destination; the longest time between replies")
 	t.note("backup rows: the Debian tree stopped, without a user namespace (the restored copy beside it keeps its ID range); GNU tar = tar --numeric-owner --xattrs -c | zstd -3 (and zstd -d | tar -x) of the same private area")
 	if len(errs) > 0 {

@@ -1,0 +1,121 @@
+package migrate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"govz/ct/vzerror"
+)
+
+// The switch: one ssh session, opened before the freeze, receives the
+// final images and runs vzctl restore on the word go, so that the freeze
+// pays neither for an ssh session nor for a remote shell. Its stdin
+// carries a line with the archive's size, the archive (a tar of the final
+// images), then "go" once the last sync is done too; anything else (the
+// session's stdin closed early) makes it exit without restoring. coreutils
+// head -c reads no byte past its count and the shell's read no byte past
+// its line, so the three parts stay apart on one pipe.
+
+// Exit codes of the switch script before vzctl restore runs.
+const (
+	switchNoImages = 250 // receiving the images failed
+	switchAborted  = 251 // no go: the source gave up
+)
+
+type pendingSwitch struct {
+	m     *migration
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+}
+
+// startSwitch opens the session that will restore the container from
+// rdump/final on the destination.
+func (m *migration) startSwitch(rdump string) (*pendingSwitch, error) {
+	rd := shq(rdump)
+	script := fmt.Sprintf(`mkdir -p %s && read -r n && head -c "$n" | tar --numeric-owner -C %s -xpf - || exit %d; `+
+		`read -r go && [ "$go" = go ] || exit %d; exec %s restore %d --dumpfile %s`,
+		rd, rd, switchNoImages, switchAborted, shq(m.o.RemoteVzctl), m.id, shq(filepath.Join(rdump, "final")))
+	p := &pendingSwitch{m: m, cmd: m.ssh(script)}
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fail(ExitConnect, "running ssh: %v", err)
+	}
+	return p, nil
+}
+
+// images sends directory parent/name (with parent's own owner and mode)
+// and returns its size.
+func (p *pendingSwitch) images(parent, name string) (int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(parent), ".vzmigrate-images-")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	tar := exec.Command("tar", "--numeric-owner", "-C", parent, "-cf", "-", "--no-recursion", ".", "--recursion", "./"+name)
+	var terr strings.Builder
+	tar.Stdout, tar.Stderr = f, &terr
+	if err := tar.Run(); err != nil {
+		return 0, fail(ExitCopy, "archiving %s: %v: %s", filepath.Join(parent, name), err, lastLine(terr.String()))
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+	}
+	if _, err := fmt.Fprintf(p.stdin, "%d\n", size); err != nil {
+		return 0, fail(ExitCopy, "sending the images to %s: %v", p.m.o.Dest, err)
+	}
+	if _, err := io.Copy(p.stdin, f); err != nil {
+		return 0, fail(ExitCopy, "sending the images to %s: %v", p.m.o.Dest, err)
+	}
+	return size, nil
+}
+
+// commit says go and returns vzctl restore's exit code there (255: ssh
+// failed) and output.
+func (p *pendingSwitch) commit() (int, string) {
+	_, err := io.WriteString(p.stdin, "go\n")
+	p.stdin.Close()
+	werr := p.cmd.Wait()
+	out := strings.TrimSpace(p.out.String())
+	var ee *exec.ExitError
+	switch {
+	case errors.As(werr, &ee):
+		return ee.ExitCode(), out
+	case werr != nil || err != nil:
+		return -1, strings.TrimSpace(fmt.Sprint(errors.Join(werr, err), " ", out))
+	}
+	return 0, out
+}
+
+// abort ends the session without a restore.
+func (p *pendingSwitch) abort() {
+	p.stdin.Close()
+	p.cmd.Wait()
+}
+
+// switchFailure describes a failed switch.
+func (m *migration) switchFailure(code int, out string) error {
+	switch code {
+	case switchNoImages:
+		return fail(ExitCopy, "sending the images of container %d to %s: %s", m.id, m.o.Dest, lastLine(out))
+	case switchAborted:
+		return fail(ExitCopy, "container %d: the switch on %s was cut short: %s", m.id, m.o.Dest, lastLine(out))
+	}
+	return fail(ExitDestStart, "restoring container %d on %s: exit %s: %s", m.id, m.o.Dest, strconv.Itoa(code), out)
+}
