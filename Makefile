@@ -17,7 +17,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # main). Our man pages and completion are plain roff (internal/clidoc).
 TAGS     := urfave_cli_no_docs
 CMDS     := vzctl vzlist vztmpl vzmigrate vzifup-post
-DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 openssh-server \
+DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 openssh-server rsync \
             btrfs-progs e2fsprogs iproute2 iptables nftables util-linux attr libcap2-bin procps psmisc \
             lxcfs zsh man-db \
             qemu-system-x86 qemu-utils linux-image-amd64 initramfs-tools

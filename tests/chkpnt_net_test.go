@@ -87,13 +87,19 @@ var (
 // more (duplicate address detection on a new host end).
 func (w *netWorld) settled() string {
 	w.t.Helper()
+	// No tentative address, and the same twice in a row: the kernel adds
+	// a new host end's link-local address and, a moment after its duplicate
+	// address detection, the address's local route.
+	prev := ""
 	for i := 0; i < 50; i++ {
-		if s := w.state(); !strings.Contains(s, "tentative") {
+		s := w.state()
+		if !strings.Contains(s, "tentative") && s == prev {
 			return s
 		}
-		time.Sleep(100 * time.Millisecond)
+		prev = s
+		time.Sleep(200 * time.Millisecond)
 	}
-	w.t.Fatal("an address of the node stayed tentative")
+	w.t.Fatal("the node's network state did not settle")
 	return ""
 }
 
