@@ -25,7 +25,7 @@ DEB_PKGS := busybox-static debootstrap tar gzip pigz xz-utils zstd bzip2 openssh
 # and benchmarks.
 DEV_CACHE ?= /var/cache/govz-dev
 
-.PHONY: FORCE all build man completion deb deb-check deps install template template-debian debian-template guest-templates demo test bench vet lint clean
+.PHONY: FORCE all build man completion deb deb-check deps deps-packages criu install template template-debian debian-template guest-templates demo test bench vet lint clean
 
 all: build
 
@@ -78,10 +78,15 @@ deb: build man completion
 deb-check:
 	sh packaging/deb-check.sh $$(ls -t govz_*.deb | head -1)
 
-deps:
+# deps = deps-packages, then criu (one after the other: both use apt).
+# CI runs criu beside the template builds instead (.ci/run).
+deps: deps-packages
+	CRIU_CACHE=$(DEV_CACHE)/criu sh scripts/deps-criu.sh
+deps-packages:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)"; exit 1; fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS); }
+criu:
 	CRIU_CACHE=$(DEV_CACHE)/criu sh scripts/deps-criu.sh
 
 install: build man completion

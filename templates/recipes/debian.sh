@@ -182,9 +182,17 @@ rm -f /var/lib/dbus/machine-id
 [ -z "$auto" ] || apt-mark auto $auto >/dev/null
 DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-unsafe-io -o APT::AutoRemove::RecommendsImportant=false \
 	-o APT::AutoRemove::SuggestsImportant=false autoremove --purge
+installed() { dpkg-query -W -f '${Status}\n' "$1" 2>/dev/null | grep -q ' installed$'; }
+# ifupdown's postinst made /etc/network/interfaces, which its purge leaves:
+# net/guest would take the guest for an ifupdown one, and NetworkManager's
+# ifupdown plugin would leave the interfaces it names unmanaged.
+if ! installed ifupdown; then
+	rm -f /etc/network/interfaces
+	rmdir /etc/network/interfaces.d /etc/network 2>/dev/null || true
+fi
 # The links the base's configuration made for systemd stay behind a purged
 # systemd (those packages' scripts made stay, as in a debootstrapped tree).
-if ! dpkg-query -W -f '${Status}\n' systemd 2>/dev/null | grep -q ' installed$'; then
+if ! installed systemd; then
 	sysdir=/etc/systemd/system
 	for u in $masked; do
 		[ "$(readlink "$sysdir/$u" 2>/dev/null)" != /dev/null ] || rm -f "$sysdir/$u"
