@@ -35,6 +35,13 @@ type BuildOptions struct {
 	// "ifupdown" (default), "networkd", "netplan" or "networkmanager".
 	// Anything but ifupdown needs systemd.
 	Network string
+	// Base names a template in CacheDir the debian recipe starts from
+	// instead of debootstrap: one of the same distribution, release and
+	// architecture (debian-12-x86_64 for debian-12-x86_64-sysvinit). The
+	// result has the package set and configuration a debootstrap build
+	// gets, with the base's package versions where they satisfy it; only
+	// what differs is downloaded.
+	Base string
 	// Mirror overrides the archive URL the debian recipe downloads from;
 	// the default is the host's own Debian (or Ubuntu) mirror from
 	// /etc/apt, else the distribution's main archive.
@@ -87,6 +94,12 @@ func Build(ctx context.Context, recipeName string, opt BuildOptions) (string, er
 	r, err := resolveRecipe(recipeName, opt, runtime.GOARCH, "/etc/apt")
 	if err != nil {
 		return "", err
+	}
+	if opt.Base != "" {
+		r, err = withBase(r, Cache{Dir: opt.CacheDir}, opt.Base)
+		if err != nil {
+			return "", err
+		}
 	}
 	if recipeName == "busybox" {
 		err = checkStatic(busyboxPath)

@@ -28,6 +28,8 @@
 //	DISTRO    debian recipe: debian or ubuntu
 //	SUITE     debian recipe: release code name (bookworm, noble, ...)
 //	MIRROR    debian recipe: archive URL
+//	BASE      debian recipe, optional: the cached template to start from
+//	          instead of debootstrap (BuildOptions.Base)
 //
 // It reports progress by printing "phase: TEXT" lines and explains a failure
 // with an "error: TEXT" line before exiting non-zero. Build then packs ROOTFS

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,5 +127,51 @@ func TestCheckStatic(t *testing.T) {
 	err = checkStatic(notELF)
 	if err == nil || !strings.Contains(err.Error(), "busybox-static") {
 		t.Errorf("script: %v, want an error telling to install busybox-static", err)
+	}
+}
+
+func TestWithBase(t *testing.T) {
+	noApt := t.TempDir()
+	c := Cache{Dir: t.TempDir()}
+	for _, n := range []string{"debian-12-x86_64.tar.gz", "debian-12-x86_64-netplan.tar.zst", "debian-13-x86_64.tar.gz"} {
+		if err := os.WriteFile(filepath.Join(c.Dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolve := func(recipe string, opt BuildOptions) recipe {
+		t.Helper()
+		r, err := resolveRecipe(recipe, opt, "amd64", noApt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	sysv := resolve("debian", BuildOptions{Init: "sysvinit"})
+	for base, file := range map[string]string{"debian-12-x86_64": "debian-12-x86_64.tar.gz", "debian-12-x86_64-netplan": "debian-12-x86_64-netplan.tar.zst"} {
+		r, err := withBase(sysv, c, base)
+		if err != nil {
+			t.Fatalf("base %s: %v", base, err)
+		}
+		if want := "BASE=" + filepath.Join(c.Dir, file); !slices.Contains(r.env, want) {
+			t.Errorf("base %s: env %q lacks %s", base, r.env, want)
+		}
+	}
+	bad := []struct {
+		r    recipe
+		base string
+		want error
+	}{
+		{sysv, "debian-13-x86_64", vzerror.ErrInvalidValue},          // another release
+		{sysv, "debian-12-x86_64x", vzerror.ErrInvalidValue},         // not a flavour of the stem
+		{sysv, "debian-12-x86_64-sysvinit", vzerror.ErrInvalidValue}, // itself
+		{sysv, "debian-12-x86_64-openrc", vzerror.ErrTemplateMissing},
+		{sysv, "../debian-12-x86_64", vzerror.ErrInvalidValue},
+		{resolve("busybox", BuildOptions{}), "busybox-x86_64", vzerror.ErrInvalidValue},
+		{resolve("debian", BuildOptions{Suite: "trixie"}), "debian-12-x86_64", vzerror.ErrInvalidValue},
+	}
+	for _, b := range bad {
+		if _, err := withBase(b.r, c, b.base); !errors.Is(err, b.want) {
+			t.Errorf("%s from %s: %v, want %v", b.r.template, b.base, err, b.want)
+		}
 	}
 }

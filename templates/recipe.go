@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 
 	"govz/ct/vzerror"
@@ -25,8 +26,11 @@ func Recipes() []string {
 type recipe struct {
 	name     string
 	template string
-	script   []byte
-	env      []string
+	// stem is the template name without its flavour (debian-12-x86_64):
+	// what a base template's name must start with.
+	stem   string
+	script []byte
+	env    []string
 }
 
 // resolveRecipe checks a build request and turns it into a recipe for the
@@ -65,7 +69,8 @@ func resolveRecipe(name string, opt BuildOptions, goarch, aptDir string) (recipe
 		if err != nil {
 			return recipe{}, err
 		}
-		r.template = rel.templateName(a) + v.flavour()
+		r.stem = rel.templateName(a)
+		r.template = r.stem + v.flavour()
 		r.env = []string{"DISTRO=" + rel.distro, "SUITE=" + suite, "MIRROR=" + mirror,
 			"INIT=" + v.init, "NETWORK=" + v.network}
 	default:
@@ -107,4 +112,26 @@ func checkStatic(path string) error {
 			path, libs, hint, vzerror.ErrSystem)
 	}
 	return nil
+}
+
+// withBase makes r start from the cached template base instead of a fresh
+// tree. The base must be of the same distribution, release and architecture
+// (its name is r's stem, or the stem and a flavour) and must not be the
+// template being built.
+func withBase(r recipe, c Cache, base string) (recipe, error) {
+	if r.stem == "" {
+		return recipe{}, fmt.Errorf("recipe %s takes no base template: %w", r.name, vzerror.ErrInvalidValue)
+	}
+	if base == r.template {
+		return recipe{}, fmt.Errorf("base template %s is the template being built: %w", base, vzerror.ErrInvalidValue)
+	}
+	if base != r.stem && !strings.HasPrefix(base, r.stem+"-") {
+		return recipe{}, fmt.Errorf("base template %q is not a %s template: %w", base, r.stem, vzerror.ErrInvalidValue)
+	}
+	path, err := c.Find(base)
+	if err != nil {
+		return recipe{}, fmt.Errorf("base template: %w", err)
+	}
+	r.env = append(slices.Clip(r.env), "BASE="+path)
+	return r, nil
 }

@@ -40,6 +40,7 @@ func buildCommand() *cli.Command {
 				Flags: append(common(),
 					&cli.StringFlag{Name: "suite", Value: templates.DefaultSuite, Usage: "release code name: bookworm, trixie, jammy, noble, ..."},
 					&cli.StringFlag{Name: "mirror", Usage: "archive `URL` (default: the host's apt mirror)"},
+					&cli.StringFlag{Name: "base", Usage: "start from the cached `TEMPLATE` of the same release (debian-12-x86_64) instead of debootstrap: apt adds and removes what differs"},
 					&cli.StringFlag{Name: "init", Value: templates.Inits[0], Usage: "the guest's init: " + strings.Join(templates.Inits, ", ")},
 					&cli.StringFlag{Name: "network", Value: templates.Networks[0], Usage: "what configures the guest's network: " +
 						strings.Join(templates.Networks, ", ") + " (all but ifupdown need systemd)"},
@@ -72,6 +73,7 @@ func runBuild(recipe string) cli.ActionFunc {
 			CacheDir: dir,
 			Suite:    c.String("suite"),
 			Mirror:   c.String("mirror"),
+			Base:     c.String("base"),
 			Init:     c.String("init"),
 			Network:  c.String("network"),
 			Compress: c.String("compress"),

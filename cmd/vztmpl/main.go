@@ -3,7 +3,7 @@
 //
 //	vztmpl list [-H] [-j]
 //	vztmpl build busybox [--compress gz|xz|zst] [--force]
-//	vztmpl build debian [--suite S] [--mirror URL] [--init I] [--network N] [--compress gz|xz|zst] [--force]
+//	vztmpl build debian [--suite S] [--mirror URL] [--init I] [--network N] [--base TEMPLATE] [--compress gz|xz|zst] [--force]
 //
 // The cache is the cache/ directory of the template area in the global
 // config ($VZ_ROOT/template/cache by default, VZ_ROOT defaulting to /vz)
