@@ -12,6 +12,7 @@ import (
 
 	"govz/ct/rootfs"
 	"govz/ct/vzerror"
+	"govz/internal/mountinfo"
 )
 
 // Inspect gathers t's processes and console from /proc: pids are the
@@ -57,16 +58,14 @@ func readMasks(path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	ms, err := mountinfo.Parse(string(b))
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER"
-		pre, post, ok := strings.Cut(l, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 1 || g[0] != "tmpfs" {
-			continue
-		}
-		if mp := f[4]; slices.Contains(rootfs.Masked, mp) && !slices.Contains(out, mp) {
-			out = append(out, mp)
+	for _, m := range ms {
+		if m.FSType == "tmpfs" && slices.Contains(rootfs.Masked, m.MountPoint) && !slices.Contains(out, m.MountPoint) {
+			out = append(out, m.MountPoint)
 		}
 	}
 	return out, nil
