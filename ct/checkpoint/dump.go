@@ -45,7 +45,7 @@ func Dump(e Engine, t *Target, dir string) error {
 		}
 		return err
 	}
-	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, DevOwner: t.DevOwner}); err != nil {
+	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, CgroupFS: t.CgroupFS, DevOwner: t.DevOwner}); err != nil {
 		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	d, err := os.Open(dir)
@@ -117,6 +117,18 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 		}
 		defer undoMask()
 	}
+	cgDir := ""
+	if len(m.CgroupFS) > 0 {
+		cgDir, err = os.MkdirTemp(work, "govz-restore-cgroupfs-")
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		undoCg, err := prepareCgroupFS(cgDir, m.CgroupFS, m.DevOwner[0], m.DevOwner[1])
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		defer undoCg()
+	}
 	if len(t.UIDMap) > 0 {
 		root, undoRoot, err := idmappedRoot(t.Rootfs, work, t.UIDMap, t.GIDMap)
 		if err != nil {
@@ -139,7 +151,7 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	if rn.Notify == nil {
 		rn.Notify = criu.NoNotify{}
 	}
-	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir)
+	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir, cgDir)
 	if err := e.Restore(opts, rn); err != nil {
 		if rn.err != nil {
 			// The caller's own step failed (the host side of the

@@ -53,6 +53,9 @@ type Target struct {
 	// Masks are the container's masked directories (empty read-only
 	// tmpfs mounts, rootfs.Masked), as its root sees them.
 	Masks []string
+	// CgroupFS, when set, is the content of the container's read-only
+	// /sys/fs/cgroup tmpfs (cgroup v1), which the dump leaves out.
+	CgroupFS []CgroupEntry
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
@@ -236,6 +239,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	for _, m := range t.Masks {
 		o.External = append(o.External, "mnt["+m+"]:"+maskKey)
 	}
+	if len(t.CgroupFS) > 0 {
+		o.External = append(o.External, "mnt[/sys/fs/cgroup]:"+cgroupFSKey)
+	}
 	// The notify socket and readiness fifo are bound onto files in the
 	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
 	// (the locked mounts allow no clean copy, see devKey): tar skips the
@@ -255,8 +261,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 // worker inherits it); console is the old one, as the dump recorded it.
 // dev is the host path of the /dev tmpfs to bind, consolePath one of the
 // new console pty slave, mask one of the empty read-only tmpfs for the
-// masked directories ("" when the dump has none).
-func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask string) *rpc.CriuOpts {
+// masked directories ("" when the dump has none), cgroupFS one of the
+// /sys/fs/cgroup tmpfs ("" when the dump saved it).
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask, cgroupFS string) *rpc.CriuOpts {
 	o := common(t)
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("restore.log")
@@ -267,6 +274,9 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
 	if mask != "" {
 		o.External = append(o.External, "mnt["+maskKey+"]:"+mask)
+	}
+	if cgroupFS != "" {
+		o.External = append(o.External, "mnt["+cgroupFSKey+"]:"+cgroupFS)
 	}
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
