@@ -284,6 +284,35 @@ func TestChkpntOldCRIU(t *testing.T) {
 	}
 }
 
+// TestRestoreOldCRIU: a restore asks CRIU's version only once it failed
+// (ct/checkpoint Restore); Debian's 3.17 is still named as the reason,
+// exit 17, and the dump stays.
+func TestRestoreOldCRIU(t *testing.T) {
+	needCRIU(t)
+	if _, err := os.Stat("/usr/sbin/criu"); err != nil {
+		t.Fatalf("Debian's criu package (3.17) is needed for this test: %v", err)
+	}
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "start", "101")
+	n.ok("vzctl", "chkpnt", "101")
+	n.writeFile("conf/vz.toml", n.baseVZConf()+"criu_path = \"/usr/sbin/criu\"\n")
+	r := n.fails(17, "vzctl", "restore", "101")
+	if !strings.Contains(r.err, "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
+		t.Fatalf("want the found version and the minimum named, got %q", r.err)
+	}
+	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
+		t.Fatalf("status after a failed restore: %q", s)
+	}
+	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
+		t.Fatalf("dump lost by a failed restore: %v", err)
+	}
+	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
+		t.Fatalf("failed restore left cgroups %v", d)
+	}
+	noRestoreMounts(t)
+}
+
 // TestChkpntForeignIfaceRefused: an interface govz did not make (here a
 // bridge the guest added) has no host side a restore could rebuild:
 // refused up front naming it, exit 16, and the container keeps running
