@@ -28,9 +28,10 @@ func createDebian(n *node, id string) {
 // and its children, "PID comm" per line, by PID.
 func allGuestProcs(n *node, id string) string {
 	n.t.Helper()
-	r := n.ok("vzctl", "exec", id, `for p in /proc/[0-9]*; do i=${p#/proc/}; [ "$i" = $$ ] && continue; pp=$(awk '/^PPid:/{print $2}' $p/status 2>/dev/null) || continue; [ -z "$pp" ] || [ "$pp" = $$ ] && continue; echo "$i $(cat $p/comm)"; done | sort -n`)
+	r := n.ok("vzctl", "exec", id, `for p in /proc/[0-9]*; do i=${p#/proc/}; [ "$i" = $$ ] && continue; pp=$(awk '/^PPid:/{print $2}' $p/status 2>/dev/null) || continue; [ -z "$pp" ] || [ "$pp" = $$ ] && continue; c=$(cat $p/comm 2>/dev/null) || continue; echo "$i $c"; done | sort -n`)
 	// The counter loop's sleep comes and goes five times a second: which
-	// one a listing catches is chance, not what the restore kept.
+	// one a listing catches is chance, not what the restore kept. One
+	// that ended between its status and its comm is left out above.
 	var keep []string
 	for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
 		if !strings.HasSuffix(l, " sleep") {

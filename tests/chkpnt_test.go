@@ -104,6 +104,7 @@ func TestChkpntRestoreBusybox(t *testing.T) {
 	n.ok("vzctl", "create", "101")
 	startCounter(n, "101")
 	before := guestProcs(n, "101")
+	cgBefore := guestCgroupFS(n, "101")
 
 	t0 := time.Now()
 	n.ok("vzctl", "chkpnt", "101")
@@ -122,6 +123,15 @@ func TestChkpntRestoreBusybox(t *testing.T) {
 	dump := n.path("dump/Dump.101")
 	if _, err := os.Stat(filepath.Join(dump, "pstree.img")); err != nil {
 		t.Fatalf("no dump: %v", err)
+	}
+	// On a cgroup v1 host the guest's /sys/fs/cgroup is a read-only
+	// tmpfs of mount points, which the dump records instead of saving.
+	meta, err := os.ReadFile(filepath.Join(dump, "govz.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1 := strings.Contains(cgBefore, "tmpfs"); v1 != strings.Contains(string(meta), `"cgroupfs"`) {
+		t.Fatalf("guest /sys/fs/cgroup %q, dump record %s", cgBefore, meta)
 	}
 
 	t0 = time.Now()
@@ -146,6 +156,10 @@ func TestChkpntRestoreBusybox(t *testing.T) {
 		t.Fatalf("dump left after a successful restore: %v", err)
 	}
 	noRestoreMounts(t)
+	t.Logf("guest /sys/fs/cgroup: %q", cgBefore)
+	if cg := guestCgroupFS(n, "101"); cg != cgBefore {
+		t.Fatalf("/sys/fs/cgroup changed across checkpoint/restore:\nbefore %q\nafter  %q", cgBefore, cg)
+	}
 	t.Logf("busybox (%s mode): chkpnt %d ms, restore %d ms (vzctl wall time)", idMode(), dumpMS, restoreMS)
 	// The masked directories are still empty and read-only (the restore
 	// binds one read-only tmpfs on them instead of restoring each).
@@ -270,6 +284,35 @@ func TestChkpntOldCRIU(t *testing.T) {
 	}
 }
 
+// TestRestoreOldCRIU: a restore asks CRIU's version only once it failed
+// (ct/checkpoint Restore); Debian's 3.17 is still named as the reason,
+// exit 17, and the dump stays.
+func TestRestoreOldCRIU(t *testing.T) {
+	needCRIU(t)
+	if _, err := os.Stat("/usr/sbin/criu"); err != nil {
+		t.Fatalf("Debian's criu package (3.17) is needed for this test: %v", err)
+	}
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	n.ok("vzctl", "start", "101")
+	n.ok("vzctl", "chkpnt", "101")
+	n.writeFile("conf/vz.toml", n.baseVZConf()+"criu_path = \"/usr/sbin/criu\"\n")
+	r := n.fails(17, "vzctl", "restore", "101")
+	if !strings.Contains(r.err, "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
+		t.Fatalf("want the found version and the minimum named, got %q", r.err)
+	}
+	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
+		t.Fatalf("status after a failed restore: %q", s)
+	}
+	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
+		t.Fatalf("dump lost by a failed restore: %v", err)
+	}
+	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
+		t.Fatalf("failed restore left cgroups %v", d)
+	}
+	noRestoreMounts(t)
+}
+
 // TestChkpntForeignIfaceRefused: an interface govz did not make (here a
 // bridge the guest added) has no host side a restore could rebuild:
 // refused up front naming it, exit 16, and the container keeps running
@@ -290,4 +333,13 @@ func TestChkpntForeignIfaceRefused(t *testing.T) {
 	if !w.lanPings("10.77.0.10") {
 		t.Fatal("the container stopped answering after a refused chkpnt")
 	}
+}
+
+// guestCgroupFS is the guest's /sys/fs/cgroup as a comparable text: the
+// file system and options of its mount, each entry with its link target
+// and whether the hierarchy mounted there has files.
+func guestCgroupFS(n *node, id string) string {
+	n.t.Helper()
+	return n.ok("vzctl", "exec", id, `awk '$5 == "/sys/fs/cgroup" {print $6, $(NF-2)}' /proc/self/mountinfo; `+
+		`for f in /sys/fs/cgroup/*; do echo "$f $(readlink $f) $(ls $f/ 2>/dev/null | grep -c procs)"; done`).out
 }

@@ -45,7 +45,7 @@ func Dump(e Engine, t *Target, dir string) error {
 		}
 		return err
 	}
-	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, DevOwner: t.DevOwner}); err != nil {
+	if err := writeMeta(dir, &Meta{ID: t.ID, Console: t.Console, Veths: t.Veths, Masks: t.Masks, CgroupFS: t.CgroupFS, DevOwner: t.DevOwner}); err != nil {
 		return fail(fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrChkpnt))
 	}
 	d, err := os.Open(dir)
@@ -72,10 +72,12 @@ func Dump(e Engine, t *Target, dir string) error {
 // restore's own mounts. nfy
 // sees CRIU's notifications. The dump stays whatever happens: the caller
 // removes it once the container runs.
+//
+// CRIU's version is asked only when the restore failed, to name a too old
+// one as the reason: asking first costs a worker of its own (an exec of
+// CRIU, a twentieth of a second on a loaded 2-CPU host) on every restore,
+// and unlike a dump's, a restore's failure has nothing running to keep.
 func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.Notify) (int, error) {
-	if err := CheckVersion(e, vzerror.ErrRestore); err != nil {
-		return 0, err
-	}
 	m, err := ReadMeta(dir)
 	if err != nil {
 		return 0, fmt.Errorf("container %s: no usable dump in %s: %w: %w", t.ID, dir, err, vzerror.ErrRestore)
@@ -117,6 +119,18 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 		}
 		defer undoMask()
 	}
+	cgDir := ""
+	if len(m.CgroupFS) > 0 {
+		cgDir, err = os.MkdirTemp(work, "govz-restore-cgroupfs-")
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		undoCg, err := prepareCgroupFS(cgDir, m.CgroupFS, m.DevOwner[0], m.DevOwner[1])
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+		}
+		defer undoCg()
+	}
 	if len(t.UIDMap) > 0 {
 		root, undoRoot, err := idmappedRoot(t.Rootfs, work, t.UIDMap, t.GIDMap)
 		if err != nil {
@@ -139,7 +153,7 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 	if rn.Notify == nil {
 		rn.Notify = criu.NoNotify{}
 	}
-	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir)
+	opts := RestoreOptions(t, int(d.Fd()), int(console.Fd()), m.Console, devDir, consolePath, maskDir, cgDir)
 	if err := e.Restore(opts, rn); err != nil {
 		if rn.err != nil {
 			// The caller's own step failed (the host side of the
@@ -147,6 +161,9 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 			// failed restore is vzctl's 17 whatever the cause, so the
 			// cause's class does not travel.
 			return 0, fmt.Errorf("container %s: restore failed: %s: %w", t.ID, rn.err.Error(), vzerror.ErrRestore)
+		}
+		if verr := CheckVersion(e, vzerror.ErrRestore); verr != nil {
+			return 0, fmt.Errorf("container %s: %w", t.ID, verr)
 		}
 		return 0, fmt.Errorf("container %s: restore failed: %s (log: %s): %w",
 			t.ID, logReason(filepath.Join(dir, "restore.log"), err), filepath.Join(dir, "restore.log"), vzerror.ErrRestore)

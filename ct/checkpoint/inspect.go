@@ -48,6 +48,11 @@ func Inspect(id string, initPID int, rootfs string, pids []int) (*Target, error)
 		return nil, fmt.Errorf("container %s: mounts: %w: %w", id, err, vzerror.ErrChkpnt)
 	}
 	t.Masks = masks
+	cg, err := readCgroupFS(fmt.Sprintf("/proc/%d/mountinfo", initPID), fmt.Sprintf("/proc/%d/root", initPID))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: /sys/fs/cgroup: %w: %w", id, err, vzerror.ErrChkpnt)
+	}
+	t.CgroupFS = cg
 	return t, nil
 }
 
@@ -156,6 +161,9 @@ type Meta struct {
 	Veths   []Veth `json:"veths,omitempty"`
 	// Masks are the masked directories the dump left out (maskKey).
 	Masks []string `json:"masks,omitempty"`
+	// CgroupFS is the content of the /sys/fs/cgroup tmpfs the dump left
+	// out (cgroupFSKey), nil when it saved it.
+	CgroupFS []CgroupEntry `json:"cgroupfs,omitempty"`
 	// DevOwner owns the restored /dev tmpfs (prepareDev).
 	DevOwner [2]int `json:"dev_owner"`
 }

@@ -53,6 +53,9 @@ type Target struct {
 	// Masks are the container's masked directories (empty read-only
 	// tmpfs mounts, rootfs.Masked), as its root sees them.
 	Masks []string
+	// CgroupFS, when set, is the content of the container's read-only
+	// /sys/fs/cgroup tmpfs (cgroup v1), which the dump leaves out.
+	CgroupFS []CgroupEntry
 	// DevOwner is the owner (uid, gid) of the container's /dev tmpfs root,
 	// its root user as the host sees it.
 	DevOwner [2]int
@@ -182,13 +185,23 @@ func Preflight(t *Target) error {
 // how the tree was saved.
 func common(t *Target) *rpc.CriuOpts {
 	o := &rpc.CriuOpts{
-		Root:           proto.String(t.Rootfs),
-		LogLevel:       proto.Int32(4),
+		Root: proto.String(t.Rootfs),
+		// Level 4 (debug, ~1,200 lines per busybox dump or restore) is
+		// kept: the log is all an admin has of a failure that seldom
+		// reproduces, and its cost is a write per line, a few ms of a
+		// dump whose time goes to the forks of tar, ip and iptables-save
+		// (compared step by step with lxc-checkpoint's at level 4). The
+		// failure reason (logReason) is the first "Error (" line, which
+		// every level writes.
+		LogLevel: proto.Int32(4),
+		// These cost nothing when the guest has none of what they allow
+		// (CRIU checks them only on meeting a TCP socket, a lock, ...);
+		// lxc-checkpoint passes the first three too.
 		TcpEstablished: proto.Bool(true), // keep the guest's TCP peers
 		FileLocks:      proto.Bool(true),
+		LinkRemap:      proto.Bool(true), // open but unlinked files
 		ExtUnixSk:      proto.Bool(true), // sockets connected to the host's notify socket
 		EvasiveDevices: proto.Bool(true),
-		LinkRemap:      proto.Bool(true), // open but unlinked files
 		// Bind mounts from the host (device nodes, the notify socket and
 		// readiness fifo, bindmounts, LXCFS): saved as references to the
 		// host's mounts, bound again on restore.
@@ -212,6 +225,9 @@ func common(t *Target) *rpc.CriuOpts {
 		ManageCgroups:     proto.Bool(true),
 		ManageCgroupsMode: rpc.CriuCgMode_SOFT.Enum(),
 		// libnftables is linked into CRIU; iptables-restore may be absent.
+		// In process, too: lxc-checkpoint's default (iptables) forks
+		// iptables-restore and ip6tables-restore to lock and again to
+		// unlock the network namespace.
 		NetworkLock: rpc.CriuNetworkLockMethod_NFTABLES.Enum(),
 	}
 	return o
@@ -236,6 +252,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	for _, m := range t.Masks {
 		o.External = append(o.External, "mnt["+m+"]:"+maskKey)
 	}
+	if len(t.CgroupFS) > 0 {
+		o.External = append(o.External, "mnt[/sys/fs/cgroup]:"+cgroupFSKey)
+	}
 	// The notify socket and readiness fifo are bound onto files in the
 	// guest's /run tmpfs. CRIU saves that tmpfs with tar through the binds
 	// (the locked mounts allow no clean copy, see devKey): tar skips the
@@ -255,8 +274,9 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 // worker inherits it); console is the old one, as the dump recorded it.
 // dev is the host path of the /dev tmpfs to bind, consolePath one of the
 // new console pty slave, mask one of the empty read-only tmpfs for the
-// masked directories ("" when the dump has none).
-func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask string) *rpc.CriuOpts {
+// masked directories ("" when the dump has none), cgroupFS one of the
+// /sys/fs/cgroup tmpfs ("" when the dump saved it).
+func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, consolePath, mask, cgroupFS string) *rpc.CriuOpts {
 	o := common(t)
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("restore.log")
@@ -267,6 +287,9 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	o.External = append(o.External, "mnt["+devKey+"]:"+dev, "mnt["+consoleKey+"]:"+consolePath)
 	if mask != "" {
 		o.External = append(o.External, "mnt["+maskKey+"]:"+mask)
+	}
+	if cgroupFS != "" {
+		o.External = append(o.External, "mnt["+cgroupFSKey+"]:"+cgroupFS)
 	}
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})

@@ -139,7 +139,7 @@ func TestRestoreOptions(t *testing.T) {
 	tg := target()
 	tg.Veths = []Veth{{Inside: "venet0", Outside: "venet0.101"}}
 	tg.CgroupRoot = "/govz/101/ct"
-	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", "/run/mask")
+	o := RestoreOptions(tg, 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", "/run/mask", "")
 	for _, want := range []string{"mnt[govz-dev]:/run/dev", "mnt[govz-console]:/proc/9/fd/12", "mnt[govz-mask]:/run/mask"} {
 		if !slices.Contains(o.GetExternal(), want) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
@@ -159,7 +159,7 @@ func TestRestoreOptions(t *testing.T) {
 	if len(o.GetVeths()) != 0 || o.GetEmptyNs() != unix.CLONE_NEWNET {
 		t.Fatalf("veths %v, empty namespaces %#x: want none and the network's", o.GetVeths(), o.GetEmptyNs())
 	}
-	if o := RestoreOptions(target(), 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", ""); o.GetEmptyNs() != 0 {
+	if o := RestoreOptions(target(), 7, 12, Device{Rdev: 0x8801, Dev: 0x19}, "/run/dev", "/proc/9/fd/12", "", ""); o.GetEmptyNs() != 0 {
 		t.Fatalf("a container without interfaces gets its namespace restored by CRIU, got empty %#x", o.GetEmptyNs())
 	}
 	if o.GetLogFile() != "restore.log" || !o.GetTcpEstablished() {
