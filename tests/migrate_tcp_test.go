@@ -55,6 +55,11 @@ func TestMigrateOnlineTCP(t *testing.T) {
 	}
 	res := checkMigrateJSON(t, r.out, 0)
 	t.Logf("online migration with a TCP connection: %.3f s, downtime %.3f s", res["seconds"], res["downtime_seconds"])
+	fr, ok := res["freeze"].(map[string]any)
+	if !ok || fr["dump_seconds"] == nil || fr["restore_seconds"] == nil {
+		t.Errorf("--json result: no freeze times: %v", res)
+	}
+	t.Logf("the freeze: %v", fr)
 	nothingOn(t, src, "101")
 	onlineLeftovers(t, w, "101")
 	if st := dst.status("101"); st != "CTID 101 exist mounted running" {

@@ -200,6 +200,12 @@ func (m *migration) online(res *Result) error {
 	if sent.After(both) {
 		both = sent
 	}
+	res.Freeze = &Freeze{
+		Dump:    dumped.Sub(down).Seconds(),
+		Sync:    synced.Sub(dumped).Seconds(),
+		Images:  sent.Sub(dumped).Seconds(),
+		Restore: restored.Sub(both).Seconds(),
+	}
 	n.Log.Infof("Downtime %.3f s: final dump %.3f s, then at once the last sync %.3f s and the images (%d bytes) %.3f s, restore on %s %.3f s",
 		res.Downtime, dumped.Sub(down).Seconds(), synced.Sub(dumped).Seconds(), k, sent.Sub(dumped).Seconds(), m.o.Dest, restored.Sub(both).Seconds())
 	// The switch is done; the images there are spent.
