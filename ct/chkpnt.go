@@ -144,6 +144,16 @@ func (n *Node) cgroupRoot(id int, eff *conf.Config) string {
 // supervisor; on success the dump is removed. A failed restore leaves the
 // dump where it was and the container stopped.
 func (n *Node) Restore(id int, dumpFile string) error {
+	return n.RestoreWhen(id, dumpFile, nil)
+}
+
+// RestoreWhen is Restore that, once the container is locked, loaded and
+// its addresses found free, waits for ready (when not nil) and restores
+// only if it returns nil: a live migration's destination has done that
+// work before the source freezes, and ready returns when the images and
+// the private area are there. Nothing is mounted before ready returns,
+// as the private area may still be written to until then.
+func (n *Node) RestoreWhen(id int, dumpFile string, ready func() error) error {
 	l, err := n.lockOrSkip(id, "restore")
 	if err != nil {
 		return err
@@ -153,10 +163,6 @@ func (n *Node) Restore(id int, dumpFile string) error {
 	if err != nil {
 		return err
 	}
-	dir := n.DumpPath(id, dumpFile)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
-	}
 	// As for a start: the addresses free, the node's sysctls in place.
 	nc, err := ctnet.HostPlan(id, c.Config, func(string, ...any) {})
 	if err != nil {
@@ -164,6 +170,15 @@ func (n *Node) Restore(id int, dumpFile string) error {
 	}
 	if err := ctnet.Preflight(n.inv(), id, nc.Addrs, nc.Neighbours); err != nil {
 		return err
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return fmt.Errorf("container %d: restore called off: %w: %w", id, err, vzerror.ErrRestore)
+		}
+	}
+	dir := n.DumpPath(id, dumpFile)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("container %d: no dump at %s: %w", id, dir, vzerror.ErrRestore)
 	}
 	root := c.Root
 	mounted, err := inventory.IsMountPoint(root)

@@ -64,8 +64,7 @@ func noRestoreMountsLeft(t *testing.T, nodes ...*node) {
 // (written five times a second) past where it was before the freeze, the
 // LAN peer reaching its address there (the destination announced it; the
 // source no longer routes it), nothing left on the source, no images left
-// on either node. (No TCP connection across: CRIU 4.1.1 cannot save inet
-// sockets on Linux >= 6.16, checkpoint-restore/criu#2718.)
+// on either node. A TCP connection across: TestMigrateOnlineTCP.
 func TestMigrateOnline(t *testing.T) {
 	needCRIU(t)
 	w := newMigWorld(t)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -53,12 +56,42 @@ func restoreCmd(e *env, name string) *cli.Command {
 			&cli.BoolFlag{Name: "kill", Hidden: true},
 			&cli.BoolFlag{Name: "skip-remount", Hidden: true},
 			&cli.BoolFlag{Name: "skip-fsck", Hidden: true},
+			// vzmigrate --online's destination: everything but the
+			// restore itself before the source freezes.
+			&cli.BoolFlag{Name: "wait-stdin", Hidden: true, Usage: "restore once the line \"go\" is read on stdin, after the checks"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Bool("kill") {
 				return fmt.Errorf("%s --kill: a restore that is not resumed is not supported: %w", name, vzerror.ErrInvalidValue)
 			}
-			return e.withCT(c, func(n *ct.Node, id int) error { return n.Restore(id, c.String("dumpfile")) })
+			var ready func() error
+			if c.Bool("wait-stdin") {
+				ready = func() error { return readGo(os.Stdin) }
+			}
+			return e.withCT(c, func(n *ct.Node, id int) error { return n.RestoreWhen(id, c.String("dumpfile"), ready) })
 		},
+	}
+}
+
+// readGo reads one line from r and wants it to be "go". It reads byte by
+// byte: nothing after the line is taken from a stdin others share.
+func readGo(r io.Reader) error {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		k, err := r.Read(b)
+		if k == 1 && b[0] != '\n' {
+			line = append(line, b[0])
+			continue
+		}
+		if k == 1 || err != nil {
+			if string(line) == "go" {
+				return nil
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			return fmt.Errorf("stdin said %q, not go", line)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -42,10 +41,15 @@ func (m *mark) after(t unix.Timespec) bool {
 	return t.Sec > m.ctime.Sec || t.Sec == m.ctime.Sec && t.Nsec >= m.ctime.Nsec
 }
 
-// changed reports whether anything under root changed since the mark.
-func (m *mark) changed(root string) (bool, error) {
-	found := false
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+// changes lists what under root changed since the mark, relative to
+// root, for rsync --files-from with --dirs --delete: a changed entry by
+// its path, a changed directory as "dir/" ("./" for root) so that its
+// entries are compared and what is gone from it deleted there. Removing,
+// creating or renaming an entry changes its directory's ctime, a hard
+// link its inode's, so every change is in a listed directory or entry.
+func (m *mark) changes(root string) ([]string, error) {
+	var list []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -53,14 +57,21 @@ func (m *mark) changed(root string) (bool, error) {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		if m.after(st.Ctim) {
-			found = true
-			return fs.SkipAll
+		if !m.after(st.Ctim) {
+			return nil
 		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			rel += "/"
+		}
+		list = append(list, rel)
 		return nil
 	})
-	if err != nil && !errors.Is(err, fs.SkipAll) {
-		return false, fmt.Errorf("looking for changes in %s: %w", root, err)
+	if err != nil {
+		return nil, fmt.Errorf("looking for changes in %s: %w", root, err)
 	}
-	return found, nil
+	return list, nil
 }

@@ -144,6 +144,19 @@ type Result struct {
 	Online   bool    `json:"online"`
 	// PreDumps counts the memory pre-dumps sent before the freeze.
 	PreDumps int `json:"predumps"`
+	// Freeze splits an online migration's downtime, so that an operator
+	// sees which step a slow switch spent its time in.
+	Freeze *Freeze `json:"freeze,omitempty"`
+}
+
+// Freeze is where an online migration's downtime went, in seconds: the
+// final dump, then at once the last sync of the private area and the
+// images sent, then the restore on the destination.
+type Freeze struct {
+	Dump    float64 `json:"dump_seconds"`
+	Sync    float64 `json:"sync_seconds"`
+	Images  float64 `json:"images_seconds"`
+	Restore float64 `json:"restore_seconds"`
 }
 
 type migration struct {

@@ -200,6 +200,12 @@ func (m *migration) online(res *Result) error {
 	if sent.After(both) {
 		both = sent
 	}
+	res.Freeze = &Freeze{
+		Dump:    dumped.Sub(down).Seconds(),
+		Sync:    synced.Sub(dumped).Seconds(),
+		Images:  sent.Sub(dumped).Seconds(),
+		Restore: restored.Sub(both).Seconds(),
+	}
 	n.Log.Infof("Downtime %.3f s: final dump %.3f s, then at once the last sync %.3f s and the images (%d bytes) %.3f s, restore on %s %.3f s",
 		res.Downtime, dumped.Sub(down).Seconds(), synced.Sub(dumped).Seconds(), k, sent.Sub(dumped).Seconds(), m.o.Dest, restored.Sub(both).Seconds())
 	// The switch is done; the images there are spent.
@@ -273,14 +279,14 @@ func (m *migration) lastSync(private, rpriv string, mark *mark) error {
 			return fail(ExitSourceStop, "unmounting container %d here: %v", m.id, err)
 		}
 	}
-	changed, err := mark.changed(private)
+	list, err := mark.changes(private)
 	if err != nil {
 		return fail(ExitCopy, "container %d: %v", m.id, err)
 	}
-	if !changed {
+	if len(list) == 0 {
 		return nil
 	}
-	return m.rsync(private, rpriv)
+	return m.rsync(private, rpriv, list...)
 }
 
 // remoteSh runs one shell command line on the destination.
@@ -310,19 +316,37 @@ func (m *migration) remotePrivate() (string, error) {
 
 // rsync copies what changed in the private area here since the
 // destination's copy (deletions, hard links, ACLs, xattrs and IDs as
-// they are: the host IDs are the container's on both nodes).
-func (m *migration) rsync(src, dst string) error {
+// they are: the host IDs are the container's on both nodes). With only,
+// the paths mark.changes listed, it compares no more than those: in the
+// freeze, not the whole tree on both nodes.
+func (m *migration) rsync(src, dst string, only ...string) error {
 	rsh := append([]string{"ssh", "-o", "BatchMode=yes"}, m.o.SSH...)
 	if m.ctl != "" {
 		rsh = append(rsh, "-o", "ControlPath="+m.ctl)
 	}
-	c := exec.Command("rsync", "-aHAX", "--numeric-ids", "--delete", "-e", strings.Join(rsh, " "),
-		src+"/", m.o.Dest+":"+dst+"/")
+	c := exec.Command("rsync", rsyncArgs(strings.Join(rsh, " "), src, m.o.Dest+":"+dst, only)...)
+	if only != nil {
+		c.Stdin = strings.NewReader(strings.Join(only, "\x00") + "\x00")
+	}
 	out, err := c.CombinedOutput()
 	if err != nil {
 		return fail(ExitCopy, "syncing the private area of container %d to %s: %v: %s", m.id, m.o.Dest, err, lastLine(string(out)))
 	}
 	return nil
+}
+
+// rsyncArgs are rsync's arguments syncing directory src to dst (rsh: the
+// remote shell, "" for none); with only, just those paths (stdin: NUL
+// separated), a "dir/" one's entries compared and what is gone deleted.
+func rsyncArgs(rsh, src, dst string, only []string) []string {
+	args := []string{"-aHAX", "--numeric-ids", "--delete"}
+	if rsh != "" {
+		args = append(args, "-e", rsh)
+	}
+	if only != nil {
+		args = append(args, "--dirs", "--files-from=-", "--from0")
+	}
+	return append(args, src+"/", dst+"/")
 }
 
 // send copies directory parent/name to rdir/name on the destination and

@@ -16,7 +16,8 @@ import (
 
 // The switch: one ssh session, opened before the freeze, receives the
 // final images and runs vzctl restore on the word go, so that the freeze
-// pays neither for an ssh session nor for a remote shell. Its stdin
+// pays neither for an ssh session, a remote shell nor vzctl's start and
+// checks (vzctl restore --wait-stdin runs from the start). Its stdin
 // carries a line with the archive's size, the archive (a tar of the final
 // images), then "go" once the last sync is done too; anything else (the
 // session's stdin closed early) makes it exit without restoring. coreutils
@@ -40,9 +41,18 @@ type pendingSwitch struct {
 // rdump/final on the destination.
 func (m *migration) startSwitch(rdump string) (*pendingSwitch, error) {
 	rd := shq(rdump)
-	script := fmt.Sprintf(`mkdir -p %s && read -r n && head -c "$n" | tar --numeric-owner -C %s -xpf - || exit %d; `+
-		`read -r go && [ "$go" = go ] || exit %d; exec %s restore %d --dumpfile %s`,
-		rd, rd, switchNoImages, switchAborted, shq(m.o.RemoteVzctl), m.id, shq(filepath.Join(rdump, "final")))
+	// vzctl restore --wait-stdin starts at once: its start, the lock,
+	// the config and the address checks are done before the freeze, and
+	// it restores on the "go" the group passes on once both the images
+	// and the source's go came. Were either missing, the group leaves its
+	// exit code in a file (a pipeline's status is its last command's) and
+	// restore reads no go: it exits without restoring.
+	failed := shq(filepath.Join(rdump, ".switch-failed"))
+	script := fmt.Sprintf(`mkdir -p %[1]s || exit %[2]d; rm -f %[3]s; `+
+		`{ read -r n && head -c "$n" | tar --numeric-owner -C %[1]s -xpf - || { echo %[2]d >%[3]s; exit; }; `+
+		`read -r go && [ "$go" = go ] || { echo %[4]d >%[3]s; exit; }; echo go; } | %[5]s restore %[6]d --wait-stdin --dumpfile %[7]s; `+
+		`rc=$?; [ -s %[3]s ] && exit "$(cat %[3]s)"; exit $rc`,
+		rd, switchNoImages, failed, switchAborted, shq(m.o.RemoteVzctl), m.id, shq(filepath.Join(rdump, "final")))
 	p := &pendingSwitch{m: m, cmd: m.ssh(script)}
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {

@@ -277,6 +277,12 @@ func (b *bench) sectionMigrate() (*table, error) {
 			Result struct {
 				Bytes    int64   `json:"bytes"`
 				Downtime float64 `json:"downtime_seconds"`
+				Freeze   *struct {
+					Dump    float64 `json:"dump_seconds"`
+					Sync    float64 `json:"sync_seconds"`
+					Images  float64 `json:"images_seconds"`
+					Restore float64 `json:"restore_seconds"`
+				} `json:"freeze"`
 			} `json:"result"`
 		}
 		json.Unmarshal([]byte(lastLine(out)), &res)
@@ -284,6 +290,12 @@ func (b *bench) sectionMigrate() (*table, error) {
 		t.add(row{what: g.name + ": downtime, LAN peer's longest ping gap (ms)", ours: one(ms(gap))})
 		if g.online {
 			t.add(row{what: g.name + ": downtime, freeze to running on the destination (ms)", ours: one(res.Result.Downtime * 1000)})
+			if f := res.Result.Freeze; f != nil {
+				t.add(row{what: g.name + ":   freeze: final dump (ms)", ours: one(f.Dump * 1000)})
+				t.add(row{what: g.name + ":   freeze: last sync (ms)", ours: one(f.Sync * 1000)})
+				t.add(row{what: g.name + ":   freeze: images sent, beside the sync (ms)", ours: one(f.Images * 1000)})
+				t.add(row{what: g.name + ":   freeze: restore on the destination (ms)", ours: one(f.Restore * 1000)})
+			}
 		} else {
 			t.add(row{what: g.name + ": downtime, stop to start as vzmigrate counts it (ms)", ours: one(res.Result.Downtime * 1000)})
 		}
