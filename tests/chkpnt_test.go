@@ -219,16 +219,7 @@ func TestRestoreFailureKeepsDump(t *testing.T) {
 	if !strings.Contains(r.err, "restore failed") || !strings.Contains(r.err, "restore.log") {
 		t.Fatalf("want CRIU's reason and its log named, got %q", r.err)
 	}
-	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
-		t.Fatalf("status after a failed restore: %q", s)
-	}
-	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
-		t.Fatalf("dump lost by a failed restore: %v", err)
-	}
-	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
-		t.Fatalf("failed restore left cgroups %v", d)
-	}
-	noRestoreMounts(t)
+	restoreFailedCleanly(t, n)
 	// A normal start boots afresh; the dump is stale then and goes.
 	n.ok("vzctl", "start", "101")
 	if _, err := os.Stat(n.path("dump/Dump.101")); !os.IsNotExist(err) {
@@ -301,16 +292,7 @@ func TestRestoreOldCRIU(t *testing.T) {
 	if !strings.Contains(r.err, "CRIU 3.17.1 at /usr/sbin/criu is too old: need 4.0.0 or newer") {
 		t.Fatalf("want the found version and the minimum named, got %q", r.err)
 	}
-	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
-		t.Fatalf("status after a failed restore: %q", s)
-	}
-	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
-		t.Fatalf("dump lost by a failed restore: %v", err)
-	}
-	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
-		t.Fatalf("failed restore left cgroups %v", d)
-	}
-	noRestoreMounts(t)
+	restoreFailedCleanly(t, n)
 }
 
 // TestChkpntForeignIfaceRefused: an interface govz did not make (here a
@@ -342,4 +324,21 @@ func guestCgroupFS(n *node, id string) string {
 	n.t.Helper()
 	return n.ok("vzctl", "exec", id, `awk '$5 == "/sys/fs/cgroup" {print $6, $(NF-2)}' /proc/self/mountinfo; `+
 		`for f in /sys/fs/cgroup/*; do echo "$f $(readlink $f) $(ls $f/ 2>/dev/null | grep -c procs)"; done`).out
+}
+
+// restoreFailedCleanly checks what a failed restore of container 101
+// must leave: the container suspended, its dump in place, no cgroup and
+// no restore mount.
+func restoreFailedCleanly(t *testing.T, n *node) {
+	t.Helper()
+	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
+		t.Fatalf("status after a failed restore: %q", s)
+	}
+	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
+		t.Fatalf("dump lost by a failed restore: %v", err)
+	}
+	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
+		t.Fatalf("failed restore left cgroups %v", d)
+	}
+	noRestoreMounts(t)
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -80,27 +79,8 @@ func TestMigrateOnline(t *testing.T) {
 
 	// 1. ssh killed during the first copy.
 	src.ok("vzctl", "exec2", "101", "dd if=/dev/urandom of=/root/big bs=1M count=120 2>/dev/null")
-	c := w.vzmigrate("--online", "--json", "root@10.78.0.3", "101")
-	var out, errb strings.Builder
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	for i := 0; i < 3000 && !killed; i++ {
-		if _, err := os.Stat(dst.path("private/101.tmp")); err == nil {
-			for _, pid := range childrenNamed(c.Process.Pid, "ssh") {
-				syscall.Kill(pid, syscall.SIGKILL)
-				killed = true
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.Wait()
-	if !killed {
-		t.Fatalf("the copy was never caught in progress:\n%s\n%s", out.String(), errb.String())
-	}
-	checkMigrateJSON(t, out.String(), 6)
+	stdout, _, _ := w.migrateKillingSSH(t, dst, "--online", "--json", "root@10.78.0.3", "101")
+	checkMigrateJSON(t, stdout, 6)
 	nothingOn(t, dst, "101")
 	onlineLeftovers(t, w, "101")
 	if b := boot(); b != boot0 || guestProcs(src, "101") != before {

@@ -261,30 +261,11 @@ func TestMigrateOffline(t *testing.T) {
 	w.runningWith(t, src, "101", "before", addr)
 
 	// 3. ssh killed mid-copy: once the destination has begun writing.
-	c := w.vzmigrate("--json", "root@10.78.0.3", "101")
-	var out, errb strings.Builder
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	for i := 0; i < 3000 && !killed; i++ {
-		if _, err := os.Stat(dst.path("private/101.tmp")); err == nil {
-			for _, pid := range childrenNamed(c.Process.Pid, "ssh") {
-				syscall.Kill(pid, syscall.SIGKILL)
-				killed = true
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	err := c.Wait()
-	if !killed {
-		t.Fatalf("the copy was never caught in progress (vzmigrate: %v)\n%s\n%s", err, out.String(), errb.String())
-	}
+	stdout, stderr, err := w.migrateKillingSSH(t, dst, "--json", "root@10.78.0.3", "101")
 	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 6 {
-		t.Errorf("ssh killed: want exit 6, got %v:\n%s\n%s", err, out.String(), errb.String())
+		t.Errorf("ssh killed: want exit 6, got %v:\n%s\n%s", err, stdout, stderr)
 	}
-	if evs := jsonEvents(t, out.String()); evs[len(evs)-1]["event"] != "error" || evs[len(evs)-1]["code"].(float64) != 6 {
+	if evs := jsonEvents(t, stdout); evs[len(evs)-1]["event"] != "error" || evs[len(evs)-1]["code"].(float64) != 6 {
 		t.Errorf("--json final event: %v", evs[len(evs)-1])
 	}
 	nothingOn(t, dst, "101")
@@ -308,6 +289,34 @@ func TestMigrateOffline(t *testing.T) {
 
 // childrenNamed lists the PIDs of parent's descendants whose command is
 // name (vzmigrate runs under nsenter, ssh under vzmigrate).
+// migrateKillingSSH runs vzmigrate with args and kills its ssh children
+// once the destination has begun writing the private area: an
+// interrupted copy. It returns vzmigrate's exit and output.
+func (w *migWorld) migrateKillingSSH(t *testing.T, dst *node, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	c := w.vzmigrate(args...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for i := 0; i < 3000 && !killed; i++ {
+		if _, err := os.Stat(dst.path("private/101.tmp")); err == nil {
+			for _, pid := range childrenNamed(c.Process.Pid, "ssh") {
+				syscall.Kill(pid, syscall.SIGKILL)
+				killed = true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	err = c.Wait()
+	if !killed {
+		t.Fatalf("the copy was never caught in progress (vzmigrate: %v)\n%s\n%s", err, out.String(), errb.String())
+	}
+	return out.String(), errb.String(), err
+}
+
 func childrenNamed(parent int, name string) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
