@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -61,9 +62,24 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	if err != nil {
 		return err
 	}
+	// The supervisor is held before its container's tasks go: a pidfd
+	// wakes the wait below the moment it exits.
+	sup, err := runstate.OpenProcess(st.SupervisorPID)
+	if err == nil {
+		defer sup.Close()
+	}
+	// While CRIU starts, the supervisor leaves its idle loop, so that it
+	// tears down the moment the dump's end kills the tasks.
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		supervisor.Hold(rd, time.Minute)
+	}()
 	n.Log.Infof("Setting up checkpoint...")
 	t0 := time.Now()
-	if err := checkpoint.DumpOnto(checkpoint.NewEngine(path), t, n.DumpPath(id, dumpFile), parent); err != nil {
+	err = checkpoint.DumpOnto(n.criu(path), t, n.DumpPath(id, dumpFile), parent)
+	<-held
+	if err != nil {
 		return err
 	}
 	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))
@@ -73,6 +89,9 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	// into the Go teardown) the lock's holder can look like no
 	// supervisor, and a restore right after found it still at work
 	// ("container is running").
+	if sup != nil {
+		sup.Wait(30 * time.Second)
+	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if _, err := runstate.StartTime(st.SupervisorPID); err != nil && !supervisor.Alive(rd) {
 			break
@@ -84,6 +103,12 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	n.markRunning(id, false)
 	n.Log.Infof("Checkpointing completed successfully")
 	return nil
+}
+
+// criu is the CRIU at path for this node's commands: its version is asked
+// once per executable, not before every dump (checkpoint.WithVersionCache).
+func (n *Node) criu(path string) checkpoint.Engine {
+	return checkpoint.WithVersionCache(checkpoint.NewEngine(path), filepath.Join(n.path(n.Global.RunDir, -1), "criu.version"))
 }
 
 // chkpntTarget is running container c as checkpoint's policy sees it, its

@@ -20,7 +20,7 @@ func (n *Node) liveTarget(id int) (*checkpoint.Target, checkpoint.Engine, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, checkpoint.NewEngine(path), nil
+	return t, n.criu(path), nil
 }
 
 // CheckChkpnt refuses, with checkpoint.Preflight's reason, a running
@@ -44,7 +44,7 @@ func (n *Node) CanPreDump() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	return checkpoint.CanPreDump(checkpoint.NewEngine(path))
+	return checkpoint.CanPreDump(n.criu(path))
 }
 
 // PreDump saves running container id's memory into dir (which must not

@@ -207,3 +207,62 @@ func TestReadMasks(t *testing.T) {
 		t.Fatalf("masks %v, want %v", got, want)
 	}
 }
+
+// countingEngine counts the workers asked for a version.
+type countingEngine struct {
+	fakeEngine
+	path  string
+	asked int
+}
+
+func (c *countingEngine) Version() (int, error) { c.asked++; return c.fakeEngine.Version() }
+func (c *countingEngine) Path() string          { return c.path }
+
+func TestVersionCache(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "criu")
+	if err := os.WriteFile(bin, []byte("v1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "criu.version")
+	inner := &countingEngine{fakeEngine: fakeEngine{version: 40101}, path: bin}
+	e := WithVersionCache(inner, cache)
+	for i := 0; i < 3; i++ {
+		if v, err := e.Version(); err != nil || v != 40101 {
+			t.Fatalf("version %d, %v", v, err)
+		}
+	}
+	if inner.asked != 1 {
+		t.Fatalf("CRIU asked %d times for three versions, want once", inner.asked)
+	}
+	// Another executable at the same path (an upgrade): asked again.
+	if err := os.Remove(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("v2, longer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inner.version = 31701
+	if err := CheckVersion(e, vzerror.ErrChkpnt); err == nil || !strings.Contains(err.Error(), "3.17.1") {
+		t.Fatalf("replaced executable: %v", err)
+	}
+	if inner.asked != 2 {
+		t.Fatalf("CRIU asked %d times after its executable changed, want 2", inner.asked)
+	}
+	// A failure is not remembered.
+	inner.err = errors.New("broken")
+	if err := os.WriteFile(bin, []byte("v3, longer still"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Version(); err == nil {
+		t.Fatal("a broken CRIU answered from the cache")
+	}
+	if _, err := e.Version(); err == nil || inner.asked != 4 {
+		t.Fatalf("a failure was cached: %v, asked %d", err, inner.asked)
+	}
+	// A missing executable is asked (and fails there), never cached.
+	gone := WithVersionCache(&countingEngine{fakeEngine: fakeEngine{err: os.ErrNotExist}, path: filepath.Join(dir, "none")}, cache)
+	if _, err := gone.Version(); err == nil {
+		t.Fatal("missing executable answered")
+	}
+}

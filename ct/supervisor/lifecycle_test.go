@@ -514,3 +514,50 @@ func TestSupervisorSIGTERM(t *testing.T) {
 	}
 	checkNoLeaks(t, c, before)
 }
+
+// TestHold pins request "hold" (vzctl chkpnt's): the supervisor leaves the
+// C idle loop for Go and stays there, so that a checkpoint's kill is acted
+// on without an execve first, and goes back to idling when the hold ends.
+func TestHold(t *testing.T) {
+	c := newCT(t, "hold")
+	before := snapshot(t, c)
+	st := c.mustStart(false)
+	mode := func() string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.SupervisorPID))
+		for _, m := range []string{modeIdle, modeMonitor} {
+			if strings.Contains(string(b), m) {
+				return m
+			}
+		}
+		return string(b)
+	}
+	waitMode := func(want string, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); mode() != want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("supervisor in %q, not %q, after %v", mode(), want, within)
+			}
+		}
+	}
+	if !idleAvailable {
+		t.Fatal("this test binary has no C idle loop")
+	}
+	waitMode(modeIdle, 10*time.Second)
+	if err := Hold(c.spec.RunDir, 800*time.Millisecond); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	// Answered: Go runs it, and a request handled without a hold would
+	// hand the waiting straight back to idle.c.
+	waitMode(modeMonitor, time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if m := mode(); m != modeMonitor {
+		t.Fatalf("supervisor back in %q during the hold", m)
+	}
+	// The hold ends; the idle check (every 5 s) hands the waiting back.
+	waitMode(modeIdle, 10*time.Second)
+	if err := unix.Kill(st.InitPID, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDown(st.SupervisorPID, 10*time.Second)
+	checkNoLeaks(t, c, before)
+}
