@@ -139,8 +139,8 @@ func Hold(runDir string, d time.Duration) error {
 	if conn != nil {
 		conn.Close()
 	}
-	if err == nil && !resp.OK {
-		err = fmt.Errorf("supervisor at %s refused to hold: %v", runDir, resp.Error)
+	if err == nil && resp.Error != nil {
+		return fmt.Errorf("supervisor at %s refused to hold: %w", runDir, resp.Error)
 	}
 	return err
 }
