@@ -1,25 +1,37 @@
 package fw
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// Fake is an in-memory Runner for tests: chains hold rule specs in order,
-// with counters a test can bump (Count).
+// Fake is an in-memory Runner for tests. It keeps iptables' rules for
+// what the policy relies on: a batch is all or nothing, -D needs the
+// exact rule, -N an absent chain, -X an empty and unreferenced one, and a
+// jump needs its target. Chains hold rules in order, with counters a test
+// can bump (Count).
 type Fake struct {
 	chains map[string][]fakeRule // "table/chain"
-	// FailOn makes the first call whose rendered rule contains it fail.
+	// FailOn makes the first restore command line containing it fail.
 	FailOn string
+	// Calls records the execs the real runner would make, in order:
+	// "list TABLE", "list TABLE -v", "restore TABLE".
+	Calls []string
 }
 
 type fakeRule struct {
-	spec           string
+	args           []string
 	packets, bytes uint64
 }
 
 var builtin = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+// targets iptables knows besides chains.
+var targets = []string{"ACCEPT", "DROP", "RETURN", "REJECT", "MARK", "LOG"}
 
 // NewFake returns tables with empty built-in chains.
 func NewFake() *Fake {
@@ -32,152 +44,199 @@ func NewFake() *Fake {
 	return f
 }
 
+// spec renders a rule as iptables -S does: an argument with blanks or
+// quotes in double quotes.
 func spec(rule []string) string {
 	q := make([]string, len(rule))
 	for i, a := range rule {
 		if strings.ContainsAny(a, " \"") {
-			a = fmt.Sprintf("%q", a)
+			a = strconv.Quote(a)
 		}
 		q[i] = a
 	}
 	return strings.Join(q, " ")
 }
 
-func (f *Fake) fail(what string) error {
-	if f.FailOn != "" && strings.Contains(what, f.FailOn) {
-		f.FailOn = ""
-		return fmt.Errorf("%s: injected failure", what)
-	}
-	return nil
-}
-
-func (f *Fake) chain(table, chain string) ([]fakeRule, error) {
-	r, ok := f.chains[table+"/"+chain]
-	if !ok {
-		return nil, fmt.Errorf("chain %s/%s does not exist", table, chain)
-	}
-	return r, nil
-}
-
-func (f *Fake) NewChain(table, chain string) error {
-	if _, ok := f.chains[table+"/"+chain]; ok {
-		return fmt.Errorf("chain %s/%s exists", table, chain)
-	}
-	if err := f.fail("-N " + chain); err != nil {
-		return err
-	}
-	f.chains[table+"/"+chain] = []fakeRule{}
-	return nil
-}
-
-func (f *Fake) ChainExists(table, chain string) (bool, error) {
-	_, ok := f.chains[table+"/"+chain]
-	return ok, nil
-}
-
-func (f *Fake) ClearAndDeleteChain(table, chain string) error {
-	if slices.Contains(builtin, chain) {
-		return fmt.Errorf("cannot delete built-in chain %s", chain)
-	}
-	for k, rules := range f.chains {
-		for _, r := range rules {
-			if strings.HasSuffix(r.spec, "-j "+chain) {
-				return fmt.Errorf("chain %s is still referenced from %s", chain, k)
-			}
-		}
-	}
-	delete(f.chains, table+"/"+chain)
-	return nil
-}
-
-func (f *Fake) Insert(table, chain string, pos int, rule ...string) error {
-	rules, err := f.chain(table, chain)
-	if err != nil {
-		return err
-	}
-	if err := f.fail(chain + " " + spec(rule)); err != nil {
-		return err
-	}
-	if pos < 1 || pos > len(rules)+1 {
-		return fmt.Errorf("index %d out of range in %s", pos, chain)
-	}
-	f.chains[table+"/"+chain] = slices.Insert(rules, pos-1, fakeRule{spec: spec(rule)})
-	return nil
-}
-
+// Append adds a rule directly, as a test's stand-in for someone else's.
 func (f *Fake) Append(table, chain string, rule ...string) error {
-	rules, err := f.chain(table, chain)
-	if err != nil {
-		return err
-	}
-	if err := f.fail(chain + " " + spec(rule)); err != nil {
-		return err
-	}
-	f.chains[table+"/"+chain] = append(rules, fakeRule{spec: spec(rule)})
-	return nil
+	return f.do(table, append([]string{"-A", chain}, rule...))
 }
 
-// targets iptables knows besides chains.
-var targets = []string{"ACCEPT", "DROP", "RETURN", "REJECT", "MARK", "LOG"}
-
-func (f *Fake) Exists(table, chain string, rule ...string) (bool, error) {
-	rules, err := f.chain(table, chain)
-	if err != nil {
-		return false, err
+func (f *Fake) List(table string, counters bool) (string, error) {
+	call := "list " + table
+	if counters {
+		call += " -v"
 	}
-	// Like iptables -C, a jump to a missing chain is an error.
-	if i := slices.Index(rule, "-j"); i >= 0 && i+1 < len(rule) && !slices.Contains(targets, rule[i+1]) {
-		if _, err := f.chain(table, rule[i+1]); err != nil {
-			return false, err
+	f.Calls = append(f.Calls, call)
+	cnt := func(p, b uint64) string {
+		if !counters {
+			return ""
+		}
+		return fmt.Sprintf(" -c %d %d", p, b)
+	}
+	var b strings.Builder
+	for _, c := range builtin {
+		fmt.Fprintf(&b, "-P %s ACCEPT%s\n", c, cnt(0, 0))
+	}
+	user := f.userChains(table)
+	for _, c := range user {
+		fmt.Fprintf(&b, "-N %s\n", c)
+	}
+	for _, c := range append(slices.Clone(builtin), user...) {
+		for _, r := range f.chains[table+"/"+c] {
+			// iptables -S -v puts the counters before the target.
+			s := " " + spec(r.args)
+			if i := strings.Index(s, " -j "); i >= 0 {
+				s = s[:i] + cnt(r.packets, r.bytes) + s[i:]
+			} else {
+				s += cnt(r.packets, r.bytes)
+			}
+			fmt.Fprintf(&b, "-A %s%s\n", c, s)
 		}
 	}
-	s := spec(rule)
-	return slices.ContainsFunc(rules, func(r fakeRule) bool { return r.spec == s }), nil
+	return b.String(), nil
 }
 
-func (f *Fake) DeleteIfExists(table, chain string, rule ...string) error {
-	if _, err := f.Exists(table, chain, rule...); err != nil {
-		return err
+func (f *Fake) userChains(table string) []string {
+	var out []string
+	for k := range f.chains {
+		if t, c, _ := strings.Cut(k, "/"); t == table && !slices.Contains(builtin, c) {
+			out = append(out, c)
+		}
 	}
-	rules, err := f.chain(table, chain)
-	if err != nil {
-		return err
-	}
-	s := spec(rule)
-	if i := slices.IndexFunc(rules, func(r fakeRule) bool { return r.spec == s }); i >= 0 {
-		f.chains[table+"/"+chain] = slices.Delete(rules, i, i+1)
-	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
-func (f *Fake) ListWithCounters(table, chain string) ([]string, error) {
-	rules, err := f.chain(table, chain)
-	if err != nil {
-		return nil, err
-	}
-	out := []string{"-P " + chain + " ACCEPT -c 0 0"}
-	for _, r := range rules {
-		// iptables -S -v puts the counters before the target.
-		s := r.spec
-		cnt := fmt.Sprintf(" -c %d %d", r.packets, r.bytes)
-		if i := strings.Index(s, " -j "); i >= 0 || strings.HasPrefix(s, "-j ") {
-			if i < 0 {
-				out = append(out, "-A "+chain+cnt+" "+s)
-				continue
-			}
-			out = append(out, "-A "+chain+" "+s[:i]+cnt+s[i:])
+// Restore applies an iptables-restore script of one table to a copy of
+// the tables and keeps the copy only when every command succeeded.
+func (f *Fake) Restore(script string) error {
+	work := &Fake{chains: maps.Clone(f.chains)}
+	table, committed := "", false
+	for i, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		out = append(out, "-A "+chain+" "+s+cnt)
+		var err error
+		switch {
+		case committed:
+			err = errors.New("after COMMIT (the fake takes one table)")
+		case strings.HasPrefix(line, "*"):
+			if table != "" {
+				err = errors.New("a second table without COMMIT")
+			} else if _, ok := f.chains[line[1:]+"/PREROUTING"]; !ok {
+				err = errors.New("no such table")
+			}
+			table = line[1:]
+		case line == "COMMIT":
+			if table == "" {
+				err = errors.New("COMMIT without a table")
+			}
+			committed = true
+		case table == "":
+			err = errors.New("command before the table")
+		default:
+			if f.FailOn != "" && strings.Contains(line, f.FailOn) {
+				f.FailOn = ""
+				err = errors.New("injected failure")
+				break
+			}
+			var args []string
+			if args, err = fields(line); err == nil {
+				err = work.do(table, args)
+			}
+		}
+		if err != nil {
+			f.Calls = append(f.Calls, "restore "+table)
+			return fmt.Errorf("fake iptables-restore: line %d failed (%s): %w", i+1, line, err)
+		}
 	}
-	return out, nil
+	f.Calls = append(f.Calls, "restore "+table)
+	if !committed {
+		return errors.New("fake iptables-restore: no COMMIT")
+	}
+	f.chains = work.chains
+	return nil
+}
+
+// do runs one iptables command (-N, -X, -F, -A, -I, -D) on table.
+func (f *Fake) do(table string, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("command %q: no chain", args)
+	}
+	cmd, chain, rule := args[0], args[1], args[2:]
+	key := table + "/" + chain
+	rules, exists := f.chains[key]
+	if !exists && cmd != "-N" {
+		return fmt.Errorf("chain %s does not exist", chain)
+	}
+	switch cmd {
+	case "-N":
+		if exists {
+			return fmt.Errorf("chain %s exists", chain)
+		}
+		f.chains[key] = []fakeRule{}
+	case "-X":
+		if slices.Contains(builtin, chain) {
+			return fmt.Errorf("cannot delete built-in chain %s", chain)
+		}
+		if len(rules) > 0 {
+			return fmt.Errorf("chain %s is not empty", chain)
+		}
+		for k, rs := range f.chains {
+			for _, r := range rs {
+				if t, _ := target(r.args); t == chain && strings.HasPrefix(k, table+"/") {
+					return fmt.Errorf("chain %s is still referenced from %s", chain, k)
+				}
+			}
+		}
+		delete(f.chains, key)
+	case "-F":
+		f.chains[key] = []fakeRule{}
+	case "-A", "-I":
+		pos := len(rules) + 1
+		if cmd == "-I" {
+			pos = 1
+			if len(rule) > 0 {
+				if n, err := strconv.Atoi(rule[0]); err == nil {
+					pos, rule = n, rule[1:]
+				}
+			}
+		}
+		if pos < 1 || pos > len(rules)+1 {
+			return fmt.Errorf("index %d out of range in %s", pos, chain)
+		}
+		if t, ok := target(rule); ok && !slices.Contains(targets, t) {
+			if _, ok := f.chains[table+"/"+t]; !ok {
+				return fmt.Errorf("jump to missing chain %s", t)
+			}
+		}
+		f.chains[key] = slices.Insert(slices.Clone(rules), pos-1, fakeRule{args: slices.Clone(rule)})
+	case "-D":
+		i := slices.IndexFunc(rules, func(r fakeRule) bool { return slices.Equal(r.args, rule) })
+		if i < 0 {
+			return fmt.Errorf("bad rule (does a matching rule exist in %s?)", chain)
+		}
+		f.chains[key] = slices.Delete(slices.Clone(rules), i, i+1)
+	default:
+		return fmt.Errorf("command %s: not understood by the fake", cmd)
+	}
+	return nil
+}
+
+func target(rule []string) (string, bool) {
+	if i := slices.Index(rule, "-j"); i >= 0 && i+1 < len(rule) {
+		return rule[i+1], true
+	}
+	return "", false
 }
 
 // Count adds traffic to the first rule of table/chain containing match.
 func (f *Fake) Count(table, chain, match string, packets, bytes uint64) {
 	rules := f.chains[table+"/"+chain]
 	for i := range rules {
-		if strings.Contains(rules[i].spec, match) {
+		if strings.Contains(spec(rules[i].args), match) {
 			rules[i].packets += packets
 			rules[i].bytes += bytes
 			return
@@ -203,7 +262,7 @@ func (f *Fake) State() string {
 			fmt.Fprintf(&b, "-t %s -N %s\n", t, c)
 		}
 		for _, r := range f.chains[k] {
-			fmt.Fprintf(&b, "-t %s -A %s %s\n", t, c, r.spec)
+			fmt.Fprintf(&b, "-t %s -A %s %s\n", t, c, spec(r.args))
 		}
 	}
 	return b.String()

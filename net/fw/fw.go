@@ -2,9 +2,12 @@
 // anti-spoofing chain of a routed (venet) container and its traffic
 // counters. Rules live in the mangle table of the namespace vzctl runs
 // in, are named and commented with the container ID so they are found and
-// removed exactly, and never touch a rule govz did not make. iptables is
-// reached through go-iptables behind the small Runner interface, so the
-// policy is unit-tested with Fake. NFT applies nftables scripts (the
+// removed exactly, and never touch a rule govz did not make. A family's
+// table is read with one `iptables -S` and changed with one
+// `iptables-restore --noflush` batch (all or nothing), behind the small
+// Runner interface, so the policy is unit-tested with Fake and the cost
+// on the critical path of start, stop, checkpoint and migration is a few
+// execs whatever the number of rules. NFT applies nftables scripts (the
 // bridge port filters of net/bridge, whose policy is tested there).
 package fw
 
@@ -13,27 +16,23 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/coreos/go-iptables/iptables"
 
 	"govz/ct/revert"
 )
 
-// Runner is the part of go-iptables govz uses (one per address family).
+// Runner is one address family's iptables.
 type Runner interface {
-	NewChain(table, chain string) error
-	ChainExists(table, chain string) (bool, error)
-	ClearAndDeleteChain(table, chain string) error
-	Insert(table, chain string, pos int, rulespec ...string) error
-	Append(table, chain string, rulespec ...string) error
-	Exists(table, chain string, rulespec ...string) (bool, error)
-	DeleteIfExists(table, chain string, rulespec ...string) error
-	// ListWithCounters lists chain as `iptables -S -v` does: rule specs
+	// List returns table as `iptables -t TABLE -S` prints it: "-P",
+	// "-N" and "-A" lines; with counters as `-S -v` does, each rule
 	// with "-c PACKETS BYTES".
-	ListWithCounters(table, chain string) ([]string, error)
+	List(table string, counters bool) (string, error)
+	// Restore applies script, iptables-restore input ("*TABLE", command
+	// lines, "COMMIT"), without flushing what it does not name, as one
+	// transaction: when a command fails, none is applied.
+	Restore(script string) error
 }
 
 // Tables are the runners of both families; V6 is nil on a host without
@@ -43,43 +42,23 @@ type Tables struct {
 }
 
 // Open returns the host's iptables and ip6tables (the namespace is the
-// caller's). go-iptables runs the binaries, so they are looked up in PATH
-// and, for a caller started with a bare environment, in /usr/sbin and
-// /sbin.
+// caller's). It only looks the binaries up, in PATH and, for a caller
+// started with a bare environment, in /usr/sbin and /sbin: nothing runs
+// until rules are read or changed.
 func Open() (*Tables, error) {
-	v4, err := newRunner(iptables.ProtocolIPv4, "iptables")
+	v4, err := newIPTables("iptables", "iptables-restore")
 	if err != nil {
 		return nil, err
 	}
 	t := &Tables{V4: v4}
 	if _, err := os.Stat("/proc/net/if_inet6"); err == nil {
-		v6, err := newRunner(iptables.ProtocolIPv6, "ip6tables")
+		v6, err := newIPTables("ip6tables", "ip6tables-restore")
 		if err != nil {
 			return nil, err
 		}
 		t.V6 = v6
 	}
 	return t, nil
-}
-
-func newRunner(proto iptables.Protocol, name string) (Runner, error) {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-			if st, serr := os.Stat(dir + "/" + name); serr == nil && !st.IsDir() {
-				path, err = dir+"/"+name, nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("finding %s (package iptables): %w", name, err)
-	}
-	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(path), iptables.Timeout(10))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return ipt, nil
 }
 
 // Routed names one routed container's rules.
@@ -119,19 +98,59 @@ func allow(a netip.Addr) []string {
 // link-local sources, which are never forwarded anyway.
 var linkLocal = netip.MustParsePrefix("fe80::/10")
 
-func (t *Tables) runners() []struct {
+// builtin are r's rules in the built-in chains, in the order SetupRouted
+// inserts each at position 1: the jump ends up before the counter.
+func (r Routed) builtin() [][]string {
+	return [][]string{
+		append([]string{"PREROUTING"}, r.countOut()...),
+		append([]string{"PREROUTING"}, r.jump()...),
+		append([]string{"POSTROUTING"}, r.countIn()...),
+	}
+}
+
+// teardown returns the commands removing every rule of r that l holds
+// and r's chain. A rule is r's when it is exactly one SetupRouted makes:
+// same chain, interface, comment and target, so an admin's rule that
+// only looks alike stays. Rules are deleted by their spec, not their
+// position, which another process may shift between listing and batch.
+func (r Routed) teardown(l listing) [][]string {
+	var cmds [][]string
+	for _, rule := range l.rules {
+		if slices.ContainsFunc(r.builtin(), func(b []string) bool { return slices.Equal(rule, b) }) {
+			cmds = append(cmds, append([]string{"-D"}, rule...))
+		}
+	}
+	if l.chains[r.Chain()] {
+		cmds = append(cmds, []string{"-F", r.Chain()}, []string{"-X", r.Chain()})
+	}
+	return cmds
+}
+
+// allowed returns the rules of r's chain in l letting a through (parsed,
+// so any spelling iptables lists the address in matches).
+func (r Routed) allowed(l listing, a netip.Addr) [][]string {
+	want := netip.PrefixFrom(a, a.BitLen())
+	var out [][]string
+	for _, rule := range l.rules {
+		if len(rule) != 5 || rule[0] != r.Chain() || rule[1] != "-s" || rule[3] != "-j" || rule[4] != "RETURN" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(rule[2]); err == nil && p == want {
+			out = append(out, rule)
+		}
+	}
+	return out
+}
+
+type family struct {
 	r  Runner
 	v6 bool
-} {
-	out := []struct {
-		r  Runner
-		v6 bool
-	}{{t.V4, false}}
+}
+
+func (t *Tables) families() []family {
+	out := []family{{t.V4, false}}
 	if t.V6 != nil {
-		out = append(out, struct {
-			r  Runner
-			v6 bool
-		}{t.V6, true})
+		out = append(out, family{t.V6, true})
 	}
 	return out
 }
@@ -146,48 +165,54 @@ func (t *Tables) runner(a netip.Addr) (Runner, error) {
 	return t.V6, nil
 }
 
+func list(ipt Runner, counters bool) (listing, error) {
+	out, err := ipt.List(table, counters)
+	if err != nil {
+		return listing{}, fmt.Errorf("listing table %s: %w", table, err)
+	}
+	return parseListing(out)
+}
+
+func apply(ipt Runner, cmds [][]string) error {
+	s, err := script(table, cmds)
+	if err != nil {
+		return err
+	}
+	return ipt.Restore(s)
+}
+
 // SetupRouted installs container r's chains and rules allowing addrs.
 // Leftovers of an earlier run are removed first; on error nothing stays.
+// Each family's rules go in as one batch, so a failing one applies
+// nothing and only an applied IPv4 batch needs undoing.
 func (t *Tables) SetupRouted(r Routed, addrs []netip.Addr) error {
 	if err := t.TeardownRouted(r); err != nil {
 		return err
 	}
 	rv := revert.New()
 	defer rv.Fail()
-	for _, fam := range t.runners() {
-		ipt := fam.r
-		if err := ipt.NewChain(table, r.Chain()); err != nil {
-			return fmt.Errorf("creating chain %s: %w", r.Chain(), err)
-		}
-		rv.Add(func() { ipt.ClearAndDeleteChain(table, r.Chain()) })
+	for _, fam := range t.families() {
+		chain := r.Chain()
+		cmds := [][]string{{"-N", chain}}
 		if fam.v6 {
-			if err := ipt.Append(table, r.Chain(), "-s", linkLocal.String(), "-j", "RETURN"); err != nil {
-				return fmt.Errorf("allowing link-local sources in %s: %w", r.Chain(), err)
-			}
+			cmds = append(cmds, []string{"-A", chain, "-s", linkLocal.String(), "-j", "RETURN"})
 		}
 		for _, a := range addrs {
 			if a.Is6() == fam.v6 {
-				if err := ipt.Append(table, r.Chain(), allow(a)...); err != nil {
-					return fmt.Errorf("allowing source %s in %s: %w", a, r.Chain(), err)
-				}
+				cmds = append(cmds, append([]string{"-A", chain}, allow(a)...))
 			}
 		}
-		if err := ipt.Append(table, r.Chain(), "-j", "DROP"); err != nil {
-			return fmt.Errorf("adding the final drop to %s: %w", r.Chain(), err)
+		cmds = append(cmds, []string{"-A", chain, "-j", "DROP"})
+		for _, b := range r.builtin() {
+			cmds = append(cmds, append([]string{"-I", b[0], "1"}, b[1:]...))
 		}
-		// Inserted in reverse so the jump ends up before the counter.
-		if err := ipt.Insert(table, "PREROUTING", 1, r.countOut()...); err != nil {
-			return fmt.Errorf("adding the outgoing counter of %s: %w", r.HostIf, err)
+		if err := apply(fam.r, cmds); err != nil {
+			return fmt.Errorf("installing the anti-spoofing chain %s and counters of %s: %w", chain, r.HostIf, err)
 		}
-		rv.Add(func() { ipt.DeleteIfExists(table, "PREROUTING", r.countOut()...) })
-		if err := ipt.Insert(table, "PREROUTING", 1, r.jump()...); err != nil {
-			return fmt.Errorf("adding the anti-spoofing jump for %s: %w", r.HostIf, err)
-		}
-		rv.Add(func() { ipt.DeleteIfExists(table, "PREROUTING", r.jump()...) })
-		if err := ipt.Insert(table, "POSTROUTING", 1, r.countIn()...); err != nil {
-			return fmt.Errorf("adding the incoming counter of %s: %w", r.HostIf, err)
-		}
-		rv.Add(func() { ipt.DeleteIfExists(table, "POSTROUTING", r.countIn()...) })
+		// Undone as a teardown that finds exactly what this batch made.
+		ipt := fam.r
+		undo := r.teardown(listing{chains: map[string]bool{chain: true}, rules: r.builtin()})
+		rv.Add(func() { apply(ipt, undo) })
 	}
 	rv.Success()
 	return nil
@@ -199,10 +224,17 @@ func (t *Tables) Allow(r Routed, a netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if ok, err := ipt.Exists(table, r.Chain(), allow(a)...); err != nil || ok {
+	l, err := list(ipt, false)
+	if err != nil {
 		return err
 	}
-	if err := ipt.Insert(table, r.Chain(), 1, allow(a)...); err != nil {
+	if !l.chains[r.Chain()] {
+		return fmt.Errorf("allowing source %s: chain %s does not exist", a, r.Chain())
+	}
+	if len(r.allowed(l, a)) > 0 {
+		return nil
+	}
+	if err := apply(ipt, [][]string{append([]string{"-I", r.Chain(), "1"}, allow(a)...)}); err != nil {
 		return fmt.Errorf("allowing source %s in %s: %w", a, r.Chain(), err)
 	}
 	return nil
@@ -214,46 +246,40 @@ func (t *Tables) Disallow(r Routed, a netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if ok, err := ipt.ChainExists(table, r.Chain()); err != nil || !ok {
+	l, err := list(ipt, false)
+	if err != nil {
 		return err
 	}
-	if err := ipt.DeleteIfExists(table, r.Chain(), allow(a)...); err != nil {
+	var cmds [][]string
+	for _, rule := range r.allowed(l, a) {
+		cmds = append(cmds, append([]string{"-D"}, rule...))
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	if err := apply(ipt, cmds); err != nil {
 		return fmt.Errorf("removing source %s from %s: %w", a, r.Chain(), err)
 	}
 	return nil
 }
 
 // TeardownRouted removes every rule and chain of container r that
-// exists; what is already gone is no error.
+// exists; what is already gone is no error. When nothing is left, it
+// only reads the tables.
 func (t *Tables) TeardownRouted(r Routed) error {
 	var errs []error
-	for _, fam := range t.runners() {
-		ipt := fam.r
-		chain, err := ipt.ChainExists(table, r.Chain())
+	for _, fam := range t.families() {
+		l, err := list(fam.r, false)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("looking for chain %s: %w", r.Chain(), err))
+			errs = append(errs, fmt.Errorf("looking for the rules of %s: %w", r.HostIf, err))
 			continue
 		}
-		rules := []struct {
-			chain string
-			spec  []string
-		}{{"PREROUTING", r.countOut()}, {"POSTROUTING", r.countIn()}}
-		if chain {
-			// iptables cannot even check for a jump to a missing chain.
-			rules = append(rules, struct {
-				chain string
-				spec  []string
-			}{"PREROUTING", r.jump()})
+		cmds := r.teardown(l)
+		if len(cmds) == 0 {
+			continue
 		}
-		for _, rule := range rules {
-			if err := ipt.DeleteIfExists(table, rule.chain, rule.spec...); err != nil {
-				errs = append(errs, fmt.Errorf("removing %s rule of %s: %w", rule.chain, r.HostIf, err))
-			}
-		}
-		if chain {
-			if err := ipt.ClearAndDeleteChain(table, r.Chain()); err != nil {
-				errs = append(errs, fmt.Errorf("removing chain %s: %w", r.Chain(), err))
-			}
+		if err := apply(fam.r, cmds); err != nil {
+			errs = append(errs, fmt.Errorf("removing the rules of %s and chain %s: %w", r.HostIf, r.Chain(), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -271,31 +297,32 @@ func (c Counters) Add(d Counters) Counters {
 }
 
 // ReadCounters returns every routed container's counters, by container
-// ID, from four listings whatever the number of containers.
+// ID, from one listing per family whatever the number of containers.
 func (t *Tables) ReadCounters() (map[int]Counters, error) {
 	out := map[int]Counters{}
-	for _, fam := range t.runners() {
-		for _, chain := range []string{"PREROUTING", "POSTROUTING"} {
-			rules, err := fam.r.ListWithCounters(table, chain)
-			if err != nil {
-				return nil, fmt.Errorf("listing %s %s: %w", table, chain, err)
+	for _, fam := range t.families() {
+		l, err := list(fam.r, true)
+		if err != nil {
+			return nil, err
+		}
+		for i, rule := range l.rules {
+			if rule[0] != "PREROUTING" && rule[0] != "POSTROUTING" {
+				continue
 			}
-			for _, rule := range rules {
-				id, what, pk, by, ok := parseCounter(rule)
-				if !ok {
-					continue
-				}
-				c := out[id]
-				switch what {
-				case "in":
-					c.InPackets += pk
-					c.InBytes += by
-				case "out":
-					c.OutPackets += pk
-					c.OutBytes += by
-				}
-				out[id] = c
+			id, what, pk, by, ok := parseCounter(l.lines[i])
+			if !ok {
+				continue
 			}
+			c := out[id]
+			switch what {
+			case "in":
+				c.InPackets += pk
+				c.InBytes += by
+			case "out":
+				c.OutPackets += pk
+				c.OutBytes += by
+			}
+			out[id] = c
 		}
 	}
 	return out, nil
