@@ -88,6 +88,17 @@ func TestChkpntStepsSuspendDumpResume(t *testing.T) {
 	if r := n.fails(16, "vzctl", "chkpnt", "101", "--resume"); !strings.Contains(r.err, "not suspended") {
 		t.Errorf("second --resume: %q", r.err)
 	}
+
+	// The whole chkpnt of a suspended container: CRIU freezes through
+	// the group --suspend froze, not the group below it.
+	n.ok("vzctl", "chkpnt", "101", "--suspend")
+	frozen = n.counter("101")
+	n.ok("vzctl", "chkpnt", "101")
+	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
+		t.Fatalf("status after chkpnt of a suspended container: %q", s)
+	}
+	n.ok("vzctl", "restore", "101")
+	n.waitCounter("101", frozen+3, 10*time.Second)
 	n.ok("vzctl", "stop", "101")
 }
 

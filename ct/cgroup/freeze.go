@@ -17,11 +17,16 @@ import (
 // says the subtree is frozen (cgroup.events "frozen 1" on cgroup2,
 // freezer.state FROZEN on v1: a task in an uninterruptible sleep delays
 // it), or an error after timeout with the subtree thawed again. thaw is
-// always to be called; it is safe to call twice.
+// always to be called; it is safe to call twice. A subtree frozen already
+// (vzctl chkpnt --suspend) is left so: its thaw does nothing, as thawing
+// it would let a suspended container run on behind its dump.
 func (g *Group) Freeze(ctx context.Context, timeout time.Duration) (thaw func() error, err error) {
 	f, freeze, unfreeze, frozen, err := g.freezer()
 	if err != nil {
 		return nil, err
+	}
+	if ok, err := frozen(); err == nil && ok {
+		return func() error { return nil }, nil
 	}
 	if err := g.k.WriteFile(f, freeze); err != nil {
 		return nil, fmt.Errorf("freezing %s: %w", f, err)

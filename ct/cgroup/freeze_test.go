@@ -102,3 +102,21 @@ func TestFreezerDir(t *testing.T) {
 		}
 	}
 }
+
+// TestFreezeFrozen: a group frozen before (vzctl chkpnt --suspend) is
+// neither frozen again nor thawed by the thaw of a snapshot's freeze.
+func TestFreezeFrozen(t *testing.T) {
+	k, g := killSetup(t, "mountinfo-v1-hybrid", "hugetlb\n", "")
+	k.files["/sys/fs/cgroup/freezer/govz/101/freezer.state"] = "FROZEN"
+	thaw, err := g.Freeze(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := thaw(); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "Freeze of a frozen group", k.takeLog(), "")
+	if s, err := g.FreezerState(); err != nil || s != Frozen {
+		t.Fatalf("after the thaw: %v, %v; want frozen", s, err)
+	}
+}
