@@ -133,6 +133,9 @@ func (n *Node) chkpntTarget(c *Container) (*checkpoint.Target, *runstate.State, 
 		// CRIU uses when the path has one.
 		t.Freezer = st.CgroupPaths[cgroup.UnifiedName]
 	}
+	if f := n.suspendedFreezer(id, eff); f != "" {
+		t.Freezer = f // chkpnt --suspend froze it (chkpntsteps.go)
+	}
 	t.CgroupRoot = n.cgroupRoot(id, eff)
 	ns, err := ctnet.ReadState(rd)
 	if err != nil {

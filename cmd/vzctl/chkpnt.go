@@ -13,33 +13,36 @@ import (
 )
 
 // chkpntCmd is chkpnt or suspend: save the running container and stop it.
-// vzmigrate's sub-steps (--suspend, --dump, --kill, --resume) are phases of
-// that one operation; CRIU freezes, saves and kills in one request, so all
-// three of --suspend --dump --kill together are the whole chkpnt. A phase
-// alone (a frozen container waiting for --dump, --resume) is refused, not
-// turned into the whole: vzmigrate would find its container gone.
+// vzmigrate's sub-steps are phases of that operation, run as separate
+// commands: --suspend freezes the container (it stays running for
+// status), --dump saves a suspended one into the dump and leaves it
+// frozen, --kill kills a suspended one (its dump then makes it
+// suspended, as after a whole chkpnt), --resume thaws a suspended one and
+// removes its dump. None, or all three of --suspend --dump --kill, is the
+// whole chkpnt; other combinations run in the order suspend, dump,
+// kill or resume (ct.ChkpntPlan).
 func chkpntCmd(e *env, name string) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: "save the running container to a dump and stop it", ArgsUsage: "CTID",
 		OnUsageError: usageErr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dumpfile", Usage: "dump directory (default DUMPDIR/Dump.CTID)"},
-			&cli.BoolFlag{Name: "suspend", Hidden: true},
-			&cli.BoolFlag{Name: "dump", Hidden: true},
-			&cli.BoolFlag{Name: "kill", Hidden: true},
-			&cli.BoolFlag{Name: "resume", Hidden: true},
+			&cli.BoolFlag{Name: "suspend", Hidden: true, Usage: "freeze the container only"},
+			&cli.BoolFlag{Name: "dump", Hidden: true, Usage: "save a suspended container, leave it frozen"},
+			&cli.BoolFlag{Name: "kill", Hidden: true, Usage: "kill a suspended container"},
+			&cli.BoolFlag{Name: "resume", Hidden: true, Usage: "thaw a suspended container, remove its dump"},
 		},
 		Action: func(c *cli.Context) error {
-			steps := 0
-			for _, s := range []string{"suspend", "dump", "kill"} {
-				if c.Bool(s) {
-					steps++
+			steps, err := ct.ChkpntPlan(c.Bool("suspend"), c.Bool("dump"), c.Bool("kill"), c.Bool("resume"))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return e.withCT(c, func(n *ct.Node, id int) error {
+				if steps == nil {
+					return n.Chkpnt(id, c.String("dumpfile"))
 				}
-			}
-			if c.Bool("resume") || steps != 0 && steps != 3 {
-				return fmt.Errorf("%s: the separate phases --suspend, --dump, --kill, --resume are not supported yet, only all of --suspend --dump --kill (the whole checkpoint): %w", name, vzerror.ErrInvalidValue)
-			}
-			return e.withCT(c, func(n *ct.Node, id int) error { return n.Chkpnt(id, c.String("dumpfile")) })
+				return n.ChkpntSteps(id, c.String("dumpfile"), steps)
+			})
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -16,11 +17,16 @@ import (
 // says the subtree is frozen (cgroup.events "frozen 1" on cgroup2,
 // freezer.state FROZEN on v1: a task in an uninterruptible sleep delays
 // it), or an error after timeout with the subtree thawed again. thaw is
-// always to be called; it is safe to call twice.
+// always to be called; it is safe to call twice. A subtree frozen already
+// (vzctl chkpnt --suspend) is left so: its thaw does nothing, as thawing
+// it would let a suspended container run on behind its dump.
 func (g *Group) Freeze(ctx context.Context, timeout time.Duration) (thaw func() error, err error) {
 	f, freeze, unfreeze, frozen, err := g.freezer()
 	if err != nil {
 		return nil, err
+	}
+	if ok, err := frozen(); err == nil && ok {
+		return func() error { return nil }, nil
 	}
 	if err := g.k.WriteFile(f, freeze); err != nil {
 		return nil, fmt.Errorf("freezing %s: %w", f, err)
@@ -50,6 +56,76 @@ func (g *Group) Freeze(ctx context.Context, timeout time.Duration) (thaw func() 
 		}
 		time.Sleep(wait)
 	}
+}
+
+// FreezerState is a subtree's freezer as the kernel reports it.
+type FreezerState int
+
+const (
+	Thawed FreezerState = iota
+	// Freezing: a freeze was asked for and not every task stopped yet: a
+	// task in an uninterruptible sleep, or a freezer that died in
+	// between, which left it so.
+	Freezing
+	Frozen
+)
+
+func (s FreezerState) String() string {
+	return [...]string{"thawed", "freezing", "frozen"}[s]
+}
+
+// FreezerState reports the subtree's freezer. Its state is the kernel's:
+// a freeze outlives the command that asked for it (vzctl chkpnt
+// --suspend), so it is the record of it.
+func (g *Group) FreezerState() (FreezerState, error) {
+	f, freeze, _, frozen, err := g.freezer()
+	if err != nil {
+		return Thawed, err
+	}
+	ok, err := frozen()
+	if err != nil {
+		return Thawed, fmt.Errorf("reading freezer state of %s: %w", f, err)
+	}
+	if ok {
+		return Frozen, nil
+	}
+	b, err := g.k.ReadFile(f)
+	if err != nil {
+		return Thawed, fmt.Errorf("reading %s: %w", f, err)
+	}
+	// v1's freezer.state reads FREEZING until every task stopped;
+	// cgroup2's cgroup.freeze reads back what was written.
+	if s := strings.TrimSpace(string(b)); s == "FREEZING" || s == freeze {
+		return Freezing, nil
+	}
+	return Thawed, nil
+}
+
+// Thaw ends a freeze made by Freeze and left in place (vzctl chkpnt
+// --resume), or one that never completed.
+func (g *Group) Thaw() error {
+	f, _, thaw, _, err := g.freezer()
+	if err != nil {
+		return err
+	}
+	if err := g.k.WriteFile(f, thaw); err != nil {
+		return fmt.Errorf("thawing %s: %w", f, err)
+	}
+	return nil
+}
+
+// FreezerDir is the host directory of the group Freeze freezes, for a
+// CRIU dump of a container frozen before it (its freeze_cgroup): CRIU
+// finds it frozen, thaws it only once every task is ptrace-stopped and
+// freezes it again before letting them go. Given a group below, which
+// reads frozen through its parent, CRIU would thaw that one alone and
+// wait forever for tasks the parent keeps frozen.
+func (g *Group) FreezerDir() (string, error) {
+	f, _, _, _, err := g.freezer()
+	if err != nil {
+		return "", err
+	}
+	return path.Dir(f), nil
 }
 
 // freezer picks the freezer the host has: the v1 freezer controller when

@@ -81,19 +81,23 @@ func (g *Group) killMethod() killMethod {
 func (g *Group) killRound(ctx context.Context, m killMethod) error {
 	switch m {
 	case killCgroupKill:
-		// A task frozen by the v1 freezer dies only once thawed.
-		if h := g.v1("freezer"); h != nil {
-			f := h.hostPath(g.outer()) + "/freezer.state"
-			if b, err := g.k.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
-				if err := g.k.WriteFile(f, "THAWED"); err != nil {
-					return fmt.Errorf("thawing %s: %w", f, err)
-				}
-			}
-		}
 		u := g.unified()
 		f := u.hostPath(g.outer()) + "/cgroup.kill"
 		if err := g.k.WriteFile(f, "1"); err != nil && !errors.Is(err, syscall.ENOENT) {
 			return fmt.Errorf("writing %s: %w", f, err)
+		}
+		// A task frozen by the v1 freezer dies only once thawed. Thawed
+		// after the kill, with SIGKILL pending, it leaves the freezer
+		// only to die (kernel/signal.c get_signal): a container frozen
+		// for its dump (vzctl chkpnt --suspend --dump, then --kill) does
+		// not run again and change its files behind the dump.
+		if h := g.v1("freezer"); h != nil {
+			fs := h.hostPath(g.outer()) + "/freezer.state"
+			if b, err := g.k.ReadFile(fs); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
+				if err := g.k.WriteFile(fs, "THAWED"); err != nil {
+					return fmt.Errorf("thawing %s: %w", fs, err)
+				}
+			}
 		}
 		// A process that joined only the v1 groups is out of cgroup.kill's
 		// reach; once the cgroup2 subtree is empty, the rest is killed

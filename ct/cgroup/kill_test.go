@@ -141,8 +141,9 @@ func TestKillTimeout(t *testing.T) {
 	}
 }
 
-// A group left frozen by the v1 freezer is thawed first: frozen tasks do
-// not act on SIGKILL.
+// A group left frozen by the v1 freezer is thawed, as frozen tasks do
+// not act on SIGKILL, but only after the kill: thawed first, they would
+// run again for a moment.
 func TestKillThawsV1Freezer(t *testing.T) {
 	k, g := killSetup(t, "mountinfo-v1-hybrid", "hugetlb\n", "")
 	k.files["/sys/fs/cgroup/freezer/govz/101/freezer.state"] = "FROZEN\n"
@@ -150,7 +151,7 @@ func TestKillThawsV1Freezer(t *testing.T) {
 		t.Fatal(err)
 	}
 	diff(t, "Kill", k.takeLog(), lines(
-		"write freezer/govz/101/freezer.state THAWED",
 		"write unified/govz/101/cgroup.kill 1",
+		"write freezer/govz/101/freezer.state THAWED",
 	))
 }

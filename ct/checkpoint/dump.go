@@ -19,9 +19,10 @@ import (
 // container is not "suspended" on account of a half-written dump.
 const FailSuffix = ".fail"
 
-// Dump saves t into dir, which must not exist yet, and kills its tasks.
-// Preflight refusals and CRIU failures leave the container running (CRIU
-// thaws a tree whose dump failed).
+// Dump saves t into dir, which must not exist yet, and kills its tasks
+// unless t.LeaveRunning. Preflight refusals and CRIU failures leave the
+// container running (CRIU thaws a tree whose dump failed, unless it was
+// frozen before).
 func Dump(e Engine, t *Target, dir string) error {
 	if err := CheckVersion(e, vzerror.ErrChkpnt); err != nil {
 		return err

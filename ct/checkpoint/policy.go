@@ -62,6 +62,11 @@ type Target struct {
 	// UIDMap and GIDMap, when set, are the mapping the container's root
 	// mount is idmapped with (LOCAL_UID containers); restore needs them.
 	UIDMap, GIDMap []IDMap
+	// LeaveRunning makes a dump leave the tasks as it found them instead
+	// of killing them (vzctl chkpnt --dump): CRIU 4 freezes Freezer
+	// again after the dump when it was frozen before (criu/seize.c,
+	// origin_freezer_state), so a suspended container stays suspended.
+	LeaveRunning bool
 }
 
 // Device is a character device as stat(2) gives it.
@@ -235,13 +240,13 @@ func common(t *Target) *rpc.CriuOpts {
 
 // DumpOptions are CRIU's options to save t into the directory open as
 // imagesFD. The tasks are killed once saved (vzctl chkpnt stops the
-// container); a failure resumes them.
+// container) unless t.LeaveRunning; a failure resumes them.
 func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	o := common(t)
 	o.Pid = proto.Int32(int32(t.InitPID))
 	o.ImagesDirFd = proto.Int32(int32(imagesFD))
 	o.LogFile = proto.String("dump.log")
-	o.LeaveRunning = proto.Bool(false)
+	o.LeaveRunning = proto.Bool(t.LeaveRunning)
 	if t.Freezer != "" {
 		o.FreezeCgroup = proto.String(t.Freezer)
 	}

@@ -133,6 +133,11 @@ func TestDumpOptions(t *testing.T) {
 			t.Fatalf("external %v lacks %q", o.GetExternal(), want)
 		}
 	}
+	// vzctl chkpnt --dump: the same dump, the tasks left frozen.
+	tg.LeaveRunning = true
+	if o := DumpOptions(tg, 7); !o.GetLeaveRunning() || o.GetFreezeCgroup() != tg.Freezer {
+		t.Fatalf("leave running %v, freeze cgroup %q", o.GetLeaveRunning(), o.GetFreezeCgroup())
+	}
 }
 
 func TestRestoreOptions(t *testing.T) {
