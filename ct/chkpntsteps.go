@@ -193,7 +193,7 @@ func (n *Node) dumpFrozen(c *Container, dumpFile string) error {
 	}
 	n.Log.Infof("Dumping container ...")
 	t0 := time.Now()
-	if err := checkpoint.Dump(checkpoint.NewEngine(path), t, part); err != nil {
+	if err := checkpoint.Dump(n.criu(path), t, part); err != nil {
 		return err
 	}
 	n.Log.Debugf(1, "dump of container %d took %v", c.ID, time.Since(t0))
