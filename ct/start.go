@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"govz/conf"
+	"govz/ct/cgroup"
 	"govz/ct/ctnet"
 	"govz/ct/inventory"
 	"govz/ct/resource"
@@ -152,6 +154,17 @@ func (n *Node) stopCT(c *Container, o stopOptions) error {
 	n.Log.Infof("Stopping container ...")
 	rd := c.RunDir
 	if !fast {
+		// A suspended container (chkpnt --suspend) can take no part in
+		// a graceful stop: it is thawed, and stops as a running one does.
+		// A fast stop kills it frozen (cgroup.Kill).
+		if g, err := cgroup.Open(n.cgroupParent(id, eff), strconv.Itoa(id)); err == nil {
+			if s, err := g.FreezerState(); err == nil && s != cgroup.Thawed {
+				n.Log.Infof("Container is suspended: resuming it to stop it")
+				if err := g.Thaw(); err != nil {
+					return fmt.Errorf("unable to stop: %w: %w", err, vzerror.ErrStop)
+				}
+			}
+		}
 		if err := n.runInsideScript(id, phaseStop); err != nil {
 			n.Log.Warnf("%v; stopping anyway", err)
 		}

@@ -59,6 +59,10 @@ func TestChkpntStepsSuspendDumpResume(t *testing.T) {
 	if r := n.fails(16, "vzctl", "chkpnt", "101", "--suspend"); !strings.Contains(r.err, "suspended already") {
 		t.Errorf("second --suspend: %q", r.err)
 	}
+	// A command joining the frozen container would stop with it: refused.
+	if r := n.fails(16, "vzctl", "exec", "101", "echo", "hi"); !strings.Contains(r.err, "is suspended") {
+		t.Errorf("exec on a suspended container: %q", r.err)
+	}
 
 	t0 := time.Now()
 	n.ok("vzctl", "chkpnt", "101", "--dump")
@@ -99,7 +103,14 @@ func TestChkpntStepsSuspendDumpResume(t *testing.T) {
 	}
 	n.ok("vzctl", "restore", "101")
 	n.waitCounter("101", frozen+3, 10*time.Second)
-	n.ok("vzctl", "stop", "101")
+	// A graceful stop of a suspended container thaws it and stops it.
+	n.ok("vzctl", "chkpnt", "101", "--suspend")
+	if r := n.ok("vzctl", "stop", "101"); !strings.Contains(r.out, "resuming it to stop it") {
+		t.Errorf("stop of a suspended container said %q", r.out)
+	}
+	if s := n.status("101"); !strings.HasSuffix(s, " down") {
+		t.Fatalf("status after stopping a suspended container: %q", s)
+	}
 }
 
 // TestChkpntStepsKillRestore: suspend and dump in one command, kill in

@@ -43,6 +43,11 @@ func openTarget(runDir string, opt Options) (_ *target, err error) {
 	if !st.Alive() {
 		return nil, notRunning(st)
 	}
+	// A process that joined a frozen container would stop there for as
+	// long as it stays suspended.
+	if frozen, _ := cgroup.PathsFrozen(st.CgroupPaths); frozen {
+		return nil, fmt.Errorf("container %s is suspended (vzctl chkpnt --suspend): resume it (chkpnt --resume) or kill it (chkpnt --kill) first: %w", st.ID, vzerror.ErrChkpnt)
+	}
 	capKeep, err := capMask(st.CapBounding)
 	if err != nil {
 		return nil, fmt.Errorf("run record in %s: %w", runDir, err)

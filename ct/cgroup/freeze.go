@@ -149,3 +149,25 @@ func (g *Group) freezer() (file, freeze, thaw string, frozen func() (bool, error
 	}
 	return "", "", "", nil, fmt.Errorf("no cgroup freezer for %s (neither the v1 freezer nor cgroup.freeze)", g.outer())
 }
+
+// PathsFrozen reports whether a container whose recorded paths (InnerPaths, a
+// run record's) are paths is frozen or freezing, by itself or by an
+// ancestor: both v1's freezer.state and cgroup2's cgroup.events say the
+// effective state. A process that joined it would stop at once, so that
+// `vzctl exec` on a suspended container would hang rather than fail.
+// Paths without a freezer read as not frozen.
+func PathsFrozen(paths map[string]string) (bool, error) {
+	if d := paths["freezer"]; d != "" {
+		b, err := hostKernel{}.ReadFile(d + "/freezer.state")
+		s := strings.TrimSpace(string(b))
+		return err == nil && (s == "FROZEN" || s == "FREEZING"), err
+	}
+	if d := paths[UnifiedName]; d != "" {
+		b, err := hostKernel{}.ReadFile(d + "/cgroup.events")
+		if errors.Is(err, syscall.ENOENT) {
+			return false, nil
+		}
+		return err == nil && strings.Contains("\n"+string(b), "\nfrozen 1"), err
+	}
+	return false, nil
+}
