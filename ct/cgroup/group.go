@@ -476,20 +476,21 @@ func (g *Group) Destroy() error {
 }
 
 // rmdir removes one empty group. A task killed a moment ago can hold its
-// group busy until it finishes exiting, so EBUSY is retried briefly.
+// group busy until it finishes exiting, so EBUSY is retried for up to a
+// second; the first retries come soon (the exit takes microseconds): a
+// stop or checkpoint waits for this.
 func (g *Group) rmdir(dir string) error {
-	var err error
-	for try := 0; try < 50; try++ {
-		err = g.k.Rmdir(dir)
+	deadline := time.Now().Add(time.Second)
+	for wait := 500 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		err := g.k.Rmdir(dir)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if !errors.Is(err, syscall.EBUSY) {
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(wait)
 	}
-	return err
 }
 
 // RemoveParentIfEmpty removes parent (each of its components, deepest
