@@ -257,7 +257,7 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	nfy := &attachNetwork{step: d.Network, dir: dir}
+	nfy := &attachNetwork{id: d.ID, step: d.Network, dir: dir}
 	if d.Network != nil {
 		if err := sameVeths(d.ID, dir, d.Network); err != nil {
 			return 0, err
@@ -273,13 +273,16 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 }
 
 // attachNetwork gives the restored container's network namespace, which
-// CRIU restores empty, what a boot's network step gives a new one
-// (ctnet.Restore): the pair and the container's addresses once the
-// namespace exists (setup-namespaces), the host's routes, proxy entries
-// and rules once the tasks are back and CRIU still holds their network
-// locked (post-restore; CRIU unlocks it after the notification returned).
+// CRIU restores empty, what the dump saved of it and what a boot's
+// network step gives a new one (ctnet.Restore): the pair and the
+// container's addresses once the namespace exists (setup-namespaces), the
+// host's routes, proxy entries and rules once the tasks are back and CRIU
+// still holds their network locked (post-restore; CRIU unlocks it after
+// the notification returned). A container without network step gets its
+// loopback device's state only (ctnet.RestoreNS).
 type attachNetwork struct {
 	criu.NoNotify
+	id   int
 	step *ctnet.Step
 	dir  string // the dump
 	rst  *ctnet.Restore
@@ -287,7 +290,7 @@ type attachNetwork struct {
 
 func (a *attachNetwork) SetupNamespaces(pid int32) error {
 	if a.step == nil {
-		return nil
+		return ctnet.RestoreNS(int(pid), a.dir, ctnet.Warnf(a.id))
 	}
 	rst, err := ctnet.NewRestore(a.step, int(pid), a.dir)
 	if err != nil {

@@ -294,14 +294,16 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}
-	if len(t.Veths) > 0 {
-		// CRIU would recreate the pairs from inside the container's user
-		// namespace, with their host end in the host's network namespace,
-		// which needs CAP_NET_ADMIN there: the kernel refuses (EPERM).
-		// So the namespace is restored empty and the setup-namespaces
-		// notification gives it what a start does (ctnet.Restore, from
-		// the host, as on a boot), before CRIU restores the sockets into it.
-		o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
-	}
+	// The network namespace is restored empty, with or without veths, and
+	// the setup-namespaces notification gives it what the dump saved
+	// (ctnet.Restore, from the host), before CRIU restores the sockets
+	// into it. CRIU would recreate veth pairs from inside the container's
+	// user namespace, with their host end in the host's network
+	// namespace, which needs CAP_NET_ADMIN there: the kernel refuses
+	// (EPERM). And its own restore of a namespace's state runs some ten
+	// tools (ip, iptables-restore, ...), also for an empty firewall, a
+	// third of a small container's restore; govz replays the same images
+	// over netlink and runs a tool only for a firewall that has rules.
+	o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	return o
 }
