@@ -122,12 +122,20 @@ func keepDumpCopy(n *node, id, name string) {
 }
 
 // TestChkpntRestoreNetStateBusybox: a container without network
-// configuration (no veth, only lo).
+// configuration (no veth, only lo): first with the state of a new
+// namespace (the usual case, where the restore runs no tool), then with
+// the guest's changes.
 func TestChkpntRestoreNetStateBusybox(t *testing.T) {
 	needCRIU(t)
 	n := newNode(t)
 	n.ok("vzctl", "create", "101")
 	startCounter(n, "101")
+	pristine := guestNetState(n, "101")
+	n.ok("vzctl", "chkpnt", "101")
+	keepDumpCopy(n, "101", "pristine")
+	n.ok("vzctl", "restore", "101")
+	sameGuestNetState(n, "101", pristine)
+
 	want := setGuestNetState(n, "101")
 	n.ok("vzctl", "chkpnt", "101")
 	keepDumpCopy(n, "101", "busybox")
