@@ -12,13 +12,14 @@ import (
 // The state of a container's network namespace that is not its
 // interfaces (issue #15): the guest's own addresses and routes on lo, its
 // policy rules, its firewall (nftables, iptables-nft and legacy iptables)
-// and its namespace's sysctls come back from the dump, with or without
+// and its namespace's and lo's sysctls come back from the dump, with or without
 // veths. Not what CRIU's dump does not save: IPv6 rules (`ip rule save`
 // is IPv4's) and routes outside the main table (`ip route save`). The "guest" sets them from the host through nsenter into the
 // container's network namespace: busybox has no ip rule, nft or iptables.
 
 // guestNetCmds are what the guest does to its network namespace.
 var guestNetCmds = [][]string{
+	{"ip", "link", "set", "lo", "mtu", "1500"},
 	{"ip", "addr", "add", "10.99.0.1/32", "dev", "lo"},
 	{"ip", "-6", "addr", "add", "fd00:99::1/128", "dev", "lo"},
 	{"ip", "route", "add", "10.98.0.0/24", "dev", "lo"},
@@ -27,7 +28,7 @@ var guestNetCmds = [][]string{
 	{"iptables", "-A", "INPUT", "-s", "10.96.0.1", "-j", "DROP"},
 	{"iptables-legacy", "-A", "OUTPUT", "-d", "10.95.0.1", "-j", "DROP"},
 	{"ip6tables-legacy", "-A", "OUTPUT", "-d", "fd00:95::1", "-j", "DROP"},
-	{"sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.arp_ignore=1", "net.ipv6.conf.all.hop_limit=33", "net.unix.max_dgram_qlen=77"},
+	{"sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.arp_ignore=1", "net.ipv6.conf.all.hop_limit=33", "net.unix.max_dgram_qlen=77", "net.ipv4.conf.lo.route_localnet=1", "net.ipv6.conf.lo.max_addresses=7"},
 }
 
 var nftCounter = regexp.MustCompile(`counter packets \d+ bytes \d+|\[\d+:\d+\]`)
@@ -46,7 +47,7 @@ func guestNetState(n *node, id string) string {
 		{"ip", "rule"}, {"ip", "-6", "rule"},
 		{"nft", "list", "ruleset"},
 		{"iptables-legacy-save"}, {"ip6tables-legacy-save"},
-		{"sysctl", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.arp_ignore", "net.ipv6.conf.all.hop_limit", "net.unix.max_dgram_qlen"},
+		{"sysctl", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.arp_ignore", "net.ipv6.conf.all.hop_limit", "net.unix.max_dgram_qlen", "net.ipv4.conf.lo.route_localnet", "net.ipv6.conf.lo.max_addresses"},
 	} {
 		out, err := exec.Command("nsenter", append([]string{ns, "--"}, c...)...).CombinedOutput()
 		if err != nil {
@@ -76,9 +77,9 @@ func setGuestNetState(n *node, id string) string {
 		}
 	}
 	s := guestNetState(n, id)
-	for _, want := range []string{"10.99.0.1/32", "fd00:99::1/128", "10.98.0.0/24", "from 10.99.0.1 lookup 100",
+	for _, want := range []string{"lo: <LOOPBACK,UP,LOWER_UP> mtu 1500 ", "10.99.0.1/32", "fd00:99::1/128", "10.98.0.0/24", "from 10.99.0.1 lookup 100",
 		"tcp dport 4444 drop", "ip saddr 10.96.0.1", "-A OUTPUT -d 10.95.0.1/32 -j DROP",
-		"-A OUTPUT -d fd00:95::1/128 -j DROP", "rp_filter = 2", "arp_ignore = 1", "hop_limit = 33", "max_dgram_qlen = 77"} {
+		"-A OUTPUT -d fd00:95::1/128 -j DROP", "rp_filter = 2", "arp_ignore = 1", "hop_limit = 33", "max_dgram_qlen = 77", "route_localnet = 1", "max_addresses = 7"} {
 		if !strings.Contains(s, want) {
 			n.t.Fatalf("the guest's network state lacks %q:\n%s", want, s)
 		}

@@ -38,12 +38,17 @@ type nsImages struct {
 	// IPTRestore is the restore tool matching the save tool of the dump
 	// (iptables-legacy-restore after iptables-legacy-save).
 	IPTRestore, IP6TRestore string
-	// Sysctls are the namespace's sysctls as the dump saved them.
-	Sysctls []nsSysctl
+	// Sysctls are the namespace's sysctls as the dump saved them, and
+	// DevSysctls its interfaces' (net/ipv4/conf/lo/...).
+	Sysctls, DevSysctls []nsSysctl
+	// LoMTU is lo's MTU when the guest changed it, else 0.
+	LoMTU uint32
 }
 
 // iproute2's magics of its save files (ip/ipaddress.c, ip/iproute.c,
 // ip/iprule.c), before the raw messages.
+const loDefaultMTU = 64 * 1024
+
 const (
 	addrMagic  = 0x47361222
 	routeMagic = 0x45311224
@@ -111,6 +116,16 @@ func readNSImages(dir string) (*nsImages, error) {
 	}
 	if im.Sysctls, err = readNetnsSysctls(p); err != nil {
 		return nil, fmt.Errorf("dump %s: %w: %w", dir, err, vzerror.ErrRestore)
+	}
+	if p, err = netnsImage(dir, "netdev"); err != nil {
+		return nil, err
+	}
+	if im.DevSysctls, im.LoMTU, err = readDevSysctls(p); err != nil {
+		return nil, fmt.Errorf("dump %s: %w: %w", dir, err, vzerror.ErrRestore)
+	}
+	// A new namespace's lo has the kernel's MTU (drivers/net/loopback.c).
+	if im.LoMTU == loDefaultMTU {
+		im.LoMTU = 0
 	}
 	return im, nil
 }

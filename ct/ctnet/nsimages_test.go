@@ -15,8 +15,8 @@ import (
 // The fixtures are a real dump's network namespace images (CRIU 4.1.1,
 // vzctl chkpnt of a busybox container without network configuration):
 // testdata/pristine as the container started, testdata/guest after the
-// guest added an address, a route and a rule, nftables, iptables-nft and
-// legacy iptables rules and changed sysctls (tests/chkpnt_netstate_test.go).
+// guest set lo's MTU, added an address, a route and a rule, nftables, iptables-nft and
+// legacy iptables rules and changed the namespace's and lo's sysctls (tests/chkpnt_netstate_test.go).
 // dump.log is cut to the lines naming the iptables tools.
 
 // countingSysctls is sysctl.Map recording the writes.
@@ -37,7 +37,7 @@ func sysctlMap(t *testing.T, dir string) sysctl.Map {
 		t.Fatal(err)
 	}
 	m := sysctl.Map{}
-	for _, s := range im.Sysctls {
+	for _, s := range append(im.Sysctls, im.DevSysctls...) {
 		m[s.Path] = s.Value
 	}
 	return m
@@ -68,8 +68,8 @@ func TestNSImagesPristine(t *testing.T) {
 	if got := addrsOf(im.Addrs); !slices.Equal(got, []string{"127.0.0.1", "::1"}) {
 		t.Fatalf("addresses %v, want lo's", got)
 	}
-	if len(im.Routes) != 0 || im.Rules != nil {
-		t.Fatalf("%d routes, %d rules: want none (only the kernel's defaults)", len(im.Routes), len(im.Rules))
+	if len(im.Routes) != 0 || im.Rules != nil || im.LoMTU != 0 {
+		t.Fatalf("%d routes, %d rules, lo MTU %d: want none (only the kernel's defaults)", len(im.Routes), len(im.Rules), im.LoMTU)
 	}
 	if im.NFT != "" || im.IPT != "" || im.IP6T != "" {
 		t.Fatalf("firewall %q %q %q: want nothing (CRIU's lock table is not the guest's)", im.NFT, im.IPT, im.IP6T)
@@ -79,7 +79,7 @@ func TestNSImagesPristine(t *testing.T) {
 	}
 	// Into a new namespace (whose values are the image's): no write.
 	sc := &countingSysctls{Map: sysctlMap(t, "testdata/pristine")}
-	if err := restoreSysctls(sc, im.Sysctls, t.Logf); err != nil {
+	if err := restoreSysctls(sc, append(im.Sysctls, im.DevSysctls...), t.Logf); err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.set) != 0 {
@@ -87,6 +87,9 @@ func TestNSImagesPristine(t *testing.T) {
 	}
 	if len(im.Sysctls) < 100 {
 		t.Fatalf("%d sysctls read, want CRIU's all/default v4 and v6 and unix", len(im.Sysctls))
+	}
+	if len(im.DevSysctls) < 50 || !strings.HasPrefix(im.DevSysctls[0].Path, "net/ipv4/conf/lo/") {
+		t.Fatalf("%d interface sysctls read, want lo's v4 and v6", len(im.DevSysctls))
 	}
 }
 
@@ -98,6 +101,9 @@ func TestNSImagesGuest(t *testing.T) {
 	}
 	if got := addrsOf(im.Addrs); !slices.Equal(got, []string{"10.99.0.1", "127.0.0.1", "::1", "fd00:99::1"}) {
 		t.Fatalf("addresses %v", got)
+	}
+	if im.LoMTU != 1500 {
+		t.Fatalf("lo MTU %d, want the guest's 1500", im.LoMTU)
 	}
 	if len(im.Routes) != 2 { // 10.98.0.0/24 dev lo; fd00:99::1 dev lo
 		t.Fatalf("%d routes, want 2", len(im.Routes))
@@ -122,13 +128,28 @@ func TestNSImagesGuest(t *testing.T) {
 	}
 	// Into a new namespace: the guest's changes only.
 	sc := &countingSysctls{Map: sysctlMap(t, "testdata/pristine")}
-	if err := restoreSysctls(sc, im.Sysctls, t.Logf); err != nil {
+	if err := restoreSysctls(sc, append(im.Sysctls, im.DevSysctls...), t.Logf); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(sc.set)
-	wantSet := []string{"net/ipv4/conf/all/rp_filter=2", "net/ipv4/conf/default/arp_ignore=1", "net/ipv6/conf/all/hop_limit=33", "net/unix/max_dgram_qlen=77"}
+	wantSet := []string{"net/ipv4/conf/all/rp_filter=2", "net/ipv4/conf/default/arp_ignore=1", "net/ipv4/conf/lo/route_localnet=1",
+		"net/ipv6/conf/all/hop_limit=33", "net/ipv6/conf/lo/max_addresses=7",
+		// Set by lo's MTU before in a restore; written anyway here.
+		"net/ipv6/conf/lo/mtu=1500", "net/unix/max_dgram_qlen=77"}
 	if !slices.Equal(sc.set, wantSet) {
 		t.Fatalf("sysctls written %v, want %v", sc.set, wantSet)
+	}
+}
+
+// A sysctl the running kernel lacks is reported, not written; the others
+// still are.
+func TestRestoreSysctlsMissing(t *testing.T) {
+	sc := &countingSysctls{Map: sysctl.Map{"net/unix/max_dgram_qlen": "10"}}
+	var warned []string
+	warnf := func(f string, a ...any) { warned = append(warned, f) }
+	err := restoreSysctls(sc, []nsSysctl{{"net/ipv4/conf/all/new_knob", "1"}, {"net/unix/max_dgram_qlen", "77"}}, warnf)
+	if err != nil || len(warned) != 1 || !slices.Equal(sc.set, []string{"net/unix/max_dgram_qlen=77"}) {
+		t.Fatalf("err %v, warned %v, written %v", err, warned, sc.set)
 	}
 }
 
@@ -212,6 +233,10 @@ func TestDefaultRules(t *testing.T) {
 	binary.NativeEndian.PutUint32(a, 100)
 	if defaultRules([][]byte{defaults[0], r, defaults[2]}) {
 		t.Fatal("a changed default rule taken for the default")
+	}
+	up := loUpMsg(1500)
+	if int(binary.NativeEndian.Uint32(up)) != len(up) || binary.NativeEndian.Uint32(attrs(up, unix.SizeofIfInfomsg)[unix.IFLA_MTU]) != 1500 {
+		t.Fatalf("lo message %x", up)
 	}
 	d := delRuleMsg(32766, unix.RT_TABLE_MAIN)
 	da := attrs(d, 12)

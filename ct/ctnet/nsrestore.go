@@ -57,19 +57,26 @@ func (s *nsState) conf() error {
 	return nil
 }
 
-// fill brings lo up and restores the addresses, routes, rules and the
-// firewall, once the namespace has its interfaces.
+// fill brings lo up and restores its MTU, the interfaces' sysctls, the
+// addresses, routes, rules and the firewall, once the namespace has its
+// interfaces.
 func (s *nsState) fill() error {
-	l, err := link.OpenAt(s.path)
+	r, err := link.OpenRawAt(s.path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
 	}
-	err = l.SetUp("lo")
-	l.Close()
-	if err != nil {
-		return fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
+	defer r.Close()
+	// Before lo's sysctls: its MTU sets its IPv6 one.
+	if err := r.Request(loUpMsg(s.im.LoMTU), 0); err != nil {
+		return fmt.Errorf("bringing lo up (MTU %d): %w: %w", s.im.LoMTU, err, vzerror.ErrRestore)
 	}
-	if err := s.rtnetlink(); err != nil {
+	if len(s.im.DevSysctls) > 0 {
+		err := link.InNetNS(s.path, func() error { return restoreSysctls(sysctl.Proc{}, s.im.DevSysctls, s.warnf) })
+		if err != nil {
+			return fmt.Errorf("restoring the container's interface sysctls: %w: %w", err, vzerror.ErrRestore)
+		}
+	}
+	if err := s.rtnetlink(r); err != nil {
 		return fmt.Errorf("restoring the container's addresses and routes: %w: %w", err, vzerror.ErrRestore)
 	}
 	return s.firewall()
@@ -78,12 +85,7 @@ func (s *nsState) fill() error {
 // rtnetlink replays the saved addresses, routes and rules as `ip ...
 // restore` would: what exists already (lo's, the kernel's local routes,
 // venet's, the kernel's default rules) is taken as done.
-func (s *nsState) rtnetlink() error {
-	r, err := link.OpenRawAt(s.path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+func (s *nsState) rtnetlink(r *link.Raw) error {
 	add := func(what string, msgs [][]byte) error {
 		for i, m := range msgs {
 			if err := r.Request(m, unix.NLM_F_CREATE|unix.NLM_F_EXCL); err != nil && !errors.Is(err, link.ErrExist) {
@@ -110,6 +112,25 @@ func (s *nsState) rtnetlink() error {
 		}
 	}
 	return add("rule", s.im.Rules)
+}
+
+// loUpMsg is an RTM_NEWLINK bringing lo up, with MTU mtu unless 0 (lo
+// is interface 1 in every namespace: LOOPBACK_IFINDEX,
+// include/net/net_namespace.h).
+func loUpMsg(mtu uint32) []byte {
+	m := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg+8)
+	h := m[unix.NLMSG_HDRLEN:]
+	binary.NativeEndian.PutUint32(h[4:], 1)            // ifi_index
+	binary.NativeEndian.PutUint32(h[8:], unix.IFF_UP)  // ifi_flags
+	binary.NativeEndian.PutUint32(h[12:], unix.IFF_UP) // ifi_change
+	if mtu != 0 {
+		m = binary.NativeEndian.AppendUint16(m, 8)
+		m = binary.NativeEndian.AppendUint16(m, unix.IFLA_MTU)
+		m = binary.NativeEndian.AppendUint32(m, mtu)
+	}
+	binary.NativeEndian.PutUint32(m, uint32(len(m)))
+	binary.NativeEndian.PutUint16(m[4:], unix.RTM_NEWLINK)
+	return m
 }
 
 // delRuleMsg is an RTM_DELRULE of the IPv4 rule prio looking up table.

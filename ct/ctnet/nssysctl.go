@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v7/crit"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/netdev"
@@ -67,18 +68,62 @@ func readNetnsSysctls(path string) ([]nsSysctl, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is no netns image", path)
 	}
-	var out []nsSysctl
-	for _, c := range []struct {
-		dir   string
-		names []string
-		vals  []*criusysctl.SysctlEntry
-	}{
+	return criuSysctls(path, []sysctlList{
 		{"net/ipv4/conf/all", criuConf4, ns.AllConf4},
 		{"net/ipv4/conf/default", criuConf4, ns.DefConf4},
 		{"net/ipv6/conf/all", criuConf6, ns.AllConf6},
 		{"net/ipv6/conf/default", criuConf6, ns.DefConf6},
 		{"net/unix", criuUnixConf, ns.UnixConf},
-	} {
+	})
+}
+
+// readDevSysctls reads the interfaces' sysctls of CRIU's netdev image at
+// path (criu/net.c restore_links writes them once it made each link), and
+// lo's MTU.
+func readDevSysctls(path string) ([]nsSysctl, uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	img, err := crit.New(f, nil, "", false, true).Decode(&netdev.NetDeviceEntry{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	var lists []sysctlList
+	var loMTU uint32
+	for _, e := range img.Entries {
+		d, ok := e.Message.(*netdev.NetDeviceEntry)
+		if !ok {
+			return nil, 0, fmt.Errorf("%s is no netdev image", path)
+		}
+		// A name the kernel took for a path would be no interface's.
+		if n := d.GetName(); n == "" || n == "." || n == ".." || strings.Contains(n, "/") {
+			return nil, 0, fmt.Errorf("%s: interface name %q", path, n)
+		}
+		if d.GetType() == netdev.NdType_LOOPBACK {
+			loMTU = d.GetMtu()
+		}
+		lists = append(lists,
+			sysctlList{"net/ipv4/conf/" + d.GetName(), criuConf4, d.Conf4},
+			sysctlList{"net/ipv6/conf/" + d.GetName(), criuConf6, d.Conf6})
+	}
+	out, err := criuSysctls(path, lists)
+	return out, loMTU, err
+}
+
+// sysctlList is a directory's values in the order of CRIU's names.
+type sysctlList struct {
+	dir   string
+	names []string
+	vals  []*criusysctl.SysctlEntry
+}
+
+// criuSysctls names the values of lists, accept_redirects after the
+// others of its directory (forwarding resets it).
+func criuSysctls(path string, lists []sysctlList) ([]nsSysctl, error) {
+	var out []nsSysctl
+	for _, c := range lists {
 		// Another CRIU's list: the names would not be the values'.
 		if len(c.vals) != 0 && len(c.vals) != len(c.names) {
 			return nil, fmt.Errorf("%s: %d values for %s, CRIU's list has %d", path, len(c.vals), c.dir, len(c.names))
