@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -164,4 +166,52 @@ func TestChkpntRestoreNetStateVenet(t *testing.T) {
 		t.Fatal("the restored container does not answer the LAN peer")
 	}
 	w.ok("vzctl", "stop", "101")
+}
+
+// TestRestoreNetStateFailureKeepsDump: a restore whose namespace state
+// fails to apply (a firewall nft refuses) leaves the dump and nothing
+// else, and restores once the image is fixed.
+func TestRestoreNetStateFailureKeepsDump(t *testing.T) {
+	needCRIU(t)
+	n := newNode(t)
+	n.ok("vzctl", "create", "101")
+	startCounter(n, "101")
+	want := setGuestNetState(n, "101")
+	n.ok("vzctl", "chkpnt", "101")
+	imgs, err := filepath.Glob(n.path("dump/Dump.101/nftables-*.img"))
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("nftables images %v: %v", imgs, err)
+	}
+	good, err := os.ReadFile(imgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(imgs[0], append(slices.Clone(good), "table inet bad {\n\tchain c {\n\t\tbogus\n\t}\n}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := n.fails(17, "vzctl", "restore", "101")
+	if !strings.Contains(r.err, "firewall") || !strings.Contains(r.err, "nft -f -") {
+		t.Fatalf("want the firewall's failure named, got %q", r.err)
+	}
+	t.Logf("failed restore: %s", strings.TrimSpace(r.err))
+	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
+		t.Fatalf("status after a failed restore: %q", s)
+	}
+	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
+		t.Fatalf("dump lost by a failed restore: %v", err)
+	}
+	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
+		t.Fatalf("failed restore left cgroups %v", d)
+	}
+	noRestoreMounts(t)
+
+	if err := os.WriteFile(imgs[0], good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	frozen := n.counter("101")
+	n.ok("vzctl", "restore", "101")
+	n.waitCounter("101", frozen+3, 10e9)
+	sameGuestNetState(n, "101", want)
+	n.ok("vzctl", "stop", "101")
 }

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 )
 
 // What a dump saved of the container's network namespace besides its
@@ -63,7 +62,7 @@ func netnsImage(dir, prefix string) (string, error) {
 		return "", err
 	}
 	if len(files) != 1 {
-		return "", fmt.Errorf("dump %s has %d %s-*.img images, want one: %w", dir, len(files), prefix, vzerror.ErrRestore)
+		return "", fmt.Errorf("dump %s has %d %s-*.img images, want one", dir, len(files), prefix)
 	}
 	return files[0], nil
 }
@@ -82,7 +81,7 @@ func readNSImages(dir string) (*nsImages, error) {
 		}
 		var b []byte
 		if b, err = os.ReadFile(p); err != nil {
-			err = fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
+			err = fmt.Errorf("reading the dump: %w", err)
 		}
 		return b
 	}
@@ -93,7 +92,7 @@ func readNSImages(dir string) (*nsImages, error) {
 		}
 		var m [][]byte
 		if m, err = splitSaved(b, magic); err != nil {
-			err = fmt.Errorf("dump %s: %s image: %w: %w", dir, prefix, err, vzerror.ErrRestore)
+			err = fmt.Errorf("dump %s: %s image: %w", dir, prefix, err)
 		}
 		return m
 	}
@@ -104,6 +103,9 @@ func readNSImages(dir string) (*nsImages, error) {
 		im.Rules = rules
 	}
 	im.NFT = withoutCRIULock(string(read("nftables")))
+	if err == nil {
+		err = listingOnly(im.NFT)
+	}
 	im.IPT = iptRules(string(read("iptables")))
 	im.IP6T = iptRules(string(read("ip6tables")))
 	if err != nil {
@@ -115,13 +117,13 @@ func readNSImages(dir string) (*nsImages, error) {
 		return nil, err
 	}
 	if im.Sysctls, err = readNetnsSysctls(p); err != nil {
-		return nil, fmt.Errorf("dump %s: %w: %w", dir, err, vzerror.ErrRestore)
+		return nil, fmt.Errorf("dump %s: %w", dir, err)
 	}
 	if p, err = netnsImage(dir, "netdev"); err != nil {
 		return nil, err
 	}
 	if im.DevSysctls, im.LoMTU, err = readDevSysctls(p); err != nil {
-		return nil, fmt.Errorf("dump %s: %w: %w", dir, err, vzerror.ErrRestore)
+		return nil, fmt.Errorf("dump %s: %w", dir, err)
 	}
 	// A new namespace's lo has the kernel's MTU (drivers/net/loopback.c).
 	if im.LoMTU == loDefaultMTU {
@@ -266,6 +268,19 @@ func withoutCRIULock(ruleset string) string {
 		return ""
 	}
 	return b.String()
+}
+
+// listingOnly refuses a ruleset that is not a listing: nft runs it as
+// root in the host's mount namespace, where an include statement would
+// read the host's files. `nft list ruleset` prints none, but it prints a
+// table's name as the guest chose it, a new line in it included.
+func listingOnly(ruleset string) error {
+	for _, l := range strings.Split(ruleset, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "include" {
+			return fmt.Errorf("the nftables image holds %q, which no ruleset listing does", strings.TrimSpace(l))
+		}
+	}
+	return nil
 }
 
 // iptRules is iptables-save's text when it holds a table, else "" (a

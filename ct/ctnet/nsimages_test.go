@@ -262,3 +262,14 @@ func TestWithoutCRIULock(t *testing.T) {
 		}
 	}
 }
+
+// A ruleset with an include statement, which a guest could smuggle in
+// through a table's name, is refused: nft would read the host's file.
+func TestListingOnly(t *testing.T) {
+	if err := listingOnly("table inet guest {\n\tchain in {\n\t}\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := listingOnly("table ip x {\n}\ninclude \"/etc/shadow\"\ntable ip y {\n}\n"); err == nil {
+		t.Fatal("an include statement accepted")
+	}
+}

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"govz/ct/vzerror"
 	"govz/net/link"
 	"govz/net/sysctl"
 )
@@ -32,7 +31,9 @@ func openNSState(initPID int, dir string, warnf func(string, ...any)) (*nsState,
 
 // RestoreNS gives the network namespace of the restored init initPID,
 // which CRIU restored empty, what the dump in dir saved of it: a
-// container without interfaces of its own (its loopback device only).
+// container without interfaces of its own (its loopback device only). It
+// runs in CRIU's setup-namespaces notification, whose failure the restore
+// reports as its own (vzerror.ErrRestore).
 func RestoreNS(initPID int, dir string, warnf func(string, ...any)) error {
 	s, err := openNSState(initPID, dir, warnf)
 	if err != nil {
@@ -52,7 +53,7 @@ func (s *nsState) conf() error {
 	}
 	err := link.InNetNS(s.path, func() error { return restoreSysctls(sysctl.Proc{}, s.im.Sysctls, s.warnf) })
 	if err != nil {
-		return fmt.Errorf("restoring the container's network sysctls: %w: %w", err, vzerror.ErrRestore)
+		return fmt.Errorf("restoring the container's network sysctls: %w", err)
 	}
 	return nil
 }
@@ -63,21 +64,21 @@ func (s *nsState) conf() error {
 func (s *nsState) fill() error {
 	r, err := link.OpenRawAt(s.path)
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
+		return err
 	}
 	defer r.Close()
 	// Before lo's sysctls: its MTU sets its IPv6 one.
 	if err := r.Request(loUpMsg(s.im.LoMTU), 0); err != nil {
-		return fmt.Errorf("bringing lo up (MTU %d): %w: %w", s.im.LoMTU, err, vzerror.ErrRestore)
+		return fmt.Errorf("bringing lo up (MTU %d): %w", s.im.LoMTU, err)
 	}
 	if len(s.im.DevSysctls) > 0 {
 		err := link.InNetNS(s.path, func() error { return restoreSysctls(sysctl.Proc{}, s.im.DevSysctls, s.warnf) })
 		if err != nil {
-			return fmt.Errorf("restoring the container's interface sysctls: %w: %w", err, vzerror.ErrRestore)
+			return fmt.Errorf("restoring the container's interface sysctls: %w", err)
 		}
 	}
 	if err := s.rtnetlink(r); err != nil {
-		return fmt.Errorf("restoring the container's addresses and routes: %w: %w", err, vzerror.ErrRestore)
+		return fmt.Errorf("restoring the container's addresses and routes: %w", err)
 	}
 	return s.firewall()
 }
@@ -156,8 +157,8 @@ func (s *nsState) firewall() error {
 		cmd := exec.Command("nsenter", append([]string{"--net=" + s.path, "--"}, c.args...)...)
 		cmd.Stdin = strings.NewReader(c.input)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("restoring the container's firewall: %s: %w: %s: %w", strings.Join(c.args, " "), err,
-				strings.TrimSpace(string(out)), vzerror.ErrRestore)
+			return fmt.Errorf("restoring the container's firewall: %s: %w: %s", strings.Join(c.args, " "), err,
+				strings.TrimSpace(string(out)))
 		}
 	}
 	return nil
