@@ -125,11 +125,38 @@ func readNSImages(dir string) (*nsImages, error) {
 	if im.DevSysctls, im.LoMTU, err = readDevSysctls(p); err != nil {
 		return nil, fmt.Errorf("dump %s: %w", dir, err)
 	}
+	im.DevSysctls = notDefault(im.DevSysctls, im.Sysctls)
 	// A new namespace's lo has the kernel's MTU (drivers/net/loopback.c).
 	if im.LoMTU == loDefaultMTU {
 		im.LoMTU = 0
 	}
 	return im, nil
+}
+
+// notDefault drops the interfaces' IPv4 sysctls that have the
+// namespace's "default" value, as CRIU's restore does (criu/net.c
+// net_conf_op): the kernel gives an interface's IPv4 sysctl that was
+// never set the "default" one written later (net/ipv4/devinet.c
+// devinet_copy_dflt_conf), so lo has them once conf wrote the defaults.
+// IPv6 has no such copy: lo's IPv6 sysctls all stay.
+func notDefault(dev, ns []nsSysctl) []nsSysctl {
+	dflt := map[string]string{}
+	for _, s := range ns {
+		if name, ok := strings.CutPrefix(s.Path, "net/ipv4/conf/default/"); ok {
+			dflt[name] = s.Value
+		}
+	}
+	var out []nsSysctl
+	for _, s := range dev {
+		// net/ipv4/conf/IF/NAME
+		if f := strings.Split(s.Path, "/"); len(f) == 5 && f[1] == "ipv4" {
+			if v, ok := dflt[f[4]]; ok && v == s.Value {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // splitSaved splits an iproute2 save file into its netlink messages.
