@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // What a dump saved of the container's network namespace besides its

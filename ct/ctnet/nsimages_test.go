@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	criusysctl "github.com/checkpoint-restore/go-criu/v7/crit/images/sysctl"
 	"golang.org/x/sys/unix"
 
 	"govz/net/sysctl"
@@ -158,14 +159,15 @@ func TestNSImagesGuest(t *testing.T) {
 	}
 }
 
-// A sysctl the running kernel lacks is reported, not written; the others
-// still are.
+// A sysctl the running kernel lacks, or one of a later CRIU's list, is
+// reported, not written; the others still are.
 func TestRestoreSysctlsMissing(t *testing.T) {
 	sc := &countingSysctls{Map: sysctl.Map{"net/unix/max_dgram_qlen": "10"}}
 	var warned []string
 	warnf := func(f string, a ...any) { warned = append(warned, f) }
-	err := restoreSysctls(sc, []nsSysctl{{"net/ipv4/conf/all/new_knob", "1"}, {"net/unix/max_dgram_qlen", "77"}}, warnf)
-	if err != nil || len(warned) != 1 || !slices.Equal(sc.set, []string{"net/unix/max_dgram_qlen=77"}) {
+	err := restoreSysctls(sc, []nsSysctl{{Path: "net/ipv4/conf/all/new_knob", Value: "1"}, {Path: "net/ipv4/conf/all", Unknown: 2},
+		{Path: "net/unix/max_dgram_qlen", Value: "77"}}, warnf)
+	if err != nil || len(warned) != 2 || !slices.Equal(sc.set, []string{"net/unix/max_dgram_qlen=77"}) {
 		t.Fatalf("err %v, warned %v, written %v", err, warned, sc.set)
 	}
 }
@@ -288,5 +290,20 @@ func TestListingOnly(t *testing.T) {
 	}
 	if err := listingOnly("table ip x {\n}\ninclude \"/etc/shadow\"\ntable ip y {\n}\n"); err == nil {
 		t.Fatal("an include statement accepted")
+	}
+}
+
+// A later CRIU's longer list: the names govz knows are restored, the
+// others reported.
+func TestCRIUSysctlsLonger(t *testing.T) {
+	v := int32(1)
+	vals := make([]*criusysctl.SysctlEntry, len(criuUnixConf)+2)
+	for i := range vals {
+		vals[i] = &criusysctl.SysctlEntry{Iarg: &v}
+	}
+	got, err := criuSysctls("x", []sysctlList{{"net/unix", criuUnixConf, vals}})
+	want := []nsSysctl{{Path: "net/unix", Unknown: 2}, {Path: "net/unix/max_dgram_qlen", Value: "1"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("got %v, %v, want %v", got, err, want)
 	}
 }

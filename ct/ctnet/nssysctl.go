@@ -16,9 +16,12 @@ import (
 )
 
 // nsSysctl is one of a network namespace's sysctls: its path under
-// /proc/sys and its value as the file reads.
+// /proc/sys and its value as the file reads. With Unknown set, it is
+// that many values of the directory at Path the dump holds under names
+// govz does not know.
 type nsSysctl struct {
 	Path, Value string
+	Unknown     int
 }
 
 // CRIU's netns image holds the namespace's "all" and "default" device
@@ -124,12 +127,15 @@ type sysctlList struct {
 func criuSysctls(path string, lists []sysctlList) ([]nsSysctl, error) {
 	var out []nsSysctl
 	for _, c := range lists {
-		// Another CRIU's list: the names would not be the values'.
-		if len(c.vals) != 0 && len(c.vals) != len(c.names) {
-			return nil, fmt.Errorf("%s: %d values for %s, CRIU's list has %d", path, len(c.vals), c.dir, len(c.names))
+		// A later CRIU's list: it appends new names to these, and
+		// restores those it knows, as here (criu/net.c net_conf_op).
+		vals := c.vals
+		if len(vals) > len(c.names) {
+			out = append(out, nsSysctl{Path: c.dir, Unknown: len(vals) - len(c.names)})
+			vals = vals[:len(c.names)]
 		}
 		var last []nsSysctl
-		for i, v := range c.vals {
+		for i, v := range vals {
 			s := nsSysctl{Path: c.dir + "/" + c.names[i]}
 			switch {
 			case v.Iarg != nil:
@@ -156,6 +162,10 @@ func criuSysctls(path string, lists []sysctlList) ([]nsSysctl, error) {
 // kernel lacks is reported to warnf.
 func restoreSysctls(sc sysctl.Sysctls, sysctls []nsSysctl, warnf func(string, ...any)) error {
 	for _, s := range sysctls {
+		if s.Unknown > 0 {
+			warnf("%d sysctls of %s in the dump have names this govz does not know (a later CRIU's): not restored", s.Unknown, sysctl.Dotted(s.Path))
+			continue
+		}
 		cur, err := sc.Get(s.Path)
 		if errors.Is(err, fs.ErrNotExist) {
 			warnf("sysctl %s=%s of the dump: not on this kernel", sysctl.Dotted(s.Path), s.Value)
