@@ -33,16 +33,19 @@ type Restore struct {
 	nc  Plan
 	pid int
 	dir string // the dump
+	// emptyNS is whether CRIU brought the namespace back empty
+	// (checkpoint.EmptyNetNS); if not, it restored its state itself.
+	emptyNS bool
 }
 
 // NewRestore plans d's networking for the restored init initPID from the
-// dump in dir.
-func NewRestore(d *Step, initPID int, dir string) (*Restore, error) {
+// dump in dir, whose network namespace CRIU restores empty if emptyNS.
+func NewRestore(d *Step, initPID int, dir string, emptyNS bool) (*Restore, error) {
 	nc, err := d.plan()
 	if err != nil {
 		return nil, err
 	}
-	return &Restore{d: d, nc: nc, pid: initPID, dir: dir}, nil
+	return &Restore{d: d, nc: nc, pid: initPID, dir: dir, emptyNS: emptyNS}, nil
 }
 
 // Pair makes the pairs with the container's addresses and routes.
@@ -52,6 +55,11 @@ func (r *Restore) Pair() error {
 	// A boot whose teardown never ran (its supervisor was killed).
 	if err := Teardown(d.ID, d.RunDir, d.LockDir, warnf); err != nil {
 		warnf("cleaning up the previous boot's networking: %v", err)
+	}
+	if !r.emptyNS {
+		// No veth (the checkpoint refuses nested namespaces beside
+		// them): nothing to pair.
+		return nil
 	}
 	ns, err := openNSState(r.pid, r.dir, warnf)
 	if err != nil {
