@@ -260,7 +260,16 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 	for _, m := range gids {
 		t.GIDMap = append(t.GIDMap, checkpoint.IDMap(m))
 	}
-	nfy := &attachNetwork{step: d.Network, dir: dir}
+	// As checkpoint.Restore decides it for CRIU.
+	m, err := checkpoint.ReadMeta(dir)
+	if err != nil {
+		return 0, fmt.Errorf("container %d: no usable dump in %s: %w: %w", d.ID, dir, err, vzerror.ErrRestore)
+	}
+	nets, err := checkpoint.NetNamespaces(dir)
+	if err != nil {
+		return 0, fmt.Errorf("container %d: %w: %w", d.ID, err, vzerror.ErrRestore)
+	}
+	nfy := &attachNetwork{id: d.ID, step: d.Network, dir: dir, emptyNS: checkpoint.EmptyNetNS(m.Veths, nets)}
 	if d.Network != nil {
 		if err := sameVeths(d.ID, dir, d.Network); err != nil {
 			return 0, err
@@ -276,23 +285,33 @@ func (d *restoreStep) restore(dir string, console *os.File, uids, gids []supervi
 }
 
 // attachNetwork gives the restored container's network namespace, which
-// CRIU restores empty, what a boot's network step gives a new one
-// (ctnet.Restore): the pair and the container's addresses once the
-// namespace exists (setup-namespaces), the host's routes, proxy entries
-// and rules once the tasks are back and CRIU still holds their network
-// locked (post-restore; CRIU unlocks it after the notification returned).
+// CRIU restores empty, what the dump saved of it and what a boot's
+// network step gives a new one (ctnet.Restore): the pair and the
+// container's addresses once the namespace exists (setup-namespaces), the
+// host's routes, proxy entries and rules once the tasks are back and CRIU
+// still holds their network locked (post-restore; CRIU unlocks it after
+// the notification returned). A container without network step gets its
+// loopback device's state only (ctnet.RestoreNS), unless CRIU restored its
+// namespaces itself (nested ones: checkpoint.EmptyNetNS).
 type attachNetwork struct {
 	criu.NoNotify
+	id   int
 	step *ctnet.Step
 	dir  string // the dump
-	rst  *ctnet.Restore
+	// emptyNS is whether CRIU restores the network namespace empty
+	// (checkpoint.EmptyNetNS); if not, CRIU restored its state.
+	emptyNS bool
+	rst     *ctnet.Restore
 }
 
 func (a *attachNetwork) SetupNamespaces(pid int32) error {
 	if a.step == nil {
-		return nil
+		if !a.emptyNS {
+			return nil
+		}
+		return ctnet.RestoreNS(int(pid), a.dir, ctnet.Warnf(a.id))
 	}
-	rst, err := ctnet.NewRestore(a.step, int(pid), a.dir)
+	rst, err := ctnet.NewRestore(a.step, int(pid), a.dir, a.emptyNS)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,9 @@ func Restore(e Engine, t *Target, dir, work string, console *os.File, nfy criu.N
 		return 0, fmt.Errorf("container %s: no usable dump in %s: %w: %w", t.ID, dir, err, vzerror.ErrRestore)
 	}
 	t.Veths = m.Veths
+	if t.NetNamespaces, err = NetNamespaces(dir); err != nil {
+		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return 0, fmt.Errorf("container %s: %w: %w", t.ID, err, vzerror.ErrRestore)

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -46,6 +47,9 @@ type Target struct {
 	// names it external, and the restore leaves the pairs to the caller
 	// (see RestoreOptions).
 	Veths []Veth
+	// NetNamespaces is, on restore, the number of network namespaces the
+	// dump saved (EmptyNetNS).
+	NetNamespaces int
 	// Ifaces are the network interfaces in the container's namespace
 	// (Inspect reads them): besides lo, each must be the inside end of one
 	// of Veths, the only devices whose host side a restore rebuilds.
@@ -273,6 +277,35 @@ func DumpOptions(t *Target, imagesFD int) *rpc.CriuOpts {
 	return o
 }
 
+// EmptyNetNS reports whether the restore of a dump with veths and
+// netNamespaces network namespaces has CRIU bring the container's network
+// namespace back empty, for the caller to fill from the host (ctnet)
+// before CRIU restores the sockets into it:
+//
+//   - with veths, always: CRIU would recreate the pairs from inside the
+//     container's user namespace, with their host end in the host's
+//     network namespace, which needs CAP_NET_ADMIN there: the kernel
+//     refuses (EPERM). The checkpoint refuses nested network namespaces
+//     beside veths.
+//   - without, when the dump has the container's namespace only: CRIU's
+//     own restore of a namespace's state runs some ten tools (ip,
+//     iptables-restore, ...), also for an empty firewall, a third of a
+//     small container's restore; ctnet replays the same images over
+//     netlink and runs a tool only for a firewall with rules. CRIU's
+//     empty namespaces are all of them, and its notification names the
+//     container's only: with nested ones (a systemd service's
+//     PrivateNetwork=), CRIU restores them all itself.
+func EmptyNetNS(veths []Veth, netNamespaces int) bool {
+	return len(veths) > 0 || netNamespaces == 1
+}
+
+// NetNamespaces counts the network namespaces the dump in dir saved
+// (CRIU writes one netns image for each).
+func NetNamespaces(dir string) (int, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "netns-*.img"))
+	return len(files), err
+}
+
 // RestoreOptions are CRIU's options to restore the images in the
 // directory open as imagesFD into t's root. consoleFD is the caller's fd
 // of the new console pty slave (it must not be close-on-exec: CRIU's
@@ -299,13 +332,7 @@ func RestoreOptions(t *Target, imagesFD, consoleFD int, console Device, dev, con
 	if t.CgroupRoot != "" {
 		o.CgRoot = append(o.CgRoot, &rpc.CgroupRoot{Path: proto.String(t.CgroupRoot)})
 	}
-	if len(t.Veths) > 0 {
-		// CRIU would recreate the pairs from inside the container's user
-		// namespace, with their host end in the host's network namespace,
-		// which needs CAP_NET_ADMIN there: the kernel refuses (EPERM).
-		// So the namespace is restored empty and the setup-namespaces
-		// notification gives it what a start does (ctnet.Restore, from
-		// the host, as on a boot), before CRIU restores the sockets into it.
+	if EmptyNetNS(t.Veths, t.NetNamespaces) {
 		o.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	}
 	return o

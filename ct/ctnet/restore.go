@@ -3,10 +3,6 @@ package ctnet
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
 	"govz/ct/vzerror"
 	"govz/net/bridge"
@@ -20,11 +16,11 @@ import (
 // the host's namespace from inside the container's user namespace.
 //
 //   - Pair, once the namespace exists and before CRIU restores the
-//     sockets (which need their addresses): the pairs, as a boot makes
-//     them, and the container's addresses and routes: venet's from the
-//     plan, then all of them, the guest's own too (a bridged interface's,
-//     a route it added), from the dump (CRIU's `ip addr save` / `ip route
-//     save` images).
+//     sockets (which need their addresses): the namespace's sysctls, the
+//     pairs, as a boot makes them, and the container's addresses and
+//     routes: venet's from the plan, then all of them, the guest's own too
+//     (a bridged interface's, a route it added), its rules and firewall,
+//     from the dump (nsState).
 //   - Route, after the sockets, while CRIU still holds the container's
 //     network locked (it unlocks once the notification returned): the
 //     host's routes, proxy entries and rules for the routed addresses,
@@ -37,16 +33,19 @@ type Restore struct {
 	nc  Plan
 	pid int
 	dir string // the dump
+	// emptyNS is whether CRIU brought the namespace back empty
+	// (checkpoint.EmptyNetNS); if not, it restored its state itself.
+	emptyNS bool
 }
 
 // NewRestore plans d's networking for the restored init initPID from the
-// dump in dir.
-func NewRestore(d *Step, initPID int, dir string) (*Restore, error) {
+// dump in dir, whose network namespace CRIU restores empty if emptyNS.
+func NewRestore(d *Step, initPID int, dir string, emptyNS bool) (*Restore, error) {
 	nc, err := d.plan()
 	if err != nil {
 		return nil, err
 	}
-	return &Restore{d: d, nc: nc, pid: initPID, dir: dir}, nil
+	return &Restore{d: d, nc: nc, pid: initPID, dir: dir, emptyNS: emptyNS}, nil
 }
 
 // Pair makes the pairs with the container's addresses and routes.
@@ -57,8 +56,20 @@ func (r *Restore) Pair() error {
 	if err := Teardown(d.ID, d.RunDir, d.LockDir, warnf); err != nil {
 		warnf("cleaning up the previous boot's networking: %v", err)
 	}
-	if len(r.nc.Addrs) == 0 && len(r.nc.NetIfs) == 0 {
+	if !r.emptyNS {
+		// No veth (the checkpoint refuses nested namespaces beside
+		// them): nothing to pair.
 		return nil
+	}
+	ns, err := openNSState(r.pid, r.dir, warnf)
+	if err != nil {
+		return err
+	}
+	if err := ns.conf(); err != nil {
+		return err
+	}
+	if len(r.nc.Addrs) == 0 && len(r.nc.NetIfs) == 0 {
+		return ns.fill()
 	}
 	e, closeEnv, err := OpenEnv(d.ID, r.nc, r.pid, false, warnf)
 	if err != nil {
@@ -81,47 +92,7 @@ func (r *Restore) Pair() error {
 			return fmt.Errorf("interface %s: %w: %w", ni.Name, err, vzerror.ErrVeth)
 		}
 	}
-	if err := e.Guest.SetUp("lo"); err != nil {
-		return fmt.Errorf("container %d: %w: %w", d.ID, err, vzerror.ErrVeth)
-	}
-	return restoreGuestIP(e.GuestNS, r.dir)
-}
-
-// restoreGuestIP puts back the addresses and routes the dump saved of
-// the container's namespace, as CRIU itself would (criu/net.c runs the
-// same `ip ... restore` on its images). What exists already (venet's, the
-// kernel's own) is skipped by ip, which takes EEXIST as done.
-func restoreGuestIP(nsPath, dir string) error {
-	for _, im := range []struct {
-		glob string
-		args []string
-	}{
-		{"ifaddr-*.img", []string{"addr", "restore"}},
-		{"route-*.img", []string{"-4", "route", "restore"}},
-		{"route6-*.img", []string{"-6", "route", "restore"}},
-	} {
-		files, err := filepath.Glob(filepath.Join(dir, im.glob))
-		if err != nil {
-			return err
-		}
-		// One network namespace: the checkpoint refuses nested ones.
-		if len(files) != 1 {
-			return fmt.Errorf("dump %s has %d %s images, want one: %w", dir, len(files), im.glob, vzerror.ErrRestore)
-		}
-		f, err := os.Open(files[0])
-		if err != nil {
-			return fmt.Errorf("%w: %w", err, vzerror.ErrRestore)
-		}
-		c := exec.Command("nsenter", append([]string{"--net=" + nsPath, "--", "ip"}, im.args...)...)
-		c.Stdin = f
-		out, err := c.CombinedOutput()
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("ip %s < %s: %w: %s: %w", strings.Join(im.args, " "), filepath.Base(files[0]), err,
-				strings.TrimSpace(string(out)), vzerror.ErrRestore)
-		}
-	}
-	return nil
+	return ns.fill()
 }
 
 // Route routes the container's addresses to the venet pair and records
