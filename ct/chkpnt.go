@@ -68,18 +68,9 @@ func (n *Node) chkpnt(id int, dumpFile, parent string) error {
 	if err == nil {
 		defer sup.Close()
 	}
-	// While CRIU starts, the supervisor leaves its idle loop, so that it
-	// tears down the moment the dump's end kills the tasks.
-	held := make(chan struct{})
-	go func() {
-		defer close(held)
-		supervisor.Hold(rd, time.Minute)
-	}()
 	n.Log.Infof("Setting up checkpoint...")
 	t0 := time.Now()
-	err = checkpoint.DumpOnto(n.criu(path), t, n.DumpPath(id, dumpFile), parent)
-	<-held
-	if err != nil {
+	if err := checkpoint.DumpOnto(n.criu(path), t, n.DumpPath(id, dumpFile), parent); err != nil {
 		return err
 	}
 	n.Log.Debugf(1, "checkpoint of container %d took %v", id, time.Since(t0))

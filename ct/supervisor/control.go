@@ -25,10 +25,6 @@ import (
 //	                                           gone, just before the supervisor exits
 //	{"op":"console","tty":0}                -> {"ok":true}, then the connection
 //	                                           carries the console's bytes both ways
-//	{"op":"hold","timeout":N}               -> {"ok":true}; the supervisor stays in
-//	                                           Go (out of the C idle loop) for N, at
-//	                                           most holdMax, to act at once on the
-//	                                           init's exit (a checkpoint's end)
 type request struct {
 	Op      string        `json:"op"`
 	Timeout time.Duration `json:"timeout,omitempty"`
@@ -123,26 +119,6 @@ func call(runDir string, req *request, timeout time.Duration) (net.Conn, *respon
 		time.Sleep(25 * time.Millisecond)
 	}
 	return nil, nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
-}
-
-// holdMax bounds a hold: a vzctl that asked and died must not keep a
-// supervisor out of the idle loop for long.
-const holdMax = time.Minute
-
-// Hold asks the supervisor in runDir to stay in Go for d (request "hold"):
-// woken from the C idle loop by the request, it then needs no execve(2)
-// of the Go supervisor (tens of milliseconds) between the init's exit and
-// its teardown. vzctl chkpnt asks while CRIU saves the container, whose
-// end kills the tasks. Only a wait is saved: an error changes nothing.
-func Hold(runDir string, d time.Duration) error {
-	conn, resp, err := call(runDir, &request{Op: "hold", Timeout: d}, 5*time.Second)
-	if conn != nil {
-		conn.Close()
-	}
-	if err == nil && resp.Error != nil {
-		return fmt.Errorf("supervisor at %s refused to hold: %w", runDir, resp.Error)
-	}
-	return err
 }
 
 // errNoAnswer: the supervisor closed the connection without answering.

@@ -131,9 +131,6 @@ type sup struct {
 	poststopPending bool  // a Prestart succeeded and Poststop(false) is still owed
 	stopping        bool
 	noIdle          bool // stay in Go (the C idle loop failed)
-	// holdUntil keeps the supervisor in Go until then (request "hold");
-	// the idle check after it hands the waiting back to the C loop.
-	holdUntil time.Time
 	stopWaiters     []net.Conn
 	teardownErr     error // cleanup failures, for the stop requests' answer
 }
@@ -308,10 +305,9 @@ func (s *sup) loop(b *bootState) error {
 }
 
 // idle hands the waiting to the C idle loop (idle.c) when nothing needs
-// Go: no start waiting for a report, no stop under way, no console client,
-// no hold.
+// Go: no start waiting for a report, no stop under way, no console client.
 func (s *sup) idle(b *bootState) {
-	if !s.canIdle() || s.report != nil || s.stopping || len(s.stopWaiters) > 0 || time.Now().Before(s.holdUntil) {
+	if !s.canIdle() || s.report != nil || s.stopping || len(s.stopWaiters) > 0 {
 		return
 	}
 	s.console.mu.Lock()
@@ -347,10 +343,6 @@ func (s *sup) handle(r ctlRequest, b *bootState) <-chan time.Time {
 			timeout = b.stopTimeout
 		}
 		return s.beginStop(b, timeout, r.req.Fast)
-	case "hold":
-		s.holdUntil = time.Now().Add(min(max(r.req.Timeout, 0), holdMax))
-		reply(r.conn, &response{OK: true})
-		r.conn.Close()
 	case "console":
 		if r.req.TTY != 0 && r.req.TTY != 1 {
 			reply(r.conn, &response{Error: nsinit.NewRemoteError(fmt.Errorf("tty %d: only the console is supported: %w", r.req.TTY, vzerror.ErrInvalidValue))})
