@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"govz/ct"
+	"govz/ct/migrate"
 	"govz/ct/vzerror"
 )
 
@@ -69,7 +70,11 @@ func restoreCmd(e *env, name string) *cli.Command {
 			}
 			var ready func() error
 			if c.Bool("wait-stdin") {
-				ready = func() error { return readGo(os.Stdin) }
+				ready = func() error {
+					// vzmigrate freezes the source once it reads this.
+					fmt.Fprintln(os.Stdout, migrate.RestoreReady)
+					return readGo(os.Stdin)
+				}
 			}
 			return e.withCT(c, func(n *ct.Node, id int) error { return n.RestoreWhen(id, c.String("dumpfile"), ready) })
 		},

@@ -136,13 +136,18 @@ func (m *migration) online(res *Result) error {
 	if err != nil {
 		return undoDst(err)
 	}
-	if err := m.rsync(private, rpriv); err != nil {
-		return undoDst(err)
-	}
-
-	// The switch's session, ready before the freeze.
+	// The switch's session opens beside the sync, and the freeze waits
+	// until the destination's restore has done its checks.
 	sw, err := m.startSwitch(rdump)
 	if err != nil {
+		return undoDst(err)
+	}
+	if err := m.rsync(private, rpriv); err != nil {
+		sw.abort()
+		return undoDst(err)
+	}
+	if err := sw.waitReady(); err != nil {
+		sw.abort()
 		return undoDst(err)
 	}
 

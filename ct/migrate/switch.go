@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"govz/ct/vzerror"
 )
@@ -22,7 +25,10 @@ import (
 // images), then "go" once the last sync is done too; anything else (the
 // session's stdin closed early) makes it exit without restoring. coreutils
 // head -c reads no byte past its count and the shell's read no byte past
-// its line, so the three parts stay apart on one pipe.
+// its line, so the three parts stay apart on one pipe. Its output carries,
+// among vzctl's messages, the line RestoreReady once vzctl restore waits
+// for go: the session opens beside the last sync while the container
+// runs, and the freeze begins only after that line.
 
 // Exit codes of the switch script before vzctl restore runs.
 const (
@@ -30,11 +36,34 @@ const (
 	switchAborted  = 251 // no go: the source gave up
 )
 
+// RestoreReady is the line vzctl restore --wait-stdin prints on its
+// standard output once it has done everything but the restore (lock,
+// configuration, the addresses' checks: an ARP probe waits for answers
+// that do not come) and reads its go. The source freezes only once it
+// came: the destination's checks are not the downtime's.
+const RestoreReady = "govz: restore ready, waiting for go"
+
+// readyTimeout bounds the wait for RestoreReady; past it the freeze goes
+// ahead (a destination whose vzctl does not say it), as it did before.
+const readyTimeout = 30 * time.Second
+
 type pendingSwitch struct {
 	m     *migration
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	out   bytes.Buffer
+	// out is the session's output; ready is closed when RestoreReady came
+	// in it, done when the output ended (the session is over).
+	mu          sync.Mutex
+	out         bytes.Buffer
+	ready, done chan struct{}
+	waitOnce    sync.Once
+	waitErr     error
+}
+
+// wait waits for the ssh session once, however many ask.
+func (p *pendingSwitch) wait() error {
+	p.waitOnce.Do(func() { p.waitErr = p.cmd.Wait() })
+	return p.waitErr
 }
 
 // startSwitch opens the session that will restore the container from
@@ -53,16 +82,73 @@ func (m *migration) startSwitch(rdump string) (*pendingSwitch, error) {
 		`read -r go && [ "$go" = go ] || { echo %[4]d >%[3]s; exit; }; echo go; } | %[5]s restore %[6]d --wait-stdin --dumpfile %[7]s; `+
 		`rc=$?; [ -s %[3]s ] && exit "$(cat %[3]s)"; exit $rc`,
 		rd, switchNoImages, failed, switchAborted, shq(m.o.RemoteVzctl), m.id, shq(filepath.Join(rdump, "final")))
-	p := &pendingSwitch{m: m, cmd: m.ssh(script)}
+	p := &pendingSwitch{m: m, cmd: m.ssh(script), ready: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, vzerror.ErrSystem)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
 		return nil, fail(ExitConnect, "running ssh: %v", err)
 	}
+	w.Close()
+	go p.read(r)
 	return p, nil
+}
+
+// read collects the session's output until it ends, and closes ready at
+// the line RestoreReady.
+func (p *pendingSwitch) read(r *os.File) {
+	defer close(p.done)
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	said := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !said && line == RestoreReady {
+			said = true
+			close(p.ready)
+			continue
+		}
+		p.mu.Lock()
+		p.out.WriteString(line + "\n")
+		p.mu.Unlock()
+	}
+}
+
+// output is what the session printed so far, RestoreReady left out.
+func (p *pendingSwitch) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.TrimSpace(p.out.String())
+}
+
+// waitReady returns once the destination's vzctl restore waits for go;
+// an error when the session ended first (it refused: the address is in
+// use there, the container is locked, ...), with what it said. A
+// destination that does not say so gets readyTimeout.
+func (p *pendingSwitch) waitReady() error {
+	select {
+	case <-p.ready:
+		return nil
+	case <-p.done:
+		err := p.wait()
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return p.m.switchFailure(code, p.output())
+	case <-time.After(readyTimeout):
+		p.m.n.Log.Warnf("%s did not say its restore is ready within %v; freezing anyway", p.m.o.Dest, readyTimeout)
+		return nil
+	}
 }
 
 // images sends directory parent/name (with parent's own owner and mode)
@@ -101,8 +187,9 @@ func (p *pendingSwitch) images(parent, name string) (int64, error) {
 func (p *pendingSwitch) commit() (int, string) {
 	_, err := io.WriteString(p.stdin, "go\n")
 	p.stdin.Close()
-	werr := p.cmd.Wait()
-	out := strings.TrimSpace(p.out.String())
+	<-p.done
+	werr := p.wait()
+	out := p.output()
 	var ee *exec.ExitError
 	switch {
 	case errors.As(werr, &ee):
@@ -116,7 +203,8 @@ func (p *pendingSwitch) commit() (int, string) {
 // abort ends the session without a restore.
 func (p *pendingSwitch) abort() {
 	p.stdin.Close()
-	p.cmd.Wait()
+	<-p.done
+	p.wait()
 }
 
 // switchFailure describes a failed switch.
