@@ -75,6 +75,8 @@ func (b *bench) sectionChkpnt() (*table, error) {
 	t.add(row{what: "dump size (images, logs excluded), KiB", ours: oursSize, peers: []*series{lxcSize}})
 	t.note("ours: `vzctl chkpnt ID` then `vzctl restore ID` (returns once the restored init runs under its supervisor)")
 	t.note("LXC: `lxc-checkpoint -s -D DIR -n NAME`, then `lxc-checkpoint -r -D DIR -n NAME` (daemonised; returns once restored)")
+	t.note("dump: lxc-checkpoint -s returns when CRIU exits and its monitor tears the container down after (lxc src/lxc/criu.c do_dump); `vzctl chkpnt` returns once the container is torn down (cgroups, network host side, root unmounted), so that status and the next command see it stopped")
+	t.note("the guests differ for CRIU: ours runs in a user namespace with a console pty and masked /proc and /sys entries, LXC's is privileged without a console")
 	t.note("size and time: CRIU saves each tmpfs with tar and gzip; ours has two (the guest's /run and /dev/shm; /dev, the masked /proc and /sys entries and, on cgroup v1, the read-only /sys/fs/cgroup tmpfs are external mounts, see ct/checkpoint); LXC's two are /dev and /run")
 	t.note("both: the same guest tree, CRIU %s from PATH / ct/checkpoint's default, with %s; the guest is checked running after each restore", b.criuVersion(), criuFault)
 	if runErr != "" {
