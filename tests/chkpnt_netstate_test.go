@@ -195,16 +195,7 @@ func TestRestoreNetStateFailureKeepsDump(t *testing.T) {
 		t.Fatalf("want the firewall's failure named, got %q", r.err)
 	}
 	t.Logf("failed restore: %s", strings.TrimSpace(r.err))
-	if s := n.status("101"); !strings.HasSuffix(s, " down suspended") {
-		t.Fatalf("status after a failed restore: %q", s)
-	}
-	if _, err := os.Stat(n.path("dump/Dump.101/inventory.img")); err != nil {
-		t.Fatalf("dump lost by a failed restore: %v", err)
-	}
-	if d := cgroupDirs(n.cgroupParent()); len(d) > 0 {
-		t.Fatalf("failed restore left cgroups %v", d)
-	}
-	noRestoreMounts(t)
+	restoreFailedCleanly(t, n)
 
 	if err := os.WriteFile(imgs[0], good, 0o600); err != nil {
 		t.Fatal(err)
